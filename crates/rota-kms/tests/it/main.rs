@@ -1,0 +1,3 @@
+//! rota-kms integration tests: one binary, one module per concern.
+
+mod vectors;

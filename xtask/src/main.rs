@@ -1,0 +1,140 @@
+//! `cargo xtask`: all of Rota's automation, so CI and developers run the same
+//! thing.
+//!
+//! - `cargo xtask ci`: formatting, clippy with warnings denied, and the whole
+//!   test suite (the tidy checks are tests in this crate) — exactly what CI runs;
+//! - `cargo xtask bench [NAME…]`: the benchmarks, printing their figures;
+//! - `cargo xtask tidy`: only the repository hygiene tests.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, Result, bail};
+
+/// The benchmarks `cargo xtask bench` knows: name, package, bench target.
+const BENCHES: &[(&str, &str, &str)] = &[("sign", "rota-kms", "sign")];
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        Some("tidy") => cargo(&["test", "-p", "xtask", "--", "tidy"]),
+        Some("help" | "--help" | "-h") | None => {
+            println!(
+                "usage: cargo xtask <ci | bench [{}] | tidy>",
+                bench_names().join(" | ")
+            );
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}; tasks: ci, bench, tidy"),
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}
+
+fn bench_names() -> Vec<&'static str> {
+    BENCHES.iter().map(|b| b.0).collect()
+}
+
+fn ci() -> Result<()> {
+    // Snapshots are reviewed, never written by CI.
+    step("format", || cargo(&["fmt", "--all", "--check"]))?;
+    step("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    step("tests", || {
+        if has_nextest() {
+            cargo(&[
+                "nextest",
+                "run",
+                "--workspace",
+                "--locked",
+                "--no-fail-fast",
+                "--test-threads",
+                "4",
+            ])
+        } else {
+            cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])
+        }
+    })?;
+    println!("xtask ci: all steps passed");
+    Ok(())
+}
+
+fn bench(names: &[String]) -> Result<()> {
+    let selected: Vec<&(&str, &str, &str)> = if names.is_empty() {
+        BENCHES.iter().collect()
+    } else {
+        let mut out = Vec::new();
+        for n in names {
+            let b = BENCHES.iter().find(|b| b.0 == n).with_context(|| {
+                format!(
+                    "unknown benchmark {n:?}; known: {}",
+                    bench_names().join(", ")
+                )
+            })?;
+            out.push(b);
+        }
+        out
+    };
+    for (name, package, target) in selected {
+        step(&format!("bench {name}"), || {
+            cargo(&["bench", "--locked", "-p", package, "--bench", target])
+        })?;
+    }
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("==> {name}");
+    let start = std::time::Instant::now();
+    f().with_context(|| format!("step {name:?} failed"))?;
+    println!("<== {name} ({:.1} s)", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(args)
+        .env("INSTA_UPDATE", "no")
+        .status()
+        .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} exited with {status}", args.join(" "));
+    }
+    Ok(())
+}

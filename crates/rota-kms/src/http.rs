@@ -218,7 +218,7 @@ impl HttpTransportBuilder {
 
 /// Installs rustls' ring provider once per process (reqwest is built without
 /// a default provider so that no aws-lc toolchain is needed).
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Another component may have installed a provider first; that one is kept.

@@ -118,9 +118,14 @@ pub fn prepare(req: &ApiRequest, base: &BaseUrl, ctx: &SigningContext<'_>) -> Pr
             encode_pairs(q)
         }
         SignatureVersion::V3 => {
-            let q: Vec<(&str, &str)> = query_params
+            let mut q: Vec<(&str, &str)> = query_params
                 .map(|p| (p.name.as_str(), p.value.as_str()))
                 .collect();
+            // V3 has no common RegionId; the gateway takes it as a query
+            // parameter, and the batch tag actions require it.
+            if req.param("RegionId").is_none() && !ctx.region_id.is_empty() {
+                q.push(("RegionId", ctx.region_id));
+            }
             let hashed = sign::sha256_hex(body.as_bytes());
             let mut signed: Vec<(&str, String)> = vec![
                 ("host", base.authority()),

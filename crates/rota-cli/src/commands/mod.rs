@@ -1,0 +1,19 @@
+//! Command implementations: one module per command family.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::CommandFactory as _;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command.
+pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "rota", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The tracing subscriber: level from `-q`/`-v` (or `RUST_LOG`), text or
+//! JSON lines on standard error, colour unless `--no-color` or `NO_COLOR`.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{GlobalArgs, LogFormat};
+
+/// Whether colour is allowed (`--no-color` and `NO_COLOR` turn it off).
+pub(crate) fn color_enabled(global: &GlobalArgs) -> bool {
+    !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Installs the subscriber once, at start-up.
+pub(crate) fn init(global: &GlobalArgs) {
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn,rota=info,rota_cli=info",
+        (false, 1) => "info,rota=debug,rota_cli=debug,rota_engine=debug,rota_kms=debug",
+        (false, _) => "debug,rota_kms=trace,rota_local=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match global.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder
+            .with_ansi(color_enabled(global))
+            .with_target(false)
+            .try_init(),
+    };
+}

@@ -1,0 +1,4 @@
+//! rota-cli integration tests: run the `rota` binary and snapshot what it prints.
+
+mod common;
+mod help;

@@ -5,24 +5,81 @@
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
+/// Which bytes the encoder keeps verbatim, indexed by byte.
+const UNRESERVED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~');
+        b += 1;
+    }
+    t
+};
+
+/// `%00%01…%FF`: the escape of byte `b` is `ESCAPED[3b..3b+3]`.
+const ESCAPED: &str = match std::str::from_utf8(&escape_table::<768>(b"%")) {
+    Ok(s) => s,
+    Err(_) => panic!("the escape table is ASCII"),
+};
+
+/// `%2500%2501…%25FF`: the escape of the escape of byte `b` is `TWICE[5b..5b+5]`.
+const ESCAPED_TWICE: &str = match std::str::from_utf8(&escape_table::<1280>(b"%25")) {
+    Ok(s) => s,
+    Err(_) => panic!("the escape table is ASCII"),
+};
+
+/// Builds `prefix XX` for every byte, `N = 256 * (prefix.len() + 2)`.
+const fn escape_table<const N: usize>(prefix: &[u8]) -> [u8; N] {
+    let width = prefix.len() + 2;
+    let mut t = [0u8; N];
+    let mut b = 0;
+    while b < 256 {
+        let mut i = 0;
+        while i < prefix.len() {
+            t[b * width + i] = prefix[i];
+            i += 1;
+        }
+        t[b * width + i] = HEX_UPPER[b >> 4];
+        t[b * width + i + 1] = HEX_UPPER[b & 0xf];
+        b += 1;
+    }
+    t
+}
+
 /// Whether `b` is an RFC 3986 unreserved byte, kept verbatim by the encoder.
 #[inline]
 pub(crate) fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+    UNRESERVED[b as usize]
+}
+
+/// Appends `s` to `out`, copying runs of unreserved bytes whole and replacing
+/// every other byte `b` by `table[w·b .. w·b + w]`.
+#[inline]
+fn encode_with(out: &mut String, s: &str, table: &str, width: usize) {
+    out.reserve(s.len());
+    let bytes = s.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if !is_unreserved(b) {
+            // A run holds only ASCII, so both ends are char boundaries.
+            if run < i {
+                out.push_str(&s[run..i]);
+            }
+            let at = b as usize * width;
+            out.push_str(&table[at..at + width]);
+            run = i + 1;
+        }
+    }
+    if run < bytes.len() {
+        out.push_str(&s[run..]);
+    }
 }
 
 /// Appends the percent-encoding of `s` to `out`.
 #[inline]
 pub fn percent_encode_into(out: &mut String, s: &str) {
-    for &b in s.as_bytes() {
-        if is_unreserved(b) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX_UPPER[(b >> 4) as usize] as char);
-            out.push(HEX_UPPER[(b & 0xf) as usize] as char);
-        }
-    }
+    encode_with(out, s, ESCAPED, 3);
 }
 
 /// Appends the percent-encoding of the percent-encoding of `s` to `out` in one
@@ -30,15 +87,7 @@ pub fn percent_encode_into(out: &mut String, s: &str) {
 /// into `%XX` and the second only touches the `%`.
 #[inline]
 pub(crate) fn percent_encode_twice_into(out: &mut String, s: &str) {
-    for &b in s.as_bytes() {
-        if is_unreserved(b) {
-            out.push(b as char);
-        } else {
-            out.push_str("%25");
-            out.push(HEX_UPPER[(b >> 4) as usize] as char);
-            out.push(HEX_UPPER[(b & 0xf) as usize] as char);
-        }
-    }
+    encode_with(out, s, ESCAPED_TWICE, 5);
 }
 
 /// The percent-encoding of `s`.
@@ -144,6 +193,40 @@ mod tests {
         assert_eq!(percent_encode("a b*c~d+e"), "a%20b%2Ac~d%2Be");
         assert_eq!(percent_encode("app/key:ö"), "app%2Fkey%3A%C3%B6");
         assert_eq!(percent_encode(""), "");
+    }
+
+    #[test]
+    fn every_byte_encodes_like_the_reference() {
+        // The byte-at-a-time definition of kms-api.md §1.4, against the table.
+        let reference = |s: &str| {
+            let mut out = String::new();
+            for &b in s.as_bytes() {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                    out.push(b as char);
+                } else {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+            out
+        };
+        let all: String = (0u32..0x800).filter_map(char::from_u32).collect();
+        for s in [
+            all.as_str(),
+            "",
+            "a",
+            "%",
+            "ö",
+            "aö",
+            "öa",
+            "a b",
+            "~~",
+            "é~é",
+        ] {
+            assert_eq!(percent_encode(s), reference(s), "input {s:?}");
+            let mut twice = String::new();
+            percent_encode_twice_into(&mut twice, s);
+            assert_eq!(twice, reference(&reference(s)), "input {s:?}");
+        }
     }
 
     #[test]

@@ -19,7 +19,30 @@ pub const USER_AGENT: &str = concat!("rota/", env!("CARGO_PKG_VERSION"));
 
 /// Formats a time as the gateway expects (`2024-01-01T00:00:00Z`).
 pub fn format_timestamp(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    use chrono::{Datelike as _, Timelike as _};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    }
+    // By hand: chrono's strftime interpreter costs more than the HMAC.
+    let mut out = String::with_capacity(20);
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let two = |out: &mut String, n: u32, sep: char| {
+        out.push(digit(n / 10));
+        out.push(digit(n));
+        out.push(sep);
+    };
+    let year = year as u32;
+    two(&mut out, year / 100, digit(year / 10));
+    out.push(digit(year));
+    out.push('-');
+    two(&mut out, t.month(), '-');
+    two(&mut out, t.day(), 'T');
+    two(&mut out, t.hour(), ':');
+    two(&mut out, t.minute(), ':');
+    // A leap second (60) is written as 60, as chrono does.
+    two(&mut out, t.second() + t.nanosecond() / 1_000_000_000, 'Z');
+    out
 }
 
 /// What signing needs besides the request.
@@ -193,4 +216,37 @@ pub fn prepare(req: &ApiRequest, base: &BaseUrl, ctx: &SigningContext<'_>) -> Pr
 pub fn new_nonce() -> String {
     let bytes: [u8; 16] = rand::random();
     crate::encode::hex_lower(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+
+    #[test]
+    fn timestamps_match_strftime() {
+        let reference = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        for t in [
+            Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2016, 2, 23, 12, 46, 24).unwrap(),
+            Utc.with_ymd_and_hms(1999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(205, 7, 9, 8, 7, 6).unwrap(),
+            Utc.with_ymd_and_hms(10_000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2030, 6, 30, 23, 59, 59).unwrap()
+                + chrono::Duration::milliseconds(999),
+            // A leap second.
+            chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                .unwrap()
+                .and_utc(),
+        ] {
+            assert_eq!(format_timestamp(t), reference(t));
+        }
+        assert_eq!(
+            format_timestamp(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+            "2024-01-01T00:00:00Z"
+        );
+    }
 }

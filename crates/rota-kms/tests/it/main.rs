@@ -1,5 +1,7 @@
 //! rota-kms integration tests: one binary, one module per concern.
 
-mod vectors;
 mod credentials;
+mod retry;
+mod snapshots;
 mod stub;
+mod vectors;

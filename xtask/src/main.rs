@@ -4,7 +4,9 @@
 //! - `cargo xtask ci`: formatting, clippy with warnings denied, and the whole
 //!   test suite (the tidy checks are tests in this crate) — exactly what CI runs;
 //! - `cargo xtask bench [NAME…]`: the benchmarks, printing their figures;
-//! - `cargo xtask tidy`: only the repository hygiene tests.
+//! - `cargo xtask tidy`: only the repository hygiene tests;
+//! - `cargo xtask interop-setup`: the Python venv with the official SDK that
+//!   the interop tests use (`ci` runs it before the tests).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod tidy;
@@ -32,6 +34,7 @@ fn run() -> Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("tidy") => cargo(&["test", "-p", "xtask", "--", "tidy"]),
+        Some("interop-setup") => interop_setup(),
         Some("help" | "--help" | "-h") | None => {
             println!(
                 "usage: cargo xtask <ci | bench [{}] | tidy>",
@@ -68,6 +71,7 @@ fn ci() -> Result<()> {
             "warnings",
         ])
     })?;
+    step("interop venv", interop_setup)?;
     step("tests", || {
         if has_nextest() {
             cargo(&[
@@ -107,6 +111,45 @@ fn bench(names: &[String]) -> Result<()> {
         step(&format!("bench {name}"), || {
             cargo(&["bench", "--locked", "-p", package, "--bench", target])
         })?;
+    }
+    Ok(())
+}
+
+/// The Python virtual environment the SDK interop tests run in.
+const INTEROP_VENV: &str = "target/interop-venv";
+
+/// Creates the interop venv and installs the official SDK pinned in
+/// tests/interop/requirements.txt, unless it is already there.
+fn interop_setup() -> Result<()> {
+    let python = Path::new(INTEROP_VENV).join("bin/python");
+    let ready = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import alibabacloud_kms20160120"])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if ready {
+        println!("interop venv ready at {INTEROP_VENV}");
+        return Ok(());
+    }
+    run(Command::new("python3").args(["-m", "venv", INTEROP_VENV]))?;
+    run(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-r",
+        "tests/interop/requirements.txt",
+    ]))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} exited with {status}");
     }
     Ok(())
 }

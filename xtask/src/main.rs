@@ -132,8 +132,8 @@ fn interop_setup() -> Result<()> {
         println!("interop venv ready at {INTEROP_VENV}");
         return Ok(());
     }
-    run(Command::new("python3").args(["-m", "venv", INTEROP_VENV]))?;
-    run(Command::new(&python).args([
+    run_cmd(Command::new("python3").args(["-m", "venv", INTEROP_VENV]))?;
+    run_cmd(Command::new(&python).args([
         "-m",
         "pip",
         "install",
@@ -144,7 +144,7 @@ fn interop_setup() -> Result<()> {
     ]))
 }
 
-fn run(cmd: &mut Command) -> Result<()> {
+fn run_cmd(cmd: &mut Command) -> Result<()> {
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {cmd:?}"))?;

@@ -1,0 +1,431 @@
+//! Every error the local cloud answers with, and the ONE table that maps each
+//! to its Alibaba Cloud `Code`, HTTP status and message (kms-api.md §2.3).
+//!
+//! Messages name parameters, secrets and versions, never values: a secret's
+//! data cannot reach an error. The one exception by design is
+//! `SignatureDoesNotMatch`, which quotes the server's string to sign after
+//! `string to sign is:` as every Alibaba gateway does (gotcha G2); clients cut
+//! it off (rota-kms does), and the server never logs it.
+
+use std::fmt;
+
+/// An error answered by the local cloud.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// A required parameter is absent.
+    MissingParameter {
+        /// Its wire name.
+        name: String,
+    },
+    /// A parameter is present but not acceptable.
+    InvalidParameter {
+        /// Its wire name.
+        name: String,
+        /// Why, and what is allowed.
+        reason: String,
+    },
+    /// No such secret (or it was purged).
+    SecretNotFound {
+        /// The name asked for.
+        name: String,
+    },
+    /// The secret exists but not the version or stage asked for.
+    VersionNotFound {
+        /// Secret name.
+        name: String,
+        /// `version "v1"` or `stage "ACSPrevious"`.
+        what: String,
+    },
+    /// The secret has no policy.
+    PolicyNotFound {
+        /// Secret name.
+        name: String,
+    },
+    /// No such KMS key.
+    KeyNotFound {
+        /// The key id asked for.
+        key_id: String,
+    },
+    /// CreateSecret with a name in use.
+    SecretExists {
+        /// The name.
+        name: String,
+    },
+    /// The secret is scheduled for deletion.
+    InDeleteWindow {
+        /// The name.
+        name: String,
+    },
+    /// PutSecretValue replaying an existing VersionId with different data.
+    VersionExists {
+        /// Secret name.
+        name: String,
+        /// Version id.
+        version_id: String,
+    },
+    /// A quota is exhausted.
+    LimitExceeded {
+        /// Which limit, in words.
+        what: String,
+    },
+    /// The caller's principal is not allowed this action on this secret.
+    NoPermission {
+        /// `kms:<Action>`.
+        action: String,
+        /// The caller's principal ARN.
+        principal: String,
+    },
+    /// The action exists but this local world cannot perform it yet.
+    Unsupported {
+        /// The action.
+        action: String,
+        /// Why.
+        reason: String,
+    },
+    /// `DryRun=true`: the request would have been carried out.
+    DryRunOk,
+    /// `DryRun=true`: the request is not valid.
+    DryRunInvalid {
+        /// Why.
+        reason: String,
+    },
+    /// `DryRun=true`: the caller would have been refused.
+    DryRunDenied,
+    /// Unknown action for this version (or a product this world lacks).
+    ActionNotFound {
+        /// The action asked for.
+        action: String,
+        /// Why, when it is not simply unknown.
+        detail: Option<String>,
+    },
+    /// Unknown API version.
+    InvalidVersion {
+        /// The version asked for.
+        version: String,
+    },
+    /// The signature does not match the server's calculation.
+    SignatureDoesNotMatch {
+        /// The server's string to sign.
+        string_to_sign: String,
+    },
+    /// The request's signature parameters are malformed or unsupported.
+    IncompleteSignature {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The request time is outside the ±15 minute window.
+    TimestampExpired {
+        /// The value sent.
+        timestamp: String,
+    },
+    /// The request time cannot be parsed.
+    TimestampFormat {
+        /// The value sent.
+        timestamp: String,
+    },
+    /// The nonce was seen before.
+    NonceUsed,
+    /// Unknown access key.
+    AccessKeyNotFound {
+        /// The id sent.
+        access_key_id: String,
+    },
+    /// The request body exceeds the limit.
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The HTTP method is not GET or POST, or the path is not `/`.
+    BadRoute,
+    /// Something failed inside the local cloud (storage, crypto).
+    Internal {
+        /// What failed (no secret material).
+        context: String,
+    },
+}
+
+/// The wire form of an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    /// `Code`, never empty.
+    pub code: &'static str,
+    /// HTTP status.
+    pub status: u16,
+    /// `Message`.
+    pub message: String,
+}
+
+impl ServiceError {
+    /// Shorthand for [`ServiceError::InvalidParameter`].
+    pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`ServiceError::MissingParameter`].
+    pub fn missing(name: impl Into<String>) -> Self {
+        Self::MissingParameter { name: name.into() }
+    }
+
+    /// Shorthand for [`ServiceError::Internal`].
+    pub fn internal(context: impl Into<String>) -> Self {
+        Self::Internal {
+            context: context.into(),
+        }
+    }
+
+    /// THE table: code, HTTP status and message of every error.
+    pub fn wire(&self) -> WireError {
+        use ServiceError as E;
+        let (code, status, message) = match self {
+            E::MissingParameter { name } => (
+                "MissingParameter",
+                400,
+                format!(
+                    "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
+                ),
+            ),
+            E::InvalidParameter { name, reason } => (
+                "InvalidParameter",
+                400,
+                format!("The parameter \"{name}\" is invalid: {reason}"),
+            ),
+            E::SecretNotFound { name } => (
+                "Forbidden.ResourceNotFound",
+                404,
+                format!("Resource not found: the secret \"{name}\" does not exist."),
+            ),
+            E::VersionNotFound { name, what } => (
+                "Forbidden.ResourceNotFound",
+                404,
+                format!("Resource not found: the secret \"{name}\" has no {what}."),
+            ),
+            E::PolicyNotFound { name } => (
+                "Forbidden.ResourceNotFound",
+                404,
+                format!("Resource not found: the secret \"{name}\" has no policy."),
+            ),
+            E::KeyNotFound { key_id } => (
+                "Forbidden.ResourceNotFound",
+                404,
+                format!("Resource not found: the key \"{key_id}\" does not exist."),
+            ),
+            E::SecretExists { name } => (
+                "Rejected.ResourceExist",
+                409,
+                format!("The secret \"{name}\" already exists."),
+            ),
+            E::InDeleteWindow { name } => (
+                "Rejected.ResourceInDeleteWindow",
+                409,
+                format!(
+                    "The secret \"{name}\" is scheduled for deletion; restore it with RestoreSecret first."
+                ),
+            ),
+            E::VersionExists { name, version_id } => (
+                "Rejected.ResourceExist",
+                409,
+                format!(
+                    "The version \"{version_id}\" of the secret \"{name}\" already exists with different data; a version is immutable."
+                ),
+            ),
+            E::LimitExceeded { what } => (
+                "Rejected.LimitExceeded",
+                400,
+                format!("The limit is exceeded: {what}."),
+            ),
+            E::NoPermission { action, principal } => (
+                "Forbidden.NoPermission",
+                403,
+                format!(
+                    "This operation is forbidden by the secret policy: {principal} may not perform {action}."
+                ),
+            ),
+            E::Unsupported { action, reason } => (
+                "UnsupportedOperation",
+                400,
+                format!("{action} is not supported by this local world yet: {reason}"),
+            ),
+            E::DryRunOk => (
+                "DryRunOperationError",
+                400,
+                "Request validation has been passed with DryRun flag set.".to_owned(),
+            ),
+            E::DryRunInvalid { reason } => (
+                "ValidationError",
+                400,
+                format!("Request validation failed with DryRun flag set: {reason}"),
+            ),
+            E::DryRunDenied => (
+                "AccessDeniedError",
+                403,
+                "Request would be denied; DryRun flag set.".to_owned(),
+            ),
+            E::ActionNotFound { action, detail } => (
+                "InvalidAction.NotFound",
+                404,
+                match detail {
+                    Some(d) => format!(
+                        "Specified api is not found, please check your url and method: {action} ({d})."
+                    ),
+                    None => format!(
+                        "Specified api is not found, please check your url and method: {action}."
+                    ),
+                },
+            ),
+            E::InvalidVersion { version } => (
+                "InvalidVersion",
+                400,
+                format!("Specified parameter Version is not valid: \"{version}\"."),
+            ),
+            E::SignatureDoesNotMatch { string_to_sign } => (
+                "SignatureDoesNotMatch",
+                400,
+                format!(
+                    "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
+                ),
+            ),
+            E::IncompleteSignature { reason } => (
+                "IncompleteSignature",
+                400,
+                format!("The request signature does not conform to Aliyun standards: {reason}"),
+            ),
+            E::TimestampExpired { timestamp } => (
+                "InvalidTimeStamp.Expired",
+                400,
+                format!(
+                    "Specified time stamp or date value is expired: \"{timestamp}\" is more than 15 minutes away from the server time."
+                ),
+            ),
+            E::TimestampFormat { timestamp } => (
+                "InvalidTimeStamp.Format",
+                400,
+                format!(
+                    "Specified time stamp or date value is not well formatted: \"{timestamp}\" (expected YYYY-MM-DDTHH:MM:SSZ)."
+                ),
+            ),
+            E::NonceUsed => (
+                "SignatureNonceUsed",
+                400,
+                "Specified signature nonce was used already.".to_owned(),
+            ),
+            E::AccessKeyNotFound { access_key_id } => (
+                "InvalidAccessKeyId.NotFound",
+                404,
+                format!("Specified access key is not found: \"{access_key_id}\"."),
+            ),
+            E::BodyTooLarge { limit } => (
+                "InvalidParameter.RequestTooLarge",
+                413,
+                format!("The request body is larger than {limit} bytes."),
+            ),
+            E::BadRoute => (
+                "InvalidAction.NotFound",
+                404,
+                "Specified api is not found, please check your url and method.".to_owned(),
+            ),
+            E::Internal { context } => (
+                "InternalFailure",
+                500,
+                format!("The request processing has failed due to some unknown error: {context}"),
+            ),
+        };
+        WireError {
+            code,
+            status,
+            message,
+        }
+    }
+
+    /// The error code (shorthand for `wire().code`).
+    pub fn code(&self) -> &'static str {
+        self.wire().code
+    }
+}
+
+impl fmt::Debug for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The string to sign may hold secret data: never in Debug output.
+        if let Self::SignatureDoesNotMatch { string_to_sign } = self {
+            return write!(
+                f,
+                "SignatureDoesNotMatch {{ string_to_sign: <{} bytes> }}",
+                string_to_sign.len()
+            );
+        }
+        let w = self.wire();
+        write!(f, "{} ({}): {}", w.code, w.status, w.message)
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::SignatureDoesNotMatch { string_to_sign } = self {
+            return write!(
+                f,
+                "SignatureDoesNotMatch: string to sign withheld ({} bytes)",
+                string_to_sign.len()
+            );
+        }
+        let w = self.wire();
+        write!(f, "{}: {}", w.code, w.message)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_never_empty_and_statuses_follow_the_table() {
+        let cases = [
+            (ServiceError::missing("SecretName"), "MissingParameter", 400),
+            (
+                ServiceError::SecretNotFound { name: "a".into() },
+                "Forbidden.ResourceNotFound",
+                404,
+            ),
+            (
+                ServiceError::SecretExists { name: "a".into() },
+                "Rejected.ResourceExist",
+                409,
+            ),
+            (
+                ServiceError::InDeleteWindow { name: "a".into() },
+                "Rejected.ResourceInDeleteWindow",
+                409,
+            ),
+            (
+                ServiceError::NoPermission {
+                    action: "kms:GetSecretValue".into(),
+                    principal: "p".into(),
+                },
+                "Forbidden.NoPermission",
+                403,
+            ),
+            (ServiceError::NonceUsed, "SignatureNonceUsed", 400),
+            (ServiceError::internal("x"), "InternalFailure", 500),
+        ];
+        for (e, code, status) in cases {
+            let w = e.wire();
+            assert_eq!((w.code, w.status), (code, status));
+            assert!(!w.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn signature_message_has_a_colon_then_the_string_to_sign() {
+        let e = ServiceError::SignatureDoesNotMatch {
+            string_to_sign: "POST&%2F&x".into(),
+        };
+        let msg = e.wire().message;
+        assert_eq!(msg.split(':').nth(1), Some("POST&%2F&x"));
+        assert!(!format!("{e:?}").contains("POST&"));
+        assert!(!e.to_string().contains("POST&"));
+    }
+}

@@ -1,0 +1,549 @@
+//! The HTTP front of the local cloud (`rota local serve`).
+//!
+//! Per request: GET or POST on `/` only; the body is read up to
+//! [`ServerConfig::max_body_bytes`] (larger → 413
+//! `InvalidParameter.RequestTooLarge`); query and form-body parameters are
+//! merged (kms-api.md §1.2, G5); then the signature is verified
+//! (kms-api.md §1.8):
+//!
+//! - `Authorization: ACS3-…` → V3: action and version from `x-acs-action` and
+//!   `x-acs-version`, canonical request rebuilt from the `SignedHeaders` list
+//!   (raw `Host` with its port) and the SHA-256 of the body actually received;
+//! - otherwise V1: `SignatureMethod=HMAC-SHA1`, `SignatureVersion=1.0`,
+//!   every parameter but `Signature` signed, empty values included (G9);
+//!
+//! then, for both, the timestamp must be within ±15 minutes of the local
+//! cloud's clock and the `(access key, nonce)` pair must be new. Nonces are
+//! remembered for 30 minutes (longer than any timestamp stays acceptable) in
+//! a cache bounded to [`ServerConfig::nonce_capacity`] entries; past that
+//! bound the oldest are forgotten first. A nonce is recorded only once the
+//! signature verified, so forged requests cannot burn nonces.
+//!
+//! Answers are JSON, or XML when `Format=XML` (any case) or the `Accept`
+//! header asks for XML. Every answer carries `RequestId` (body and
+//! `x-acs-request-id` header); errors carry `Code`, `Message`, `HostId` and
+//! `Recommend` with the status from [`crate::errors`]. Logs name the action,
+//! status and request id, never parameter values.
+
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rota_kms::encode::parse_form;
+use rota_kms::sign::{self, V3_ALGORITHM, V3Input};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::Caller;
+use crate::clock::parse_wire_time;
+use crate::cloud::LocalCloud;
+use crate::dispatch::{new_request_id, with_request_id};
+use crate::errors::ServiceError;
+use crate::params::Params;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Most remembered nonces.
+    pub nonce_capacity: usize,
+    /// How often expired deletion windows are purged.
+    pub sweep_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            max_body_bytes: 1024 * 1024,
+            nonce_capacity: 1_000_000,
+            sweep_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address it listens on (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting, lets in-flight requests finish (at most 10 s), and
+    /// returns when the server has stopped.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Runs until [`ServerHandle::shutdown`] is called elsewhere or the task ends.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `config.addr` and serves `cloud` on the current tokio runtime.
+pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<ServerHandle> {
+    let listener = TcpListener::bind(config.addr).await?;
+    let local_addr = listener.local_addr()?;
+    let (stop, mut stopped) = watch::channel(false);
+    let state = Arc::new(State {
+        host_id: cloud.host_id(),
+        cloud,
+        nonces: NonceCache::new(config.nonce_capacity),
+        max_body: config.max_body_bytes,
+    });
+    tracing::info!(addr = %local_addr, "local cloud listening");
+    let sweep_every = config.sweep_interval;
+    let task = tokio::spawn(async move {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new()).keep_alive(true);
+        let mut sweep = tokio::time::interval(sweep_every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let (stream, _) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let st = state.clone();
+                    let conn = http.serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| {
+                            let st = st.clone();
+                            async move { Ok::<_, Infallible>(st.handle(req).await) }
+                        }),
+                    );
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::trace!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                _ = sweep.tick() => {
+                    let cloud = state.cloud.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = cloud.sweep().await {
+                            tracing::warn!(error = %e, "deletion sweep failed");
+                        }
+                    });
+                }
+                _ = stopped.changed() => break,
+            }
+        }
+        drop(listener);
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 10 s; stopping anyway");
+        }
+        tracing::info!("local cloud server stopped");
+    });
+    Ok(ServerHandle {
+        local_addr,
+        stop,
+        task,
+    })
+}
+
+struct State {
+    cloud: LocalCloud,
+    nonces: NonceCache,
+    max_body: usize,
+    host_id: String,
+}
+
+/// What a verified request asks for.
+struct Verified {
+    caller: Caller,
+    version: String,
+    action: String,
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl State {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let request_id = new_request_id();
+        let mut xml = false;
+        let mut action = String::new();
+        let result = self.process(req, &request_id, &mut xml, &mut action).await;
+        match result {
+            Ok(v) => {
+                let v = with_request_id(v, &request_id);
+                tracing::debug!(kms.action = %action, kms.request_id = %request_id, status = 200, "request");
+                respond(
+                    StatusCode::OK,
+                    &request_id,
+                    xml,
+                    &format!("{action}Response"),
+                    &v,
+                )
+            }
+            Err(e) => {
+                let w = e.wire();
+                tracing::debug!(kms.action = %action, kms.request_id = %request_id, status = w.status, code = w.code, "request failed");
+                let body = json!({
+                    "RequestId": request_id,
+                    "HostId": self.host_id,
+                    "Code": w.code,
+                    "Message": w.message,
+                    "Recommend": format!(
+                        "https://api.aliyun.com/troubleshoot?q={}&product=Kms&requestId={request_id}",
+                        w.code
+                    ),
+                });
+                let status =
+                    StatusCode::from_u16(w.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                respond(status, &request_id, xml, "Error", &body)
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        req: Request<Incoming>,
+        _request_id: &str,
+        xml: &mut bool,
+        action_out: &mut String,
+    ) -> Result<Value, ServiceError> {
+        let (parts, body) = req.into_parts();
+        if (parts.method != Method::GET && parts.method != Method::POST) || parts.uri.path() != "/"
+        {
+            return Err(ServiceError::BadRoute);
+        }
+        if let Some(len) =
+            header(&parts.headers, "content-length").and_then(|l| l.parse::<usize>().ok())
+            && len > self.max_body
+        {
+            return Err(ServiceError::BodyTooLarge {
+                limit: self.max_body,
+            });
+        }
+        let body = match Limited::new(body, self.max_body).collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(e) => {
+                return Err(if e.is::<http_body_util::LengthLimitError>() {
+                    ServiceError::BodyTooLarge {
+                        limit: self.max_body,
+                    }
+                } else {
+                    ServiceError::invalid("body", "the request body could not be read")
+                });
+            }
+        };
+        let query = parse_form(parts.uri.query().unwrap_or_default())
+            .map_err(|e| ServiceError::invalid("query", e.to_string()))?;
+        let is_form = header(&parts.headers, "content-type").is_none_or(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+        let body_params = if is_form && !body.is_empty() {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| ServiceError::invalid("body", "a form body must be UTF-8"))?;
+            parse_form(text).map_err(|e| ServiceError::invalid("body", e.to_string()))?
+        } else {
+            Vec::new()
+        };
+        let mut all = query.clone();
+        all.extend(body_params);
+        let params = Params::new(all);
+        *xml = params
+            .opt("Format")
+            .is_some_and(|f| f.eq_ignore_ascii_case("xml"))
+            || header(&parts.headers, "accept")
+                .is_some_and(|a| a.contains("xml") && !a.contains("json"));
+
+        let authorization = header(&parts.headers, "authorization");
+        let verified = match authorization {
+            Some(a) if a.trim_start().starts_with("ACS3-") => {
+                self.verify_v3(a, parts.method.as_str(), &parts.headers, &query, &body)?
+            }
+            _ => self.verify_v1(parts.method.as_str(), &params)?,
+        };
+        action_out.clone_from(&verified.action);
+        self.cloud
+            .dispatcher()
+            .dispatch(
+                &verified.caller,
+                &verified.version,
+                &verified.action,
+                &params,
+            )
+            .await
+    }
+
+    fn check_time(&self, timestamp: &str) -> Result<(), ServiceError> {
+        let t = parse_wire_time(timestamp).ok_or_else(|| ServiceError::TimestampFormat {
+            timestamp: timestamp.to_owned(),
+        })?;
+        let skew = (self.cloud.clock().now() - t).num_seconds().abs();
+        if skew > 15 * 60 {
+            return Err(ServiceError::TimestampExpired {
+                timestamp: timestamp.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn key(&self, id: &str) -> Result<(rota_kms::SecretString, Caller), ServiceError> {
+        self.cloud
+            .authenticate(id)
+            .ok_or_else(|| ServiceError::AccessKeyNotFound {
+                access_key_id: id.to_owned(),
+            })
+    }
+
+    fn record_nonce(&self, access_key_id: &str, nonce: &str) -> Result<(), ServiceError> {
+        let now = self.cloud.clock().now().timestamp();
+        if self.nonces.insert(access_key_id, nonce, now) {
+            Ok(())
+        } else {
+            Err(ServiceError::NonceUsed)
+        }
+    }
+
+    fn verify_v1(&self, method: &str, params: &Params) -> Result<Verified, ServiceError> {
+        let action = params.req("Action")?.to_owned();
+        let version = params.req("Version")?.to_owned();
+        let ak = params.req("AccessKeyId")?;
+        let signature = params.req("Signature")?;
+        let timestamp = params.req("Timestamp")?;
+        let nonce = params.req("SignatureNonce")?;
+        match params.opt("SignatureMethod") {
+            Some("HMAC-SHA1") => {}
+            None => return Err(ServiceError::missing("SignatureMethod")),
+            Some(other) => {
+                return Err(ServiceError::IncompleteSignature {
+                    reason: format!(
+                        "SignatureMethod {other:?} is not supported here (use HMAC-SHA1)"
+                    ),
+                });
+            }
+        }
+        if params.opt("SignatureVersion") != Some("1.0") {
+            return Err(ServiceError::IncompleteSignature {
+                reason: "SignatureVersion must be 1.0".into(),
+            });
+        }
+        if let Some(t) = params.opt("SignatureType") {
+            return Err(ServiceError::IncompleteSignature {
+                reason: format!("SignatureType {t:?} is not supported here (access keys only)"),
+            });
+        }
+        let (secret, caller) = self.key(ak)?;
+        self.check_time(timestamp)?;
+        sign::v1_verify(
+            method,
+            params.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            secret.expose_secret(),
+            signature,
+        )
+        .map_err(|m| ServiceError::SignatureDoesNotMatch {
+            string_to_sign: m.string_to_sign,
+        })?;
+        self.record_nonce(ak, nonce)?;
+        Ok(Verified {
+            caller,
+            version,
+            action,
+        })
+    }
+
+    fn verify_v3(
+        &self,
+        authorization: &str,
+        method: &str,
+        headers: &HeaderMap,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Result<Verified, ServiceError> {
+        let auth = sign::parse_v3_authorization(authorization).map_err(|e| {
+            ServiceError::IncompleteSignature {
+                reason: e.to_string(),
+            }
+        })?;
+        if auth.algorithm != V3_ALGORITHM {
+            return Err(ServiceError::IncompleteSignature {
+                reason: format!(
+                    "the algorithm {:?} is not supported here (use {V3_ALGORITHM})",
+                    auth.algorithm
+                ),
+            });
+        }
+        let need = |name: &str| header(headers, name).ok_or_else(|| ServiceError::missing(name));
+        let action = need("x-acs-action")?.to_owned();
+        let version = need("x-acs-version")?.to_owned();
+        let date = need("x-acs-date")?;
+        let nonce = need("x-acs-signature-nonce")?;
+        let (secret, caller) = self.key(&auth.access_key_id)?;
+        self.check_time(date)?;
+        let mut signed: Vec<(&str, String)> = Vec::with_capacity(auth.signed_headers.len());
+        for name in &auth.signed_headers {
+            let values: Vec<&str> = headers
+                .get_all(name.as_str())
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            if values.is_empty() {
+                return Err(ServiceError::IncompleteSignature {
+                    reason: format!("the signed header {name:?} is not in the request"),
+                });
+            }
+            for v in values {
+                signed.push((name.as_str(), v.to_owned()));
+            }
+        }
+        let header_refs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let query_refs: Vec<(&str, &str)> = query
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let hashed = sign::sha256_hex(body);
+        let input = V3Input {
+            method,
+            path: "/",
+            query: &query_refs,
+            headers: &header_refs,
+            hashed_payload: &hashed,
+        };
+        sign::v3_verify(&input, secret.expose_secret(), &auth.signature).map_err(|m| {
+            ServiceError::SignatureDoesNotMatch {
+                string_to_sign: m.string_to_sign,
+            }
+        })?;
+        self.record_nonce(&auth.access_key_id, nonce)?;
+        Ok(Verified {
+            caller,
+            version,
+            action,
+        })
+    }
+}
+
+fn respond(
+    status: StatusCode,
+    request_id: &str,
+    xml: bool,
+    root: &str,
+    body: &Value,
+) -> Response<Full<Bytes>> {
+    let (bytes, ct) = if xml {
+        (
+            crate::xml::to_xml(root, body).into_bytes(),
+            "text/xml;charset=utf-8",
+        )
+    } else {
+        (
+            serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+            "application/json;charset=utf-8",
+        )
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(ct),
+    );
+    if let Ok(v) = http::HeaderValue::from_str(request_id) {
+        h.insert("x-acs-request-id", v);
+    }
+    resp
+}
+
+/// Remembered `(access key, nonce)` pairs, each for 30 minutes, at most
+/// `capacity` of them (oldest forgotten first).
+struct NonceCache {
+    inner: Mutex<NonceInner>,
+    capacity: usize,
+}
+
+struct NonceInner {
+    seen: HashSet<String>,
+    order: VecDeque<(i64, String)>,
+}
+
+const NONCE_TTL_SECS: i64 = 30 * 60;
+
+impl NonceCache {
+    fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(NonceInner {
+                seen: HashSet::new(),
+                order: VecDeque::new(),
+            }),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records the pair; false if it was already there.
+    fn insert(&self, access_key_id: &str, nonce: &str, now: i64) -> bool {
+        let key = format!("{access_key_id}\n{nonce}");
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((expiry, _)) = g.order.front() {
+            if *expiry > now && g.order.len() < self.capacity {
+                break;
+            }
+            if let Some((_, old)) = g.order.pop_front() {
+                g.seen.remove(&old);
+            }
+        }
+        if !g.seen.insert(key.clone()) {
+            return false;
+        }
+        g.order.push_back((now + NONCE_TTL_SECS, key));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonces_are_refused_twice_then_forgotten() {
+        let c = NonceCache::new(2);
+        assert!(c.insert("ak", "n1", 0));
+        assert!(!c.insert("ak", "n1", 10));
+        assert!(c.insert("other", "n1", 10));
+        // Expired after 30 minutes.
+        assert!(c.insert("ak", "n1", NONCE_TTL_SECS + 1));
+        // Bounded: a third entry pushes out the oldest.
+        assert!(c.insert("ak", "n2", NONCE_TTL_SECS + 2));
+        assert!(c.insert("ak", "n3", NONCE_TTL_SECS + 3));
+        assert_eq!(c.inner.lock().unwrap().order.len(), 2);
+    }
+}

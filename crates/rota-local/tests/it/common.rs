@@ -1,0 +1,166 @@
+//! Shared helpers: clouds in temp dirs with a manual clock, clients over
+//! both transports, and a global log capture.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use rota_kms::credentials::{Credentials, StaticCredentials};
+use rota_kms::{Endpoints, HttpTransport, KmsClient, SignatureVersion};
+use rota_local::server::{ServerConfig, ServerHandle, serve};
+use rota_local::{LocalCloud, ManualClock, World};
+
+pub(crate) const START: &str = "2024-01-01T00:00:00Z";
+
+pub(crate) fn start_time() -> DateTime<Utc> {
+    rota_local::clock::parse_wire_time(START).unwrap()
+}
+
+/// A cloud in a fresh temp dir, with a manual clock.
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) clock: ManualClock,
+    pub(crate) cloud: LocalCloud,
+}
+
+pub(crate) const TEST_WORLD: &str = r#"
+account_id = "1234567890123456"
+region     = "cn-hangzhou"
+kms_instance "kst-test00000000000000001" {}
+key "key-test00000000000000001" {
+  description  = "instance key"
+  kms_instance = "kst-test00000000000000001"
+}
+key "key-plain0000000000000001" {}
+key "key-rsa00000000000000001" {
+  spec = "RSA_2048"
+}
+access_key "LTAIaliceexample0001" {
+  secret = "alice-secret"
+  user   = "alice"
+}
+access_key "LTAIbobexample000001" {
+  secret = "bob-secret"
+  user   = "bob"
+}
+"#;
+
+pub(crate) async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(start_time());
+    let cloud = open(dir.path(), &clock).await;
+    Env { dir, clock, cloud }
+}
+
+pub(crate) async fn open(dir: &std::path::Path, clock: &ManualClock) -> LocalCloud {
+    capture_logs();
+    LocalCloud::options(dir)
+        .world(World::parse(TEST_WORLD).unwrap())
+        .clock(Arc::new(clock.clone()))
+        .root_key("LTAIroottestkey00001", "root-test-secret")
+        .open()
+        .await
+        .unwrap()
+}
+
+impl Env {
+    pub(crate) fn client(&self) -> KmsClient {
+        KmsClient::new(Arc::new(self.cloud.clone()))
+    }
+
+    pub(crate) fn client_as(&self, ak: &str) -> KmsClient {
+        KmsClient::new(Arc::new(self.cloud.as_access_key(ak).unwrap()))
+    }
+
+    pub(crate) async fn server(&self) -> ServerHandle {
+        serve(self.cloud.clone(), ServerConfig::default())
+            .await
+            .unwrap()
+    }
+
+    /// An HTTP client signing with `version` as the root key, on the manual clock.
+    pub(crate) fn http(&self, server: &ServerHandle, version: SignatureVersion) -> HttpTransport {
+        self.http_with(server, version, self.cloud.root_credentials())
+    }
+
+    pub(crate) fn http_with(
+        &self,
+        server: &ServerHandle,
+        version: SignatureVersion,
+        creds: Credentials,
+    ) -> HttpTransport {
+        let clock = self.clock.clone();
+        HttpTransport::builder()
+            .endpoints(
+                Endpoints::custom("cn-hangzhou", &format!("http://{}", server.local_addr()))
+                    .unwrap(),
+            )
+            .credentials(Arc::new(StaticCredentials::new(creds)))
+            .signature_version(version)
+            .retry(rota_kms::http::RetryPolicy::none())
+            .clock(Arc::new(move || rota_local::Clock::now(&clock)))
+            .build()
+            .unwrap()
+    }
+}
+
+/// The error code of a failed call.
+pub(crate) fn code<T: std::fmt::Debug>(r: Result<T, rota_kms::Error>) -> String {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e
+            .code()
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("not an API error: {e}")),
+    }
+}
+
+/// The HTTP status of a failed call.
+pub(crate) fn status<T: std::fmt::Debug>(r: Result<T, rota_kms::Error>) -> u16 {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.api().expect("an API error").status,
+    }
+}
+
+/// Every log line of this test binary (all tests), at TRACE.
+pub(crate) fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.get().expect("capture installed").lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub(crate) fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(buf.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        // Another test binary harness could have set one; ours is the first here.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buf
+    });
+}
+
+/// Writes one line to the real stdout (for the crash test's child).
+pub(crate) fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

@@ -1,0 +1,435 @@
+//! The HTTP server, through `HttpTransport` (V1 and V3) and hand-built
+//! requests for everything a real client might send.
+
+use std::sync::Arc;
+
+use rota_kms::credentials::Credentials;
+use rota_kms::encode::encode_pairs;
+use rota_kms::kms::*;
+use rota_kms::{KmsClient, SecretString, SignatureVersion};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::common::{Env, code, env, status};
+
+/// A raw HTTP/1.1 exchange (`Connection: close`): status, headers, body.
+async fn raw(
+    addr: std::net::SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "{method} {target} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    // A large body may be refused before it is all sent.
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a response");
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.as_bytes().to_vec())
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(body)))
+}
+
+/// V1 common parameters for the root key at the test clock's time.
+fn v1_params<'a>(action: &'a str, nonce: &'a str, ts: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("Action", action),
+        ("Version", "2016-01-20"),
+        ("AccessKeyId", "LTAIroottestkey00001"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", nonce),
+        ("Timestamp", ts),
+    ]
+}
+
+fn signed_query(method: &str, params: Vec<(&str, &str)>, secret: &str) -> String {
+    let sig = rota_kms::sign::v1_signature(method, params.iter().copied(), secret);
+    let mut all = params;
+    all.push(("Signature", sig.as_str()));
+    encode_pairs(all)
+}
+
+#[tokio::test]
+async fn v1_and_v3_clients_work_end_to_end() {
+    let e = env().await;
+    let server = e.server().await;
+    for (i, version) in [SignatureVersion::V1, SignatureVersion::V3]
+        .into_iter()
+        .enumerate()
+    {
+        let c = KmsClient::new(Arc::new(e.http(&server, version)));
+        let name = format!("wire/{i}");
+        c.send(&CreateSecret {
+            secret_name: name.clone(),
+            secret_data: SecretString::new("a b*c~d+e ö {\"json\":1}"),
+            version_id: "v1".into(),
+            tags: vec![Tag::new("env", "prod")],
+            ..CreateSecret::default()
+        })
+        .await
+        .unwrap();
+        c.send(&PutSecretValue {
+            secret_name: name.clone(),
+            version_id: "v2".into(),
+            secret_data: SecretString::new("second"),
+            secret_data_type: Some("binary".into()),
+            version_stages: Some(vec!["ACSCurrent".into(), "ACSNext".into()]),
+        })
+        .await
+        .unwrap();
+        let v = c
+            .send(&GetSecretValue {
+                version_id: Some("v1".into()),
+                ..GetSecretValue::current(&name)
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.secret_data.expose_secret(), "a b*c~d+e ö {\"json\":1}");
+        let cur = c.get_secret_value(&name).await.unwrap();
+        assert_eq!(cur.secret_data_type, "binary");
+        assert_eq!(cur.version_stages.version_stage, ["ACSCurrent", "ACSNext"]);
+        // The same read in-process gives the same answer (request ids aside).
+        let local = e.client().get_secret_value(&name).await.unwrap();
+        assert_eq!(
+            SecretValue {
+                request_id: String::new(),
+                ..cur
+            },
+            SecretValue {
+                request_id: String::new(),
+                ..local
+            }
+        );
+        let d = c.describe_secret(&name).await.unwrap();
+        assert_eq!(d.tags.unwrap().tag, vec![Tag::new("env", "prod")]);
+        assert_eq!(
+            code(c.get_secret_value("wire/none").await),
+            "Forbidden.ResourceNotFound"
+        );
+        assert_eq!(status(c.get_secret_value("wire/none").await), 404);
+        let dup = c
+            .send(&CreateSecret {
+                secret_name: name.clone(),
+                secret_data: SecretString::new("x"),
+                version_id: "v1".into(),
+                ..CreateSecret::default()
+            })
+            .await;
+        assert_eq!(code(dup), "Rejected.ResourceExist");
+        let listed = c.list_all_secrets(vec![], true).await.unwrap();
+        assert!(listed.iter().any(|s| s.secret_name == name));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_access_keys_and_wrong_secrets() {
+    let e = env().await;
+    let server = e.server().await;
+    let alice = KmsClient::new(Arc::new(e.http_with(
+        &server,
+        SignatureVersion::V3,
+        Credentials::new("LTAIaliceexample0001", "alice-secret"),
+    )));
+    alice.send(&DescribeRegions).await.unwrap();
+    for version in [SignatureVersion::V1, SignatureVersion::V3] {
+        let wrong = KmsClient::new(Arc::new(e.http_with(
+            &server,
+            version,
+            Credentials::new("LTAIaliceexample0001", "not-her-secret"),
+        )));
+        assert_eq!(
+            code(wrong.send(&DescribeRegions).await),
+            "SignatureDoesNotMatch"
+        );
+        let unknown = KmsClient::new(Arc::new(e.http_with(
+            &server,
+            version,
+            Credentials::new("LTAIunknown", "x"),
+        )));
+        let r = unknown.send(&DescribeRegions).await;
+        assert_eq!(status(unknown.send(&DescribeRegions).await), 404);
+        assert_eq!(code(r), "InvalidAccessKeyId.NotFound");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn timestamps_outside_fifteen_minutes_are_refused() {
+    let e = env().await;
+    let server = e.server().await;
+    let c = KmsClient::new(Arc::new(e.http(&server, SignatureVersion::V1)));
+    c.send(&DescribeRegions).await.unwrap();
+    // The server's clock moves; the client's signing clock is the same manual
+    // clock, so skew it with a separate client clock instead.
+    for (offset, ok) in [(14 * 60, true), (16 * 60, false), (-16 * 60, false)] {
+        let clock = e.clock.clone();
+        let t = rota_kms::HttpTransport::builder()
+            .endpoints(
+                rota_kms::Endpoints::custom(
+                    "cn-hangzhou",
+                    &format!("http://{}", server.local_addr()),
+                )
+                .unwrap(),
+            )
+            .credentials(Arc::new(rota_kms::credentials::StaticCredentials::new(
+                e.cloud.root_credentials(),
+            )))
+            .retry(rota_kms::http::RetryPolicy::none())
+            .signature_version(if ok {
+                SignatureVersion::V3
+            } else {
+                SignatureVersion::V1
+            })
+            .clock(Arc::new(move || {
+                rota_local::Clock::now(&clock) + chrono::Duration::seconds(offset)
+            }))
+            .build()
+            .unwrap();
+        let r = KmsClient::new(Arc::new(t)).send(&DescribeRegions).await;
+        if ok {
+            r.unwrap();
+        } else {
+            assert_eq!(code(r), "InvalidTimeStamp.Expired");
+        }
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn signature_mismatch_quotes_the_string_to_sign_after_a_colon() {
+    let e = env().await;
+    let server = e.server().await;
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let params = v1_params("DescribeRegions", "nonce-sig-1", &ts);
+    let expected_sts = rota_kms::sign::v1_string_to_sign("POST", params.iter().copied());
+    let mut q = params.clone();
+    q.push(("Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+    let (st, _, body) = raw(
+        server.local_addr(),
+        "POST",
+        &format!("/?{}", encode_pairs(q)),
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(st, 400);
+    let v = json(&body);
+    assert_eq!(v["Code"], "SignatureDoesNotMatch");
+    let msg = v["Message"].as_str().unwrap();
+    // The Python core SDK compares Message.split(':')[1] with its own string to sign (G2).
+    assert_eq!(msg.split(':').nth(1), Some(expected_sts.as_str()));
+    for field in ["RequestId", "HostId", "Code", "Message", "Recommend"] {
+        assert!(v[field].as_str().is_some_and(|s| !s.is_empty()), "{field}");
+    }
+    assert!(
+        v["Recommend"]
+            .as_str()
+            .unwrap()
+            .contains("q=SignatureDoesNotMatch")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn nonces_cannot_be_replayed() {
+    let e = env().await;
+    let server = e.server().await;
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let q = signed_query(
+        "POST",
+        v1_params("DescribeRegions", "nonce-replay", &ts),
+        "root-test-secret",
+    );
+    let (st, _, _) = raw(server.local_addr(), "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(st, 200);
+    let (st, _, body) = raw(server.local_addr(), "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(st, 400);
+    assert_eq!(json(&body)["Code"], "SignatureNonceUsed");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_client_variant_is_accepted() {
+    let e = env().await;
+    let server = e.server().await;
+    let addr = server.local_addr();
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    // Old core: GET, everything in the query, Format=JSON, RegionId, empty SignatureType, True booleans.
+    let mut p = v1_params("CreateSecret", "n-old-core", &ts);
+    p.extend([
+        ("Format", "JSON"),
+        ("RegionId", "cn-hangzhou"),
+        ("SignatureType", ""),
+        ("SecretName", "variants/old"),
+        ("VersionId", "v1"),
+        ("SecretData", "hello world~*+"),
+        ("Tags", r#"[{"TagKey":"env","TagValue":"prod"}]"#),
+    ]);
+    let q = signed_query("GET", p, "root-test-secret");
+    let (st, _, body) = raw(addr, "GET", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["SecretName"], "variants/old");
+    assert!(json(&body)["RequestId"].as_str().is_some());
+    // pop-core POST: everything, Signature included, in the form body; lower-case json; True.
+    let mut p = v1_params("DescribeSecret", "n-pop-core", &ts);
+    p.extend([
+        ("Format", "json"),
+        ("SecretName", "variants/old"),
+        ("FetchTags", "True"),
+    ]);
+    let form = signed_query("POST", p, "root-test-secret").replace("%20", "+");
+    let (st, _, body) = raw(
+        addr,
+        "POST",
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["Tags"]["Tag"][0]["TagKey"], "env");
+    // Terraform: common params in the query, business params in the body.
+    let common = v1_params("GetSecretValue", "n-terraform", &ts);
+    let business = vec![("SecretName", "variants/old")];
+    let sig = rota_kms::sign::v1_signature(
+        "POST",
+        common.iter().chain(business.iter()).copied(),
+        "root-test-secret",
+    );
+    let mut q = common.clone();
+    q.push(("Signature", &sig));
+    let (st, _, body) = raw(
+        addr,
+        "POST",
+        &format!("/?{}", encode_pairs(q)),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        encode_pairs(business).as_bytes(),
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(json(&body)["SecretData"], "hello world~*+");
+    // Format=XML answers XML, lists repeated inside their wrapper.
+    let mut p = v1_params("GetSecretValue", "n-xml", &ts);
+    p.extend([("Format", "XML"), ("SecretName", "variants/old")]);
+    let q = signed_query("POST", p, "root-test-secret");
+    let (st, head, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(st, 200);
+    assert!(head.to_ascii_lowercase().contains("text/xml"));
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("<VersionStages><VersionStage>ACSCurrent</VersionStage></VersionStages>"),
+        "{text}"
+    );
+    assert!(text.contains("<SecretData>hello world~*+</SecretData>"));
+    // XML errors have an <Error> root.
+    let mut p = v1_params("GetSecretValue", "n-xml-err", &ts);
+    p.extend([("Format", "xml"), ("SecretName", "variants/none")]);
+    let q = signed_query("POST", p, "root-test-secret");
+    let (st, _, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(st, 404);
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("<Error>") && text.contains("<Code>Forbidden.ResourceNotFound</Code>"),
+        "{text}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn missing_parameters_unknown_actions_routes_and_limits() {
+    let e: Env = env().await;
+    let server = e.server().await;
+    let addr = server.local_addr();
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    // No Timestamp.
+    let p: Vec<(&str, &str)> = v1_params("DescribeRegions", "n-missing", &ts)
+        .into_iter()
+        .filter(|(k, _)| *k != "Timestamp")
+        .collect();
+    let q = signed_query("POST", p, "root-test-secret");
+    let (st, _, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(
+        (st, json(&body)["Code"].as_str().unwrap()),
+        (400, "MissingParameter")
+    );
+    assert!(
+        json(&body)["Message"]
+            .as_str()
+            .unwrap()
+            .contains("Timestamp")
+    );
+    // Missing business parameter.
+    let q = signed_query(
+        "POST",
+        v1_params("GetSecretValue", "n-missing-2", &ts),
+        "root-test-secret",
+    );
+    let (st, _, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(
+        (st, json(&body)["Code"].as_str().unwrap()),
+        (400, "MissingParameter")
+    );
+    // Unknown action.
+    let q = signed_query(
+        "POST",
+        v1_params("DoMagic", "n-unknown", &ts),
+        "root-test-secret",
+    );
+    let (st, _, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(
+        (st, json(&body)["Code"].as_str().unwrap()),
+        (404, "InvalidAction.NotFound")
+    );
+    // Other products are routed by version and not here yet.
+    let mut p = v1_params("RunCommand", "n-ecs", &ts);
+    p[1] = ("Version", "2014-05-26");
+    let q = signed_query("POST", p, "root-test-secret");
+    let (st, _, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(
+        (st, json(&body)["Code"].as_str().unwrap()),
+        (404, "InvalidAction.NotFound")
+    );
+    assert!(json(&body)["Message"].as_str().unwrap().contains("ECS"));
+    // Wrong path and method.
+    let (st, _, body) = raw(addr, "POST", "/other", &[], b"").await;
+    assert_eq!(
+        (st, json(&body)["Code"].as_str().unwrap()),
+        (404, "InvalidAction.NotFound")
+    );
+    let (st, _, _) = raw(addr, "DELETE", "/", &[], b"").await;
+    assert_eq!(st, 404);
+    // A body over the limit: a clear error, and the server keeps serving.
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let (st, _, body) = raw(
+        addr,
+        "POST",
+        "/",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &big,
+    )
+    .await;
+    assert_eq!(
+        (st, json(&body)["Code"].as_str().unwrap()),
+        (413, "InvalidParameter.RequestTooLarge")
+    );
+    let c = KmsClient::new(Arc::new(e.http(&server, SignatureVersion::V3)));
+    c.send(&DescribeRegions).await.unwrap();
+    server.shutdown().await;
+}

@@ -17,7 +17,10 @@ use std::process::Command;
 use anyhow::{Context as _, Result, bail};
 
 /// The benchmarks `cargo xtask bench` knows: name, package, bench target.
-const BENCHES: &[(&str, &str, &str)] = &[("sign", "rota-kms", "sign")];
+const BENCHES: &[(&str, &str, &str)] = &[
+    ("sign", "rota-kms", "sign"),
+    ("local", "rota-local", "local"),
+];
 
 fn main() {
     if let Err(e) = run() {

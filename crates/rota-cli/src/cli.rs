@@ -87,4 +87,34 @@ pub(crate) enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Inspect schedules
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+/// `rota schedule …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ScheduleCommand {
+    /// Print the next fire times of a schedule, one RFC 3339 UTC time per line
+    ///
+    /// EXPR is 5-field cron (minute hour day-of-month month day-of-week;
+    /// Sunday is 0 or 7), 6-field cron with seconds first, a macro (@hourly,
+    /// @daily, @weekly, @monthly, @yearly), an interval (30m, 12h, 7d,
+    /// 604800s) or a one-shot time (2026-03-08T02:30:00Z).
+    Next {
+        /// The schedule expression
+        #[arg(value_name = "EXPR", allow_hyphen_values = true)]
+        expr: String,
+        /// IANA time zone the schedule's wall clock is in
+        #[arg(long, value_name = "ZONE", default_value = "UTC")]
+        tz: String,
+        /// How many fire times to print
+        #[arg(short = 'n', long, value_name = "N", default_value_t = 5)]
+        count: usize,
+        /// Start after this RFC 3339 time instead of now
+        #[arg(long, value_name = "RFC3339")]
+        after: Option<String>,
+    },
 }

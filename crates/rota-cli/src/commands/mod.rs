@@ -7,6 +7,8 @@ use clap::CommandFactory as _;
 
 use crate::cli::{Cli, Command};
 
+mod schedule;
+
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
@@ -15,5 +17,6 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             clap_complete::generate(shell, &mut cmd, "rota", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Schedule { command } => Ok(schedule::run(command, cli.global.output)),
     }
 }

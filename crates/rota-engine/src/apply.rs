@@ -1,0 +1,593 @@
+//! Applying a plan: the planned KMS calls of each resource, in dependency
+//! order (reverse order for destroys), each resource within its `timeouts`.
+//!
+//! Values come from the configuration, evaluated again with what is known
+//! now (the ids of secrets created a moment ago), never from the plan, which
+//! holds no secret value. When a call fails, that resource stops: the report
+//! says which calls were made and which were not, resources that depend on it
+//! are skipped, and independent resources carry on. Every failure is
+//! reported; nothing is half-applied silently.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rota_kms::kms::{
+    CreateSecret, DeleteSecret, PutSecretValue, RestoreSecret, SetSecretPolicy, Tag, TagResources,
+    UntagResources, UpdateSecret, UpdateSecretRotationPolicy, UpdateSecretVersionStage,
+};
+use rota_kms::{ErrorKind, KmsClient};
+use tracing::Instrument as _;
+
+use crate::config::{Config, Known, resource_object};
+use crate::error::EngineError;
+use crate::live::{self, ReadOptions};
+use crate::ownership::Ownership;
+use crate::plan::{Action, Plan, PlanMode, ResourceChange, Step};
+use crate::resource::{SecretArgs, Timeouts};
+
+/// Something that happened while applying, for progress output.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ApplyEvent<'a> {
+    /// A resource starts.
+    Started {
+        /// Its address.
+        address: &'a str,
+        /// What is done to it.
+        action: Action,
+    },
+    /// One KMS call succeeded.
+    Call {
+        /// The resource.
+        address: &'a str,
+        /// The KMS action.
+        action: &'static str,
+    },
+    /// A resource is done.
+    Finished {
+        /// Its address.
+        address: &'a str,
+        /// What was done.
+        action: Action,
+        /// The secret's id afterwards (none after a destroy).
+        id: Option<&'a str>,
+    },
+    /// A resource failed.
+    Failed {
+        /// Its address.
+        address: &'a str,
+        /// Why.
+        error: &'a EngineError,
+    },
+    /// A resource was not attempted.
+    Skipped {
+        /// Its address.
+        address: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+}
+
+/// Receives [`ApplyEvent`]s (the CLI prints them).
+pub trait Progress: Send + Sync {
+    /// One event.
+    fn event(&self, event: &ApplyEvent<'_>);
+}
+
+/// A progress sink that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn event(&self, _: &ApplyEvent<'_>) {}
+}
+
+/// How one resource ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Status {
+    /// Every planned call was made.
+    Applied,
+    /// A call failed; `done` lists what was made before it.
+    Failed(EngineError),
+    /// Not attempted (a resource it depends on failed).
+    Skipped(String),
+}
+
+/// The result of one resource.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Its address.
+    pub address: String,
+    /// What was planned.
+    pub action: Action,
+    /// How it ended.
+    pub status: Status,
+    /// The KMS calls made, in order.
+    pub done: Vec<&'static str>,
+    /// The planned calls not made.
+    pub not_done: Vec<&'static str>,
+    /// The secret's id afterwards.
+    pub id: Option<String>,
+}
+
+/// The result of an apply.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    /// One outcome per resource with changes, in execution order.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl ApplyReport {
+    /// Whether every resource was applied.
+    pub fn is_success(&self) -> bool {
+        self.outcomes
+            .iter()
+            .all(|o| matches!(o.status, Status::Applied))
+    }
+
+    /// The resources that failed or were skipped.
+    pub fn failures(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| !matches!(o.status, Status::Applied))
+    }
+
+    /// Counts of (added, changed, destroyed) that succeeded.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for o in self
+            .outcomes
+            .iter()
+            .filter(|o| matches!(o.status, Status::Applied))
+        {
+            match o.action {
+                Action::Create => c.0 += 1,
+                Action::Update => c.1 += 1,
+                Action::Replace => {
+                    c.0 += 1;
+                    c.2 += 1;
+                }
+                Action::Delete => c.2 += 1,
+                Action::NoOp => {}
+            }
+        }
+        c
+    }
+}
+
+/// Applies `plan`. `ownership` tags the secrets created.
+pub async fn apply(
+    client: &KmsClient,
+    config: &Config,
+    plan: &Plan,
+    ownership: &Ownership,
+    progress: &dyn Progress,
+) -> ApplyReport {
+    let mut report = ApplyReport::default();
+    let mut known = Known::new();
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    // Names (labels) some other resource depends on: their live attributes are read after apply.
+    let depended: BTreeSet<String> = plan
+        .resources
+        .iter()
+        .flat_map(|r| r.depends_on.iter().cloned())
+        .collect();
+    // What is known before anything happens: resources that stay as they are.
+    for r in &plan.resources {
+        if let (Some(name), Some(l)) = (&r.name, plan.live(&r.address))
+            && matches!(r.action, Action::NoOp | Action::Update)
+            && let Some(res) = config.resource(name)
+        {
+            known.insert(
+                name.clone(),
+                resource_object(&res.args, Some(&l.computed())),
+            );
+        }
+    }
+
+    for rc in &plan.resources {
+        // Dependencies: a failed one blocks this resource (reverse for destroys).
+        let blockers: Vec<String> = match plan.mode {
+            PlanMode::Apply => rc.depends_on.clone(),
+            PlanMode::Destroy => plan
+                .resources
+                .iter()
+                .filter(|o| rc.name.as_ref().is_some_and(|n| o.depends_on.contains(n)))
+                .filter_map(|o| o.name.clone())
+                .collect(),
+        };
+        let blocked = blockers.iter().find(|b| failed.contains(*b)).cloned();
+        if rc.action == Action::NoOp {
+            continue;
+        }
+        let planned_calls: Vec<&'static str> = rc.steps.iter().map(Step::action).collect();
+        if let Some(b) = blocked {
+            if let Some(n) = &rc.name {
+                failed.insert(n.clone());
+            }
+            let reason = format!(
+                "{} failed",
+                crate::resource::RESOURCE_TYPE.to_owned() + "." + &b
+            );
+            progress.event(&ApplyEvent::Skipped {
+                address: &rc.address,
+                reason: &reason,
+            });
+            report.outcomes.push(Outcome {
+                address: rc.address.clone(),
+                action: rc.action,
+                status: Status::Skipped(reason),
+                done: Vec::new(),
+                not_done: planned_calls,
+                id: None,
+            });
+            continue;
+        }
+
+        progress.event(&ApplyEvent::Started {
+            address: &rc.address,
+            action: rc.action,
+        });
+        // Arguments, evaluated again with what is known now.
+        let resource = rc.name.as_deref().and_then(|n| config.resource(n));
+        let args = match resource {
+            Some(res) => match config.evaluate(res, &known) {
+                Ok(a) => Some(a),
+                Err(d) => {
+                    let error = EngineError::Config(d);
+                    progress.event(&ApplyEvent::Failed {
+                        address: &rc.address,
+                        error: &error,
+                    });
+                    if let Some(n) = &rc.name {
+                        failed.insert(n.clone());
+                    }
+                    report.outcomes.push(Outcome {
+                        address: rc.address.clone(),
+                        action: rc.action,
+                        status: Status::Failed(error),
+                        done: Vec::new(),
+                        not_done: planned_calls,
+                        id: None,
+                    });
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let timeouts = args.as_ref().map(|a| a.timeouts).unwrap_or_default();
+        let limit = match rc.action {
+            Action::Create | Action::Replace => timeouts.create,
+            Action::Update => timeouts.update,
+            _ => timeouts.delete,
+        };
+        let mut run = Run {
+            client,
+            rc,
+            args: args.as_ref(),
+            ownership,
+            progress,
+            done: Vec::new(),
+            id: plan.live(&rc.address).map(|l| l.name.clone()),
+        };
+        let span = tracing::info_span!(
+            "rota.apply",
+            resource.address = %rc.address,
+            secret.name = %rc.secret_name
+        );
+        let result = match tokio::time::timeout(limit, run.steps().instrument(span)).await {
+            Ok(r) => r,
+            Err(_) => Err(EngineError::Timeout {
+                address: rc.address.clone(),
+                operation: operation(rc.action, &timeouts),
+                seconds: limit.as_secs(),
+            }),
+        };
+        let done = std::mem::take(&mut run.done);
+        let id = run.id.clone();
+        let not_done: Vec<&'static str> = planned_calls.iter().skip(done.len()).copied().collect();
+        match result {
+            Ok(()) => {
+                progress.event(&ApplyEvent::Finished {
+                    address: &rc.address,
+                    action: rc.action,
+                    id: id.as_deref().filter(|_| rc.action != Action::Delete),
+                });
+                if let (Some(name), Some(args)) = (&rc.name, &args)
+                    && rc.action != Action::Delete
+                {
+                    let computed = if depended.contains(name) {
+                        match live::read(
+                            client,
+                            id.as_deref().unwrap_or(&args.secret_name),
+                            ReadOptions::default(),
+                        )
+                        .await
+                        {
+                            Ok(Some(l)) => Some(l.computed()),
+                            _ => None,
+                        }
+                    } else {
+                        None
+                    };
+                    known.insert(name.clone(), resource_object(args, computed.as_ref()));
+                }
+                report.outcomes.push(Outcome {
+                    address: rc.address.clone(),
+                    action: rc.action,
+                    status: Status::Applied,
+                    done,
+                    not_done,
+                    id: id.filter(|_| rc.action != Action::Delete),
+                });
+            }
+            Err(error) => {
+                progress.event(&ApplyEvent::Failed {
+                    address: &rc.address,
+                    error: &error,
+                });
+                if let Some(n) = &rc.name {
+                    failed.insert(n.clone());
+                }
+                report.outcomes.push(Outcome {
+                    address: rc.address.clone(),
+                    action: rc.action,
+                    status: Status::Failed(error),
+                    done,
+                    not_done,
+                    id,
+                });
+            }
+        }
+    }
+    report
+}
+
+fn operation(action: Action, _t: &Timeouts) -> &'static str {
+    match action {
+        Action::Create | Action::Replace => "create",
+        Action::Update => "update",
+        _ => "delete",
+    }
+}
+
+struct Run<'a> {
+    client: &'a KmsClient,
+    rc: &'a ResourceChange,
+    args: Option<&'a SecretArgs>,
+    ownership: &'a Ownership,
+    progress: &'a dyn Progress,
+    done: Vec<&'static str>,
+    id: Option<String>,
+}
+
+impl Run<'_> {
+    fn args(&self) -> Result<&SecretArgs, EngineError> {
+        self.args.ok_or_else(|| {
+            EngineError::Internal(format!("{} has no configuration", self.rc.address))
+        })
+    }
+
+    fn name(&self) -> String {
+        self.id
+            .clone()
+            .unwrap_or_else(|| self.rc.secret_name.clone())
+    }
+
+    fn kms(&self, action: &'static str) -> impl FnOnce(rota_kms::Error) -> EngineError + '_ {
+        move |source| EngineError::Kms {
+            secret: self.name(),
+            action,
+            source,
+        }
+    }
+
+    async fn steps(&mut self) -> Result<(), EngineError> {
+        for step in &self.rc.steps {
+            self.step(step).await?;
+            self.done.push(step.action());
+            self.progress.event(&ApplyEvent::Call {
+                address: &self.rc.address,
+                action: step.action(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), EngineError> {
+        let client = self.client;
+        match step {
+            Step::RestoreSecret => {
+                client
+                    .send(&RestoreSecret {
+                        secret_name: self.name(),
+                    })
+                    .await
+                    .map_err(self.kms("RestoreSecret"))?;
+            }
+            Step::DeleteSecret {
+                secret_name,
+                force,
+                recovery_window_in_days,
+            } => {
+                let r = client
+                    .send(&DeleteSecret {
+                        secret_name: secret_name.clone(),
+                        force_delete_without_recovery: Some(*force),
+                        recovery_window_in_days: Some(*recovery_window_in_days),
+                    })
+                    .await;
+                match r {
+                    Ok(_) => {}
+                    // Already gone counts as deleted (as in the Terraform provider).
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(source) => {
+                        return Err(EngineError::Kms {
+                            secret: secret_name.clone(),
+                            action: "DeleteSecret",
+                            source,
+                        });
+                    }
+                }
+                if self.rc.action == Action::Delete {
+                    self.id = None;
+                }
+            }
+            Step::CreateSecret => {
+                let args = self.args()?;
+                let mut tags: Vec<Tag> = args
+                    .tags
+                    .iter()
+                    .map(|(k, v)| Tag::new(k.clone(), v.clone()))
+                    .collect();
+                tags.extend(self.ownership.tags(&self.rc.address));
+                let extended_config = match (&args.custom_data, args.extended_config_json()) {
+                    (Some(cd), Some(mut ext)) => {
+                        ext.insert("CustomData".into(), serde_json::Value::Object(cd.clone()));
+                        Some(serde_json::Value::Object(ext).to_string())
+                    }
+                    _ => args.extended_config.clone(),
+                };
+                let resp = client
+                    .send(&CreateSecret {
+                        secret_name: args.secret_name.clone(),
+                        secret_data: args.secret_data.clone(),
+                        version_id: args.version_id.clone(),
+                        secret_data_type: Some(args.secret_data_type.clone()),
+                        secret_type: Some(args.secret_type.clone()),
+                        encryption_key_id: args.encryption_key_id.clone(),
+                        dkms_instance_id: args.dkms_instance_id.clone(),
+                        description: args.description.clone(),
+                        tags,
+                        extended_config,
+                        enable_automatic_rotation: args.enable_automatic_rotation,
+                        rotation_interval: args.rotation_interval.clone(),
+                        policy: args.policy.clone(),
+                    })
+                    .await
+                    .map_err(|source| EngineError::Kms {
+                        secret: args.secret_name.clone(),
+                        action: "CreateSecret",
+                        source,
+                    })?;
+                tracing::info!(secret.name = %resp.secret_name, "secret created");
+                self.id = Some(resp.secret_name);
+            }
+            Step::PutSecretValue { version_id } => {
+                let args = self.args()?;
+                client
+                    .send(&PutSecretValue {
+                        secret_name: self.name(),
+                        version_id: version_id.clone(),
+                        secret_data: args.secret_data.clone(),
+                        secret_data_type: Some(args.secret_data_type.clone()),
+                        version_stages: args.version_stages.clone(),
+                    })
+                    .await
+                    .map_err(self.kms("PutSecretValue"))?;
+            }
+            Step::UpdateSecretVersionStage {
+                stage,
+                move_to,
+                remove_from,
+            } => {
+                client
+                    .send(&UpdateSecretVersionStage {
+                        secret_name: self.name(),
+                        version_stage: stage.clone(),
+                        move_to_version: move_to.clone(),
+                        remove_from_version: remove_from.clone(),
+                    })
+                    .await
+                    .map_err(self.kms("UpdateSecretVersionStage"))?;
+            }
+            Step::UpdateSecretRotationPolicy => {
+                let args = self.args()?;
+                let on = args.enable_automatic_rotation.unwrap_or(false);
+                client
+                    .send(&UpdateSecretRotationPolicy {
+                        secret_name: self.name(),
+                        enable_automatic_rotation: on,
+                        rotation_interval: if on {
+                            args.rotation_interval.clone()
+                        } else {
+                            None
+                        },
+                    })
+                    .await
+                    .map_err(self.kms("UpdateSecretRotationPolicy"))?;
+            }
+            Step::SetSecretPolicy => {
+                let args = self.args()?;
+                client
+                    .send(&SetSecretPolicy {
+                        secret_name: self.name(),
+                        policy: args.policy.clone().unwrap_or_default(),
+                        policy_name: args.policy_name.clone(),
+                    })
+                    .await
+                    .map_err(self.kms("SetSecretPolicy"))?;
+            }
+            Step::UpdateSecret {
+                description,
+                custom_data,
+            } => {
+                let args = self.args()?;
+                client
+                    .send(&UpdateSecret {
+                        secret_name: self.name(),
+                        description: description
+                            .then(|| args.description.clone().unwrap_or_default()),
+                        custom_data: if *custom_data {
+                            args.desired_custom_data()
+                                .map(|o| serde_json::Value::Object(o).to_string())
+                        } else {
+                            None
+                        },
+                    })
+                    .await
+                    .map_err(self.kms("UpdateSecret"))?;
+            }
+            Step::UntagResources { keys } => {
+                client
+                    .send(&UntagResources {
+                        resource_type: "secret".into(),
+                        resource_ids: vec![self.name()],
+                        tag_keys: keys.clone(),
+                        all: None,
+                    })
+                    .await
+                    .map_err(self.kms("UntagResources"))?;
+            }
+            Step::TagResources { keys } => {
+                let args = self.args()?;
+                let tags: Vec<Tag> = keys
+                    .iter()
+                    .filter_map(|k| args.tags.get(k).map(|v| Tag::new(k.clone(), v.clone())))
+                    .collect();
+                if !tags.is_empty() {
+                    client
+                        .send(&TagResources {
+                            resource_type: "secret".into(),
+                            resource_ids: vec![self.name()],
+                            tags,
+                        })
+                        .await
+                        .map_err(self.kms("TagResources"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The default create/update/delete timeouts (for callers that show them).
+pub fn default_timeouts() -> BTreeMap<&'static str, Duration> {
+    let t = Timeouts::default();
+    BTreeMap::from([
+        ("create", t.create),
+        ("update", t.update),
+        ("delete", t.delete),
+    ])
+}

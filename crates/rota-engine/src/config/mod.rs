@@ -1,0 +1,1375 @@
+//! Loading a configuration: `.tf` / `.hcl` files in Terraform's syntax.
+//!
+//! A configuration is one file or a directory of them (every `*.tf` and
+//! `*.hcl` file except `world.hcl`, which declares the local world; see
+//! [`Config::world_file`]). What is understood:
+//!
+//! - `variable "x" { default, type, description, sensitive, nullable }`, with
+//!   values from (lowest to highest precedence) the default, `TF_VAR_x`,
+//!   `terraform.tfvars`, `*.auto.tfvars`, `-var-file` files and `-var x=v`;
+//! - `locals { … }`, `var.x`, `local.x`, `path.module`, `"${…}"` templates;
+//! - the functions of [`funcs`] (an unknown function is an error that lists
+//!   the known ones);
+//! - `provider "alicloud" { region, access_key, secret_key, security_token,
+//!   profile, protocol, endpoints { kms } }` ([`ProviderConfig`]);
+//! - `resource "alicloud_kms_secret" "name" { … }`, any number per file, with
+//!   references between them (`alicloud_kms_secret.x.secret_name`, `.id`,
+//!   `.arn`, …) evaluated in dependency order; computed attributes of a
+//!   secret that does not exist yet are "known after apply";
+//! - `terraform { … }` blocks are accepted and ignored.
+//!
+//! Anything else is an error with a [`Diagnostic`]: file, line, column, the
+//! resource address and the allowed names, with a "did you mean".
+//! Nothing here reads the environment: the caller passes `TF_VAR_*` values in.
+
+pub mod diag;
+pub mod funcs;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use hcl::Value;
+use hcl::edit::Span as _;
+use hcl::eval::{Context, Evaluate as _};
+use rota_kms::SecretString;
+
+pub use diag::{Diagnostic, Diagnostics, Location, SourceFile};
+
+use crate::resource::{self, Kind, RESOURCE_TYPE, SecretArgs, Timeouts};
+
+/// The text a computed value has while it is not known (before apply).
+pub(crate) const UNKNOWN: &str = "__rota_known_after_apply__";
+
+/// The local world's file name, beside the configuration.
+pub const WORLD_FILE: &str = "world.hcl";
+
+/// Block types a configuration may contain.
+const TOP_BLOCKS: &[&str] = &["variable", "locals", "provider", "resource", "terraform"];
+
+/// Provider arguments Rota understands.
+const PROVIDER_ARGS: &[&str] = &[
+    "region",
+    "access_key",
+    "secret_key",
+    "security_token",
+    "profile",
+    "protocol",
+];
+
+/// Variable block arguments.
+const VARIABLE_ARGS: &[&str] = &["default", "type", "description", "sensitive", "nullable"];
+
+/// Where the configuration is and the variable values given from outside.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// A `.tf`/`.hcl` file or a directory of them.
+    pub path: PathBuf,
+    /// `-var name=value`, in command-line order.
+    pub vars: Vec<(String, String)>,
+    /// `-var-file` paths, in command-line order.
+    pub var_files: Vec<PathBuf>,
+    /// `TF_VAR_name=value` from the environment, with the prefix removed.
+    pub env_vars: Vec<(String, String)>,
+}
+
+/// The `provider "alicloud"` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderConfig {
+    /// Whether the block is present.
+    pub present: bool,
+    /// `region`.
+    pub region: Option<String>,
+    /// `access_key`.
+    pub access_key: Option<String>,
+    /// `secret_key`.
+    pub secret_key: Option<SecretString>,
+    /// `security_token`.
+    pub security_token: Option<SecretString>,
+    /// `profile` (aliyun CLI profile).
+    pub profile: Option<String>,
+    /// `protocol` (`HTTPS` or `HTTP`).
+    pub protocol: Option<String>,
+    /// `endpoints { kms = … }`.
+    pub kms_endpoint: Option<String>,
+}
+
+impl ProviderConfig {
+    /// Whether the block gives credentials (keys or a profile).
+    pub fn has_credentials(&self) -> bool {
+        self.access_key.is_some() || self.profile.is_some()
+    }
+}
+
+/// An attribute as written: its expression and where it is.
+#[derive(Debug, Clone)]
+pub(crate) struct RawAttr {
+    pub(crate) key: String,
+    pub(crate) expr: hcl::Expression,
+    pub(crate) span: Range<usize>,
+    pub(crate) key_span: Range<usize>,
+}
+
+/// One `resource "alicloud_kms_secret" "name"` block.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// The block's name label.
+    pub name: String,
+    /// `alicloud_kms_secret.<name>`.
+    pub address: String,
+    /// The arguments, evaluated with what is known before any call.
+    pub args: SecretArgs,
+    /// The attribute names the block writes.
+    pub set: BTreeSet<String>,
+    /// Names of the resources this one refers to (references and `depends_on`).
+    pub depends_on: BTreeSet<String>,
+    pub(crate) file: usize,
+    pub(crate) span: Range<usize>,
+    pub(crate) attrs: Vec<RawAttr>,
+    pub(crate) timeouts: Vec<RawAttr>,
+}
+
+/// A loaded, validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The configuration directory, as given.
+    pub root: PathBuf,
+    /// Every file read.
+    pub files: Vec<SourceFile>,
+    /// The provider block.
+    pub provider: ProviderConfig,
+    /// The resources, in dependency order (a resource after what it refers to).
+    pub resources: Vec<Resource>,
+    vars: Value,
+    locals: Value,
+}
+
+/// What other resources look like to a reference: name → attribute object.
+pub type Known = BTreeMap<String, Value>;
+
+impl Config {
+    /// Reads, evaluates and validates a configuration.
+    pub fn load(options: &LoadOptions) -> Result<Self, Diagnostics> {
+        Loader::default().load(options)
+    }
+
+    /// Parses configuration text as one file (tests, tools).
+    pub fn from_text(
+        file_name: &str,
+        text: &str,
+        options: &LoadOptions,
+    ) -> Result<Self, Diagnostics> {
+        let mut loader = Loader::default();
+        let root = options.path.clone();
+        loader
+            .files
+            .push(SourceFile::new(root.join(file_name), text));
+        loader.finish(root, options)
+    }
+
+    /// The local world file beside the configuration, if there is one.
+    pub fn world_file(&self) -> Option<PathBuf> {
+        let p = self.root.join(WORLD_FILE);
+        p.is_file().then_some(p)
+    }
+
+    /// A resource by name label or address.
+    pub fn resource(&self, name_or_address: &str) -> Option<&Resource> {
+        let name = name_or_address
+            .strip_prefix(RESOURCE_TYPE)
+            .and_then(|r| r.strip_prefix('.'))
+            .unwrap_or(name_or_address);
+        self.resources.iter().find(|r| r.name == name)
+    }
+
+    /// Evaluates a resource again with what is now known about the resources
+    /// it refers to (live attributes after they are applied).
+    pub fn evaluate(&self, resource: &Resource, known: &Known) -> Result<SecretArgs, Diagnostics> {
+        let ctx = self.context(resource, known);
+        let file = &self.files[resource.file];
+        funcs::with_base_dir(&self.root, || eval_resource(file, resource, &ctx))
+            .map(|(args, _)| args)
+    }
+
+    fn context(&self, resource: &Resource, known: &Known) -> Context<'static> {
+        let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
+        if !resource.depends_on.is_empty() {
+            let mut obj = hcl::Map::new();
+            for dep in &resource.depends_on {
+                if let Some(v) = known.get(dep) {
+                    obj.insert(dep.clone(), v.clone());
+                }
+            }
+            ctx.declare_var(RESOURCE_TYPE, Value::Object(obj));
+        }
+        ctx
+    }
+
+    /// A location inside a resource: one of its attributes, else the block.
+    pub fn location(&self, resource: &Resource, attr: Option<&str>) -> Location {
+        let file = &self.files[resource.file];
+        let raw = attr.and_then(|a| resource.attrs.iter().find(|r| r.key == a));
+        match raw {
+            Some(raw) => Location::of(file, &raw.span, raw.key != "secret_data"),
+            None => Location::of(file, &(resource.span.start..resource.span.start + 8), true),
+        }
+    }
+}
+
+/// The object a reference `alicloud_kms_secret.<name>` sees: the block's
+/// arguments plus the computed attributes (`UNKNOWN` when not known).
+pub fn resource_object(args: &SecretArgs, computed: Option<&BTreeMap<String, String>>) -> Value {
+    let mut o = hcl::Map::new();
+    let s = |v: &str| Value::String(v.to_owned());
+    o.insert("secret_name".into(), s(&args.secret_name));
+    o.insert("secret_data".into(), s(args.secret_data.expose_secret()));
+    o.insert("version_id".into(), s(&args.version_id));
+    o.insert("secret_type".into(), s(&args.secret_type));
+    o.insert("secret_data_type".into(), s(&args.secret_data_type));
+    let opt = |v: &Option<String>| v.as_deref().map(s).unwrap_or(Value::Null);
+    o.insert("description".into(), opt(&args.description));
+    o.insert("encryption_key_id".into(), opt(&args.encryption_key_id));
+    o.insert("dkms_instance_id".into(), opt(&args.dkms_instance_id));
+    o.insert("extended_config".into(), opt(&args.extended_config));
+    o.insert("rotation_interval".into(), opt(&args.rotation_interval));
+    o.insert("policy".into(), opt(&args.policy));
+    o.insert(
+        "enable_automatic_rotation".into(),
+        Value::Bool(args.enable_automatic_rotation.unwrap_or(false)),
+    );
+    o.insert(
+        "tags".into(),
+        Value::Object(args.tags.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+    );
+    o.insert(
+        "recovery_window_in_days".into(),
+        Value::from(args.recovery_window_in_days),
+    );
+    for attr in resource::COMPUTED {
+        let v = computed
+            .and_then(|c| c.get(*attr))
+            .map(|v| s(v))
+            .unwrap_or_else(|| s(UNKNOWN));
+        o.insert((*attr).into(), v);
+    }
+    Value::Object(o)
+}
+
+fn base_context(root: &Path, vars: Value, locals: Value) -> Context<'static> {
+    let mut ctx = Context::new();
+    funcs::declare(&mut ctx);
+    ctx.declare_var("var", vars);
+    ctx.declare_var("local", locals);
+    let mut path = hcl::Map::new();
+    let dir = Value::String(root.display().to_string());
+    path.insert("module".into(), dir.clone());
+    path.insert("root".into(), dir);
+    ctx.declare_var("path", Value::Object(path));
+    ctx
+}
+
+#[derive(Default)]
+struct Loader {
+    files: Vec<SourceFile>,
+    diags: Vec<Diagnostic>,
+}
+
+struct Variable {
+    default: Option<Value>,
+    is_string: bool,
+    file: usize,
+    span: Range<usize>,
+}
+
+fn expr_span(e: &hcl::edit::expr::Expression) -> Range<usize> {
+    e.span().unwrap_or(0..0)
+}
+
+fn raw_attr(a: &hcl::edit::structure::Attribute) -> RawAttr {
+    RawAttr {
+        key: a.key.as_str().to_owned(),
+        expr: a.value.clone().into(),
+        span: expr_span(&a.value),
+        key_span: a.key.span().unwrap_or(0..0),
+    }
+}
+
+/// Edit distance, for "did you mean".
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// "did you mean `x`? " when something is close.
+fn suggest(word: &str, candidates: &[&str]) -> String {
+    candidates
+        .iter()
+        .map(|c| (distance(word, c), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min()
+        .map(|(_, c)| format!("did you mean `{c}`? "))
+        .unwrap_or_default()
+}
+
+/// Resource names referred to in source text (`alicloud_kms_secret.<name>`).
+fn referenced_names(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let pat = "alicloud_kms_secret.";
+    let mut rest = text;
+    while let Some(i) = rest.find(pat) {
+        let before_ok = rest[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"'));
+        let tail = &rest[i + pat.len()..];
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        if before_ok && !name.is_empty() {
+            out.insert(name);
+        }
+        rest = tail;
+    }
+    out
+}
+
+/// Whether a value (recursively) contains the unknown marker.
+fn contains_unknown(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(UNKNOWN),
+        Value::Array(a) => a.iter().any(contains_unknown),
+        Value::Object(o) => o.values().any(contains_unknown),
+        _ => false,
+    }
+}
+
+/// A readable evaluation error. For sensitive attributes nothing that could
+/// quote a value is kept.
+fn eval_message(err: &hcl::eval::Error, source: &str, sensitive: bool) -> (String, Option<String>) {
+    use hcl::eval::ErrorKind as K;
+    match err.kind() {
+        K::UndefinedFunc(name) => (
+            format!("unknown function `{name}`"),
+            Some(format!(
+                "the functions available are: {}",
+                funcs::FUNCTIONS.join(", ")
+            )),
+        ),
+        K::UndefinedVar(name) => (
+            format!("unknown name `{name}`"),
+            Some("references are var.<name>, local.<name>, path.module and alicloud_kms_secret.<name>.<attribute>".into()),
+        ),
+        K::NoSuchKey(key) => {
+            if source.contains(&format!("var.{key}")) {
+                (
+                    format!("variable `{key}` is not declared"),
+                    Some(format!("declare it: variable \"{key}\" {{}}")),
+                )
+            } else if source.contains(&format!("local.{key}")) {
+                (format!("local value `{key}` is not defined"), None)
+            } else if source.contains(&format!("{RESOURCE_TYPE}.{key}")) {
+                (
+                    format!("resource {RESOURCE_TYPE}.{key} is not declared"),
+                    None,
+                )
+            } else {
+                (format!("no such key `{key}`"), None)
+            }
+        }
+        K::FuncCall(name, msg) => {
+            let msg = match msg.find(", got `") {
+                Some(i) => &msg[..i],
+                None => msg.as_str(),
+            };
+            (format!("error calling function `{name}`: {msg}"), None)
+        }
+        K::Unexpected(_, expected) => (format!("unexpected value, expected {expected}"), None),
+        K::Index(i) => (format!("index {i} out of bounds"), None),
+        K::UnaryOp(op, _) => (format!("operator `{op}` is not applicable here"), None),
+        K::BinaryOp(_, op, _) => (format!("operator `{op}` is not applicable to these values"), None),
+        other if !sensitive => (other.to_string(), None),
+        _ => ("the expression cannot be evaluated".into(), None),
+    }
+}
+
+impl Loader {
+    fn load(mut self, options: &LoadOptions) -> Result<Config, Diagnostics> {
+        let path = &options.path;
+        let root;
+        if path.is_dir() {
+            root = path.clone();
+            let mut names = Vec::new();
+            let entries = std::fs::read_dir(path).map_err(|e| {
+                Diagnostic::new(format!("cannot read the configuration directory: {e}"))
+                    .at(Location::file_only(path))
+            })?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let is_config = name.ends_with(".tf") || name.ends_with(".hcl");
+                if is_config && name != WORLD_FILE && entry.path().is_file() {
+                    names.push(name);
+                }
+            }
+            names.sort();
+            if names.is_empty() {
+                return Err(
+                    Diagnostic::new("no configuration files (*.tf, *.hcl) found")
+                        .at(Location::file_only(path))
+                        .help("write the alicloud_kms_secret blocks in a .tf file, or pass -c FILE")
+                        .into(),
+                );
+            }
+            for name in names {
+                self.read(&path.join(name))?;
+            }
+        } else if path.is_file() {
+            root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            self.read(path)?;
+        } else {
+            return Err(Diagnostic::new("the configuration path does not exist")
+                .at(Location::file_only(path))
+                .into());
+        }
+        self.finish(root, options)
+    }
+
+    fn read(&mut self, path: &Path) -> Result<(), Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostic::new(format!("cannot read the file: {e}")).at(Location::file_only(path))
+        })?;
+        self.files.push(SourceFile::new(path, text));
+        Ok(())
+    }
+
+    fn finish(mut self, root: PathBuf, options: &LoadOptions) -> Result<Config, Diagnostics> {
+        // Parse every file.
+        let mut bodies = Vec::new();
+        for (i, file) in self.files.iter().enumerate() {
+            match hcl::edit::parser::parse_body(file.text()) {
+                Ok(body) => bodies.push((i, body)),
+                Err(e) => {
+                    let loc = e.location();
+                    let line = loc.line();
+                    self.diags.push(
+                        Diagnostic::new(format!("the file is not valid HCL: {}", e.message())).at(
+                            Location {
+                                file: file.path.clone(),
+                                line,
+                                column: loc.column(),
+                                width: 1,
+                                source_line: Some(file.line_text(line).to_owned()),
+                            },
+                        ),
+                    );
+                }
+            }
+        }
+        if !self.diags.is_empty() {
+            return Err(Diagnostics(self.diags));
+        }
+
+        // Sort the top-level blocks.
+        let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
+        let mut local_attrs: Vec<(usize, RawAttr)> = Vec::new();
+        let mut provider_blocks = Vec::new();
+        let mut resource_blocks = Vec::new();
+        for (fi, body) in &bodies {
+            let file = &self.files[*fi];
+            for attr in body.attributes() {
+                self.diags.push(
+                    Diagnostic::new(format!(
+                        "unexpected top-level attribute `{}`",
+                        attr.key.as_str()
+                    ))
+                    .at(Location::of(file, &attr.key.span().unwrap_or(0..0), true))
+                    .help("a configuration holds blocks: variable, locals, provider, resource"),
+                );
+            }
+            for block in body.blocks() {
+                let ident = block.ident.as_str();
+                let span = block.span().unwrap_or(0..0);
+                let head = block.ident.span().unwrap_or(span.clone());
+                let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
+                match ident {
+                    "variable" => {
+                        let Some(&[name]) = Some(labels.as_slice()) else {
+                            self.diags.push(
+                                Diagnostic::new("a variable block takes one label, its name")
+                                    .at(Location::of(file, &head, true)),
+                            );
+                            continue;
+                        };
+                        let mut var = Variable {
+                            default: None,
+                            is_string: true,
+                            file: *fi,
+                            span: head.clone(),
+                        };
+                        for a in block.body.attributes() {
+                            let key = a.key.as_str();
+                            match key {
+                                "default" => {
+                                    let expr: hcl::Expression = a.value.clone().into();
+                                    match expr.evaluate(&Context::new()) {
+                                        Ok(v) => var.default = Some(v),
+                                        Err(e) => {
+                                            let (msg, help) = eval_message(&e, "", true);
+                                            let mut d = Diagnostic::new(format!(
+                                                "the default of variable `{name}` cannot be evaluated: {msg}"
+                                            ))
+                                            .at(Location::of(file, &expr_span(&a.value), true));
+                                            d.help = help;
+                                            self.diags.push(d);
+                                        }
+                                    }
+                                }
+                                "type" => {
+                                    let text = file.slice(&expr_span(&a.value)).trim();
+                                    var.is_string = text == "string" || text == "any";
+                                }
+                                k if VARIABLE_ARGS.contains(&k) => {}
+                                other => self.diags.push(
+                                    Diagnostic::new(format!(
+                                        "unknown attribute `{other}` in variable `{name}`"
+                                    ))
+                                    .at(Location::of(file, &a.key.span().unwrap_or(0..0), true))
+                                    .help(format!(
+                                        "{}allowed: {}",
+                                        suggest(other, VARIABLE_ARGS),
+                                        VARIABLE_ARGS.join(", ")
+                                    )),
+                                ),
+                            }
+                        }
+                        if let Some(b) = block.body.blocks().next() {
+                            self.diags.push(
+                                Diagnostic::new(format!(
+                                    "`{}` blocks in variables are not supported",
+                                    b.ident.as_str()
+                                ))
+                                .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
+                                .help("check the value where it is used instead"),
+                            );
+                        }
+                        if variables.insert(name.to_owned(), var).is_some() {
+                            self.diags.push(
+                                Diagnostic::new(format!("variable `{name}` is declared twice"))
+                                    .at(Location::of(file, &head, true)),
+                            );
+                        }
+                    }
+                    "locals" => {
+                        for a in block.body.attributes() {
+                            local_attrs.push((*fi, raw_attr(a)));
+                        }
+                    }
+                    "provider" => {
+                        if labels.as_slice() != ["alicloud"] {
+                            self.diags.push(
+                                Diagnostic::new(format!(
+                                    "provider {:?} is not supported",
+                                    labels.join(" ")
+                                ))
+                                .at(Location::of(file, &head, true))
+                                .help("Rota speaks to Alibaba Cloud: provider \"alicloud\" { region = … }"),
+                            );
+                            continue;
+                        }
+                        provider_blocks.push((*fi, block.clone()));
+                    }
+                    "resource" => {
+                        if labels.len() != 2 {
+                            self.diags.push(
+                                Diagnostic::new("a resource block takes two labels: type and name")
+                                    .at(Location::of(file, &head, true))
+                                    .help("resource \"alicloud_kms_secret\" \"name\" { … }"),
+                            );
+                            continue;
+                        }
+                        if labels[0] != RESOURCE_TYPE {
+                            self.diags.push(
+                                Diagnostic::new(format!(
+                                    "resource type `{}` is not supported",
+                                    labels[0]
+                                ))
+                                .at(Location::of(file, &head, true))
+                                .help(format!(
+                                    "{}Rota manages {RESOURCE_TYPE} resources",
+                                    suggest(labels[0], &[RESOURCE_TYPE])
+                                )),
+                            );
+                            continue;
+                        }
+                        resource_blocks.push((*fi, block.clone()));
+                    }
+                    "terraform" => {}
+                    other => self.diags.push(
+                        Diagnostic::new(format!("unknown block type `{other}`"))
+                            .at(Location::of(file, &head, true))
+                            .help(format!(
+                                "{}Rota understands: {}",
+                                suggest(other, TOP_BLOCKS),
+                                TOP_BLOCKS.join(", ")
+                            )),
+                    ),
+                }
+            }
+        }
+
+        // Variable values.
+        let vars = self.variable_values(&root, &variables, options);
+
+        // Locals: evaluate until nothing more resolves.
+        let mut locals = hcl::Map::new();
+        let mut pending = local_attrs;
+        loop {
+            let before = pending.len();
+            let mut still = Vec::new();
+            let mut errors = Vec::new();
+            for (fi, a) in pending {
+                let ctx = base_context(&root, vars.clone(), Value::Object(locals.clone()));
+                match funcs::with_base_dir(&root, || a.expr.evaluate(&ctx)) {
+                    Ok(v) => {
+                        locals.insert(a.key.clone(), v);
+                    }
+                    Err(e) => {
+                        errors.push((fi, a.clone(), e));
+                        still.push((fi, a));
+                    }
+                }
+            }
+            if still.is_empty() {
+                break;
+            }
+            if still.len() == before {
+                for (fi, a, e) in errors {
+                    let file = &self.files[fi];
+                    let (msg, help) = eval_message(&e, file.slice(&a.span), false);
+                    let mut d = Diagnostic::new(format!("local `{}`: {msg}", a.key))
+                        .at(Location::of(file, &a.span, true));
+                    d.help = help;
+                    self.diags.push(d);
+                }
+                break;
+            }
+            pending = still;
+        }
+        let locals = Value::Object(locals);
+
+        // Provider.
+        let provider = self.provider(&root, &provider_blocks, &vars, &locals);
+
+        // Resources.
+        let mut resources = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (fi, block) in &resource_blocks {
+            let file = &self.files[*fi];
+            let name = block.labels[1].as_str().to_owned();
+            let address = format!("{RESOURCE_TYPE}.{name}");
+            let head = block.ident.span().unwrap_or(0..0);
+            if !seen.insert(name.clone()) {
+                self.diags.push(
+                    Diagnostic::new(format!("{address} is declared twice"))
+                        .at(Location::of(file, &head, true))
+                        .address(&address),
+                );
+                continue;
+            }
+            let mut attrs = Vec::new();
+            let mut depends_on = BTreeSet::new();
+            let mut timeouts = Vec::new();
+            for a in block.body.attributes() {
+                let raw = raw_attr(a);
+                depends_on.extend(referenced_names(file.slice(&raw.span)));
+                let key = raw.key.as_str();
+                if key == "depends_on" {
+                    continue;
+                }
+                if resource::schema_arg(key).is_none() {
+                    let allowed: Vec<&str> = resource::SCHEMA
+                        .iter()
+                        .map(|a| a.name)
+                        .chain(resource::META_ARGS.iter().copied())
+                        .collect();
+                    let computed = resource::COMPUTED.contains(&key);
+                    self.diags.push(
+                        Diagnostic::new(if computed {
+                            format!("`{key}` is computed by KMS and cannot be set")
+                        } else {
+                            format!("unknown attribute `{key}` in {address}")
+                        })
+                        .at(Location::of(file, &raw.key_span, true))
+                        .address(&address)
+                        .help(format!(
+                            "{}allowed attributes: {}",
+                            suggest(key, &allowed),
+                            allowed.join(", ")
+                        )),
+                    );
+                    continue;
+                }
+                attrs.push(raw);
+            }
+            for b in block.body.blocks() {
+                let ident = b.ident.as_str();
+                if ident == "timeouts" {
+                    for a in b.body.attributes() {
+                        let raw = raw_attr(a);
+                        if !["create", "update", "delete"].contains(&raw.key.as_str()) {
+                            self.diags.push(
+                                Diagnostic::new(format!(
+                                    "unknown attribute `{}` in the timeouts of {address}",
+                                    raw.key
+                                ))
+                                .at(Location::of(file, &raw.key_span, true))
+                                .address(&address)
+                                .help("allowed: create, update, delete (durations such as \"5m\" or \"1h30m\")"),
+                            );
+                        } else {
+                            timeouts.push(raw);
+                        }
+                    }
+                } else {
+                    self.diags.push(
+                        Diagnostic::new(format!("unknown block type `{ident}` in {address}"))
+                            .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
+                            .address(&address)
+                            .help(format!(
+                                "{}the only block a secret takes is timeouts {{ create, update, delete }}",
+                                suggest(ident, resource::BLOCKS)
+                            )),
+                    );
+                }
+            }
+            depends_on.remove(&name);
+            let set = attrs.iter().map(|a| a.key.clone()).collect();
+            resources.push(Resource {
+                name,
+                address,
+                args: SecretArgs::default(),
+                set,
+                depends_on,
+                file: *fi,
+                span: block.span().unwrap_or(0..0),
+                attrs,
+                timeouts,
+            });
+        }
+        // Unknown references.
+        let names: BTreeSet<String> = resources.iter().map(|r| r.name.clone()).collect();
+        for r in &resources {
+            for dep in &r.depends_on {
+                if !names.contains(dep) {
+                    let file = &self.files[r.file];
+                    let span = r
+                        .attrs
+                        .iter()
+                        .find(|a| {
+                            file.slice(&a.span)
+                                .contains(&format!("{RESOURCE_TYPE}.{dep}"))
+                        })
+                        .map(|a| a.span.clone())
+                        .unwrap_or(r.span.clone());
+                    let declared: Vec<&str> = names.iter().map(String::as_str).collect();
+                    self.diags.push(
+                        Diagnostic::new(format!(
+                            "reference to undeclared resource {RESOURCE_TYPE}.{dep}"
+                        ))
+                        .at(Location::of(file, &span, true))
+                        .address(&r.address)
+                        .help(format!(
+                            "{}declared: {}",
+                            suggest(dep, &declared),
+                            declared.join(", ")
+                        )),
+                    );
+                }
+            }
+        }
+        if !self.diags.is_empty() {
+            return Err(Diagnostics(self.diags));
+        }
+        let resources = match order(resources) {
+            Ok(r) => r,
+            Err(cycle) => {
+                return Err(Diagnostic::new(format!(
+                    "the resources refer to each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ))
+                .help("a secret may refer only to secrets that do not refer back to it")
+                .into());
+            }
+        };
+        let mut config = Config {
+            root,
+            files: self.files,
+            provider,
+            resources,
+            vars,
+            locals,
+        };
+        // Evaluate in dependency order, with computed attributes unknown.
+        let mut known = Known::new();
+        let mut diags = self.diags;
+        for i in 0..config.resources.len() {
+            let r = &config.resources[i];
+            let ctx = config.context(r, &known);
+            let file = &config.files[r.file];
+            let result = funcs::with_base_dir(&config.root, || eval_resource(file, r, &ctx));
+            match result {
+                Ok((args, problems)) => {
+                    let name_src = r
+                        .attrs
+                        .iter()
+                        .find(|a| a.key == "secret_name")
+                        .map(|a| file.slice(&a.span).to_owned())
+                        .unwrap_or_default();
+                    for p in resource::validate(&args, &r.set, &name_src) {
+                        let mut d = Diagnostic::new(p.message)
+                            .at(config.location(r, p.attr))
+                            .address(&r.address);
+                        d.help = p.help;
+                        diags.push(d);
+                    }
+                    diags.extend(problems);
+                    known.insert(r.name.clone(), resource_object(&args, None));
+                    config.resources[i].args = args;
+                }
+                Err(d) => diags.extend(d.0),
+            }
+        }
+        if !diags.is_empty() {
+            return Err(Diagnostics(diags));
+        }
+        Ok(config)
+    }
+
+    fn variable_values(
+        &mut self,
+        root: &Path,
+        variables: &BTreeMap<String, Variable>,
+        options: &LoadOptions,
+    ) -> Value {
+        let mut values: BTreeMap<String, Value> = BTreeMap::new();
+        for (name, var) in variables {
+            if let Some(d) = &var.default {
+                values.insert(name.clone(), d.clone());
+            }
+        }
+        let parse_cli = |var: &Variable, raw: &str| -> Result<Value, String> {
+            if var.is_string {
+                return Ok(Value::String(raw.to_owned()));
+            }
+            let expr: hcl::Expression = raw
+                .parse()
+                .map_err(|_| "the value is not a valid HCL expression".to_owned())?;
+            expr.evaluate(&Context::new())
+                .map_err(|_| "the value cannot be evaluated".to_owned())
+        };
+        for (name, raw) in &options.env_vars {
+            if let Some(var) = variables.get(name)
+                && let Ok(v) = parse_cli(var, raw)
+            {
+                values.insert(name.clone(), v);
+            }
+        }
+        // Var files: terraform.tfvars, *.auto.tfvars, then -var-file.
+        let mut files: Vec<PathBuf> = Vec::new();
+        let tfvars = root.join("terraform.tfvars");
+        if tfvars.is_file() {
+            files.push(tfvars);
+        }
+        if let Ok(entries) = std::fs::read_dir(root) {
+            let mut auto: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".auto.tfvars"))
+                .collect();
+            auto.sort();
+            files.extend(auto);
+        }
+        files.extend(options.var_files.iter().cloned());
+        for path in files {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.diags.push(
+                        Diagnostic::new(format!("cannot read the variables file: {e}"))
+                            .at(Location::file_only(&path)),
+                    );
+                    continue;
+                }
+            };
+            let file = SourceFile::new(&path, text);
+            match hcl::edit::parser::parse_body(file.text()) {
+                Ok(body) => {
+                    for a in body.attributes() {
+                        let raw = raw_attr(&a.clone());
+                        if !variables.contains_key(&raw.key) {
+                            continue;
+                        }
+                        match raw.expr.evaluate(&Context::new()) {
+                            Ok(v) => {
+                                values.insert(raw.key.clone(), v);
+                            }
+                            Err(e) => {
+                                let (msg, help) = eval_message(&e, "", true);
+                                let mut d = Diagnostic::new(format!(
+                                    "the value of `{}` cannot be evaluated: {msg}",
+                                    raw.key
+                                ))
+                                .at(Location::of(&file, &raw.span, false));
+                                d.help = help;
+                                self.diags.push(d);
+                            }
+                        }
+                    }
+                }
+                Err(e) => self.diags.push(
+                    Diagnostic::new(format!(
+                        "the variables file is not valid HCL: {}",
+                        e.message()
+                    ))
+                    .at(Location {
+                        file: path.clone(),
+                        line: e.location().line(),
+                        column: e.location().column(),
+                        width: 1,
+                        source_line: None,
+                    }),
+                ),
+            }
+        }
+        for (name, raw) in &options.vars {
+            match variables.get(name) {
+                None => self.diags.push(
+                    Diagnostic::new(format!("-var {name}: no variable `{name}` is declared")).help(
+                        format!(
+                            "{}declare it: variable \"{name}\" {{}}",
+                            suggest(
+                                name,
+                                &variables.keys().map(String::as_str).collect::<Vec<_>>()
+                            )
+                        ),
+                    ),
+                ),
+                Some(var) => match parse_cli(var, raw) {
+                    Ok(v) => {
+                        values.insert(name.clone(), v);
+                    }
+                    Err(e) => self
+                        .diags
+                        .push(Diagnostic::new(format!("-var {name}: {e}"))),
+                },
+            }
+        }
+        for (name, var) in variables {
+            if !values.contains_key(name) {
+                let file = &self.files[var.file];
+                self.diags.push(
+                    Diagnostic::new(format!("variable `{name}` has no value"))
+                        .at(Location::of(file, &var.span, true))
+                        .help(format!(
+                            "give it a default, or pass -var {name}=…, -var-file FILE or the environment variable TF_VAR_{name}"
+                        )),
+                );
+            }
+        }
+        Value::Object(values.into_iter().collect())
+    }
+
+    fn provider(
+        &mut self,
+        root: &Path,
+        blocks: &[(usize, hcl::edit::structure::Block)],
+        vars: &Value,
+        locals: &Value,
+    ) -> ProviderConfig {
+        let mut p = ProviderConfig::default();
+        if blocks.len() > 1 {
+            let (fi, b) = &blocks[1];
+            self.diags.push(
+                Diagnostic::new("the alicloud provider is configured twice")
+                    .at(Location::of(
+                        &self.files[*fi],
+                        &b.ident.span().unwrap_or(0..0),
+                        true,
+                    ))
+                    .help("Rota uses one provider block (aliases are not supported)"),
+            );
+            return p;
+        }
+        let Some((fi, block)) = blocks.first() else {
+            return p;
+        };
+        p.present = true;
+        let ctx = base_context(root, vars.clone(), locals.clone());
+        let file = self.files[*fi].clone();
+        let eval = |a: &hcl::edit::structure::Attribute, this: &mut Self| -> Option<String> {
+            let raw = raw_attr(a);
+            let sensitive = raw.key == "secret_key" || raw.key == "security_token";
+            match funcs::with_base_dir(root, || raw.expr.evaluate(&ctx)) {
+                Ok(Value::String(s)) => Some(s),
+                Ok(Value::Null) => None,
+                Ok(Value::Number(n)) => Some(n.to_string()),
+                Ok(_) => {
+                    this.diags.push(
+                        Diagnostic::new(format!(
+                            "provider argument `{}` must be a string",
+                            raw.key
+                        ))
+                        .at(Location::of(&file, &raw.span, !sensitive)),
+                    );
+                    None
+                }
+                Err(e) => {
+                    let (msg, help) = eval_message(&e, file.slice(&raw.span), sensitive);
+                    let mut d = Diagnostic::new(format!("provider argument `{}`: {msg}", raw.key))
+                        .at(Location::of(&file, &raw.span, !sensitive));
+                    d.help = help;
+                    this.diags.push(d);
+                    None
+                }
+            }
+        };
+        for a in block.body.attributes() {
+            let key = a.key.as_str();
+            match key {
+                "region" => p.region = eval(a, self),
+                "access_key" => p.access_key = eval(a, self),
+                "secret_key" => p.secret_key = eval(a, self).map(SecretString::new),
+                "security_token" => p.security_token = eval(a, self).map(SecretString::new),
+                "profile" => p.profile = eval(a, self),
+                "protocol" => p.protocol = eval(a, self),
+                other => self.diags.push(
+                    Diagnostic::new(format!("unknown provider argument `{other}`"))
+                        .at(Location::of(&file, &a.key.span().unwrap_or(0..0), true))
+                        .help(format!(
+                            "{}Rota understands: {}, and the block endpoints {{ kms = … }}",
+                            suggest(other, PROVIDER_ARGS),
+                            PROVIDER_ARGS.join(", ")
+                        )),
+                ),
+            }
+        }
+        for b in block.body.blocks() {
+            if b.ident.as_str() != "endpoints" {
+                self.diags.push(
+                    Diagnostic::new(format!(
+                        "unknown block `{}` in the provider",
+                        b.ident.as_str()
+                    ))
+                    .at(Location::of(&file, &b.ident.span().unwrap_or(0..0), true))
+                    .help("the provider takes one block: endpoints { kms = \"host:port\" }"),
+                );
+                continue;
+            }
+            for a in b.body.attributes() {
+                if a.key.as_str() == "kms" {
+                    p.kms_endpoint = eval(a, self);
+                }
+                // Endpoints of other products are irrelevant to secrets.
+            }
+        }
+        if p.access_key.is_some() != p.secret_key.is_some() {
+            self.diags.push(
+                Diagnostic::new("the provider sets only one of access_key and secret_key")
+                    .at(Location::of(&file, &block.ident.span().unwrap_or(0..0), true))
+                    .help("set both, or neither (then Rota looks in the environment and the aliyun CLI profile)"),
+            );
+        }
+        if let Some(proto) = &p.protocol
+            && !proto.eq_ignore_ascii_case("https")
+            && !proto.eq_ignore_ascii_case("http")
+        {
+            self.diags.push(
+                Diagnostic::new(format!("protocol {proto:?} is not supported"))
+                    .at(Location::of(
+                        &file,
+                        &block.ident.span().unwrap_or(0..0),
+                        true,
+                    ))
+                    .help("allowed values: HTTPS, HTTP"),
+            );
+        }
+        p
+    }
+}
+
+/// Orders resources so each comes after what it depends on; on a cycle,
+/// returns its addresses.
+fn order(mut resources: Vec<Resource>) -> Result<Vec<Resource>, Vec<String>> {
+    let mut out: Vec<Resource> = Vec::with_capacity(resources.len());
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    while !resources.is_empty() {
+        let (ready, rest): (Vec<Resource>, Vec<Resource>) = resources
+            .into_iter()
+            .partition(|r| r.depends_on.iter().all(|d| done.contains(d)));
+        if ready.is_empty() {
+            return Err(rest.iter().map(|r| r.address.clone()).collect());
+        }
+        for r in ready {
+            done.insert(r.name.clone());
+            out.push(r);
+        }
+        resources = rest;
+    }
+    Ok(out)
+}
+
+/// Evaluates one resource block into typed arguments. Returns extra
+/// diagnostics (type errors) beside the arguments; a hard failure is `Err`.
+fn eval_resource(
+    file: &SourceFile,
+    r: &Resource,
+    ctx: &Context<'_>,
+) -> Result<(SecretArgs, Vec<Diagnostic>), Diagnostics> {
+    let mut args = SecretArgs {
+        secret_type: "Generic".into(),
+        secret_data_type: "text".into(),
+        version_stage: "ACSCurrent".into(),
+        recovery_window_in_days: 30,
+        ..SecretArgs::default()
+    };
+    let mut diags = Vec::new();
+    let err = |raw: &RawAttr, msg: String, help: Option<String>| {
+        let sensitive = raw.key == "secret_data";
+        let mut d = Diagnostic::new(msg)
+            .at(Location::of(file, &raw.span, !sensitive))
+            .address(&r.address);
+        d.help = help;
+        d
+    };
+    for raw in &r.attrs {
+        let Some(spec) = resource::schema_arg(&raw.key) else {
+            continue;
+        };
+        let value = match raw.expr.evaluate(ctx) {
+            Ok(v) => v,
+            Err(e) => {
+                let (msg, help) = eval_message(&e, file.slice(&raw.span), spec.sensitive);
+                diags.push(err(raw, format!("{}: {msg}", raw.key), help));
+                continue;
+            }
+        };
+        if matches!(value, Value::Null) {
+            continue;
+        }
+        if contains_unknown(&value) {
+            args.unknown.insert(raw.key.clone());
+        }
+        let kind_name = match spec.kind {
+            Kind::String => "a string",
+            Kind::Bool => "a bool",
+            Kind::Int => "a whole number",
+            Kind::Map => "a map of strings",
+            Kind::List => "a list of strings",
+            Kind::Object => "an object or a JSON object string",
+        };
+        let scalar = |v: &Value| -> Option<String> {
+            match v {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            }
+        };
+        let bad = || {
+            err(
+                raw,
+                format!("{} must be {kind_name}", raw.key),
+                Some(format!("{} is {kind_name} in the schema", raw.key)),
+            )
+        };
+        match spec.kind {
+            Kind::String => {
+                let Some(s) = scalar(&value) else {
+                    diags.push(bad());
+                    continue;
+                };
+                let opt = Some(s.clone());
+                match raw.key.as_str() {
+                    "secret_name" => args.secret_name = s,
+                    "secret_data" => args.secret_data = SecretString::new(s),
+                    "version_id" => args.version_id = s,
+                    "secret_type" => args.secret_type = s,
+                    "secret_data_type" => args.secret_data_type = s,
+                    "description" => args.description = opt,
+                    "encryption_key_id" => args.encryption_key_id = opt,
+                    "dkms_instance_id" => args.dkms_instance_id = opt,
+                    "rotation_interval" => args.rotation_interval = opt,
+                    "policy" => args.policy = opt,
+                    "policy_name" => args.policy_name = opt,
+                    "version_stage" => args.version_stage = s,
+                    "move_to_version" => args.move_to_version = opt,
+                    "remove_from_version" => args.remove_from_version = opt,
+                    _ => {}
+                }
+            }
+            Kind::Bool => {
+                let b = match &value {
+                    Value::Bool(b) => *b,
+                    Value::String(s) if s == "true" => true,
+                    Value::String(s) if s == "false" => false,
+                    _ => {
+                        diags.push(bad());
+                        continue;
+                    }
+                };
+                match raw.key.as_str() {
+                    "enable_automatic_rotation" => args.enable_automatic_rotation = Some(b),
+                    "force_delete_without_recovery" => args.force_delete_without_recovery = b,
+                    _ => {}
+                }
+            }
+            Kind::Int => {
+                let n = match &value {
+                    Value::Number(n) => n.as_u64(),
+                    Value::String(s) => s.trim().parse().ok(),
+                    _ => None,
+                };
+                let Some(n) = n.and_then(|n| u32::try_from(n).ok()) else {
+                    diags.push(bad());
+                    continue;
+                };
+                args.recovery_window_in_days = n;
+            }
+            Kind::Map => {
+                let Value::Object(o) = &value else {
+                    diags.push(bad());
+                    continue;
+                };
+                let mut m = BTreeMap::new();
+                for (k, v) in o {
+                    match scalar(v) {
+                        Some(s) => {
+                            m.insert(k.clone(), s);
+                        }
+                        None => diags.push(bad()),
+                    }
+                }
+                args.tags = m;
+            }
+            Kind::List => {
+                let Value::Array(a) = &value else {
+                    diags.push(bad());
+                    continue;
+                };
+                let list: Option<Vec<String>> = a.iter().map(scalar).collect();
+                match list {
+                    Some(l) => args.version_stages = Some(l),
+                    None => diags.push(bad()),
+                }
+            }
+            Kind::Object => {
+                let (json, text) = match &value {
+                    Value::Object(_) => {
+                        let j = funcs::to_json(&value);
+                        let t = j.to_string();
+                        (Some(j), t)
+                    }
+                    Value::String(s) => {
+                        (serde_json::from_str::<serde_json::Value>(s).ok(), s.clone())
+                    }
+                    _ => {
+                        diags.push(bad());
+                        continue;
+                    }
+                };
+                match raw.key.as_str() {
+                    "extended_config" => args.extended_config = Some(text),
+                    _ => {
+                        match json {
+                            Some(serde_json::Value::Object(o)) => args.custom_data = Some(o),
+                            _ => {
+                                if !args.is_unknown(&raw.key) {
+                                    diags.push(err(
+                                    raw,
+                                    format!("{} is not a JSON object", raw.key),
+                                    Some("write a map { Key = \"value\" } or a JSON object string".into()),
+                                ));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Timeouts.
+    let mut timeouts = Timeouts::default();
+    for raw in &r.timeouts {
+        let v = raw.expr.evaluate(ctx).ok();
+        let d = v
+            .as_ref()
+            .and_then(|v| v.as_str())
+            .and_then(resource::parse_duration);
+        let Some(d) = d else {
+            diags.push(err(
+                raw,
+                format!("timeouts.{} is not a duration", raw.key),
+                Some("write a duration such as \"30s\", \"5m\" or \"1h30m\"".into()),
+            ));
+            continue;
+        };
+        match raw.key.as_str() {
+            "create" => timeouts.create = d,
+            "update" => timeouts.update = d,
+            _ => timeouts.delete = d,
+        }
+    }
+    args.timeouts = timeouts;
+    // Required arguments.
+    for spec in resource::SCHEMA.iter().filter(|a| a.required) {
+        if !r.set.contains(spec.name) {
+            diags.push(
+                Diagnostic::new(format!("the required argument `{}` is missing", spec.name))
+                    .at(Location::of(file, &(r.span.start..r.span.start + 8), true))
+                    .address(&r.address)
+                    .help(format!(
+                        "{} requires: {}",
+                        RESOURCE_TYPE,
+                        resource::SCHEMA
+                            .iter()
+                            .filter(|a| a.required)
+                            .map(|a| a.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+            );
+        }
+    }
+    if r.set.contains("custom_data") || r.set.contains("extended_config_custom_data") {
+        // Both spellings fill `custom_data`; validation reports if both are set.
+    }
+    Ok((args, diags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_found() {
+        let names = referenced_names(
+            "\"${alicloud_kms_secret.a.secret_name}-x\" + alicloud_kms_secret.b_2.id + \"alicloud_kms_secret.c\"",
+        );
+        assert!(names.contains("a") && names.contains("b_2"));
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("resouce", TOP_BLOCKS), "did you mean `resource`? ");
+        assert_eq!(suggest("zzzzzzzz", TOP_BLOCKS), "");
+    }
+}

@@ -1,0 +1,6 @@
+//! rota-engine integration tests: configurations against the embedded local
+//! cloud (`rota_local::LocalCloud`) through `rota_kms::KmsClient`, with a
+//! recording transport to check the API calls each change makes.
+
+mod common;
+mod seed;

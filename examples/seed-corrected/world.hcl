@@ -1,0 +1,15 @@
+# The local world the corrected seed example runs against (see rota-local's
+# world.rs): the account its policy names, and the KMS instance and key it
+# uses. Rota picks up a world.hcl beside the configuration.
+account_id = "1117600963847258"
+region     = "cn-hangzhou"
+
+kms_instance "kst-phzz61dbabacquz826y29f" {
+  description = "the seed's KMS instance"
+}
+
+key "key-phzz661646aeygbqrfqg5j" {
+  description  = "the seed's secrets key"
+  spec         = "Aliyun_AES_256"
+  kms_instance = "kst-phzz61dbabacquz826y29f"
+}

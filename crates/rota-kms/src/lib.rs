@@ -15,6 +15,8 @@
 //! passes configuration in, and diagnostics go through `tracing`.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod credentials;
 pub mod encode;
 pub mod endpoint;

@@ -391,6 +391,7 @@ fn render_resource(out: &mut String, r: &ResourceChange) {
         let (mark, text) = match (&c.before, &c.after) {
             (None, Some(a)) => ("+", a.text()),
             (Some(b), None) => ("-", format!("{} -> null", b.text())),
+            (Some(Shown::Sensitive), Some(Shown::Sensitive)) => ("~", Shown::Sensitive.text()),
             (Some(b), Some(a)) if b == a => (" ", a.text()),
             (Some(b), Some(a)) => ("~", format!("{} -> {}", b.text(), a.text())),
             (None, None) => (" ", "null".into()),
@@ -879,7 +880,7 @@ fn delete_reason(args: &SecretArgs) -> String {
         "force_delete_without_recovery is true: the secret and all its versions are deleted at once and cannot be restored".into()
     } else {
         format!(
-            "it is deleted with a recovery window of {} days (RestoreSecret can bring it back until then)",
+            "it is deleted with a recovery window of {} days; RestoreSecret can bring it back until then",
             args.recovery_window_in_days
         )
     }
@@ -1035,7 +1036,9 @@ fn diff_existing(
     }
 
     // Values and versions (Generic only: managed types rotate).
-    if !args.is_managed() && known("version_id") && known("secret_data") {
+    // A secret in its deletion window may not serve its value: compare after the restore.
+    if !args.is_managed() && known("version_id") && known("secret_data") && !l.version_id.is_empty()
+    {
         let data_hash = live::sha256_hex(args.secret_data.expose_secret().as_bytes());
         if l.version_id == args.version_id {
             let data_differs = !l.data_sha256.is_empty() && l.data_sha256 != data_hash;

@@ -3,4 +3,5 @@
 //! recording transport to check the API calls each change makes.
 
 mod common;
+mod lifecycle;
 mod seed;

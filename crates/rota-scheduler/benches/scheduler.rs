@@ -105,6 +105,10 @@ fn measure_register(n: usize) {
     });
 }
 
+fn samples_len(samples: &Mutex<Vec<i64>>) -> usize {
+    samples.lock().map(|v| v.len()).unwrap_or(0)
+}
+
 fn measure_lateness() {
     const JOBS: usize = 5_000;
     const PERIOD_S: u64 = 5;
@@ -113,6 +117,9 @@ fn measure_lateness() {
     let rt = runtime();
     let samples: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::with_capacity(20_000)));
     let s = Arc::clone(&samples);
+    let samples_ref = Arc::clone(&samples);
+    let measured: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::new()));
+    let frozen = Arc::clone(&measured);
     rt.block_on(async move {
         let handler = move |run: JobRun| {
             let late_us = (chrono::Utc::now() - run.due)
@@ -137,10 +144,27 @@ fn measure_lateness() {
             .collect();
         runner.register_many(specs).await.expect("register");
         runner.start().await.expect("start");
+        // Measure from the first run on (the first slot is up to 5 s away),
+        // after a one-second warm-up.
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if samples_len(&samples_ref) > 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Ok(mut v) = samples_ref.lock() {
+            v.clear();
+        }
         tokio::time::sleep(MEASURE).await;
+        if let Ok(v) = samples_ref.lock() {
+            *frozen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = v.clone();
+        }
         runner.shutdown(Duration::from_secs(5)).await;
     });
-    let mut v = samples.lock().map(|v| v.clone()).unwrap_or_default();
+    let mut v = measured.lock().map(|v| v.clone()).unwrap_or_default();
     v.sort_unstable();
     let pct = |p: f64| -> f64 {
         if v.is_empty() {

@@ -76,9 +76,14 @@ fn child_main(mode: &str) {
         });
         let store = Arc::new(SqliteStore::open(&store_path).expect("open store"));
         let me = owner.clone();
+        // In "race" mode runs wait until the parent has seen both processes
+        // start one, so the two are guaranteed to compete.
+        let (release_tx, release_rx) = tokio::sync::watch::channel(mode != "race");
         let handler = move |run: JobRun| {
             let (mode, log_path, me) = (mode.clone(), log_path.clone(), me.clone());
+            let mut released = release_rx.clone();
             async move {
+                let _ = released.wait_for(|r| *r).await;
                 if mode == "restart-1" && &*run.name == "crash" {
                     // Simulates a run in progress when the process is killed.
                     std::future::pending::<()>().await;
@@ -127,7 +132,11 @@ fn child_main(mode: &str) {
                     Ok(_) => {}
                     Err(e) => panic!("child lost events: {e}"),
                 },
-                line = stdin_rx.recv() => if line.is_none_or(|l| l == "STOP") { break },
+                line = stdin_rx.recv() => match line.as_deref() {
+                    Some("RELEASE") => { release_tx.send_replace(true); }
+                    Some("STOP") | None => break,
+                    Some(_) => {}
+                },
             }
         }
         runner.shutdown(Duration::from_secs(10)).await;
@@ -246,6 +255,23 @@ fn two_runner_processes_run_every_due_slot_exactly_once() {
     for c in &mut children {
         c.send("GO");
     }
+    // Both processes hold claimed runs at the same time before any ends.
+    let mut started_by = std::collections::BTreeSet::new();
+    let mut early = Vec::new();
+    while started_by.len() < 2 {
+        let (owner, line) = recv(&rx);
+        assert!(
+            !line.starts_with("FINISHED"),
+            "{owner} finished before release: {line}"
+        );
+        if line.starts_with("STARTED") {
+            started_by.insert(owner.clone());
+        }
+        early.push((owner, line));
+    }
+    for c in &mut children {
+        c.send("RELEASE");
+    }
     let mut finished: HashMap<String, usize> = HashMap::new();
     let mut per_owner: BTreeMap<String, usize> = BTreeMap::new();
     while finished.values().sum::<usize>() < JOBS {
@@ -285,7 +311,8 @@ fn two_runner_processes_run_every_due_slot_exactly_once() {
         assert_eq!(runs[0].outcome, Outcome::Succeeded);
         assert_eq!(store.job(&name).expect("job").and_then(|j| j.slot_ms), None);
     }
-    // Both processes were live and competing (reported for the record).
+    // Both processes ran slots.
+    assert_eq!(per_owner.len(), 2, "{per_owner:?} {early:?}");
     assert_eq!(per_owner.values().sum::<usize>(), JOBS, "{per_owner:?}");
 }
 

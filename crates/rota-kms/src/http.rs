@@ -84,6 +84,7 @@ pub struct HttpTransportBuilder {
     retry: RetryPolicy,
     rate_limits: Option<RateLimits>,
     clock: SigningClock,
+    proxy: Option<String>,
 }
 
 impl std::fmt::Debug for HttpTransportBuilder {
@@ -110,6 +111,7 @@ impl Default for HttpTransportBuilder {
             retry: RetryPolicy::default(),
             rate_limits: None,
             clock: Arc::new(Utc::now),
+            proxy: None,
         }
     }
 }
@@ -159,6 +161,14 @@ impl HttpTransportBuilder {
         self
     }
 
+    /// Sends every request through this HTTP(S) proxy. The library never
+    /// reads proxy variables from the environment itself: the caller (rota-cli)
+    /// passes `HTTPS_PROXY` here if it wants it.
+    pub fn proxy(mut self, url: Option<String>) -> Self {
+        self.proxy = url.filter(|u| !u.trim().is_empty());
+        self
+    }
+
     /// The clock used for request timestamps (tests fix it).
     pub fn clock(mut self, clock: SigningClock) -> Self {
         self.clock = clock;
@@ -183,7 +193,13 @@ impl HttpTransportBuilder {
             ));
         }
         install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder().no_proxy();
+        if let Some(url) = &self.proxy {
+            let proxy = reqwest::Proxy::all(url.as_str())
+                .map_err(|e| Error::config("proxy", format!("{url:?} is not a proxy URL: {e}")))?;
+            client = client.proxy(proxy);
+        }
+        let client = client
             .connect_timeout(self.connect_timeout)
             .timeout(self.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))

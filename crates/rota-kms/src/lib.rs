@@ -24,6 +24,7 @@ pub mod error;
 pub mod http;
 pub mod kms;
 mod openapi;
+pub mod password;
 pub mod ratelimit;
 pub mod secret;
 pub mod sign;

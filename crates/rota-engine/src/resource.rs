@@ -379,7 +379,7 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
         }
     }
 
-    if known("secret_name") {
+    if known("secret_name") && set.contains("secret_name") {
         let name = args.secret_name.as_str();
         if name.is_empty() || name.len() > 192 || !name_charset_ok(name) {
             out.push(problem(
@@ -424,6 +424,7 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
     }
 
     if known("version_id")
+        && set.contains("version_id")
         && (args.version_id.is_empty()
             || args.version_id.len() > 64
             || !args.version_id.bytes().all(|b| b.is_ascii_graphic()))
@@ -638,7 +639,7 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             && args.move_to_version.is_none()
         {
             out.push(problem(
-                "move_to_version",
+                "version_stage",
                 format!(
                     "move_to_version is required when version_stage is {:?}",
                     args.version_stage

@@ -23,13 +23,24 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// One configuration file, kept for line/column lookups and source excerpts.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the path and size only: the text may hold secret values.
+#[derive(Clone)]
 pub struct SourceFile {
     /// The path as shown in messages (the configuration path joined with the
     /// file name).
     pub path: PathBuf,
     text: Arc<str>,
     line_starts: Arc<[usize]>,
+}
+
+impl fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceFile")
+            .field("path", &self.path)
+            .field("bytes", &self.text.len())
+            .finish()
+    }
 }
 
 impl SourceFile {

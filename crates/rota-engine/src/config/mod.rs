@@ -101,13 +101,23 @@ impl ProviderConfig {
     }
 }
 
-/// An attribute as written: its expression and where it is.
-#[derive(Debug, Clone)]
+/// An attribute as written: its expression and where it is. `Debug` omits
+/// the expression (it may be a literal secret).
+#[derive(Clone)]
 pub(crate) struct RawAttr {
     pub(crate) key: String,
     pub(crate) expr: hcl::Expression,
     pub(crate) span: Range<usize>,
     pub(crate) key_span: Range<usize>,
+}
+
+impl std::fmt::Debug for RawAttr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawAttr")
+            .field("key", &self.key)
+            .field("span", &self.span)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One `resource "alicloud_kms_secret" "name"` block.
@@ -129,8 +139,9 @@ pub struct Resource {
     pub(crate) timeouts: Vec<RawAttr>,
 }
 
-/// A loaded, validated configuration.
-#[derive(Debug, Clone)]
+/// A loaded, validated configuration. `Debug` omits variable and local
+/// values (they may be secrets).
+#[derive(Clone)]
 pub struct Config {
     /// The configuration directory, as given.
     pub root: PathBuf,
@@ -142,6 +153,17 @@ pub struct Config {
     pub resources: Vec<Resource>,
     vars: Value,
     locals: Value,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("root", &self.root)
+            .field("files", &self.files)
+            .field("provider", &self.provider)
+            .field("resources", &self.resources)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What other resources look like to a reference: name → attribute object.

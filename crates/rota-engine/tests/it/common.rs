@@ -64,7 +64,8 @@ impl Transport for Recording {
 /// A configuration directory plus a local cloud.
 pub(crate) struct Env {
     pub(crate) dir: tempfile::TempDir,
-    pub(crate) cloud: LocalCloud,
+    /// Kept open for the test's duration (it holds the data directory's lock).
+    _cloud: LocalCloud,
     pub(crate) client: KmsClient,
     calls: Arc<Mutex<Vec<Call>>>,
     pub(crate) ownership: Ownership,
@@ -97,7 +98,7 @@ impl Env {
         };
         Self {
             dir,
-            cloud,
+            _cloud: cloud,
             client: KmsClient::new(Arc::new(rec)),
             calls,
             ownership: Ownership::new("test0config0id00"),

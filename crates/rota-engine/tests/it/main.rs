@@ -4,4 +4,6 @@
 
 mod common;
 mod lifecycle;
+mod saved;
 mod seed;
+mod validate;

@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(f.line_col(0), (1, 1));
         assert_eq!(f.line_col(8), (2, 3));
         assert_eq!(f.line_text(2), "  bé = \"x\"");
-        let span = 13..16;
+        let span = 14..17;
         let loc = Location::of(&f, &span, true);
         assert_eq!((loc.line, loc.column, loc.width), (2, 8, 3));
     }

@@ -92,6 +92,99 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Check the configuration without calling any API
+    Validate(VarArgs),
+    /// Show what apply would change
+    ///
+    /// With --detailed-exitcode: exit 0 when there are no changes, 2 when there are, 1 on error.
+    Plan(PlanArgs),
+    /// Make the live secrets match the configuration (or apply a saved plan)
+    Apply(ApplyArgs),
+    /// Delete the configured secrets
+    ///
+    /// Also deletes the secrets this configuration created (rota:config tag) but no longer declares.
+    Destroy(DestroyArgs),
+    /// Read a live secret and print the HCL block that describes it
+    Import(ImportArgs),
+    /// Show the live attributes of the configured secrets
+    Show(ShowArgs),
+}
+
+/// Variable values (`-var` and `-var-file` are accepted as spelled by Terraform).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct VarArgs {
+    /// Set a variable: NAME=VALUE (repeatable; also -var)
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub(crate) vars: Vec<String>,
+    /// Read variables from a file (repeatable; also -var-file)
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub(crate) var_files: Vec<PathBuf>,
+}
+
+/// `rota plan`.
+#[derive(Debug, Args)]
+pub(crate) struct PlanArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Save the plan to FILE; `rota apply FILE` applies exactly it
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Exit 0 when there are no changes, 2 when there are, 1 on error
+    #[arg(long)]
+    pub(crate) detailed_exitcode: bool,
+    /// Plan the destruction of every configured secret
+    #[arg(long)]
+    pub(crate) destroy: bool,
+}
+
+/// `rota apply`.
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// A plan saved by `rota plan --out FILE`
+    #[arg(value_name = "PLAN")]
+    pub(crate) plan: Option<PathBuf>,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub(crate) auto_approve: bool,
+}
+
+/// `rota destroy`.
+#[derive(Debug, Args)]
+pub(crate) struct DestroyArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Do not ask for confirmation
+    #[arg(long)]
+    pub(crate) auto_approve: bool,
+}
+
+/// `rota import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// Resource address, e.g. alicloud_kms_secret.db
+    #[arg(value_name = "ADDRESS")]
+    pub(crate) address: String,
+    /// The secret's name (its id)
+    #[arg(value_name = "ID")]
+    pub(crate) id: String,
+    /// Append the block to FILE instead of printing it
+    #[arg(long, value_name = "FILE")]
+    pub(crate) write: Option<PathBuf>,
+    /// Write the secret's value into the block (in clear text)
+    #[arg(long)]
+    pub(crate) include_secret_data: bool,
+}
+
+/// `rota show`.
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Only this resource (e.g. alicloud_kms_secret.db)
+    #[arg(value_name = "ADDRESS")]
+    pub(crate) address: Option<String>,
 }
 
 /// `rota schedule …`
@@ -117,4 +210,22 @@ pub(crate) enum ScheduleCommand {
         #[arg(long, value_name = "RFC3339")]
         after: Option<String>,
     },
+}
+
+/// Rewrites Terraform's single-dash `-var`, `-var-file` (and their `=` forms)
+/// into the double-dash options clap parses; every other argument is kept.
+pub(crate) fn terraform_flags<I>(args: I) -> Vec<std::ffi::OsString>
+where
+    I: IntoIterator<Item = std::ffi::OsString>,
+{
+    args.into_iter()
+        .map(|a| match a.to_str() {
+            Some("-var") => "--var".into(),
+            Some("-var-file") => "--var-file".into(),
+            Some(s) if s.starts_with("-var=") || s.starts_with("-var-file=") => {
+                format!("-{s}").into()
+            }
+            _ => a,
+        })
+        .collect()
 }

@@ -7,6 +7,7 @@ use clap::CommandFactory as _;
 
 use crate::cli::{Cli, Command};
 
+mod lifecycle;
 mod schedule;
 
 /// Runs the parsed command.
@@ -18,5 +19,11 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule { command } => Ok(schedule::run(command, cli.global.output)),
+        Command::Validate(_)
+        | Command::Plan(_)
+        | Command::Apply(_)
+        | Command::Destroy(_)
+        | Command::Import(_)
+        | Command::Show(_) => lifecycle::run(cli.command, &cli.global).await,
     }
 }

@@ -2,4 +2,5 @@
 
 mod common;
 mod help;
+mod lifecycle;
 mod schedule;

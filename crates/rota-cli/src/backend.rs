@@ -1,0 +1,154 @@
+//! Backend resolution: which KMS a configuration talks to, decided once.
+//!
+//! - **Real Alibaba Cloud** when credentials are configured: the provider
+//!   block's `access_key`/`secret_key` (or `profile`), `--profile`, or the
+//!   environment (`ALIBABA_CLOUD_ACCESS_KEY_ID`/`…_SECRET`, or the Terraform
+//!   provider's `ALICLOUD_ACCESS_KEY`/`ALICLOUD_SECRET_KEY`). The endpoint is
+//!   `--endpoint`, the provider's `endpoints { kms }`, `ALIBABA_CLOUD_ENDPOINT_KMS`,
+//!   or the region's public endpoint; the region is `--region`, the
+//!   provider's `region`, `ALIBABA_CLOUD_REGION_ID`, else `cn-hangzhou`.
+//! - Otherwise **the embedded local cloud** in the data directory
+//!   (`--data-dir`, default `.rota/` beside the configuration), with the
+//!   world declared in `world.hcl` beside the configuration (else the default
+//!   world), and one line on standard error saying so.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, bail};
+use rota_engine::Config;
+use rota_kms::credentials::{
+    Credentials, CredentialsProvider, EnvCredentials, ProfileCredentials, StaticCredentials,
+};
+use rota_kms::{Endpoints, HttpTransport, KmsClient};
+use rota_local::{LocalCloud, World};
+
+use crate::cli::GlobalArgs;
+
+/// The resolved backend.
+pub(crate) struct Backend {
+    /// The client every command uses.
+    pub(crate) client: KmsClient,
+    /// Kept open while the command runs (it holds the data directory's lock).
+    _local: Option<LocalCloud>,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Resolves the backend for `config`.
+pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Backend> {
+    let provider = &config.provider;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut credentials: Option<Arc<dyn CredentialsProvider>> = None;
+    if let (Some(id), Some(secret)) = (&provider.access_key, &provider.secret_key) {
+        let mut c = Credentials::new(id.clone(), secret.expose_secret().to_owned());
+        if let Some(t) = &provider.security_token {
+            c = c.with_security_token(t.expose_secret().to_owned());
+        }
+        credentials = Some(Arc::new(StaticCredentials::new(c)));
+    }
+    if credentials.is_none() {
+        let from_env = EnvCredentials::from_vars(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if from_env
+            .credentials()
+            .context("invalid credentials in the environment")?
+            .is_some()
+        {
+            credentials = Some(Arc::new(from_env));
+        }
+    }
+    let profile = global.profile.clone().or_else(|| provider.profile.clone());
+    if credentials.is_none()
+        && let Some(name) = profile
+    {
+        let home = env_var("HOME").map(PathBuf::from).unwrap_or_default();
+        credentials = Some(Arc::new(ProfileCredentials::new(
+            ProfileCredentials::default_path(&home),
+            Some(name),
+        )));
+    }
+    let endpoint = global
+        .endpoint
+        .clone()
+        .or_else(|| provider.kms_endpoint.clone())
+        .or_else(|| env_var("ALIBABA_CLOUD_ENDPOINT_KMS"));
+    let region = global
+        .region
+        .clone()
+        .or_else(|| provider.region.clone())
+        .or_else(|| env_var("ALIBABA_CLOUD_REGION_ID"))
+        .unwrap_or_else(|| "cn-hangzhou".into());
+
+    if let Some(credentials) = credentials {
+        let endpoints = match &endpoint {
+            Some(url) => {
+                let url = if url.contains("://") {
+                    url.clone()
+                } else {
+                    let scheme = match provider.protocol.as_deref() {
+                        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+                        _ => "https",
+                    };
+                    format!("{scheme}://{url}")
+                };
+                Endpoints::custom(&region, &url)?
+            }
+            None => Endpoints::region(&region)?,
+        };
+        let transport = HttpTransport::builder()
+            .endpoints(endpoints)
+            .credentials(credentials)
+            .build()
+            .context("cannot set up the HTTPS client")?;
+        tracing::info!(backend = %rota_kms::Transport::describe(&transport), "using Alibaba Cloud");
+        return Ok(Backend {
+            client: KmsClient::new(Arc::new(transport)),
+            _local: None,
+        });
+    }
+    if let Some(url) = endpoint {
+        bail!(
+            "no credentials for the endpoint {url}: set access_key and secret_key in the provider block, \
+             ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or --profile"
+        );
+    }
+    let data_dir = global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.root.join(".rota"));
+    let world = match config.world_file() {
+        Some(p) => {
+            World::load(&p).with_context(|| format!("invalid world file {}", p.display()))?
+        }
+        None => World::default(),
+    };
+    let cloud = LocalCloud::options(&data_dir)
+        .world(world)
+        .open()
+        .await
+        .with_context(|| format!("cannot open the local cloud in {}", data_dir.display()))?;
+    if !global.quiet {
+        eprintln!(
+            "using the embedded local cloud in {} (no cloud credentials configured)",
+            display_dir(&data_dir)
+        );
+    }
+    Ok(Backend {
+        client: KmsClient::new(Arc::new(cloud.clone())),
+        _local: Some(cloud),
+    })
+}
+
+fn display_dir(p: &Path) -> String {
+    let s = p.display().to_string();
+    if p.is_relative() && !s.starts_with('.') {
+        format!("./{s}")
+    } else {
+        s
+    }
+}

@@ -1,0 +1,515 @@
+//! `rota validate | plan | apply | destroy | import | show`: the lifecycle of
+//! `alicloud_kms_secret` resources (crate `rota-engine`).
+//!
+//! Exit codes: 0 success, 1 error, 2 usage error; `rota plan
+//! --detailed-exitcode` exits 0 without changes, 2 with changes, 1 on error.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use rota_engine::apply::{ApplyEvent, Status};
+use rota_engine::config::{Config, Diagnostics, LoadOptions};
+use rota_engine::import::ImportOptions;
+use rota_engine::live::{self, ReadOptions};
+use rota_engine::plan::{Action, Plan, PlanMode, PlanOptions, SavedPlan};
+use rota_engine::{EngineError, Ownership, Progress};
+
+use crate::backend;
+use crate::cli::{Command, GlobalArgs, OutputFormat, VarArgs};
+
+/// Runs one lifecycle command.
+pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode> {
+    match command {
+        Command::Validate(vars) => {
+            let Some(config) = load(global, &vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if !global.quiet {
+                println!(
+                    "The configuration is valid: {} secret{}.",
+                    config.resources.len(),
+                    if config.resources.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => {
+            let Some(config) = load(global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let mode = if args.destroy {
+                PlanMode::Destroy
+            } else {
+                PlanMode::Apply
+            };
+            let backend = backend::resolve(global, &config).await?;
+            let Some(plan) = make_plan(&backend, &config, mode, None).await? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            print_plan(global, &plan);
+            if let Some(out) = &args.out {
+                write_private(out, plan.save().to_json().as_bytes())
+                    .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+                if !global.quiet {
+                    eprintln!(
+                        "Saved the plan to {}; apply exactly it with: rota apply {}",
+                        out.display(),
+                        out.display()
+                    );
+                }
+            }
+            Ok(if args.detailed_exitcode && plan.has_changes() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Apply(args) => {
+            let Some(config) = load(global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let backend = backend::resolve(global, &config).await?;
+            let (plan, saved) = match &args.plan {
+                Some(file) => {
+                    let text = std::fs::read_to_string(file)
+                        .with_context(|| format!("cannot read the plan {}", file.display()))?;
+                    let saved = SavedPlan::from_json(&text)?;
+                    let Some(plan) =
+                        make_plan(&backend, &config, saved.mode, Some(saved.salt.clone())).await?
+                    else {
+                        return Ok(ExitCode::FAILURE);
+                    };
+                    saved.verify(&plan)?;
+                    (plan, true)
+                }
+                None => {
+                    let Some(plan) = make_plan(&backend, &config, PlanMode::Apply, None).await?
+                    else {
+                        return Ok(ExitCode::FAILURE);
+                    };
+                    (plan, false)
+                }
+            };
+            execute(
+                global,
+                &backend,
+                &config,
+                &plan,
+                saved || args.auto_approve,
+                "apply",
+            )
+            .await
+        }
+        Command::Destroy(args) => {
+            let Some(config) = load(global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let backend = backend::resolve(global, &config).await?;
+            let Some(plan) = make_plan(&backend, &config, PlanMode::Destroy, None).await? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            execute(
+                global,
+                &backend,
+                &config,
+                &plan,
+                args.auto_approve,
+                "destroy",
+            )
+            .await
+        }
+        Command::Import(args) => {
+            let path = config_path(global);
+            let config = match Config::load(&load_options(&path, &VarArgs::default())?) {
+                Ok(c) => c,
+                // Import needs no configuration: only its provider block, when there is one.
+                Err(_) => Config::from_text(
+                    "none.tf",
+                    "",
+                    &LoadOptions {
+                        path: config_root(&path),
+                        ..LoadOptions::default()
+                    },
+                )
+                .map_err(|d| anyhow::anyhow!("{d}"))?,
+            };
+            let backend = backend::resolve(global, &config).await?;
+            let hcl = rota_engine::import(
+                &backend.client,
+                &args.address,
+                &args.id,
+                ImportOptions {
+                    include_secret_data: args.include_secret_data,
+                },
+            )
+            .await?;
+            match &args.write {
+                Some(file) => {
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(file)
+                        .with_context(|| format!("cannot open {}", file.display()))?;
+                    writeln!(f)?;
+                    f.write_all(hcl.as_bytes())?;
+                    if !global.quiet {
+                        eprintln!("Wrote {} to {}.", args.address, file.display());
+                    }
+                }
+                None => print!("{hcl}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show(args) => {
+            let Some(config) = load(global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let backend = backend::resolve(global, &config).await?;
+            show(global, &backend, &config, args.address.as_deref()).await
+        }
+        _ => bail!("not a lifecycle command"),
+    }
+}
+
+fn config_path(global: &GlobalArgs) -> PathBuf {
+    global.config.clone().unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn config_root(path: &Path) -> PathBuf {
+    if path.is_file() {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
+    let mut parsed = Vec::new();
+    for v in &vars.vars {
+        let Some((name, value)) = v.split_once('=') else {
+            bail!("-var {v:?}: write NAME=VALUE");
+        };
+        parsed.push((name.trim().to_owned(), value.to_owned()));
+    }
+    let env_vars = std::env::vars()
+        .filter_map(|(k, v)| k.strip_prefix("TF_VAR_").map(|n| (n.to_owned(), v)))
+        .collect();
+    Ok(LoadOptions {
+        path: path.to_path_buf(),
+        vars: parsed,
+        var_files: vars.var_files.clone(),
+        env_vars,
+    })
+}
+
+/// Loads the configuration; prints diagnostics and returns `None` when invalid.
+fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
+    let path = config_path(global);
+    match Config::load(&load_options(&path, vars)?) {
+        Ok(c) => Ok(Some(c)),
+        Err(d) => {
+            print_diagnostics(&d);
+            Ok(None)
+        }
+    }
+}
+
+fn print_diagnostics(d: &Diagnostics) {
+    eprintln!("{d}");
+    eprintln!(
+        "\n{} error{} found; nothing was called.",
+        d.len(),
+        if d.len() == 1 { "" } else { "s" }
+    );
+}
+
+fn ownership(config: &Config) -> Ownership {
+    let root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
+    Ownership::for_directory(&root)
+}
+
+async fn make_plan(
+    backend: &backend::Backend,
+    config: &Config,
+    mode: PlanMode,
+    salt: Option<String>,
+) -> Result<Option<Plan>> {
+    let mut options = PlanOptions::new(mode, ownership(config));
+    options.salt = salt;
+    match rota_engine::plan(&backend.client, config, &options).await {
+        Ok(p) => Ok(Some(p)),
+        Err(EngineError::Refused(d) | EngineError::Config(d)) => {
+            eprintln!("{d}");
+            eprintln!("\nThe plan was refused; nothing was changed.");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print_plan(global: &GlobalArgs, plan: &Plan) {
+    match global.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&plan.to_json()).expect("a plan serializes")
+        ),
+        OutputFormat::Text => print!("{}", plan.render()),
+    }
+}
+
+/// Progress lines on standard output.
+struct Printer {
+    quiet: bool,
+}
+
+impl Progress for Printer {
+    fn event(&self, event: &ApplyEvent<'_>) {
+        if self.quiet {
+            return;
+        }
+        match event {
+            ApplyEvent::Started { address, action } => {
+                let verb = match action {
+                    Action::Create => "Creating...",
+                    Action::Update => "Modifying...",
+                    Action::Replace => "Replacing...",
+                    Action::Delete => "Destroying...",
+                    _ => "Working...",
+                };
+                println!("{address}: {verb}");
+            }
+            ApplyEvent::Call { address, action } => println!("{address}: {action} done"),
+            ApplyEvent::Finished {
+                address,
+                action,
+                id,
+            } => {
+                let what = match action {
+                    Action::Create => "Creation complete",
+                    Action::Update => "Modifications complete",
+                    Action::Replace => "Replacement complete",
+                    Action::Delete => "Destruction complete",
+                    _ => "Complete",
+                };
+                match id {
+                    Some(id) => println!("{address}: {what} [id={id}]"),
+                    None => println!("{address}: {what}"),
+                }
+            }
+            ApplyEvent::Failed { address, .. } => println!("{address}: failed"),
+            ApplyEvent::Skipped { address, reason } => println!("{address}: skipped ({reason})"),
+            _ => {}
+        }
+    }
+}
+
+async fn execute(
+    global: &GlobalArgs,
+    backend: &backend::Backend,
+    config: &Config,
+    plan: &Plan,
+    approved: bool,
+    verb: &str,
+) -> Result<ExitCode> {
+    print_plan(global, plan);
+    if !plan.has_changes() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !approved {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "refusing to {verb} without confirmation: standard input is not a terminal; \
+                 review the plan and pass --auto-approve (or save it with rota plan --out FILE and run rota apply FILE)"
+            );
+        }
+        print!("\nDo you want to {verb}? Only 'yes' will be accepted: ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            println!("{verb} cancelled; nothing was changed.");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
+    println!();
+    let report = rota_engine::apply(
+        &backend.client,
+        config,
+        plan,
+        &ownership(config),
+        &Printer {
+            quiet: global.quiet,
+        },
+    )
+    .await;
+    let (added, changed, destroyed) = report.counts();
+    let failures: Vec<_> = report.failures().collect();
+    for f in &failures {
+        match &f.status {
+            Status::Failed(e) => eprintln!(
+                "error: {}: {:#}",
+                f.address,
+                anyhow::Error::new(clone_error(e))
+            ),
+            Status::Skipped(reason) => eprintln!("error: {}: not applied: {reason}", f.address),
+            _ => {}
+        }
+        if !f.done.is_empty() {
+            eprintln!("  calls made: {}", f.done.join(", "));
+        }
+        if !f.not_done.is_empty() {
+            eprintln!("  calls not made: {}", f.not_done.join(", "));
+        }
+    }
+    let title = if verb == "destroy" {
+        "Destroy"
+    } else {
+        "Apply"
+    };
+    if failures.is_empty() {
+        println!(
+            "\n{title} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "\n{title} failed for {} resource{}. Done: {added} added, {changed} changed, {destroyed} destroyed.",
+            failures.len(),
+            if failures.len() == 1 { "" } else { "s" }
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// `anyhow` wants an owned error; rebuild one that prints the same chain.
+fn clone_error(e: &EngineError) -> ChainError {
+    let mut chain = Vec::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = cur {
+        chain.push(err.to_string());
+        cur = err.source();
+    }
+    ChainError(chain)
+}
+
+#[derive(Debug)]
+struct ChainError(Vec<String>);
+
+impl std::fmt::Display for ChainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(": "))
+    }
+}
+
+impl std::error::Error for ChainError {}
+
+async fn show(
+    global: &GlobalArgs,
+    backend: &backend::Backend,
+    config: &Config,
+    address: Option<&str>,
+) -> Result<ExitCode> {
+    let resources: Vec<_> = match address {
+        Some(a) => vec![
+            config
+                .resource(a)
+                .ok_or_else(|| EngineError::UnknownAddress(a.to_owned()))?,
+        ],
+        None => config.resources.iter().collect(),
+    };
+    let mut out = Vec::new();
+    for r in resources {
+        let l = live::read(
+            &backend.client,
+            &r.args.secret_name,
+            ReadOptions {
+                policy: true,
+                versions: true,
+            },
+        )
+        .await?;
+        out.push((r.address.clone(), l));
+    }
+    match global.output {
+        OutputFormat::Json => {
+            let items: Vec<serde_json::Value> = out
+                .iter()
+                .map(|(addr, l)| match l {
+                    None => serde_json::json!({"address": addr, "exists": false}),
+                    Some(l) => serde_json::json!({
+                        "address": addr,
+                        "exists": true,
+                        "attributes": attributes(l),
+                    }),
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&items)?);
+        }
+        OutputFormat::Text => {
+            for (i, (addr, l)) in out.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                match l {
+                    None => println!("# {addr}: the secret does not exist (run rota apply)"),
+                    Some(l) => {
+                        println!("# {addr}:");
+                        let attrs = attributes(l);
+                        let obj = attrs.as_object().expect("an object");
+                        let width = obj.keys().map(String::len).max().unwrap_or(0);
+                        for (k, v) in obj {
+                            let text = match v {
+                                serde_json::Value::String(s) if s == "(sensitive)" => s.clone(),
+                                other => other.to_string(),
+                            };
+                            println!("{k:width$} = {text}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn attributes(l: &rota_engine::LiveSecret) -> serde_json::Value {
+    serde_json::json!({
+        "id": l.name,
+        "arn": l.arn,
+        "create_time": l.create_time,
+        "planned_delete_time": l.planned_delete_time,
+        "secret_name": l.name,
+        "secret_type": l.secret_type,
+        "secret_data": "(sensitive)",
+        "secret_data_type": l.secret_data_type,
+        "version_id": l.version_id,
+        "version_stages": l.version_stages,
+        "versions": l.versions.as_ref().map(|vs| vs.iter().map(|v| serde_json::json!({
+            "version_id": v.version_id,
+            "version_stages": v.version_stages.version_stage,
+        })).collect::<Vec<_>>()),
+        "description": l.description,
+        "encryption_key_id": l.encryption_key_id,
+        "dkms_instance_id": l.dkms_instance_id,
+        "extended_config": l.extended_config,
+        "enable_automatic_rotation": l.automatic_rotation,
+        "rotation_interval": l.rotation_interval,
+        "policy": l.policy,
+        "tags": l.user_tags(),
+        "managed_by_rota": l.tags.get(rota_engine::ownership::MANAGED_TAG).is_some_and(|v| v == "true"),
+    })
+}
+
+/// Writes a file readable only by its owner (a plan names secrets).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.create(true).write(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(bytes)
+}

@@ -20,6 +20,7 @@ use anyhow::{Context as _, Result, bail};
 const BENCHES: &[(&str, &str, &str)] = &[
     ("sign", "rota-kms", "sign"),
     ("local", "rota-local", "local"),
+    ("scheduler", "rota-scheduler", "scheduler"),
     ("lifecycle", "rota-engine", "lifecycle"),
 ];
 

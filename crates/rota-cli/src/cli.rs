@@ -92,6 +92,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// The embedded local Alibaba Cloud
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
     /// Check the configuration without calling any API
     Validate(VarArgs),
     /// Show what apply would change
@@ -185,6 +190,45 @@ pub(crate) struct ShowArgs {
     /// Only this resource (e.g. alicloud_kms_secret.db)
     #[arg(value_name = "ADDRESS")]
     pub(crate) address: Option<String>,
+}
+
+/// `rota local …`
+#[derive(Debug, Subcommand)]
+pub(crate) enum LocalCommand {
+    /// Serve the local cloud over HTTP for the official SDKs, the Terraform
+    /// provider or another rota
+    ///
+    /// Speaks the Alibaba Cloud RPC protocol (signature V1 and V3) on ADDR.
+    /// The root access key comes from --access-key-id/--access-key-secret
+    /// (or ROTA_LOCAL_ACCESS_KEY_ID/ROTA_LOCAL_ACCESS_KEY_SECRET); without
+    /// them one is generated on first start and kept in a 0600 file in the
+    /// data directory. Stops gracefully on Ctrl-C or SIGTERM.
+    Serve {
+        /// Address to listen on; port 0 picks a free port
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// World file declaring keys, KMS instances and other resources
+        #[arg(long, value_name = "FILE")]
+        world: Option<PathBuf>,
+        /// Root access key id
+        #[arg(
+            long,
+            value_name = "ID",
+            env = "ROTA_LOCAL_ACCESS_KEY_ID",
+            hide_env_values = true,
+            requires = "access_key_secret"
+        )]
+        access_key_id: Option<String>,
+        /// Root access key secret
+        #[arg(
+            long,
+            value_name = "SECRET",
+            env = "ROTA_LOCAL_ACCESS_KEY_SECRET",
+            hide_env_values = true,
+            requires = "access_key_id"
+        )]
+        access_key_secret: Option<String>,
+    },
 }
 
 /// `rota schedule …`

@@ -5,9 +5,13 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{GlobalArgs, LogFormat};
 
-/// Whether colour is allowed (`--no-color` and `NO_COLOR` turn it off).
+/// Whether colour is allowed on standard error: not with `--no-color` or
+/// `NO_COLOR`, and only when it is a terminal.
 pub(crate) fn color_enabled(global: &GlobalArgs) -> bool {
-    !global.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    use std::io::IsTerminal as _;
+    !global.no_color
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::stderr().is_terminal()
 }
 
 /// Installs the subscriber once, at start-up.

@@ -8,6 +8,7 @@ use clap::CommandFactory as _;
 use crate::cli::{Cli, Command};
 
 mod lifecycle;
+mod local;
 mod schedule;
 
 /// Runs the parsed command.
@@ -19,6 +20,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule { command } => Ok(schedule::run(command, cli.global.output)),
+        Command::Local { command } => local::run(command, &cli.global).await,
         Command::Validate(_)
         | Command::Plan(_)
         | Command::Apply(_)

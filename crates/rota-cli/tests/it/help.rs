@@ -37,3 +37,10 @@ fn completions_for_bash() {
         "unexpected script"
     );
 }
+
+#[test]
+fn local_serve_help() {
+    let o = run(&["local", "serve", "--help"]);
+    assert!(o.status.success());
+    insta::assert_snapshot!(stdout(&o));
+}

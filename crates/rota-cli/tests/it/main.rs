@@ -2,5 +2,6 @@
 
 mod common;
 mod help;
+mod interop;
 mod lifecycle;
 mod schedule;

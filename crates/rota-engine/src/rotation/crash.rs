@@ -66,14 +66,19 @@ impl fmt::Display for CrashPoint {
 
 /// An unknown crash point name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown crash point {0:?}; known: after-create, before-target-change, after-target-change, after-set, after-test, in-finish")]
+#[error(
+    "unknown crash point {0:?}; known: after-create, before-target-change, after-target-change, after-set, after-test, in-finish"
+)]
 pub struct UnknownCrashPoint(pub String);
 
 impl FromStr for CrashPoint {
     type Err = UnknownCrashPoint;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| UnknownCrashPoint(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownCrashPoint(s.to_owned()))
     }
 }
 
@@ -103,6 +108,10 @@ impl CrashHook {
 
 impl fmt::Debug for CrashHook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_some() { "CrashHook(set)" } else { "CrashHook(none)" })
+        f.write_str(if self.0.is_some() {
+            "CrashHook(set)"
+        } else {
+            "CrashHook(none)"
+        })
     }
 }

@@ -97,13 +97,19 @@ pub struct MemoryHistory(Mutex<Vec<StepEvent>>);
 impl MemoryHistory {
     /// The events so far.
     pub fn events(&self) -> Vec<StepEvent> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
 impl HistorySink for MemoryHistory {
     fn record(&self, event: StepEvent) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(event);
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
     }
 }
 
@@ -140,12 +146,17 @@ impl SqliteHistory {
             );
             CREATE INDEX IF NOT EXISTS rotation_steps_secret ON rotation_steps(secret, id);",
         )?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     /// The latest `limit` events, newest last, for one secret or all.
     pub fn list(&self, secret: Option<&str>, limit: u32) -> Result<Vec<StoredStep>, HistoryError> {
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut stmt = conn.prepare(
             "SELECT id, secret, token, plugin, step, attempt, at_ms, duration_ms, outcome, error
              FROM rotation_steps WHERE (?1 IS NULL OR secret = ?1) ORDER BY id DESC LIMIT ?2",
@@ -182,7 +193,10 @@ impl SqliteHistory {
 
     /// When the secret last finished a rotation, if ever.
     pub fn last_success(&self, secret: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let ms: Option<i64> = conn
             .query_row(
                 "SELECT MAX(at_ms) FROM rotation_steps WHERE secret = ?1 AND step = 'finish' AND outcome = 'ok'",
@@ -197,7 +211,10 @@ impl SqliteHistory {
 
 impl HistorySink for SqliteHistory {
     fn record(&self, e: StepEvent) {
-        let conn = self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let result = conn.execute(
             "INSERT INTO rotation_steps (secret, token, plugin, step, attempt, at_ms, duration_ms, outcome, error)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

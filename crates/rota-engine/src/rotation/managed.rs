@@ -10,7 +10,9 @@ use std::time::Duration;
 use rota_kms::kms::{GetSecretValue, RotateSecret};
 use serde_json::{Value, json};
 
-use super::plugin::{PluginDescriptor, PluginError, RotationPlugin, StepContext, StepFuture, StepSet, Strategy};
+use super::plugin::{
+    PluginDescriptor, PluginError, RotationPlugin, StepContext, StepFuture, StepSet, Strategy,
+};
 use super::settings::{SettingField, SettingKind, SettingsSchema};
 
 /// The `managed` plugin.
@@ -32,7 +34,9 @@ impl ManagedPlugin {
             descriptor: PluginDescriptor {
                 name: "managed".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
-                description: "RotateSecret for managed types, then wait for the new version and verify".into(),
+                description:
+                    "RotateSecret for managed types, then wait for the new version and verify"
+                        .into(),
                 secret_types: vec![
                     "ECS".into(),
                     "Rds".into(),
@@ -92,7 +96,10 @@ impl RotationPlugin for ManagedPlugin {
                 return Ok(());
             }
             ctx.kms
-                .send(&RotateSecret { secret_name: ctx.secret.name.clone(), version_id: ctx.token.clone() })
+                .send(&RotateSecret {
+                    secret_name: ctx.secret.name.clone(),
+                    version_id: ctx.token.clone(),
+                })
                 .await
                 .map_err(|e| {
                     if e.kind().is_retryable() {
@@ -102,7 +109,11 @@ impl RotationPlugin for ManagedPlugin {
                     }
                 })?;
             let interval = Duration::from_millis(
-                ctx.settings.get("poll_interval_ms").and_then(Value::as_u64).unwrap_or(1000).max(10),
+                ctx.settings
+                    .get("poll_interval_ms")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(1000)
+                    .max(10),
             );
             loop {
                 if Self::current_version(ctx).await? == ctx.token {

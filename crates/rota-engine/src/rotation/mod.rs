@@ -14,10 +14,11 @@ pub mod settings;
 pub use crash::{CrashHook, CrashPoint};
 pub use history::{HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome};
 pub use plugin::{
-    PluginDescriptor, PluginError, PluginRegistry, RegistryError, RotationPlugin, SecretInfo, StepContext, StepSet,
-    Strategy,
+    PluginDescriptor, PluginError, PluginRegistry, RegistryError, RotationPlugin, SecretInfo,
+    StepContext, StepSet, Strategy,
 };
 pub use protocol::{
-    DryRunReport, RotationError, RotationOutcome, RotationRequest, Rotator, Step, manual_token, slot_token,
+    DryRunReport, RotationError, RotationOutcome, RotationRequest, Rotator, Step, manual_token,
+    slot_token,
 };
 pub use settings::{SettingField, SettingKind, SettingsError, SettingsSchema};

@@ -8,7 +8,9 @@ use rota_kms::SecretString;
 use rota_kms::password::PasswordPolicy;
 use serde_json::{Value, json};
 
-use super::plugin::{PluginDescriptor, PluginError, RotationPlugin, StepContext, StepFuture, StepSet};
+use super::plugin::{
+    PluginDescriptor, PluginError, RotationPlugin, StepContext, StepFuture, StepSet,
+};
 use super::settings::{SettingField, SettingKind, SettingsError, SettingsSchema};
 
 /// The `password` plugin.
@@ -32,15 +34,32 @@ impl PasswordPlugin {
             descriptor: PluginDescriptor {
                 name: "password".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
-                description: "a new random password for a Generic secret (whole value or one JSON field)".into(),
+                description:
+                    "a new random password for a Generic secret (whole value or one JSON field)"
+                        .into(),
                 secret_types: vec!["Generic".into()],
                 settings: SettingsSchema::new(vec![
-                    SettingField::optional("length", Integer, json!(d.length), "password length, 8-128"),
-                    SettingField::optional("exclude_characters", String, json!(""), "characters never used"),
+                    SettingField::optional(
+                        "length",
+                        Integer,
+                        json!(d.length),
+                        "password length, 8-128",
+                    ),
+                    SettingField::optional(
+                        "exclude_characters",
+                        String,
+                        json!(""),
+                        "characters never used",
+                    ),
                     SettingField::optional("exclude_lowercase", Bool, json!(false), "no a-z"),
                     SettingField::optional("exclude_uppercase", Bool, json!(false), "no A-Z"),
                     SettingField::optional("exclude_numbers", Bool, json!(false), "no 0-9"),
-                    SettingField::optional("exclude_punctuation", Bool, json!(false), "no punctuation"),
+                    SettingField::optional(
+                        "exclude_punctuation",
+                        Bool,
+                        json!(false),
+                        "no punctuation",
+                    ),
                     SettingField::optional(
                         "require_each_included_type",
                         Bool,
@@ -55,7 +74,11 @@ impl PasswordPlugin {
                     ),
                 ]),
                 origin: "built-in".into(),
-                steps: StepSet { generate: true, finish: false, rollback: false },
+                steps: StepSet {
+                    generate: true,
+                    finish: false,
+                    rollback: false,
+                },
             },
         }
     }
@@ -79,17 +102,25 @@ impl PasswordPlugin {
                 .and_then(Value::as_bool)
                 .unwrap_or(true),
         };
-        policy.validate().map_err(|e| PluginError::permanent(format!("password policy: {e}")))?;
+        policy
+            .validate()
+            .map_err(|e| PluginError::permanent(format!("password policy: {e}")))?;
         Ok(policy)
     }
 
     fn field(settings: &Value) -> Option<&str> {
-        settings.get("field").and_then(Value::as_str).filter(|f| !f.is_empty())
+        settings
+            .get("field")
+            .and_then(Value::as_str)
+            .filter(|f| !f.is_empty())
     }
 }
 
 /// Parses a secret value as a JSON object (for `field` mode).
-fn json_object(value: &SecretString, which: &str) -> Result<serde_json::Map<String, Value>, PluginError> {
+fn json_object(
+    value: &SecretString,
+    which: &str,
+) -> Result<serde_json::Map<String, Value>, PluginError> {
     match serde_json::from_str::<Value>(value.expose_secret()) {
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(PluginError::permanent(format!(
@@ -106,23 +137,29 @@ impl RotationPlugin for PasswordPlugin {
     fn validate_settings(&self, settings: &Value) -> Result<(), SettingsError> {
         Self::policy(settings)
             .map(|_| ())
-            .map_err(|e| SettingsError::Invalid { name: "length".into(), reason: e.to_string() })
+            .map_err(|e| SettingsError::Invalid {
+                name: "length".into(),
+                reason: e.to_string(),
+            })
     }
 
     fn generate<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, Option<SecretString>> {
         Box::pin(async move {
             let policy = Self::policy(&ctx.settings)?;
-            let password =
-                policy.generate().map_err(|e| PluginError::permanent(format!("password policy: {e}")))?;
+            let password = policy
+                .generate()
+                .map_err(|e| PluginError::permanent(format!("password policy: {e}")))?;
             let Some(field) = Self::field(&ctx.settings) else {
                 return Ok(Some(password));
             };
-            let current = ctx
-                .current
-                .as_ref()
-                .ok_or_else(|| PluginError::permanent("field mode needs a current value to update"))?;
+            let current = ctx.current.as_ref().ok_or_else(|| {
+                PluginError::permanent("field mode needs a current value to update")
+            })?;
             let mut object = json_object(current, "current")?;
-            object.insert(field.to_owned(), Value::String(password.expose_secret().to_owned()));
+            object.insert(
+                field.to_owned(),
+                Value::String(password.expose_secret().to_owned()),
+            );
             let text = serde_json::to_string(&object)
                 .map_err(|e| PluginError::failed(format!("cannot encode the new value: {e}")))?;
             Ok(Some(SecretString::new(text)))
@@ -144,11 +181,17 @@ impl RotationPlugin for PasswordPlugin {
                     let object = json_object(pending, "pending")?;
                     match object.get(field) {
                         Some(Value::String(s)) => SecretString::new(s.clone()),
-                        _ => return Err(PluginError::failed(format!("the pending value has no string field {field:?}"))),
+                        _ => {
+                            return Err(PluginError::failed(format!(
+                                "the pending value has no string field {field:?}"
+                            )));
+                        }
                     }
                 }
             };
-            policy.check(&candidate).map_err(|e| PluginError::failed(format!("the pending value breaks the policy: {e}")))
+            policy.check(&candidate).map_err(|e| {
+                PluginError::failed(format!("the pending value breaks the policy: {e}"))
+            })
         })
     }
 }

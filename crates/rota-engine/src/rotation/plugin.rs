@@ -123,7 +123,9 @@ impl StepContext {
 
     /// The pending value, or an error naming the step that needed it.
     pub fn pending_value(&self) -> Result<&SecretString, PluginError> {
-        self.pending.as_ref().ok_or_else(|| PluginError::failed("no pending value in this step"))
+        self.pending
+            .as_ref()
+            .ok_or_else(|| PluginError::failed("no pending value in this step"))
     }
 
     /// Time left before the deadline.
@@ -292,10 +294,13 @@ impl PluginRegistry {
 
     /// Looks a plugin up.
     pub fn get(&self, name: &str) -> Result<Arc<dyn RotationPlugin>, RegistryError> {
-        self.plugins.get(name).cloned().ok_or_else(|| RegistryError::Unknown {
-            name: name.to_owned(),
-            available: self.plugins.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.plugins
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RegistryError::Unknown {
+                name: name.to_owned(),
+                available: self.plugins.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 
     /// Every plugin, by name.
@@ -314,7 +319,12 @@ impl PluginRegistry {
     ) -> Result<(Arc<dyn RotationPlugin>, Value), RegistryError> {
         let plugin = self.get(name)?;
         let d = plugin.descriptor();
-        if !d.secret_types.is_empty() && !d.secret_types.iter().any(|t| t.eq_ignore_ascii_case(secret_type)) {
+        if !d.secret_types.is_empty()
+            && !d
+                .secret_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(secret_type))
+        {
             return Err(RegistryError::WrongType {
                 plugin: d.name.clone(),
                 secret_type: secret_type.to_owned(),
@@ -324,10 +334,16 @@ impl PluginRegistry {
         let settings = d
             .settings
             .validate(settings)
-            .map_err(|source| RegistryError::Settings { plugin: d.name.clone(), source })?;
+            .map_err(|source| RegistryError::Settings {
+                plugin: d.name.clone(),
+                source,
+            })?;
         plugin
             .validate_settings(&settings)
-            .map_err(|source| RegistryError::Settings { plugin: d.name.clone(), source })?;
+            .map_err(|source| RegistryError::Settings {
+                plugin: d.name.clone(),
+                source,
+            })?;
         Ok((plugin, settings))
     }
 }

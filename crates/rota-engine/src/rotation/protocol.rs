@@ -98,7 +98,7 @@ pub fn slot_token(secret: &str, slot: DateTime<Utc>) -> String {
     let mut key = secret.as_bytes().to_vec();
     key.push(0);
     key.extend_from_slice(slot.timestamp_millis().to_string().as_bytes());
-    let h = rota_scheduler::stable_hash(&key);
+    let h = rota_scheduler::job::stable_hash(&key);
     format!("rota-{}-{:08x}", slot.format("%Y%m%dT%H%M%SZ"), h as u32)
 }
 
@@ -159,11 +159,19 @@ pub struct RotationError {
 
 impl RotationError {
     fn new(step: Step, message: impl Into<String>, retryable: bool) -> Self {
-        Self { step, message: message.into(), retryable }
+        Self {
+            step,
+            message: message.into(),
+            retryable,
+        }
     }
 
     fn kms(step: Step, action: &str, e: &rota_kms::Error) -> Self {
-        Self::new(step, format!("{action}: {e}"), e.kind().is_retryable() || e.kind() == ErrorKind::Other)
+        Self::new(
+            step,
+            format!("{action}: {e}"),
+            e.kind().is_retryable() || e.kind() == ErrorKind::Other,
+        )
     }
 
     fn plugin(step: Step, e: &PluginError) -> Self {
@@ -208,7 +216,12 @@ struct Versions {
 impl Rotator {
     /// A rotator over `kms` and `api` (the same backend), resolving plugins
     /// in `registry` and recording steps in `history`.
-    pub fn new(kms: KmsClient, api: OpenApi, registry: Arc<PluginRegistry>, history: Arc<dyn HistorySink>) -> Self {
+    pub fn new(
+        kms: KmsClient,
+        api: OpenApi,
+        registry: Arc<PluginRegistry>,
+        history: Arc<dyn HistorySink>,
+    ) -> Self {
         Self {
             kms,
             api,
@@ -262,8 +275,14 @@ impl Rotator {
         self.record(req, &req.token, Step::Inspect, started, Ok(()));
 
         match plugin.strategy() {
-            Strategy::Managed => self.rotate_managed(req, plugin, settings, info, versions).await,
-            Strategy::Protocol => self.rotate_protocol(req, plugin, settings, info, versions).await,
+            Strategy::Managed => {
+                self.rotate_managed(req, plugin, settings, info, versions)
+                    .await
+            }
+            Strategy::Protocol => {
+                self.rotate_protocol(req, plugin, settings, info, versions)
+                    .await
+            }
         }
     }
 
@@ -274,7 +293,11 @@ impl Rotator {
             .await
             .map_err(|e| RotationError::kms(Step::Inspect, "DescribeSecret", &e))?;
         if meta.planned_delete_time.is_some() {
-            return Err(RotationError::new(Step::Inspect, "the secret is scheduled for deletion", false));
+            return Err(RotationError::new(
+                Step::Inspect,
+                "the secret is scheduled for deletion",
+                false,
+            ));
         }
         Ok(meta)
     }
@@ -285,18 +308,33 @@ impl Rotator {
             .list_all_versions(name)
             .await
             .map_err(|e| RotationError::kms(Step::Inspect, "ListSecretVersionIds", &e))?;
-        let find = |stage: &str| all.iter().find(|v| v.version_stages.contains(stage)).cloned();
-        let current = find(CURRENT)
-            .ok_or_else(|| RotationError::new(Step::Inspect, "the secret has no ACSCurrent version", false))?;
+        let find = |stage: &str| {
+            all.iter()
+                .find(|v| v.version_stages.contains(stage))
+                .cloned()
+        };
+        let current = find(CURRENT).ok_or_else(|| {
+            RotationError::new(Step::Inspect, "the secret has no ACSCurrent version", false)
+        })?;
         let previous = find(PREVIOUS);
         let pending = all
             .iter()
             .find(|v| v.version_stages.contains(PENDING) && !v.version_stages.contains(CURRENT))
             .cloned();
-        Ok(Versions { current, previous, pending, all })
+        Ok(Versions {
+            current,
+            previous,
+            pending,
+            all,
+        })
     }
 
-    async fn value(&self, name: &str, version: Option<&str>, stage: Option<&str>) -> Result<Option<SecretValueParts>, RotationError> {
+    async fn value(
+        &self,
+        name: &str,
+        version: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Option<SecretValueParts>, RotationError> {
         let req = GetSecretValue {
             secret_name: name.to_owned(),
             version_id: version.map(str::to_owned),
@@ -305,12 +343,16 @@ impl Rotator {
             dry_run: None,
         };
         match self.kms.send(&req).await {
-            Ok(v) => Ok(Some(SecretValueParts { data: v.secret_data, data_type: v.secret_data_type })),
+            Ok(v) => Ok(Some(SecretValueParts {
+                data: v.secret_data,
+                data_type: v.secret_data_type,
+            })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(RotationError::kms(Step::Inspect, "GetSecretValue", &e)),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn context(
         &self,
         info: &SecretInfo,
@@ -341,7 +383,7 @@ impl Rotator {
         req: &RotationRequest,
         token: &str,
         step: Step,
-        fut: impl std::future::Future<Output = Result<T, PluginError>>,
+        fut: impl Future<Output = Result<T, PluginError>>,
     ) -> Result<T, RotationError> {
         let started = Instant::now();
         let result = match tokio::time::timeout(self.step_timeout, fut).await {
@@ -353,12 +395,23 @@ impl Rotator {
         result.map_err(|e| RotationError::plugin(step, &e))
     }
 
-    fn record(&self, req: &RotationRequest, token: &str, step: Step, started: Instant, result: Result<(), String>) {
+    fn record(
+        &self,
+        req: &RotationRequest,
+        token: &str,
+        step: Step,
+        started: Instant,
+        result: Result<(), String>,
+    ) {
         let (outcome, error) = match result {
             Ok(()) => (StepOutcome::Ok, None),
             Err(e) => (StepOutcome::Failed, Some(e)),
         };
-        tracing::debug!(rotation.step = step.name(), ok = error.is_none(), "step done");
+        tracing::debug!(
+            rotation.step = step.name(),
+            ok = error.is_none(),
+            "step done"
+        );
         self.history.record(StepEvent {
             secret: req.secret.clone(),
             token: token.to_owned(),
@@ -372,7 +425,13 @@ impl Rotator {
         });
     }
 
-    async fn stage(&self, name: &str, stage: &str, move_to: Option<&str>, remove_from: Option<&str>) -> Result<(), RotationError> {
+    async fn stage(
+        &self,
+        name: &str,
+        stage: &str,
+        move_to: Option<&str>,
+        remove_from: Option<&str>,
+    ) -> Result<(), RotationError> {
         self.kms
             .send(&UpdateSecretVersionStage {
                 secret_name: name.to_owned(),
@@ -398,9 +457,14 @@ impl Rotator {
         let current_parts = self
             .value(name, Some(&versions.current.version_id), None)
             .await?
-            .ok_or_else(|| RotationError::new(Step::Inspect, "the ACSCurrent value cannot be read", true))?;
+            .ok_or_else(|| {
+                RotationError::new(Step::Inspect, "the ACSCurrent value cannot be read", true)
+            })?;
         let previous = match &versions.previous {
-            Some(p) => self.value(name, Some(&p.version_id), None).await?.map(|v| v.data),
+            Some(p) => self
+                .value(name, Some(&p.version_id), None)
+                .await?
+                .map(|v| v.data),
             None => None,
         };
         let current = Some(current_parts.data.clone());
@@ -410,9 +474,20 @@ impl Rotator {
             if versions.current.version_stages.contains(PENDING) {
                 self.stage(name, PENDING, None, Some(&req.token)).await?;
             }
-            let ctx = self.context(&info, &req.token, &settings, current.clone(), previous.clone(), current.clone(), Step::Finish);
-            self.run_step(req, &req.token, Step::Finish, plugin.finish(&ctx)).await?;
-            return Ok(RotationOutcome::AlreadyDone { version_id: req.token.clone() });
+            let ctx = self.context(
+                &info,
+                &req.token,
+                &settings,
+                current.clone(),
+                previous.clone(),
+                current.clone(),
+                Step::Finish,
+            );
+            self.run_step(req, &req.token, Step::Finish, plugin.finish(&ctx))
+                .await?;
+            return Ok(RotationOutcome::AlreadyDone {
+                version_id: req.token.clone(),
+            });
         }
 
         // One rotation at a time: resume a candidate already in flight.
@@ -440,8 +515,19 @@ impl Rotator {
 
         // After repeated failures with one candidate, replace it if the
         // target does not hold it.
-        if pending.is_some() && req.attempt > self.fresh_after && (req.attempt - 1) % self.fresh_after == 0 {
-            let ctx = self.context(&info, &token, &settings, current.clone(), previous.clone(), pending.clone(), Step::Test);
+        if pending.is_some()
+            && req.attempt > self.fresh_after
+            && (req.attempt - 1).is_multiple_of(self.fresh_after)
+        {
+            let ctx = self.context(
+                &info,
+                &token,
+                &settings,
+                current.clone(),
+                previous.clone(),
+                pending.clone(),
+                Step::Test,
+            );
             if plugin.test(&ctx).await.is_err() {
                 tracing::info!("replacing a candidate the target never accepted");
                 self.stage(name, PENDING, None, Some(&token)).await?;
@@ -453,8 +539,18 @@ impl Rotator {
         let pending = match pending {
             Some(p) => p,
             None => {
-                let ctx = self.context(&info, &token, &settings, current.clone(), previous.clone(), None, Step::Create);
-                let generated = match tokio::time::timeout(self.step_timeout, plugin.generate(&ctx)).await {
+                let ctx = self.context(
+                    &info,
+                    &token,
+                    &settings,
+                    current.clone(),
+                    previous.clone(),
+                    None,
+                    Step::Create,
+                );
+                let generated = match tokio::time::timeout(self.step_timeout, plugin.generate(&ctx))
+                    .await
+                {
                     Ok(Ok(Some(v))) => v,
                     Ok(Ok(None)) => rota_kms::password::PasswordPolicy::default()
                         .generate()
@@ -465,7 +561,8 @@ impl Rotator {
                         return Err(err);
                     }
                     Err(_) => {
-                        let err = RotationError::plugin(Step::Create, &PluginError::DeadlineExceeded);
+                        let err =
+                            RotationError::plugin(Step::Create, &PluginError::DeadlineExceeded);
                         self.record(req, &token, Step::Create, started, Err(err.message.clone()));
                         return Err(err);
                     }
@@ -474,7 +571,8 @@ impl Rotator {
                     secret_name: name.to_owned(),
                     version_id: token.clone(),
                     secret_data: generated.clone(),
-                    secret_data_type: Some(current_parts.data_type.clone()).filter(|t| !t.is_empty()),
+                    secret_data_type: Some(current_parts.data_type.clone())
+                        .filter(|t| !t.is_empty()),
                     version_stages: Some(vec![PENDING.to_owned()]),
                 };
                 if let Err(e) = self.kms.send(&put).await {
@@ -489,13 +587,35 @@ impl Rotator {
         self.crash.reach(CrashPoint::AfterCreate);
 
         // set: the plugin probes, then changes the target.
-        let ctx = self.context(&info, &token, &settings, current.clone(), previous.clone(), Some(pending.clone()), Step::Set);
+        let ctx = self.context(
+            &info,
+            &token,
+            &settings,
+            current.clone(),
+            previous.clone(),
+            Some(pending.clone()),
+            Step::Set,
+        );
         self.crash.reach(CrashPoint::BeforeTargetChange);
-        let set_result = self.run_step(req, &token, Step::Set, plugin.set(&ctx)).await;
+        let set_result = self
+            .run_step(req, &token, Step::Set, plugin.set(&ctx))
+            .await;
         if let Err(e) = set_result {
             if plugin.descriptor().steps.rollback {
-                let rb = self.context(&info, &token, &settings, current.clone(), previous.clone(), Some(pending.clone()), Step::Rollback);
-                if self.run_step(req, &token, Step::Rollback, plugin.rollback(&rb)).await.is_ok() {
+                let rb = self.context(
+                    &info,
+                    &token,
+                    &settings,
+                    current.clone(),
+                    previous.clone(),
+                    Some(pending.clone()),
+                    Step::Rollback,
+                );
+                if self
+                    .run_step(req, &token, Step::Rollback, plugin.rollback(&rb))
+                    .await
+                    .is_ok()
+                {
                     // The target is back on ACSCurrent: the candidate can go.
                     self.stage(name, PENDING, None, Some(&token)).await?;
                 }
@@ -506,8 +626,17 @@ impl Rotator {
         self.crash.reach(CrashPoint::AfterSet);
 
         // test
-        let ctx = self.context(&info, &token, &settings, current.clone(), previous.clone(), Some(pending.clone()), Step::Test);
-        self.run_step(req, &token, Step::Test, plugin.test(&ctx)).await?;
+        let ctx = self.context(
+            &info,
+            &token,
+            &settings,
+            current.clone(),
+            previous.clone(),
+            Some(pending.clone()),
+            Step::Test,
+        );
+        self.run_step(req, &token, Step::Test, plugin.test(&ctx))
+            .await?;
         self.crash.reach(CrashPoint::AfterTest);
 
         // finish: ACSPrevious to the old current, ACSCurrent to the token, drop ACSPending.
@@ -526,7 +655,15 @@ impl Rotator {
             self.record(req, &token, Step::Finish, started, Err(e.message.clone()));
             return Err(e);
         }
-        let ctx = self.context(&info, &token, &settings, Some(pending.clone()), current.clone(), Some(pending), Step::Finish);
+        let ctx = self.context(
+            &info,
+            &token,
+            &settings,
+            Some(pending.clone()),
+            current.clone(),
+            Some(pending),
+            Step::Finish,
+        );
         match tokio::time::timeout(self.step_timeout, plugin.finish(&ctx)).await {
             Ok(Ok(())) => self.record(req, &token, Step::Finish, started, Ok(())),
             Ok(Err(e)) => {
@@ -535,12 +672,24 @@ impl Rotator {
                 return Err(RotationError::plugin(Step::Finish, &e));
             }
             Err(_) => {
-                self.record(req, &token, Step::Finish, started, Err(PluginError::DeadlineExceeded.to_string()));
-                return Err(RotationError::plugin(Step::Finish, &PluginError::DeadlineExceeded));
+                self.record(
+                    req,
+                    &token,
+                    Step::Finish,
+                    started,
+                    Err(PluginError::DeadlineExceeded.to_string()),
+                );
+                return Err(RotationError::plugin(
+                    Step::Finish,
+                    &PluginError::DeadlineExceeded,
+                ));
             }
         }
         tracing::info!(rotation.version = %token, "rotated");
-        Ok(RotationOutcome::Rotated { version_id: token, resumed })
+        Ok(RotationOutcome::Rotated {
+            version_id: token,
+            resumed,
+        })
     }
 
     async fn rotate_managed(
@@ -557,27 +706,51 @@ impl Rotator {
         }
         let ctx = self.context(&info, &token, &settings, None, None, None, Step::Set);
         self.crash.reach(CrashPoint::BeforeTargetChange);
-        self.run_step(req, &token, Step::Set, plugin.set(&ctx)).await?;
+        self.run_step(req, &token, Step::Set, plugin.set(&ctx))
+            .await?;
         self.crash.reach(CrashPoint::AfterTargetChange);
         self.crash.reach(CrashPoint::AfterSet);
         let ctx = self.context(&info, &token, &settings, None, None, None, Step::Test);
-        self.run_step(req, &token, Step::Test, plugin.test(&ctx)).await?;
+        self.run_step(req, &token, Step::Test, plugin.test(&ctx))
+            .await?;
         if let Some(verify) = settings.get("verify").and_then(Value::as_str) {
-            let verify_settings = settings.get("verify_settings").cloned().unwrap_or(Value::Null);
+            let verify_settings = settings
+                .get("verify_settings")
+                .cloned()
+                .unwrap_or(Value::Null);
             let (verifier, vs) = self
                 .registry
                 .resolve(verify, &info.secret_type, &verify_settings)
                 .map_err(|e| RotationError::new(Step::Test, e.to_string(), false))?;
-            let current = self.value(&req.secret, None, Some(CURRENT)).await?.map(|v| v.data);
-            let previous = self.value(&req.secret, None, Some(PREVIOUS)).await?.map(|v| v.data);
-            let ctx = self.context(&info, &token, &Arc::new(vs), current.clone(), previous, current, Step::Test);
-            self.run_step(req, &token, Step::Test, verifier.test(&ctx)).await?;
+            let current = self
+                .value(&req.secret, None, Some(CURRENT))
+                .await?
+                .map(|v| v.data);
+            let previous = self
+                .value(&req.secret, None, Some(PREVIOUS))
+                .await?
+                .map(|v| v.data);
+            let ctx = self.context(
+                &info,
+                &token,
+                &Arc::new(vs),
+                current.clone(),
+                previous,
+                current,
+                Step::Test,
+            );
+            self.run_step(req, &token, Step::Test, verifier.test(&ctx))
+                .await?;
         }
         self.crash.reach(CrashPoint::AfterTest);
         let ctx = self.context(&info, &token, &settings, None, None, None, Step::Finish);
-        self.run_step(req, &token, Step::Finish, plugin.finish(&ctx)).await?;
+        self.run_step(req, &token, Step::Finish, plugin.finish(&ctx))
+            .await?;
         tracing::info!(rotation.version = %token, "rotated by the cloud");
-        Ok(RotationOutcome::Rotated { version_id: token, resumed: false })
+        Ok(RotationOutcome::Rotated {
+            version_id: token,
+            resumed: false,
+        })
     }
 
     /// Resolves the plugin, validates its settings and runs the read-only
@@ -601,20 +774,44 @@ impl Rotator {
             }
             Strategy::Protocol => {
                 if let Some(p) = &versions.pending {
-                    plan.push(format!("finish the rotation already in flight (pending version {})", p.version_id));
+                    plan.push(format!(
+                        "finish the rotation already in flight (pending version {})",
+                        p.version_id
+                    ));
                 } else {
-                    let how = if plugin.descriptor().steps.generate { "the plugin's generate step" } else { "the default password policy" };
+                    let how = if plugin.descriptor().steps.generate {
+                        "the plugin's generate step"
+                    } else {
+                        "the default password policy"
+                    };
                     plan.push(format!("generate a new value with {how}"));
-                    plan.push(format!("write it as version {} with stage ACSPending", req.token));
+                    plan.push(format!(
+                        "write it as version {} with stage ACSPending",
+                        req.token
+                    ));
                 }
-                plan.push(format!("set: make the target accept it ({})", plugin.descriptor().name));
+                plan.push(format!(
+                    "set: make the target accept it ({})",
+                    plugin.descriptor().name
+                ));
                 plan.push("test: prove the new value works".to_owned());
                 plan.push(format!("finish: move ACSCurrent from {} to the new version, ACSPrevious to the old one", versions.current.version_id));
                 // The read-only probe: does the target accept the current value?
-                let current = self.value(&req.secret, Some(&versions.current.version_id), None).await?.map(|v| v.data);
+                let current = self
+                    .value(&req.secret, Some(&versions.current.version_id), None)
+                    .await?
+                    .map(|v| v.data);
                 let info = secret_info(&meta);
                 let settings = Arc::new(settings);
-                let ctx = self.context(&info, &versions.current.version_id, &settings, current.clone(), None, current, Step::Test);
+                let ctx = self.context(
+                    &info,
+                    &versions.current.version_id,
+                    &settings,
+                    current.clone(),
+                    None,
+                    current,
+                    Step::Test,
+                );
                 match tokio::time::timeout(self.step_timeout, plugin.test(&ctx)).await {
                     Ok(r) => r.map_err(|e| e.to_string()),
                     Err(_) => Err(PluginError::DeadlineExceeded.to_string()),
@@ -640,11 +837,19 @@ fn secret_info(meta: &SecretMetadata) -> SecretInfo {
     SecretInfo {
         name: meta.secret_name.clone(),
         secret_type: meta.secret_type.clone(),
-        extended_config: meta.extended_config.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        extended_config: meta
+            .extended_config
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
         tags: meta
             .tags
             .as_ref()
-            .map(|t| t.tag.iter().map(|t| (t.tag_key.clone(), t.tag_value.clone())).collect())
+            .map(|t| {
+                t.tag
+                    .iter()
+                    .map(|t| (t.tag_key.clone(), t.tag_value.clone()))
+                    .collect()
+            })
             .unwrap_or_default(),
         description: meta.description.clone(),
     }
@@ -653,7 +858,9 @@ fn secret_info(meta: &SecretMetadata) -> SecretInfo {
 /// `<token>-r<n>` with the smallest n not taken.
 fn next_token(token: &str, all: &[VersionInfo]) -> String {
     let base = match token.rfind("-r") {
-        Some(i) if token[i + 2..].bytes().all(|b| b.is_ascii_digit()) && i + 2 < token.len() => &token[..i],
+        Some(i) if token[i + 2..].bytes().all(|b| b.is_ascii_digit()) && i + 2 < token.len() => {
+            &token[..i]
+        }
         _ => token,
     };
     (2..)

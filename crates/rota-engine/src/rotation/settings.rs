@@ -75,12 +75,24 @@ pub struct SettingField {
 impl SettingField {
     /// An optional field with a default.
     pub fn optional(name: &str, kind: SettingKind, default: Value, description: &str) -> Self {
-        Self { name: name.into(), kind, default: Some(default), allowed: Vec::new(), description: description.into() }
+        Self {
+            name: name.into(),
+            kind,
+            default: Some(default),
+            allowed: Vec::new(),
+            description: description.into(),
+        }
     }
 
     /// A required field.
     pub fn required(name: &str, kind: SettingKind, description: &str) -> Self {
-        Self { name: name.into(), kind, default: None, allowed: Vec::new(), description: description.into() }
+        Self {
+            name: name.into(),
+            kind,
+            default: None,
+            allowed: Vec::new(),
+            description: description.into(),
+        }
     }
 
     /// Restricts a string field to `values`.
@@ -159,8 +171,15 @@ impl SettingsSchema {
         let names: BTreeSet<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
         for key in given.keys() {
             if !names.contains(key.as_str()) {
-                let allowed = if names.is_empty() { "none".to_owned() } else { names.iter().copied().collect::<Vec<_>>().join(", ") };
-                return Err(SettingsError::Unknown { name: key.clone(), allowed });
+                let allowed = if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.iter().copied().collect::<Vec<_>>().join(", ")
+                };
+                return Err(SettingsError::Unknown {
+                    name: key.clone(),
+                    allowed,
+                });
             }
         }
         let mut out = Map::new();
@@ -171,12 +190,18 @@ impl SettingsSchema {
                 (None, None) => return Err(SettingsError::Missing(f.name.clone())),
             };
             if !value.is_null() && !f.kind.matches(&value) {
-                return Err(SettingsError::WrongType { name: f.name.clone(), expected: f.kind.to_string() });
+                return Err(SettingsError::WrongType {
+                    name: f.name.clone(),
+                    expected: f.kind.to_string(),
+                });
             }
-            if let (false, Some(s)) = (f.allowed.is_empty(), value.as_str()) {
-                if !f.allowed.iter().any(|a| a == s) {
-                    return Err(SettingsError::NotAllowed { name: f.name.clone(), allowed: f.allowed.join(", ") });
-                }
+            if let (false, Some(s)) = (f.allowed.is_empty(), value.as_str())
+                && !f.allowed.iter().any(|a| a == s)
+            {
+                return Err(SettingsError::NotAllowed {
+                    name: f.name.clone(),
+                    allowed: f.allowed.join(", "),
+                });
             }
             out.insert(f.name.clone(), value);
         }
@@ -194,27 +219,41 @@ mod tests {
         SettingsSchema::new(vec![
             SettingField::optional("length", SettingKind::Integer, json!(32), "password length"),
             SettingField::required("host", SettingKind::String, "target host"),
-            SettingField::optional("mode", SettingKind::String, json!("single"), "mode").one_of(&["single", "dual"]),
+            SettingField::optional("mode", SettingKind::String, json!("single"), "mode")
+                .one_of(&["single", "dual"]),
         ])
     }
 
     #[test]
     fn fills_defaults_and_rejects_bad_settings() {
         let s = schema();
-        assert_eq!(s.validate(&json!({"host": "db"})).unwrap(), json!({"length": 32, "host": "db", "mode": "single"}));
         assert_eq!(
-            s.validate(&json!({"host": "db", "lenght": 3})).unwrap_err().to_string(),
+            s.validate(&json!({"host": "db"})).unwrap(),
+            json!({"length": 32, "host": "db", "mode": "single"})
+        );
+        assert_eq!(
+            s.validate(&json!({"host": "db", "lenght": 3}))
+                .unwrap_err()
+                .to_string(),
             "unknown setting \"lenght\"; allowed settings: host, length, mode"
         );
-        assert_eq!(s.validate(&json!({})).unwrap_err(), SettingsError::Missing("host".into()));
+        assert_eq!(
+            s.validate(&json!({})).unwrap_err(),
+            SettingsError::Missing("host".into())
+        );
         assert_eq!(
             s.validate(&json!({"host": 1})).unwrap_err().to_string(),
             "setting \"host\" must be a string"
         );
         assert_eq!(
-            s.validate(&json!({"host": "h", "mode": "triple"})).unwrap_err().to_string(),
+            s.validate(&json!({"host": "h", "mode": "triple"}))
+                .unwrap_err()
+                .to_string(),
             "setting \"mode\" must be one of single, dual"
         );
-        assert_eq!(s.validate(&json!([1])).unwrap_err(), SettingsError::NotAnObject);
+        assert_eq!(
+            s.validate(&json!([1])).unwrap_err(),
+            SettingsError::NotAnObject
+        );
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 mod lifecycle;
+mod rotation;
 mod saved;
 mod seed;
 mod validate;

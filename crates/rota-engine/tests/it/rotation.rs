@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use rota_engine::rotation::{
-    MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin, RotationRequest,
-    Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
+    MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin,
+    RotationRequest, Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
 };
 use rota_kms::kms::{CreateSecret, GetSecretValue, PutSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
@@ -24,9 +24,15 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let cloud = LocalCloud::open(dir.path().join("cloud"), World::default()).await.unwrap();
+    let cloud = LocalCloud::open(dir.path().join("cloud"), World::default())
+        .await
+        .unwrap();
     let transport: Arc<dyn Transport> = Arc::new(cloud);
-    Env { _dir: dir, kms: KmsClient::new(transport.clone()), api: OpenApi::new(transport) }
+    Env {
+        _dir: dir,
+        kms: KmsClient::new(transport.clone()),
+        api: OpenApi::new(transport),
+    }
 }
 
 async fn create(kms: &KmsClient, name: &str, value: &str) {
@@ -41,18 +47,37 @@ async fn create(kms: &KmsClient, name: &str, value: &str) {
 }
 
 async fn stage_value(kms: &KmsClient, name: &str, stage: &str) -> Option<(String, String)> {
-    kms.send(&GetSecretValue { secret_name: name.into(), version_stage: Some(stage.into()), ..Default::default() })
-        .await
-        .ok()
-        .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
+    kms.send(&GetSecretValue {
+        secret_name: name.into(),
+        version_stage: Some(stage.into()),
+        ..Default::default()
+    })
+    .await
+    .ok()
+    .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
 }
 
-fn request(secret: &str, plugin: &str, settings: Value, token: &str, attempt: u32) -> RotationRequest {
-    RotationRequest { secret: secret.into(), plugin: plugin.into(), settings, token: token.into(), attempt }
+fn request(
+    secret: &str,
+    plugin: &str,
+    settings: Value,
+    token: &str,
+    attempt: u32,
+) -> RotationRequest {
+    RotationRequest {
+        secret: secret.into(),
+        plugin: plugin.into(),
+        settings,
+        token: token.into(),
+        attempt,
+    }
 }
 
 fn token(n: u32) -> String {
-    slot_token("s", chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(n) * 3600, 0).unwrap())
+    slot_token(
+        "s",
+        chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(n) * 3600, 0).unwrap(),
+    )
 }
 
 // ---------------------------------------------------------------- built-ins
@@ -62,36 +87,93 @@ async fn password_plugin_rotates_a_generic_secret() {
     let e = env().await;
     create(&e.kms, "app/db", CANARY).await;
     let history = Arc::new(MemoryHistory::default());
-    let rotator = Rotator::new(e.kms.clone(), e.api.clone(), Arc::new(PluginRegistry::with_builtins()), history.clone());
+    let rotator = Rotator::new(
+        e.kms.clone(),
+        e.api.clone(),
+        Arc::new(PluginRegistry::with_builtins()),
+        history.clone(),
+    );
     let t = token(1);
     let settings = json!({"length": 20, "exclude_punctuation": true});
-    let out = rotator.rotate(&request("app/db", "password", settings.clone(), &t, 1)).await.unwrap();
-    assert_eq!(out, RotationOutcome::Rotated { version_id: t.clone(), resumed: false });
+    let out = rotator
+        .rotate(&request("app/db", "password", settings.clone(), &t, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        RotationOutcome::Rotated {
+            version_id: t.clone(),
+            resumed: false
+        }
+    );
 
     let (cur_id, cur) = stage_value(&e.kms, "app/db", "ACSCurrent").await.unwrap();
     assert_eq!(cur_id, t);
     assert_eq!(cur.len(), 20);
     assert!(cur.chars().all(|c| c.is_ascii_alphanumeric()));
-    assert_eq!(stage_value(&e.kms, "app/db", "ACSPrevious").await.unwrap(), ("v1".into(), CANARY.into()));
+    assert_eq!(
+        stage_value(&e.kms, "app/db", "ACSPrevious").await.unwrap(),
+        ("v1".into(), CANARY.into())
+    );
     assert!(stage_value(&e.kms, "app/db", "ACSPending").await.is_none());
 
-    let steps: Vec<_> = history.events().iter().map(|ev| (ev.step, ev.outcome.as_str())).collect();
-    assert_eq!(steps, vec![("inspect", "ok"), ("create", "ok"), ("set", "ok"), ("test", "ok"), ("finish", "ok")]);
+    let steps: Vec<_> = history
+        .events()
+        .iter()
+        .map(|ev| (ev.step, ev.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            ("inspect", "ok"),
+            ("create", "ok"),
+            ("set", "ok"),
+            ("test", "ok"),
+            ("finish", "ok")
+        ]
+    );
     let dump = format!("{:?}", history.events());
-    assert!(!dump.contains(CANARY) && !dump.contains(&cur), "history leaks a value");
+    assert!(
+        !dump.contains(CANARY) && !dump.contains(&cur),
+        "history leaks a value"
+    );
 
     // The same token again: nothing left to do.
-    let again = rotator.rotate(&request("app/db", "password", settings, &t, 2)).await.unwrap();
+    let again = rotator
+        .rotate(&request("app/db", "password", settings, &t, 2))
+        .await
+        .unwrap();
     assert_eq!(again, RotationOutcome::AlreadyDone { version_id: t });
 }
 
 #[tokio::test]
 async fn password_plugin_rotates_one_json_field() {
     let e = env().await;
-    create(&e.kms, "app/login", &json!({"username": "svc", "password": CANARY}).to_string()).await;
-    let rotator = Rotator::new(e.kms.clone(), e.api.clone(), Arc::new(PluginRegistry::with_builtins()), Arc::new(MemoryHistory::default()));
-    rotator.rotate(&request("app/login", "password", json!({"field": "password"}), &token(1), 1)).await.unwrap();
-    let (_, cur) = stage_value(&e.kms, "app/login", "ACSCurrent").await.unwrap();
+    create(
+        &e.kms,
+        "app/login",
+        &json!({"username": "svc", "password": CANARY}).to_string(),
+    )
+    .await;
+    let rotator = Rotator::new(
+        e.kms.clone(),
+        e.api.clone(),
+        Arc::new(PluginRegistry::with_builtins()),
+        Arc::new(MemoryHistory::default()),
+    );
+    rotator
+        .rotate(&request(
+            "app/login",
+            "password",
+            json!({"field": "password"}),
+            &token(1),
+            1,
+        ))
+        .await
+        .unwrap();
+    let (_, cur) = stage_value(&e.kms, "app/login", "ACSCurrent")
+        .await
+        .unwrap();
     let v: Value = serde_json::from_str(&cur).unwrap();
     assert_eq!(v["username"], "svc");
     assert_eq!(v["password"].as_str().unwrap().len(), 32);
@@ -102,15 +184,47 @@ async fn password_plugin_rotates_one_json_field() {
 async fn bad_plugin_settings_and_types_are_refused_before_anything_is_written() {
     let e = env().await;
     create(&e.kms, "app/x", "v").await;
-    let rotator = Rotator::new(e.kms.clone(), e.api.clone(), Arc::new(PluginRegistry::with_builtins()), Arc::new(MemoryHistory::default()));
-    let err = rotator.rotate(&request("app/x", "password", json!({"lenght": 12}), &token(1), 1)).await.unwrap_err();
+    let rotator = Rotator::new(
+        e.kms.clone(),
+        e.api.clone(),
+        Arc::new(PluginRegistry::with_builtins()),
+        Arc::new(MemoryHistory::default()),
+    );
+    let err = rotator
+        .rotate(&request(
+            "app/x",
+            "password",
+            json!({"lenght": 12}),
+            &token(1),
+            1,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(err.step, Step::Inspect);
     assert!(!err.retryable);
-    assert!(err.message.contains("unknown setting \"lenght\""), "{}", err.message);
-    let err = rotator.rotate(&request("app/x", "managed", json!({}), &token(1), 1)).await.unwrap_err();
-    assert!(err.message.contains("handles secret types"), "{}", err.message);
-    let err = rotator.rotate(&request("app/x", "nope", json!({}), &token(1), 1)).await.unwrap_err();
-    assert!(err.message.contains("unknown rotation plugin \"nope\""), "{}", err.message);
+    assert!(
+        err.message.contains("unknown setting \"lenght\""),
+        "{}",
+        err.message
+    );
+    let err = rotator
+        .rotate(&request("app/x", "managed", json!({}), &token(1), 1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("handles secret types"),
+        "{}",
+        err.message
+    );
+    let err = rotator
+        .rotate(&request("app/x", "nope", json!({}), &token(1), 1))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("unknown rotation plugin \"nope\""),
+        "{}",
+        err.message
+    );
     let versions = e.kms.list_all_versions("app/x").await.unwrap();
     assert_eq!(versions.len(), 1);
 }
@@ -119,13 +233,44 @@ async fn bad_plugin_settings_and_types_are_refused_before_anything_is_written() 
 async fn dry_run_changes_nothing() {
     let e = env().await;
     create(&e.kms, "app/dry", "value").await;
-    let rotator = Rotator::new(e.kms.clone(), e.api.clone(), Arc::new(PluginRegistry::with_builtins()), Arc::new(MemoryHistory::default()));
-    let err = rotator.dry_run(&request("app/dry", "password", json!({"length": 5}), &token(1), 1)).await.unwrap_err();
-    assert!(err.message.contains("length 5 is outside 8–128"), "{}", err.message);
+    let rotator = Rotator::new(
+        e.kms.clone(),
+        e.api.clone(),
+        Arc::new(PluginRegistry::with_builtins()),
+        Arc::new(MemoryHistory::default()),
+    );
+    let err = rotator
+        .dry_run(&request(
+            "app/dry",
+            "password",
+            json!({"length": 5}),
+            &token(1),
+            1,
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("length 5 is outside 8–128"),
+        "{}",
+        err.message
+    );
     // A valid policy; the probe finds the current value does not meet it.
-    let report = rotator.dry_run(&request("app/dry", "password", json!({"length": 12}), &token(1), 1)).await.unwrap();
+    let report = rotator
+        .dry_run(&request(
+            "app/dry",
+            "password",
+            json!({"length": 12}),
+            &token(1),
+            1,
+        ))
+        .await
+        .unwrap();
     assert_eq!(report.current_version, "v1");
-    assert!(report.plan.iter().any(|l| l.contains("ACSPending")), "{:?}", report.plan);
+    assert!(
+        report.plan.iter().any(|l| l.contains("ACSPending")),
+        "{:?}",
+        report.plan
+    );
     assert!(report.probe.is_err());
     assert_eq!(e.kms.list_all_versions("app/dry").await.unwrap().len(), 1);
 }
@@ -166,7 +311,11 @@ impl Target {
                 secret_types: vec!["Generic".into()],
                 settings: SettingsSchema::default(),
                 origin: "test".into(),
-                steps: StepSet { generate: true, finish: true, rollback: false },
+                steps: StepSet {
+                    generate: true,
+                    finish: true,
+                    rollback: false,
+                },
             },
         })
     }
@@ -192,16 +341,25 @@ impl RotationPlugin for FakePlugin {
         &self.0.descriptor
     }
 
-    fn generate<'a>(&'a self, _ctx: &'a StepContext) -> rota_engine::rotation::plugin::StepFuture<'a, Option<SecretString>> {
+    fn generate<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+    ) -> rota_engine::rotation::plugin::StepFuture<'a, Option<SecretString>> {
         Box::pin(async move {
             if self.0.failing(Fail::Generate) {
                 return Err(PluginError::failed("generator down"));
             }
-            Ok(Some(SecretString::new(format!("{CANARY}-{}", rand_suffix()))))
+            Ok(Some(SecretString::new(format!(
+                "{CANARY}-{}",
+                rand_suffix()
+            ))))
         })
     }
 
-    fn set<'a>(&'a self, ctx: &'a StepContext) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
+    fn set<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+    ) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
         Box::pin(async move {
             let pending = ctx.pending_value()?.expose_secret().to_owned();
             if self.0.credential() == pending {
@@ -219,17 +377,27 @@ impl RotationPlugin for FakePlugin {
         })
     }
 
-    fn test<'a>(&'a self, ctx: &'a StepContext) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
+    fn test<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+    ) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
         Box::pin(async move {
             if self.0.failing(Fail::Test) {
                 return Err(PluginError::failed("login check failed"));
             }
             let pending = ctx.pending_value()?.expose_secret().to_owned();
-            if self.0.credential() == pending { Ok(()) } else { Err(PluginError::failed("the target rejects the value")) }
+            if self.0.credential() == pending {
+                Ok(())
+            } else {
+                Err(PluginError::failed("the target rejects the value"))
+            }
         })
     }
 
-    fn finish<'a>(&'a self, _ctx: &'a StepContext) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
+    fn finish<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+    ) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
         Box::pin(async move {
             if self.0.failing(Fail::Finish) {
                 return Err(PluginError::failed("clean-up failed"));
@@ -255,22 +423,46 @@ async fn fixture(name: &str) -> Fixture {
     create(&e.kms, name, "initial-credential").await;
     let target = Target::new("initial-credential");
     let mut registry = PluginRegistry::with_builtins();
-    registry.register(Arc::new(FakePlugin(target.clone()))).unwrap();
+    registry
+        .register(Arc::new(FakePlugin(target.clone())))
+        .unwrap();
     let history = Arc::new(MemoryHistory::default());
-    let rotator = Rotator::new(e.kms.clone(), e.api.clone(), Arc::new(registry), history.clone()).with_fresh_after(3);
-    Fixture { e, target, rotator, history }
+    let rotator = Rotator::new(
+        e.kms.clone(),
+        e.api.clone(),
+        Arc::new(registry),
+        history.clone(),
+    )
+    .with_fresh_after(3);
+    Fixture {
+        e,
+        target,
+        rotator,
+        history,
+    }
 }
 
 impl Fixture {
-    async fn rotate(&self, name: &str, token: &str, attempt: u32) -> Result<RotationOutcome, rota_engine::rotation::RotationError> {
-        self.rotator.rotate(&request(name, "fake-target", json!({}), token, attempt)).await
+    async fn rotate(
+        &self,
+        name: &str,
+        token: &str,
+        attempt: u32,
+    ) -> Result<RotationOutcome, rota_engine::rotation::RotationError> {
+        self.rotator
+            .rotate(&request(name, "fake-target", json!({}), token, attempt))
+            .await
     }
 
     /// The invariant: the target holds ACSCurrent or ACSPending.
     async fn assert_no_lockout(&self, name: &str) {
         let cred = self.target.credential();
-        let current = stage_value(&self.e.kms, name, "ACSCurrent").await.map(|v| v.1);
-        let pending = stage_value(&self.e.kms, name, "ACSPending").await.map(|v| v.1);
+        let current = stage_value(&self.e.kms, name, "ACSCurrent")
+            .await
+            .map(|v| v.1);
+        let pending = stage_value(&self.e.kms, name, "ACSPending")
+            .await
+            .map(|v| v.1);
         assert!(
             current.as_deref() == Some(cred.as_str()) || pending.as_deref() == Some(cred.as_str()),
             "lockout: the target holds neither ACSCurrent nor ACSPending"
@@ -280,9 +472,19 @@ impl Fixture {
     async fn assert_converged(&self, name: &str, token: &str) {
         let (id, value) = stage_value(&self.e.kms, name, "ACSCurrent").await.unwrap();
         assert_eq!(id, token);
-        assert_eq!(value, self.target.credential(), "target differs from ACSCurrent");
+        assert_eq!(
+            value,
+            self.target.credential(),
+            "target differs from ACSCurrent"
+        );
         assert!(stage_value(&self.e.kms, name, "ACSPending").await.is_none());
-        assert_eq!(stage_value(&self.e.kms, name, "ACSPrevious").await.unwrap().0, "v1");
+        assert_eq!(
+            stage_value(&self.e.kms, name, "ACSPrevious")
+                .await
+                .unwrap()
+                .0,
+            "v1"
+        );
     }
 }
 
@@ -306,8 +508,20 @@ async fn failure_in_set_before_the_change_rolls_forward() {
     let err = f.rotate("t/set1", &token(1), 1).await.unwrap_err();
     assert_eq!((err.step, err.retryable), (Step::Set, true));
     f.assert_no_lockout("t/set1").await;
-    assert_eq!(stage_value(&f.e.kms, "t/set1", "ACSPending").await.unwrap().0, token(1));
-    assert_eq!(stage_value(&f.e.kms, "t/set1", "ACSCurrent").await.unwrap().0, "v1");
+    assert_eq!(
+        stage_value(&f.e.kms, "t/set1", "ACSPending")
+            .await
+            .unwrap()
+            .0,
+        token(1)
+    );
+    assert_eq!(
+        stage_value(&f.e.kms, "t/set1", "ACSCurrent")
+            .await
+            .unwrap()
+            .0,
+        "v1"
+    );
     f.target.fail_at(Fail::Never);
     f.rotate("t/set1", &token(1), 2).await.unwrap();
     f.assert_converged("t/set1", &token(1)).await;
@@ -320,7 +534,13 @@ async fn failure_in_set_after_the_change_rolls_forward() {
     f.rotate("t/set2", &token(1), 1).await.unwrap_err();
     // The target already holds the candidate, which is ACSPending.
     f.assert_no_lockout("t/set2").await;
-    assert_eq!(f.target.credential(), stage_value(&f.e.kms, "t/set2", "ACSPending").await.unwrap().1);
+    assert_eq!(
+        f.target.credential(),
+        stage_value(&f.e.kms, "t/set2", "ACSPending")
+            .await
+            .unwrap()
+            .1
+    );
     f.target.fail_at(Fail::Never);
     f.rotate("t/set2", &token(1), 2).await.unwrap();
     f.assert_converged("t/set2", &token(1)).await;
@@ -334,7 +554,13 @@ async fn failure_in_test_never_promotes() {
     f.target.fail_at(Fail::Test);
     let err = f.rotate("t/test", &token(1), 1).await.unwrap_err();
     assert_eq!(err.step, Step::Test);
-    assert_eq!(stage_value(&f.e.kms, "t/test", "ACSCurrent").await.unwrap().0, "v1");
+    assert_eq!(
+        stage_value(&f.e.kms, "t/test", "ACSCurrent")
+            .await
+            .unwrap()
+            .0,
+        "v1"
+    );
     f.assert_no_lockout("t/test").await;
     f.target.fail_at(Fail::Never);
     f.rotate("t/test", &token(1), 2).await.unwrap();
@@ -349,7 +575,12 @@ async fn failure_in_the_finish_hook_keeps_the_promotion() {
     assert_eq!(err.step, Step::Finish);
     f.assert_converged("t/fin", &token(1)).await;
     f.target.fail_at(Fail::Never);
-    assert_eq!(f.rotate("t/fin", &token(1), 2).await.unwrap(), RotationOutcome::AlreadyDone { version_id: token(1) });
+    assert_eq!(
+        f.rotate("t/fin", &token(1), 2).await.unwrap(),
+        RotationOutcome::AlreadyDone {
+            version_id: token(1)
+        }
+    );
 }
 
 #[tokio::test]
@@ -360,14 +591,24 @@ async fn a_candidate_the_target_never_took_is_replaced_after_repeated_failures()
         f.rotate("t/fresh", &token(1), attempt).await.unwrap_err();
         f.assert_no_lockout("t/fresh").await;
     }
-    let first = stage_value(&f.e.kms, "t/fresh", "ACSPending").await.unwrap();
+    let first = stage_value(&f.e.kms, "t/fresh", "ACSPending")
+        .await
+        .unwrap();
     assert_eq!(first.0, token(1));
     f.target.fail_at(Fail::Never);
     // Attempt 4: the target rejects the old candidate, so a fresh one is made.
     let out = f.rotate("t/fresh", &token(1), 4).await.unwrap();
     let fresh = format!("{}-r2", token(1));
-    assert_eq!(out, RotationOutcome::Rotated { version_id: fresh.clone(), resumed: false });
-    let (id, value) = stage_value(&f.e.kms, "t/fresh", "ACSCurrent").await.unwrap();
+    assert_eq!(
+        out,
+        RotationOutcome::Rotated {
+            version_id: fresh.clone(),
+            resumed: false
+        }
+    );
+    let (id, value) = stage_value(&f.e.kms, "t/fresh", "ACSCurrent")
+        .await
+        .unwrap();
     assert_eq!(id, fresh);
     assert_ne!(value, first.1);
     assert_eq!(value, f.target.credential());
@@ -381,7 +622,13 @@ async fn a_rotation_in_flight_is_finished_before_another_starts() {
     f.target.fail_at(Fail::Never);
     // The next slot finds token(1) pending and finishes it instead.
     let out = f.rotate("t/resume", &token(2), 1).await.unwrap();
-    assert_eq!(out, RotationOutcome::Rotated { version_id: token(1), resumed: true });
+    assert_eq!(
+        out,
+        RotationOutcome::Rotated {
+            version_id: token(1),
+            resumed: true
+        }
+    );
     f.assert_converged("t/resume", &token(1)).await;
 }
 
@@ -401,16 +648,44 @@ async fn a_crash_in_finish_is_tidied_by_the_next_run() {
         .await
         .unwrap();
     *f.target.credential.lock().unwrap() = "initial-credential-2".into();
-    assert_eq!(f.rotate("t/tidy", &t, 2).await.unwrap(), RotationOutcome::AlreadyDone { version_id: t.clone() });
+    assert_eq!(
+        f.rotate("t/tidy", &t, 2).await.unwrap(),
+        RotationOutcome::AlreadyDone {
+            version_id: t.clone()
+        }
+    );
     f.assert_converged("t/tidy", &t).await;
-    assert!(f.history.events().iter().all(|ev| ev.error.as_deref().is_none_or(|m| !m.contains(CANARY))));
+    assert!(
+        f.history
+            .events()
+            .iter()
+            .all(|ev| ev.error.as_deref().is_none_or(|m| !m.contains(CANARY)))
+    );
 }
 
 #[tokio::test]
 async fn managed_types_are_refused_by_the_password_plugin() {
     let e = env().await;
-    let rotator = Rotator::new(e.kms.clone(), e.api.clone(), Arc::new(PluginRegistry::with_builtins()), Arc::new(MemoryHistory::default()));
-    let err = rotator.rotate(&request("missing/secret", "password", json!({}), &token(1), 1)).await.unwrap_err();
+    let rotator = Rotator::new(
+        e.kms.clone(),
+        e.api.clone(),
+        Arc::new(PluginRegistry::with_builtins()),
+        Arc::new(MemoryHistory::default()),
+    );
+    let err = rotator
+        .rotate(&request(
+            "missing/secret",
+            "password",
+            json!({}),
+            &token(1),
+            1,
+        ))
+        .await
+        .unwrap_err();
     assert_eq!(err.step, Step::Inspect);
-    assert!(err.message.contains("Forbidden.ResourceNotFound"), "{}", err.message);
+    assert!(
+        err.message.contains("Forbidden.ResourceNotFound"),
+        "{}",
+        err.message
+    );
 }

@@ -1,0 +1,114 @@
+//! Interop with the official Python SDK (`alibabacloud-kms20160120`): the
+//! suite in tests/interop/kms_sdk_test.py runs against `rota local serve`,
+//! once with the SDK's default V3 signature and once with `v2` (V1).
+//!
+//! The interpreter is the venv `cargo xtask ci` creates
+//! (`cargo xtask interop-setup` alone also does), or `ROTA_INTEROP_PYTHON`.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::common::rota;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("ROTA_INTEROP_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = workspace_root().join("target/interop-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "the interop venv is missing at {}: run `cargo xtask interop-setup` (cargo xtask ci does it)",
+        venv.display()
+    );
+    venv
+}
+
+/// `rota local serve` on a free port; killed on drop.
+struct Server {
+    child: Child,
+    /// Kept open so the server can keep writing to it.
+    _stdout: BufReader<std::process::ChildStdout>,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = rota()
+        .args(["local", "serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--access-key-id",
+            "LTAI5tInteropTest",
+            "--access-key-secret",
+            "interop-secret-9d2f",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rota local serve starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let endpoint = first
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    Server {
+        child,
+        _stdout: stdout,
+        endpoint,
+        _dir: dir,
+    }
+}
+
+fn run_suite(server: &Server, signature: &str) {
+    let out = Command::new(python())
+        .arg(workspace_root().join("tests/interop/kms_sdk_test.py"))
+        .env("ROTA_ENDPOINT", &server.endpoint)
+        .env("ROTA_AK", "LTAI5tInteropTest")
+        .env("ROTA_SK", "interop-secret-9d2f")
+        .env("ROTA_SIGNATURE", signature)
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "SDK suite ({signature}) failed:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.ends_with(" passed, 0 failed"),
+        "unexpected summary {summary:?}"
+    );
+    let passed: u32 = summary.split(' ').next().unwrap().parse().unwrap();
+    assert!(passed >= 14, "only {passed} checks ran");
+}
+
+#[test]
+fn official_python_sdk_with_v3_signatures() {
+    let server = start_server();
+    run_suite(&server, "v3");
+}
+
+#[test]
+fn official_python_sdk_with_v1_signatures() {
+    let server = start_server();
+    run_suite(&server, "v2");
+}

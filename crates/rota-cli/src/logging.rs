@@ -16,10 +16,12 @@ pub(crate) fn color_enabled(global: &GlobalArgs) -> bool {
 
 /// Installs the subscriber once, at start-up.
 pub(crate) fn init(global: &GlobalArgs) {
+    // More specific targets win, so the embedded cloud and the client stay
+    // at warn while rota's own crates report lifecycle transitions at info.
     let default = match (global.quiet, global.verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,rota=info,rota_cli=info",
-        (false, 1) => "info,rota=debug,rota_cli=debug,rota_engine=debug,rota_kms=debug",
+        (false, 0) => "warn,rota=info,rota_local=warn,rota_kms=warn",
+        (false, 1) => "info,rota=debug,rota_local=info,rota_kms=info",
         (false, _) => "debug,rota_kms=trace,rota_local=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));

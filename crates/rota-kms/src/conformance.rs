@@ -8,6 +8,14 @@
 //! flags; never request ids or times) so runners can also check that two
 //! backends answered identically. Cases need no clock control: expiry of
 //! deletion windows is tested by the backends themselves.
+//!
+//! The managed-rotation cases (`rotate_*`) act on real targets, so the
+//! backend's world must declare, in region `cn-hangzhou`: the Linux ECS
+//! instance `i-conformance000001` with the OS account `app`, the RDS
+//! instance `rm-conformance00001` with the account `app`, and the RAM user
+//! `conformance` with one access key. They check the targets through the
+//! same transport with [`crate::OpenApi`] (Cloud Assistant login checks,
+//! DescribeAccounts, ListAccessKeys).
 
 use std::future::Future;
 
@@ -133,6 +141,75 @@ fn ecs(name: &str) -> CreateSecret {
         extended_config: Some(r#"{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"i-1","CommandId":""}"#.into()),
         ..create(name, r#"{"UserName":"root","Password":"P@ss1234"}"#)
     }
+}
+
+const CONF_ECS: &str = "i-conformance000001";
+const CONF_RDS: &str = "rm-conformance00001";
+
+fn ecs_conf(name: &str) -> CreateSecret {
+    CreateSecret {
+        secret_type: Some("ECS".into()),
+        extended_config: Some(format!(r#"{{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"{CONF_ECS}","CommandId":"cmd-ACS-KMS-RotateECSSecret-For-Linux.sh"}}"#)),
+        ..create(name, r#"{"UserName":"app","Password":"Conf-Passw0rd1"}"#)
+    }
+}
+
+fn rotate(name: &str, vid: &str) -> RotateSecret {
+    RotateSecret {
+        secret_name: name.to_owned(),
+        version_id: vid.into(),
+    }
+}
+
+fn json_field(data: &SecretString, field: &str) -> Result<String, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(data.expose_secret()).map_err(|_| fail("the value is not JSON"))?;
+    v.get(field)
+        .and_then(|x| x.as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| fail(format!("the value has no {field}")))
+}
+
+/// Runs `script` on the conformance instance via Cloud Assistant; returns
+/// (status, exit code, plain output).
+async fn run_on_instance(c: &KmsClient, script: &str) -> Result<(String, i64, String), String> {
+    let api = crate::OpenApi::new(c.transport().clone());
+    let r = ok(
+        "RunCommand",
+        api.call(
+            "ecs",
+            "",
+            "RunCommand",
+            [
+                ("RegionId", "cn-hangzhou"),
+                ("Type", "RunShellScript"),
+                ("CommandContent", script),
+                ("InstanceId.1", CONF_ECS),
+            ],
+        ),
+    )
+    .await?;
+    let invoke = r["InvokeId"].as_str().unwrap_or_default().to_owned();
+    let d = ok(
+        "DescribeInvocationResults",
+        api.call(
+            "ecs",
+            "",
+            "DescribeInvocationResults",
+            [
+                ("RegionId", "cn-hangzhou"),
+                ("InvokeId", invoke.as_str()),
+                ("ContentEncoding", "PlainText"),
+            ],
+        ),
+    )
+    .await?;
+    let row = &d["Invocation"]["InvocationResults"]["InvocationResult"][0];
+    Ok((
+        row["InvocationStatus"].as_str().unwrap_or_default().to_owned(),
+        row["ExitCode"].as_i64().unwrap_or(-1),
+        row["Output"].as_str().unwrap_or_default().to_owned(),
+    ))
 }
 
 async fn stages(c: &KmsClient, name: &str) -> Result<Vec<String>, String> {
@@ -466,11 +543,90 @@ cases! {
         ensure(d.automatic_rotation.as_deref() == Some("Disabled") && d.rotation_interval.is_none() && d.next_rotation_date.is_none(), "off")?;
         Ok(vec![])
     }
-    rotate_secret_is_no_fake_success => |c, p| {
-        ok("create", c.send(&rds(p))).await?;
-        let e1 = err("rotate", "UnsupportedOperation", c.send(&RotateSecret { secret_name: p.to_owned(), version_id: "v2".into() })).await?;
-        ok("existing version", c.send(&RotateSecret { secret_name: p.to_owned(), version_id: "v1".into() })).await?;
-        Ok(vec![e1])
+    rotate_secret_is_idempotent_on_version_id => |c, p| {
+        let name = format!("acs/ecs/{p}");
+        ok("create", c.send(&ecs_conf(&name))).await?;
+        let r = ok("rotate", c.send(&rotate(&name, "v2"))).await?;
+        ensure(r.version_id == "v2" && r.arn.ends_with(&format!(":secret/{name}")), "response")?;
+        let first = ok("get", c.get_secret_value(&name)).await?;
+        ok("rotate again", c.send(&rotate(&name, "v2"))).await?;
+        ok("existing version", c.send(&rotate(&name, "v1"))).await?;
+        let again = ok("get", c.get_secret_value(&name)).await?;
+        ensure(first.secret_data == again.secret_data, "a replayed VersionId rotated again")?;
+        stages(c, &name).await
+    }
+    rotate_ecs_password_changes_the_account => |c, p| {
+        let name = format!("acs/ecs/{p}");
+        ok("create", c.send(&ecs_conf(&name))).await?;
+        ok("rotate", c.send(&rotate(&name, "v2"))).await?;
+        let cur = ok("get", c.get_secret_value(&name)).await?;
+        let prev = ok("previous", c.send(&get(&name, None, Some("ACSPrevious")))).await?;
+        let new_pw = json_field(&cur.secret_data, "Password")?;
+        ensure(new_pw.len() == 32 && json_field(&cur.secret_data, "UserName")? == "app", "new value")?;
+        ensure(json_field(&prev.secret_data, "Password")? == "Conf-Passw0rd1", "ACSPrevious holds the old value")?;
+        ensure(cur.last_rotation_date.is_some(), "LastRotationDate")?;
+        let new_login = run_on_instance(c, &format!("echo '{new_pw}' | su app -c whoami")).await?;
+        ensure(new_login == ("Success".into(), 0, "Password: app\n".into()), format!("new password: {new_login:?}"))?;
+        let old_login = run_on_instance(c, "echo 'Conf-Passw0rd1' | su app -c whoami").await?;
+        ensure(old_login.0 == "Failed" && old_login.1 == 1, format!("old password: {old_login:?}"))?;
+        Ok(vec![new_login.0, old_login.0])
+    }
+    rotate_rds_double_users_alternates => |c, p| {
+        let mut r = create(p, r#"{"Accounts":[{"AccountName":"app","AccountPassword":"Conf-Passw0rd1"},{"AccountName":"app_clone","AccountPassword":"Conf-Passw0rd1"}]}"#);
+        r.secret_type = Some("Rds".into());
+        r.extended_config = Some(format!(r#"{{"SecretSubType":"DoubleUsers","DBInstanceId":"{CONF_RDS}"}}"#));
+        ok("create", c.send(&r)).await?;
+        let mut t = Vec::new();
+        for v in ["v2", "v3"] {
+            ok("rotate", c.send(&rotate(p, v))).await?;
+            let cur = ok("get", c.get_secret_value(p)).await?;
+            let prev = ok("previous", c.send(&get(p, None, Some("ACSPrevious")))).await?;
+            t.push(format!("{v}: current {} previous {}", json_field(&cur.secret_data, "AccountName")?, json_field(&prev.secret_data, "AccountName")?));
+        }
+        let api = crate::OpenApi::new(c.transport().clone());
+        let accounts = ok("DescribeAccounts", api.call("rds", "", "DescribeAccounts", [("DBInstanceId", CONF_RDS)])).await?;
+        let names: Vec<String> = accounts["Accounts"]["DBInstanceAccount"].as_array().map(|a| a.iter().filter_map(|x| x["AccountName"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        ensure(names.contains(&"app_clone".to_owned()), format!("accounts {names:?}"))?;
+        Ok(t)
+    }
+    rotate_ram_keeps_at_most_two_keys => |c, _p| {
+        let mut r = create("$Auto", r#"{"AccessKeys":[{"AccessKeyId":"LTAIconformancekey001","AccessKeySecret":"conformance-secret"}]}"#);
+        r.secret_type = Some("RAMCredentials".into());
+        r.extended_config = Some(r#"{"SecretSubType":"RamUserAccessKey","UserName":"conformance"}"#.into());
+        let created = ok("create", c.send(&r)).await?;
+        let name = created.secret_name;
+        let api = crate::OpenApi::new(c.transport().clone());
+        let mut t = Vec::new();
+        for v in ["v2", "v3"] {
+            ok("rotate", c.send(&rotate(&name, v))).await?;
+            let cur = ok("get", c.get_secret_value(&name)).await?;
+            let id = json_field(&cur.secret_data, "AccessKeyId")?;
+            json_field(&cur.secret_data, "GenerateTimestamp")?;
+            let keys = ok("ListAccessKeys", api.call("ram", "", "ListAccessKeys", [("UserName", "conformance")])).await?;
+            let ids: Vec<String> = keys["AccessKeys"]["AccessKey"].as_array().map(|a| a.iter().filter_map(|x| x["AccessKeyId"].as_str().map(str::to_owned)).collect()).unwrap_or_default();
+            ensure(ids.len() == 2 && ids.contains(&id), format!("{v}: keys {ids:?}"))?;
+            t.push(format!("{v}: {} keys, initial kept: {}", ids.len(), ids.iter().any(|k| k == "LTAIconformancekey001")));
+        }
+        Ok(t)
+    }
+    rotate_missing_target_leaves_no_version => |c, p| {
+        let name = format!("acs/ecs/{p}");
+        let mut r = ecs_conf(&name);
+        r.extended_config = Some(r#"{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"i-doesnotexist0001"}"#.into());
+        ok("create", c.send(&r)).await?;
+        let e = err("rotate", "InstanceNotExists", c.send(&rotate(&name, "v2"))).await?;
+        let s = stages(c, &name).await?;
+        ensure(s == ["v1=ACSCurrent"], format!("versions {s:?}"))?;
+        Ok(vec![e])
+    }
+    rds_password_rules => |c, _p| {
+        let api = crate::OpenApi::new(c.transport().clone());
+        let mut t = Vec::new();
+        for bad in ["Sh0rt!", "alllowercase", "NoSpecial-But'quote1"] {
+            t.push(err(bad, "InvalidAccountPassword.Malformed", api.call("rds", "", "ResetAccountPassword", [("DBInstanceId", CONF_RDS), ("AccountName", "app"), ("AccountPassword", bad)])).await?);
+        }
+        t.push(err("missing instance", "InvalidDBInstanceId.NotFound", api.call("rds", "", "DescribeAccounts", [("DBInstanceId", "rm-missing")])).await?);
+        Ok(t)
     }
     rotate_generic_invalid => |c, p| {
         ok("create", c.send(&create(p, "x"))).await?;

@@ -8,10 +8,19 @@
 //! The data directory holds `master.key` (0600), `kms.db` (+ `-wal`,
 //! `-shm`), `lock` (an exclusive lock: one process per data directory) and,
 //! when the root key was generated, `root-access-key.json` (0600).
+//!
+//! At open, interrupted managed rotations are rolled forward (see
+//! `engine::rotation`), unless [`OpenOptions::recover`] says not to. While
+//! the cloud is open, a background task rotates secrets whose automatic
+//! rotation is due, every [`OpenOptions::rotation_check_interval`] of real
+//! time, reading the injectable clock; [`OpenOptions::automatic_rotation`]
+//! turns it off (for users who let Rota's own scheduler drive rotations),
+//! and [`LocalCloud::rotate_due`] runs one pass on demand.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use rota_kms::SecretString;
 use rota_kms::credentials::Credentials;
@@ -22,7 +31,7 @@ use serde_json::Value;
 use crate::auth::Caller;
 use crate::clock::{Clock, SystemClock};
 use crate::dispatch::{Dispatcher, new_request_id, with_request_id};
-use crate::engine::{Engine, OpenError};
+use crate::engine::{Engine, OpenError, RotationHook};
 use crate::errors::ServiceError;
 use crate::params::Params;
 use crate::world::World;
@@ -31,12 +40,25 @@ use crate::world::World;
 pub const ROOT_KEY_FILE: &str = "root-access-key.json";
 
 /// How to open a [`LocalCloud`].
-#[derive(Debug)]
 pub struct OpenOptions {
     data_dir: PathBuf,
     world: World,
     clock: Arc<dyn Clock>,
     root_key: Option<(String, SecretString)>,
+    automatic_rotation: bool,
+    rotation_check_interval: Duration,
+    recover: bool,
+    rotation_hook: Option<RotationHook>,
+}
+
+impl std::fmt::Debug for OpenOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("data_dir", &self.data_dir)
+            .field("automatic_rotation", &self.automatic_rotation)
+            .field("recover", &self.recover)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The root access key in use.
@@ -59,7 +81,41 @@ impl OpenOptions {
             world: World::default(),
             clock: Arc::new(SystemClock),
             root_key: None,
+            automatic_rotation: true,
+            rotation_check_interval: Duration::from_secs(60),
+            recover: true,
+            rotation_hook: None,
         }
+    }
+
+    /// Whether secrets whose `NextRotationDate` has passed are rotated by a
+    /// background task while the cloud is open (default: true). Turn it off
+    /// when Rota's own scheduler drives rotations.
+    pub fn automatic_rotation(mut self, on: bool) -> Self {
+        self.automatic_rotation = on;
+        self
+    }
+
+    /// How often (real time) the background task looks for due rotations
+    /// (default: 60 s).
+    pub fn rotation_check_interval(mut self, every: Duration) -> Self {
+        self.rotation_check_interval = every;
+        self
+    }
+
+    /// Whether interrupted managed rotations are rolled forward at open
+    /// (default: true). Off only for inspecting a data directory as a crash
+    /// left it.
+    pub fn recover(mut self, on: bool) -> Self {
+        self.recover = on;
+        self
+    }
+
+    /// Called after each step of every managed rotation (tests use it to
+    /// stop a process between two steps).
+    pub fn rotation_hook(mut self, hook: RotationHook) -> Self {
+        self.rotation_hook = Some(hook);
+        self
     }
 
     /// The world to load.
@@ -94,7 +150,7 @@ impl OpenOptions {
             .map_err(|e| dir_err(format!("cannot create the lock file: {e}")))?;
         lock.try_lock()
             .map_err(|_| dir_err("is in use by another process (its lock file is held)".into()))?;
-        let engine = Engine::open(&dir, self.world, self.clock).await?;
+        let engine = Engine::open(&dir, self.world, self.clock, self.rotation_hook).await?;
         let (root, secret) = match self.root_key {
             Some((id, secret)) => (
                 RootKey {
@@ -114,6 +170,15 @@ impl OpenOptions {
             is_root: true,
         };
         let engine = Arc::new(engine);
+        if self.recover {
+            let recovered = engine.recover_rotations().await;
+            if !recovered.is_empty() {
+                tracing::info!(count = recovered.len(), "interrupted rotations finished");
+            }
+        }
+        if self.automatic_rotation {
+            spawn_rotation_task(Arc::downgrade(&engine), self.rotation_check_interval);
+        }
         tracing::info!(data_dir = %dir.display(), root.access_key_id = %root.access_key_id, "local cloud opened");
         Ok(LocalCloud {
             inner: Arc::new(Inner {
@@ -127,6 +192,25 @@ impl OpenOptions {
             caller,
         })
     }
+}
+
+/// Rotates due secrets every `every` until the engine is dropped.
+fn spawn_rotation_task(engine: Weak<Engine>, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(engine) = engine.upgrade() else {
+                break;
+            };
+            let rotated = engine.rotate_due().await;
+            if !rotated.is_empty() {
+                tracing::info!(count = rotated.len(), "automatic rotations done");
+            }
+        }
+    });
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -244,11 +328,7 @@ impl LocalCloud {
 
     /// The same cloud, calling as another registered access key.
     pub fn as_access_key(&self, access_key_id: &str) -> Result<Self, ServiceError> {
-        let (_, caller) =
-            self.authenticate(access_key_id)
-                .ok_or_else(|| ServiceError::AccessKeyNotFound {
-                    access_key_id: access_key_id.to_owned(),
-                })?;
+        let (_, caller) = self.check_access_key(access_key_id)?;
         Ok(Self {
             inner: self.inner.clone(),
             caller,
@@ -260,9 +340,31 @@ impl LocalCloud {
         &self.caller
     }
 
-    /// The secret and caller of a registered access key.
+    /// The secret and caller of a registered, active access key.
     pub fn authenticate(&self, access_key_id: &str) -> Option<(SecretString, Caller)> {
         self.inner.engine.access_key(access_key_id)
+    }
+
+    /// Like [`LocalCloud::authenticate`], saying why a key cannot sign:
+    /// `InvalidAccessKeyId.NotFound` (unknown or deleted) or
+    /// `InvalidAccessKeyId.Inactive` (a RAM key set Inactive).
+    pub fn check_access_key(
+        &self,
+        access_key_id: &str,
+    ) -> Result<(SecretString, Caller), ServiceError> {
+        self.inner.engine.check_access_key(access_key_id)
+    }
+
+    /// A redacted view of the world's targets (ECS, RDS, RAM) and which
+    /// secret version holds each credential, for `rota local world`.
+    pub async fn world_snapshot(&self) -> crate::targets::WorldSnapshot {
+        self.inner.engine.snapshot().await
+    }
+
+    /// Rotates now every secret whose automatic rotation is due (by the
+    /// cloud's clock); returns their names. Failures are logged.
+    pub async fn rotate_due(&self) -> Vec<String> {
+        self.inner.engine.rotate_due().await
     }
 
     /// The dispatcher (what the server calls).

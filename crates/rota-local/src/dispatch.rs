@@ -2,11 +2,10 @@
 //! transport: `(caller, Version, Action, params)` → response object or
 //! [`ServiceError`].
 //!
-//! Routing is by `Version`: `2016-01-20` is KMS. The ECS (`2014-05-26`), RDS
-//! (`2014-08-15`) and RAM (`2015-05-01`) versions are recognised and answer
-//! `InvalidAction.NotFound` saying the product is not in this local world
-//! yet, so the local-world issue only has to add their routes here. Any
-//! other version answers `InvalidVersion`.
+//! Routing is by `Version`: `2016-01-20` is KMS, `2014-05-26` ECS (Cloud
+//! Assistant), `2014-08-15` RDS and `2015-05-01` RAM (see
+//! [`crate::targets`]). An unknown action of a known product answers
+//! `InvalidAction.NotFound`; any other version answers `InvalidVersion`.
 //!
 //! The response object has no `RequestId`; the caller adds it (the server
 //! and the transport each mint one).
@@ -23,6 +22,12 @@ use crate::params::Params;
 
 /// The KMS API version.
 pub const KMS_VERSION: &str = "2016-01-20";
+/// The ECS API version.
+pub const ECS_VERSION: &str = "2014-05-26";
+/// The RDS API version.
+pub const RDS_VERSION: &str = "2014-08-15";
+/// The RAM API version.
+pub const RAM_VERSION: &str = "2015-05-01";
 
 /// Routes requests to the engine.
 #[derive(Debug, Clone)]
@@ -44,10 +49,10 @@ impl Dispatcher {
         params: &Params,
     ) -> Result<Value, ServiceError> {
         let product = match version {
-            KMS_VERSION => None,
-            "2014-05-26" => Some("ECS"),
-            "2014-08-15" => Some("RDS"),
-            "2015-05-01" => Some("RAM"),
+            KMS_VERSION => "kms",
+            ECS_VERSION => "ecs",
+            RDS_VERSION => "rds",
+            RAM_VERSION => "ram",
             "" => return Err(ServiceError::missing("Version")),
             other => {
                 return Err(ServiceError::InvalidVersion {
@@ -55,19 +60,17 @@ impl Dispatcher {
                 });
             }
         };
-        if let Some(product) = product {
-            return Err(ServiceError::ActionNotFound {
-                action: action.to_owned(),
-                detail: Some(format!(
-                    "the {product} API is not available in this local world yet"
-                )),
-            });
-        }
         if action.is_empty() {
             return Err(ServiceError::missing("Action"));
         }
-        let span = tracing::debug_span!("kms.dispatch", kms.action = %action);
-        let result = self.kms(caller, action, params).instrument(span).await;
+        let span =
+            tracing::debug_span!("kms.dispatch", api.product = product, kms.action = %action);
+        let result = match product {
+            "ecs" => self.ecs(caller, action, params).instrument(span).await,
+            "rds" => self.rds(caller, action, params).instrument(span).await,
+            "ram" => self.ram(caller, action, params).instrument(span).await,
+            _ => self.kms(caller, action, params).instrument(span).await,
+        };
         if let Err(e) = &result {
             tracing::debug!(kms.action = %action, code = e.code(), "action failed");
         }
@@ -87,7 +90,7 @@ impl Dispatcher {
             "ListSecretVersionIds" => e.list_secret_version_ids(caller, p),
             "UpdateSecret" => e.update_secret(caller, p).await,
             "UpdateSecretRotationPolicy" => e.update_secret_rotation_policy(caller, p).await,
-            "RotateSecret" => e.rotate_secret(caller, p),
+            "RotateSecret" => e.rotate_secret(caller, p).await,
             "DeleteSecret" => e.delete_secret(caller, p).await,
             "RestoreSecret" => e.restore_secret(caller, p).await,
             "SetSecretPolicy" => e.set_secret_policy(caller, p).await,
@@ -108,6 +111,52 @@ impl Dispatcher {
                 detail: None,
             }),
         }
+    }
+}
+
+impl Dispatcher {
+    async fn ecs(&self, caller: &Caller, action: &str, p: &Params) -> Result<Value, ServiceError> {
+        let e = &*self.engine;
+        match action {
+            "RunCommand" => e.ecs_run_command(caller, p).await,
+            "InvokeCommand" => e.ecs_invoke_command(caller, p).await,
+            "CreateCommand" => e.ecs_create_command(caller, p).await,
+            "DescribeInvocations" => e.ecs_describe_invocations(p).await,
+            "DescribeInvocationResults" => e.ecs_describe_invocation_results(p).await,
+            "DescribeInstances" => e.ecs_describe_instances(p).await,
+            other => Err(not_found(other, "ECS")),
+        }
+    }
+
+    async fn rds(&self, caller: &Caller, action: &str, p: &Params) -> Result<Value, ServiceError> {
+        let e = &*self.engine;
+        match action {
+            "DescribeDBInstanceAttribute" => e.rds_describe_instance(p).await,
+            "DescribeAccounts" => e.rds_describe_accounts(p).await,
+            "CreateAccount" => e.rds_create_account(caller, p).await,
+            "ResetAccountPassword" => e.rds_reset_password(caller, p).await,
+            "GrantAccountPrivilege" => e.rds_grant(caller, p).await,
+            other => Err(not_found(other, "RDS")),
+        }
+    }
+
+    async fn ram(&self, caller: &Caller, action: &str, p: &Params) -> Result<Value, ServiceError> {
+        let e = &*self.engine;
+        match action {
+            "GetUser" => e.ram_get_user(p).await,
+            "CreateAccessKey" => e.ram_create_access_key(caller, p).await,
+            "ListAccessKeys" => e.ram_list_access_keys(p).await,
+            "UpdateAccessKey" => e.ram_update_access_key(caller, p).await,
+            "DeleteAccessKey" => e.ram_delete_access_key(caller, p).await,
+            other => Err(not_found(other, "RAM")),
+        }
+    }
+}
+
+fn not_found(action: &str, product: &str) -> ServiceError {
+    ServiceError::ActionNotFound {
+        action: action.to_owned(),
+        detail: Some(format!("the local world's {product} does not emulate it")),
     }
 }
 

@@ -138,6 +138,96 @@ pub enum ServiceError {
     },
     /// The HTTP method is not GET or POST, or the path is not `/`.
     BadRoute,
+    /// The access key exists but is Inactive (a RAM user's key).
+    AccessKeyInactive {
+        /// The id sent.
+        access_key_id: String,
+    },
+    /// ECS: `RegionId` names another region than this world's.
+    RegionNotFound {
+        /// The region asked for.
+        region: String,
+    },
+    /// ECS: no such instance (`InstanceNotExists`, as Cloud Assistant reports it).
+    InstanceNotExists {
+        /// The instance id.
+        instance_id: String,
+    },
+    /// ECS: the instance has no such OS account (`AccountNotExists`).
+    OsAccountNotExists {
+        /// The instance id.
+        instance_id: String,
+        /// The account.
+        account: String,
+    },
+    /// ECS: no such Cloud Assistant command.
+    CommandNotFound {
+        /// The command id.
+        command_id: String,
+    },
+    /// ECS: the command cannot run on that instance (`CommandNotApplicable`).
+    CommandNotApplicable {
+        /// Why.
+        reason: String,
+    },
+    /// RDS: no such instance.
+    DbInstanceNotFound {
+        /// The instance id.
+        instance_id: String,
+    },
+    /// RDS: no such account on the instance.
+    DbAccountNotFound {
+        /// The instance id.
+        instance_id: String,
+        /// The account.
+        account: String,
+    },
+    /// RDS: CreateAccount with a name in use.
+    DbAccountExists {
+        /// The account.
+        account: String,
+    },
+    /// RDS: the account name breaks RDS's naming rules.
+    DbAccountNameMalformed {
+        /// The account.
+        account: String,
+    },
+    /// RDS: the password breaks RDS's password rules.
+    DbPasswordMalformed {
+        /// Which rule.
+        reason: String,
+    },
+    /// RDS: the real server an instance is bound to failed or refused.
+    BoundDatabase {
+        /// The instance id.
+        instance_id: String,
+        /// What the server said (never a statement or a password).
+        reason: String,
+    },
+    /// RAM: no such user.
+    RamUserNotFound {
+        /// The user.
+        user: String,
+    },
+    /// RAM: the user has no such access key.
+    RamAccessKeyNotFound {
+        /// The user.
+        user: String,
+        /// The key id.
+        access_key_id: String,
+    },
+    /// RAM: a user already has two access keys.
+    RamAccessKeyLimit {
+        /// The user.
+        user: String,
+    },
+    /// A managed rotation could not change its target.
+    RotationFailed {
+        /// The secret.
+        name: String,
+        /// Why (no secret material).
+        reason: String,
+    },
     /// Something failed inside the local cloud (storage, crypto).
     Internal {
         /// What failed (no secret material).
@@ -326,6 +416,108 @@ impl ServiceError {
                 "InvalidAction.NotFound",
                 404,
                 "Specified api is not found, please check your url and method.".to_owned(),
+            ),
+            E::AccessKeyInactive { access_key_id } => (
+                "InvalidAccessKeyId.Inactive",
+                400,
+                format!("Specified access key is disabled: \"{access_key_id}\"."),
+            ),
+            E::RegionNotFound { region } => (
+                "InvalidRegionId.NotFound",
+                404,
+                format!("The specified RegionId \"{region}\" does not exist in this local world."),
+            ),
+            E::InstanceNotExists { instance_id } => (
+                "InstanceNotExists",
+                404,
+                format!("The specified instance \"{instance_id}\" does not exist."),
+            ),
+            E::OsAccountNotExists {
+                instance_id,
+                account,
+            } => (
+                "AccountNotExists",
+                404,
+                format!(
+                    "The specified account \"{account}\" does not exist on the instance \"{instance_id}\"."
+                ),
+            ),
+            E::CommandNotFound { command_id } => (
+                "InvalidCommandId.NotFound",
+                404,
+                format!("The specified command \"{command_id}\" does not exist."),
+            ),
+            E::CommandNotApplicable { reason } => (
+                "CommandNotApplicable",
+                400,
+                format!("The command is not applicable: {reason}"),
+            ),
+            E::DbInstanceNotFound { instance_id } => (
+                "InvalidDBInstanceId.NotFound",
+                404,
+                format!("The specified instance \"{instance_id}\" is not found."),
+            ),
+            E::DbAccountNotFound {
+                instance_id,
+                account,
+            } => (
+                "InvalidAccountName.NotFound",
+                404,
+                format!(
+                    "The specified account \"{account}\" does not exist on the instance \"{instance_id}\"."
+                ),
+            ),
+            E::DbAccountExists { account } => (
+                "InvalidAccountName.Duplicate",
+                400,
+                format!("The specified account name \"{account}\" already exists."),
+            ),
+            E::DbAccountNameMalformed { account } => (
+                "InvalidAccountName.Malformed",
+                400,
+                format!(
+                    "The specified account name \"{account}\" is not valid: 2 to 32 lower-case letters, digits or underscores, starting with a letter and ending with a letter or digit."
+                ),
+            ),
+            E::DbPasswordMalformed { reason } => (
+                "InvalidAccountPassword.Malformed",
+                400,
+                format!("The specified parameter AccountPassword is not valid: it {reason}."),
+            ),
+            E::BoundDatabase {
+                instance_id,
+                reason,
+            } => (
+                "InternalError",
+                500,
+                format!("The database server bound to \"{instance_id}\" failed: {reason}"),
+            ),
+            E::RamUserNotFound { user } => (
+                "EntityNotExist.User",
+                404,
+                format!("The user does not exist: {user}."),
+            ),
+            E::RamAccessKeyNotFound {
+                user,
+                access_key_id,
+            } => (
+                "EntityNotExist.User.AccessKey",
+                404,
+                format!(
+                    "The access key \"{access_key_id}\" of the user \"{user}\" does not exist."
+                ),
+            ),
+            E::RamAccessKeyLimit { user } => (
+                "LimitExceeded.User.AccessKey",
+                400,
+                format!(
+                    "The user \"{user}\" already has two access keys, the most a user may have."
+                ),
+            ),
+            E::RotationFailed { name, reason } => (
+                "Rejected.RotationFailed",
+                400,
+                format!("The rotation of the secret \"{name}\" failed: {reason}"),
             ),
             E::Internal { context } => (
                 "InternalFailure",

@@ -15,6 +15,11 @@
 //!   (SQLite WAL, `synchronous=FULL`, group commit) and [`crypto`] keeps
 //!   secret data encrypted at rest (AES-256-GCM, per-key data keys wrapped
 //!   under a 0600 master key).
+//! - [`targets`] is the rest of the local world: emulated ECS instances
+//!   (Cloud Assistant), RDS instances (optionally bound to a real
+//!   PostgreSQL or MariaDB server) and RAM users, durable and sealed like
+//!   secrets; managed rotation (RotateSecret, automatic rotation) acts on
+//!   them.
 //! - [`errors`] holds the one table from engine errors to Alibaba codes.
 //!
 //! The crate prints nothing and reads no environment variables: `rota-cli`
@@ -31,6 +36,7 @@ pub mod errors;
 pub mod params;
 pub mod server;
 pub mod store;
+pub mod targets;
 pub mod world;
 mod xml;
 
@@ -38,7 +44,8 @@ pub use auth::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cloud::{LocalCloud, OpenOptions, ROOT_KEY_FILE, RootKey};
 pub use dispatch::Dispatcher;
-pub use engine::OpenError;
+pub use engine::{OpenError, RotationHook, RotationStep};
 pub use errors::ServiceError;
 pub use params::Params;
+pub use targets::WorldSnapshot;
 pub use world::World;

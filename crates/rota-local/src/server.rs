@@ -319,11 +319,7 @@ impl State {
     }
 
     fn key(&self, id: &str) -> Result<(rota_kms::SecretString, Caller), ServiceError> {
-        self.cloud
-            .authenticate(id)
-            .ok_or_else(|| ServiceError::AccessKeyNotFound {
-                access_key_id: id.to_owned(),
-            })
+        self.cloud.check_access_key(id)
     }
 
     fn record_nonce(&self, access_key_id: &str, nonce: &str) -> Result<(), ServiceError> {

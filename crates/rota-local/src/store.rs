@@ -12,7 +12,8 @@
 //!
 //! The schema holds metadata as JSON documents and secret data only as
 //! sealed bytes (see [`crate::crypto`]); no plaintext secret data is ever
-//! written here.
+//! written here. The state of the emulated ECS, RDS and RAM targets lives in
+//! `meta` rows named `target/…`, each a sealed JSON document.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -85,6 +86,11 @@ pub enum Op {
         /// Value.
         value: Vec<u8>,
     },
+    /// Delete a metadata value.
+    DeleteMeta {
+        /// Name.
+        key: String,
+    },
 }
 
 impl std::fmt::Debug for Op {
@@ -100,6 +106,7 @@ impl std::fmt::Debug for Op {
                 write!(f, "DeleteVersion({name}, {version_id})")
             }
             Op::PutMeta { key, .. } => write!(f, "PutMeta({key})"),
+            Op::DeleteMeta { key } => write!(f, "DeleteMeta({key})"),
         }
     }
 }
@@ -254,6 +261,10 @@ fn apply(conn: &Connection, op: &Op) -> rusqlite::Result<()> {
         Op::PutMeta { key, value } => conn
             .prepare_cached("INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)")?
             .execute(params![key, value])
+            .map(drop),
+        Op::DeleteMeta { key } => conn
+            .prepare_cached("DELETE FROM meta WHERE k = ?1")?
+            .execute(params![key])
             .map(drop),
     }
 }

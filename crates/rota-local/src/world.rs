@@ -1,9 +1,11 @@
 //! The local world: a declaration, in HCL, of what exists in the local cloud.
 //!
-//! Today it declares the account, the region, KMS instances, KMS keys and
-//! extra access keys; a later issue adds ECS instances, RDS instances and RAM
-//! users. Unknown attributes and blocks are refused, so a typo is an error
-//! rather than a silently missing resource.
+//! It declares the account, the region, KMS instances, KMS keys, extra
+//! access keys, and the targets managed rotation acts on: ECS instances
+//! with their OS accounts, RDS instances with their accounts (optionally
+//! bound to a real PostgreSQL or MariaDB server), and RAM users with their
+//! access keys. Unknown attributes and blocks are refused, so a typo is an
+//! error rather than a silently missing resource.
 //!
 //! ```hcl
 //! # The account every ARN names, and the one region this cloud serves.
@@ -28,13 +30,55 @@
 //!   kms_instance = "kst-phzz61dbabacquz826y29f"
 //! }
 //!
-//! # Extra access keys. The principal is the RAM user
+//! # Extra access keys (static callers). The principal is the RAM user
 //! # acs:ram::<account_id>:user/<user>, or the account root when user is absent.
 //! access_key "LTAI5tAliceExample" {
 //!   secret = "alice-secret"
 //!   user   = "alice"
 //! }
+//!
+//! # ECS instances (Cloud Assistant targets). region defaults to the world's;
+//! # os_type is linux (default) or windows. Each account holds a password,
+//! # authorized public keys, or both.
+//! ecs_instance "i-bp1fr0a100hd0yf6ksq3" {
+//!   region  = "cn-hangzhou"
+//!   os_type = "linux"
+//!   account "ecs-user1423" {
+//!     password = "ecs-user1423"
+//!   }
+//!   account "deploy" {
+//!     public_keys = ["ssh-ed25519 AAAA… deploy@laptop"]
+//!   }
+//! }
+//!
+//! # RDS instances. engine is MySQL, MariaDB or PostgreSQL. bind (optional)
+//! # is a real server: account changes then run as real statements there
+//! # (postgres:// or postgresql:// for PostgreSQL, mysql:// or mariadb:// for
+//! # MySQL and MariaDB). type is Normal (default) or Super.
+//! rds_instance "rm-bp1example" {
+//!   engine = "PostgreSQL"
+//!   bind   = "postgres://postgres@127.0.0.1:5432/postgres"
+//!   account "app" {
+//!     password = "Initial-Passw0rd"
+//!     type     = "Normal"
+//!   }
+//! }
+//!
+//! # RAM users and their access keys (at most two, status Active or
+//! # Inactive). Their keys sign requests like the root key does; their
+//! # principal is acs:ram::<account_id>:user/<name>.
+//! ram_user "alice" {
+//!   access_key "LTAI5tAliceKey000001" {
+//!     secret = "alice-key-secret"
+//!     status = "Active"
+//!   }
+//! }
 //! ```
+//!
+//! The declared values **seed** the durable state of the data directory the
+//! first time a resource (or an ECS/RDS account) is seen; afterwards the
+//! durable state wins (a rotated password stays rotated across restarts,
+//! and a deleted RAM key stays deleted). See [`crate::targets`].
 //!
 //! The root access key is not declared here: `rota local serve` registers it
 //! from its flags or generates one (see [`crate::OpenOptions`]).
@@ -75,6 +119,115 @@ pub struct World {
     pub keys: BTreeMap<String, KeyDecl>,
     /// Extra access keys by id.
     pub access_keys: BTreeMap<String, AccessKeyDecl>,
+    /// ECS instances by id.
+    pub ecs_instances: BTreeMap<String, EcsInstanceDecl>,
+    /// RDS instances by id.
+    pub rds_instances: BTreeMap<String, RdsInstanceDecl>,
+    /// RAM users by name.
+    pub ram_users: BTreeMap<String, RamUserDecl>,
+}
+
+/// The operating system of an ECS instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OsType {
+    /// Linux: shell scripts, passwords and SSH keys.
+    Linux,
+    /// Windows: passwords only.
+    Windows,
+}
+
+impl OsType {
+    /// `linux` or `windows`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Linux => "linux",
+            Self::Windows => "windows",
+        }
+    }
+}
+
+/// A declared ECS instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsInstanceDecl {
+    /// Its region.
+    pub region: String,
+    /// Its operating system.
+    pub os_type: OsType,
+    /// OS accounts by name.
+    pub accounts: BTreeMap<String, OsAccountDecl>,
+}
+
+/// A declared OS account.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OsAccountDecl {
+    /// Its password, if it has one.
+    pub password: Option<SecretString>,
+    /// Its authorized public keys (OpenSSH one-line format).
+    pub public_keys: Vec<String>,
+}
+
+/// The database engine of an RDS instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RdsEngine {
+    /// MySQL.
+    MySQL,
+    /// MariaDB (MySQL protocol).
+    MariaDB,
+    /// PostgreSQL.
+    PostgreSQL,
+}
+
+impl RdsEngine {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MySQL => "MySQL",
+            Self::MariaDB => "MariaDB",
+            Self::PostgreSQL => "PostgreSQL",
+        }
+    }
+
+    /// Whether it speaks the MySQL protocol.
+    pub fn is_mysql(self) -> bool {
+        self != Self::PostgreSQL
+    }
+}
+
+/// A declared RDS instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdsInstanceDecl {
+    /// Its engine.
+    pub engine: RdsEngine,
+    /// The real server it is bound to (a URL, which may carry a password).
+    pub bind: Option<SecretString>,
+    /// Accounts by name.
+    pub accounts: BTreeMap<String, RdsAccountDecl>,
+}
+
+/// A declared RDS account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RdsAccountDecl {
+    /// Its password.
+    pub password: SecretString,
+    /// `Normal` or `Super`.
+    pub account_type: String,
+}
+
+/// A declared RAM user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RamUserDecl {
+    /// Access keys by id.
+    pub access_keys: BTreeMap<String, RamKeyDecl>,
+}
+
+/// A declared RAM access key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamKeyDecl {
+    /// The secret.
+    pub secret: SecretString,
+    /// `Active` or `Inactive`.
+    pub status: String,
 }
 
 /// A declared KMS instance.
@@ -228,6 +381,9 @@ impl World {
             kms_instances: BTreeMap::new(),
             keys: BTreeMap::new(),
             access_keys: BTreeMap::new(),
+            ecs_instances: BTreeMap::new(),
+            rds_instances: BTreeMap::new(),
+            ram_users: BTreeMap::new(),
         };
         for attr in body.attributes() {
             match attr.key() {
@@ -334,9 +490,27 @@ impl World {
                         return Err(invalid(format!("{what} is declared twice")));
                     }
                 }
+                "ecs_instance" => {
+                    let decl = parse_ecs_instance(&id, block.body())?;
+                    if world.ecs_instances.insert(id.clone(), decl).is_some() {
+                        return Err(invalid(format!("ecs_instance {id:?} is declared twice")));
+                    }
+                }
+                "rds_instance" => {
+                    let decl = parse_rds_instance(&id, block.body())?;
+                    if world.rds_instances.insert(id.clone(), decl).is_some() {
+                        return Err(invalid(format!("rds_instance {id:?} is declared twice")));
+                    }
+                }
+                "ram_user" => {
+                    let decl = parse_ram_user(&id, block.body())?;
+                    if world.ram_users.insert(id.clone(), decl).is_some() {
+                        return Err(invalid(format!("ram_user {id:?} is declared twice")));
+                    }
+                }
                 other => {
                     return Err(invalid(format!(
-                        "unknown block {other:?} (known: kms_instance, key, access_key)"
+                        "unknown block {other:?} (known: kms_instance, key, access_key, ecs_instance, rds_instance, ram_user)"
                     )));
                 }
             }
@@ -345,7 +519,7 @@ impl World {
         Ok(world)
     }
 
-    fn validate(&self) -> Result<(), WorldError> {
+    fn validate(&mut self) -> Result<(), WorldError> {
         if self.account_id.is_empty()
             || self.account_id.len() > 32
             || !self.account_id.bytes().all(|b| b.is_ascii_digit())
@@ -361,6 +535,26 @@ impl World {
             return Err(invalid(
                 "region is required (lower-case letters, digits and '-', e.g. cn-hangzhou)",
             ));
+        }
+        for inst in self.ecs_instances.values_mut() {
+            if inst.region.is_empty() {
+                inst.region.clone_from(&self.region);
+            }
+        }
+        let mut key_ids: BTreeMap<&str, &str> = BTreeMap::new();
+        for (user, u) in &self.ram_users {
+            for id in u.access_keys.keys() {
+                if self.access_keys.contains_key(id) {
+                    return Err(invalid(format!(
+                        "access key {id:?} of ram_user {user:?} is also a top-level access_key"
+                    )));
+                }
+                if let Some(other) = key_ids.insert(id, user) {
+                    return Err(invalid(format!(
+                        "access key {id:?} is declared for ram_user {other:?} and {user:?}"
+                    )));
+                }
+            }
         }
         for (id, key) in &self.keys {
             if let Some(inst) = &key.kms_instance
@@ -393,6 +587,267 @@ impl World {
     pub fn user_principal(&self, user: &str) -> String {
         format!("acs:ram::{}:user/{user}", self.account_id)
     }
+}
+
+/// The attributes and nested blocks of a body, refusing unknown names.
+fn body_parts<'a>(
+    what: &str,
+    body: &'a hcl::Body,
+    allowed: &[&str],
+    blocks: &[&str],
+) -> Result<(BTreeMap<String, hcl::Expression>, Vec<&'a hcl::Block>), WorldError> {
+    let mut attrs = BTreeMap::new();
+    for attr in body.attributes() {
+        if !allowed.contains(&attr.key()) {
+            return Err(invalid(format!(
+                "{what}: unknown attribute {:?} (known: {})",
+                attr.key(),
+                allowed.join(", ")
+            )));
+        }
+        attrs.insert(attr.key().to_owned(), attr.expr().clone());
+    }
+    let mut nested = Vec::new();
+    for b in body.blocks() {
+        if !blocks.contains(&b.identifier()) {
+            return Err(invalid(format!(
+                "{what}: unexpected nested block {:?} (known: {})",
+                b.identifier(),
+                if blocks.is_empty() {
+                    "none".to_owned()
+                } else {
+                    blocks.join(", ")
+                }
+            )));
+        }
+        nested.push(b);
+    }
+    Ok((attrs, nested))
+}
+
+fn opt_string(
+    what: &str,
+    attrs: &BTreeMap<String, hcl::Expression>,
+    key: &str,
+) -> Result<Option<String>, WorldError> {
+    attrs
+        .get(key)
+        .map(|e| expr_string(&format!("{what}.{key}"), e))
+        .transpose()
+}
+
+fn string_list(where_: &str, expr: &hcl::Expression) -> Result<Vec<String>, WorldError> {
+    match expr {
+        hcl::Expression::Array(items) => items.iter().map(|e| expr_string(where_, e)).collect(),
+        _ => Err(invalid(format!("{where_} must be a list of strings"))),
+    }
+}
+
+/// An OS account name: letters, digits, `_`, `-`, `.`; 1–32 characters.
+pub fn valid_os_account(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// An RDS account name: 2–32 lower-case letters, digits or `_`, starting
+/// with a letter and ending with a letter or digit.
+pub fn valid_rds_account(name: &str) -> bool {
+    let b = name.as_bytes();
+    (2..=32).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// A RAM user name: 1–64 letters, digits, `-`, `_`, `.`, `@`.
+pub fn valid_ram_user(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+}
+
+fn parse_ecs_instance(id: &str, body: &hcl::Body) -> Result<EcsInstanceDecl, WorldError> {
+    let what = format!("ecs_instance {id:?}");
+    if !id.starts_with("i-") || id.len() < 3 || !valid_id(id) {
+        return Err(invalid(format!(
+            "{what}: an instance id starts with i- and has only letters, digits and '-'"
+        )));
+    }
+    let (attrs, blocks) = body_parts(&what, body, &["region", "os_type"], &["account"])?;
+    let os_type = match opt_string(&what, &attrs, "os_type")?.as_deref() {
+        None | Some("linux") => OsType::Linux,
+        Some("windows") => OsType::Windows,
+        Some(other) => {
+            return Err(invalid(format!(
+                "{what}: os_type {other:?} is not linux or windows"
+            )));
+        }
+    };
+    let mut accounts = BTreeMap::new();
+    for b in blocks {
+        let name = single_label(b)?;
+        let w = format!("{what} account {name:?}");
+        if !valid_os_account(&name) {
+            return Err(invalid(format!(
+                "{w}: an OS account name has 1 to 32 letters, digits, '_', '-' or '.'"
+            )));
+        }
+        let (a, _) = body_parts(&w, b.body(), &["password", "public_keys"], &[])?;
+        let password = opt_string(&w, &a, "password")?.map(SecretString::new);
+        let public_keys = match a.get("public_keys") {
+            Some(e) => string_list(&format!("{w}.public_keys"), e)?,
+            None => Vec::new(),
+        };
+        if os_type == OsType::Windows && !public_keys.is_empty() {
+            return Err(invalid(format!(
+                "{w}: Windows accounts take no public_keys"
+            )));
+        }
+        if accounts
+            .insert(
+                name,
+                OsAccountDecl {
+                    password,
+                    public_keys,
+                },
+            )
+            .is_some()
+        {
+            return Err(invalid(format!("{w} is declared twice")));
+        }
+    }
+    Ok(EcsInstanceDecl {
+        region: opt_string(&what, &attrs, "region")?.unwrap_or_default(),
+        os_type,
+        accounts,
+    })
+}
+
+fn parse_rds_instance(id: &str, body: &hcl::Body) -> Result<RdsInstanceDecl, WorldError> {
+    let what = format!("rds_instance {id:?}");
+    if !(id.starts_with("rm-") || id.starts_with("pgm-")) || !valid_id(id) {
+        return Err(invalid(format!(
+            "{what}: an instance id starts with rm- or pgm- and has only letters, digits and '-'"
+        )));
+    }
+    let (attrs, blocks) = body_parts(&what, body, &["engine", "bind"], &["account"])?;
+    let engine = match opt_string(&what, &attrs, "engine")?.as_deref() {
+        Some("MySQL") => RdsEngine::MySQL,
+        Some("MariaDB") => RdsEngine::MariaDB,
+        Some("PostgreSQL") => RdsEngine::PostgreSQL,
+        Some(other) => {
+            return Err(invalid(format!(
+                "{what}: engine {other:?} is not MySQL, MariaDB or PostgreSQL"
+            )));
+        }
+        None => return Err(invalid(format!("{what}: engine is required"))),
+    };
+    let bind = opt_string(&what, &attrs, "bind")?;
+    if let Some(url) = &bind {
+        let ok = if engine.is_mysql() {
+            url.starts_with("mysql://") || url.starts_with("mariadb://")
+        } else {
+            url.starts_with("postgres://") || url.starts_with("postgresql://")
+        };
+        if !ok {
+            return Err(invalid(format!(
+                "{what}: bind must be a {} URL for engine {}",
+                if engine.is_mysql() {
+                    "mysql:// or mariadb://"
+                } else {
+                    "postgres:// or postgresql://"
+                },
+                engine.as_str()
+            )));
+        }
+    }
+    let mut accounts = BTreeMap::new();
+    for b in blocks {
+        let name = single_label(b)?;
+        let w = format!("{what} account {name:?}");
+        if !valid_rds_account(&name) {
+            return Err(invalid(format!(
+                "{w}: an RDS account name has 2 to 32 lower-case letters, digits or '_', starts with a letter and ends with a letter or digit"
+            )));
+        }
+        let (a, _) = body_parts(&w, b.body(), &["password", "type"], &[])?;
+        let password = opt_string(&w, &a, "password")?
+            .ok_or_else(|| invalid(format!("{w}: password is required")))?;
+        if let Err(why) = crate::targets::rds::check_password(&password) {
+            return Err(invalid(format!("{w}: password {why}")));
+        }
+        let account_type = opt_string(&w, &a, "type")?.unwrap_or_else(|| "Normal".into());
+        if account_type != "Normal" && account_type != "Super" {
+            return Err(invalid(format!("{w}: type must be Normal or Super")));
+        }
+        if accounts
+            .insert(
+                name,
+                RdsAccountDecl {
+                    password: SecretString::new(password),
+                    account_type,
+                },
+            )
+            .is_some()
+        {
+            return Err(invalid(format!("{w} is declared twice")));
+        }
+    }
+    Ok(RdsInstanceDecl {
+        engine,
+        bind: bind.map(SecretString::new),
+        accounts,
+    })
+}
+
+fn parse_ram_user(name: &str, body: &hcl::Body) -> Result<RamUserDecl, WorldError> {
+    let what = format!("ram_user {name:?}");
+    if !valid_ram_user(name) {
+        return Err(invalid(format!("{what}: {name:?} is not a RAM user name")));
+    }
+    let (_, blocks) = body_parts(&what, body, &[], &["access_key"])?;
+    let mut access_keys = BTreeMap::new();
+    for b in blocks {
+        let id = single_label(b)?;
+        let w = format!("{what} access_key {id:?}");
+        if id.is_empty() || !valid_id(&id.replace('.', "")) {
+            return Err(invalid(format!(
+                "{w}: an access key id has only letters, digits, '.' and '-'"
+            )));
+        }
+        let (a, _) = body_parts(&w, b.body(), &["secret", "status"], &[])?;
+        let secret = opt_string(&w, &a, "secret")?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| invalid(format!("{w}: secret is required")))?;
+        let status = opt_string(&w, &a, "status")?.unwrap_or_else(|| "Active".into());
+        if status != "Active" && status != "Inactive" {
+            return Err(invalid(format!("{w}: status must be Active or Inactive")));
+        }
+        if access_keys
+            .insert(
+                id,
+                RamKeyDecl {
+                    secret: SecretString::new(secret),
+                    status,
+                },
+            )
+            .is_some()
+        {
+            return Err(invalid(format!("{w} is declared twice")));
+        }
+    }
+    if access_keys.len() > 2 {
+        return Err(invalid(format!(
+            "{what}: a RAM user has at most two access keys"
+        )));
+    }
+    Ok(RamUserDecl { access_keys })
 }
 
 fn valid_id(id: &str) -> bool {

@@ -16,14 +16,19 @@
 //!
 //! The actions live in [`secrets`] (secret lifecycle, versions, rotation,
 //! deletion, policy), [`tags`], [`keys`] (the local key registry) and
-//! [`misc`] (GetRandomPassword, DescribeRegions); the semantic choices where
-//! kms-api.md is silent are stated in each module's docs.
+//! [`misc`] (GetRandomPassword, DescribeRegions) and [`rotation`] (managed
+//! rotation against the emulated targets of [`crate::targets`]); the
+//! semantic choices where kms-api.md is silent are stated in each module's
+//! docs.
 
 pub(crate) mod keys;
 pub(crate) mod misc;
+pub(crate) mod rotation;
 pub(crate) mod secrets;
 pub(crate) mod tags;
 pub(crate) mod validate;
+
+pub use rotation::{RotationHook, RotationStep};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -137,6 +142,10 @@ pub(crate) struct KmsKey {
 struct AccessKey {
     secret: SecretString,
     caller: Caller,
+    /// False for an Inactive RAM key.
+    active: bool,
+    /// The RAM user whose managed key this is (None: root or world key).
+    ram_user: Option<String>,
 }
 
 /// Why the engine could not open.
@@ -160,6 +169,9 @@ pub enum OpenError {
     /// The database content is not what this version understands.
     #[error("database: {0}")]
     Corrupt(String),
+    /// A bound RDS server refused the accounts the world declares.
+    #[error("world: {0}")]
+    World(String),
 }
 
 /// The engine. Shared by the in-process transport and the HTTP server.
@@ -173,6 +185,8 @@ pub(crate) struct Engine {
     access: RwLock<HashMap<String, AccessKey>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     key_lock: tokio::sync::Mutex<()>,
+    pub(crate) targets: crate::targets::Targets,
+    pub(crate) rotation_hook: Option<RotationHook>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -203,9 +217,17 @@ impl Engine {
         dir: &Path,
         world: World,
         clock: Arc<dyn Clock>,
+        rotation_hook: Option<RotationHook>,
     ) -> Result<Self, OpenError> {
         let master = crate::crypto::load_or_create_master_key(dir)?;
         let (store, loaded) = Store::open(dir)?;
+        let (targets, target_ops, bound_seeds) = crate::targets::Targets::load(
+            &world,
+            &loaded.meta,
+            master.clone(),
+            store.clone(),
+            clock.now().timestamp(),
+        )?;
         let engine = Self {
             world,
             clock,
@@ -216,9 +238,28 @@ impl Engine {
             access: RwLock::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             key_lock: tokio::sync::Mutex::new(()),
+            targets,
+            rotation_hook,
         };
-        let initial = engine.load(loaded)?;
+        let mut initial = engine.load(loaded)?;
+        initial.extend(target_ops);
         engine.ensure_world_keys(initial).await?;
+        engine
+            .rds_seed_bound(bound_seeds)
+            .await
+            .map_err(OpenError::World)?;
+        let users: Vec<crate::targets::RamUser> = engine
+            .targets
+            .state
+            .lock()
+            .await
+            .ram
+            .values()
+            .cloned()
+            .collect();
+        for u in &users {
+            engine.sync_ram_keys(u);
+        }
         for (id, decl) in &engine.world.access_keys {
             let principal = match &decl.user {
                 Some(u) => engine.world.user_principal(u),
@@ -393,16 +434,70 @@ impl Engine {
         self.access
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), AccessKey { secret, caller });
+            .insert(
+                id.to_owned(),
+                AccessKey {
+                    secret,
+                    caller,
+                    active: true,
+                    ram_user: None,
+                },
+            );
     }
 
-    /// The secret and caller of an access key.
+    /// Replaces the registered keys of RAM user `user` with `keys`
+    /// (`(id, secret, active)`).
+    pub(crate) fn replace_user_keys(
+        &self,
+        user: &str,
+        keys: Vec<(String, SecretString, bool)>,
+        principal: &str,
+    ) {
+        let mut access = self.access.write().unwrap_or_else(|e| e.into_inner());
+        access.retain(|_, k| k.ram_user.as_deref() != Some(user));
+        for (id, secret, active) in keys {
+            let caller = Caller {
+                access_key_id: id.clone(),
+                principal: principal.to_owned(),
+                is_root: false,
+            };
+            access.insert(
+                id,
+                AccessKey {
+                    secret,
+                    caller,
+                    active,
+                    ram_user: Some(user.to_owned()),
+                },
+            );
+        }
+    }
+
+    /// The secret and caller of an active access key.
     pub(crate) fn access_key(&self, id: &str) -> Option<(SecretString, Caller)> {
-        self.access
+        self.check_access_key(id).ok()
+    }
+
+    /// The secret and caller of an access key, or why it cannot sign:
+    /// `InvalidAccessKeyId.NotFound` or `InvalidAccessKeyId.Inactive`.
+    pub(crate) fn check_access_key(
+        &self,
+        id: &str,
+    ) -> Result<(SecretString, Caller), ServiceError> {
+        match self
+            .access
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
-            .map(|k| (k.secret.clone(), k.caller.clone()))
+        {
+            Some(k) if k.active => Ok((k.secret.clone(), k.caller.clone())),
+            Some(_) => Err(ServiceError::AccessKeyInactive {
+                access_key_id: id.to_owned(),
+            }),
+            None => Err(ServiceError::AccessKeyNotFound {
+                access_key_id: id.to_owned(),
+            }),
+        }
     }
 
     // ------------------------------------------------------------------ time

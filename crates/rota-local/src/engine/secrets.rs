@@ -34,9 +34,8 @@
 //!   types and absent for Generic, which cannot enable it. Managed secrets
 //!   start with `LastRotationDate` = creation time; enabling rotation sets
 //!   `NextRotationDate` = last rotation + interval (not earlier than now).
-//!   RotateSecret on a managed type with a new `VersionId` answers
-//!   `UnsupportedOperation` (the local world cannot rotate yet); with an
-//!   existing `VersionId` it succeeds without rotating, as documented.
+//!   RotateSecret is managed rotation against the emulated targets (see
+//!   [`super::rotation`]); on a Generic secret it answers `InvalidParameter`.
 //! - **RestoreSecret** on a secret that is not scheduled for deletion
 //!   succeeds and changes nothing. DeleteSecret without force on a secret
 //!   already scheduled answers `Rejected.ResourceInDeleteWindow`; with force
@@ -58,9 +57,9 @@ use std::sync::Arc;
 use rota_kms::SecretString;
 use rota_kms::kms::{
     CreateSecretResponse, DeleteSecretResponse, GetSecretPolicyResponse,
-    ListSecretVersionIdsResponse, ListSecretsResponse, PutSecretValueResponse,
-    RotateSecretResponse, SecretList, SecretMetadata, SecretSummary, SecretValue, SimpleResponse,
-    Tag, Tags, VersionIds, VersionInfo, VersionStages,
+    ListSecretVersionIdsResponse, ListSecretsResponse, PutSecretValueResponse, SecretList,
+    SecretMetadata, SecretSummary, SecretValue, SimpleResponse, Tag, Tags, VersionIds, VersionInfo,
+    VersionStages,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -98,7 +97,7 @@ fn tags_of(doc: &SecretDoc) -> Tags {
 
 /// Moves `stage` onto version `to`, removing it from any other holder. For
 /// `ACSCurrent` with `shift`, the old holder becomes `ACSPrevious`.
-fn move_stage(doc: &mut SecretDoc, stage: &str, to: &str, shift: bool) {
+pub(crate) fn move_stage(doc: &mut SecretDoc, stage: &str, to: &str, shift: bool) {
     let old = doc
         .versions
         .iter()
@@ -151,7 +150,7 @@ fn check_stage_limit(doc: &SecretDoc) -> Result<(), ServiceError> {
 }
 
 /// Evicts the oldest stage-less versions beyond the limit; returns their ids.
-fn evict(doc: &mut SecretDoc) -> Vec<String> {
+pub(crate) fn evict(doc: &mut SecretDoc) -> Vec<String> {
     let mut gone = Vec::new();
     while doc.versions.len() > validate::MAX_VERSIONS {
         match doc.versions.iter().position(|v| v.stages.is_empty()) {
@@ -197,7 +196,7 @@ impl Engine {
         }
     }
 
-    fn live_for_mutation(&self, name: &str) -> Result<Arc<Secret>, ServiceError> {
+    pub(crate) fn live_for_mutation(&self, name: &str) -> Result<Arc<Secret>, ServiceError> {
         let s = self.require(name)?;
         if s.pending_delete() {
             return Err(ServiceError::InDeleteWindow {
@@ -966,38 +965,6 @@ impl Engine {
             request_id: String::new(),
             secret_name: Some(name),
         }))
-    }
-
-    // ------------------------------------------------------------ RotateSecret
-
-    pub(crate) fn rotate_secret(&self, caller: &Caller, p: &Params) -> Result<Value, ServiceError> {
-        let name = self.resolve_name(p.req("SecretName")?)?;
-        let version_id = p.req("VersionId")?;
-        validate::check_version_id("VersionId", version_id)?;
-        let s = self.live_for_mutation(&name)?;
-        self.authorize(caller, &s, "RotateSecret")?;
-        let ty = s.ty();
-        if !ty.is_managed() {
-            return Err(ServiceError::invalid(
-                "SecretName",
-                "RotateSecret applies to managed secret types only (not Generic)",
-            ));
-        }
-        if s.version(version_id).is_some() {
-            return Ok(to_json(&RotateSecretResponse {
-                request_id: String::new(),
-                arn: self.world.secret_arn(&name),
-                secret_name: name,
-                version_id: version_id.to_owned(),
-            }));
-        }
-        Err(ServiceError::Unsupported {
-            action: "RotateSecret".into(),
-            reason: format!(
-                "managed rotation of {} secrets needs the emulated ECS, RDS and RAM world, which is not available yet",
-                ty.as_str()
-            ),
-        })
     }
 
     // ------------------------------------------------------------ DeleteSecret

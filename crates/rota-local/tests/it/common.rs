@@ -43,6 +43,50 @@ access_key "LTAIbobexample000001" {
   secret = "bob-secret"
   user   = "bob"
 }
+ecs_instance "i-test00000000000001" {
+  account "root" {
+    password = "Root-Passw0rd"
+  }
+  account "app" {
+    password = "App-Passw0rd1"
+  }
+  account "deploy" {
+    public_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOldKeyOldKeyOldKeyOldKeyOldKeyOldKeyOldK deploy@old"]
+  }
+}
+ecs_instance "i-win0000000000001" {
+  os_type = "windows"
+  account "Administrator" {
+    password = "Win-Passw0rd1"
+  }
+}
+rds_instance "rm-test000000000001" {
+  engine = "MySQL"
+  account "app" {
+    password = "App-Passw0rd1"
+  }
+}
+ram_user "svc" {
+  access_key "LTAIsvcinitialkey0001" {
+    secret = "svc-initial-secret"
+  }
+}
+ecs_instance "i-conformance000001" {
+  account "app" {
+    password = "Conf-Passw0rd1"
+  }
+}
+rds_instance "rm-conformance00001" {
+  engine = "PostgreSQL"
+  account "app" {
+    password = "Conf-Passw0rd1"
+  }
+}
+ram_user "conformance" {
+  access_key "LTAIconformancekey001" {
+    secret = "conformance-secret"
+  }
+}
 "#;
 
 pub(crate) async fn env() -> Env {
@@ -53,14 +97,37 @@ pub(crate) async fn env() -> Env {
 }
 
 pub(crate) async fn open(dir: &std::path::Path, clock: &ManualClock) -> LocalCloud {
+    open_world(dir, clock, TEST_WORLD).await
+}
+
+/// Options for a cloud on `world` with the manual clock, the test root key,
+/// and no background rotation (tests call `rotate_due` themselves).
+pub(crate) fn options(dir: &std::path::Path, clock: &ManualClock, world: &str) -> rota_local::OpenOptions {
     capture_logs();
     LocalCloud::options(dir)
-        .world(World::parse(TEST_WORLD).unwrap())
+        .world(World::parse(world).unwrap())
         .clock(Arc::new(clock.clone()))
         .root_key("LTAIroottestkey00001", "root-test-secret")
-        .open()
-        .await
-        .unwrap()
+        .automatic_rotation(false)
+}
+
+pub(crate) async fn open_world(dir: &std::path::Path, clock: &ManualClock, world: &str) -> LocalCloud {
+    options(dir, clock, world).open().await.unwrap()
+}
+
+/// A cloud on `world` in a fresh temp dir.
+pub(crate) async fn env_world(world: &str) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(start_time());
+    let cloud = open_world(dir.path(), &clock, world).await;
+    Env { dir, clock, cloud }
+}
+
+impl Env {
+    /// A generic OpenAPI caller (ECS, RDS, RAM) over the in-process transport.
+    pub(crate) fn api(&self) -> rota_kms::OpenApi {
+        rota_kms::OpenApi::new(Arc::new(self.cloud.clone()))
+    }
 }
 
 impl Env {

@@ -466,12 +466,14 @@ async fn rotation_policy_and_rotate_secret() {
         rotation_interval: Some("7d".into()),
     };
     assert_eq!(code(c.send(&g).await), "InvalidParameter");
-    // RotateSecret: no fake success.
+    // RotateSecret: the secret's instance is not in this world; nothing is
+    // written; an existing VersionId is success without rotating.
     let rot = |vid: &str| RotateSecret {
         secret_name: "acs/ecs/r".into(),
         version_id: vid.into(),
     };
-    assert_eq!(code(c.send(&rot("v2")).await), "UnsupportedOperation");
+    assert_eq!(code(c.send(&rot("v2")).await), "InstanceNotExists");
+    assert_eq!(c.list_all_versions("acs/ecs/r").await.unwrap().len(), 1);
     c.send(&rot("v1")).await.unwrap();
     let rg = RotateSecret {
         secret_name: "gen".into(),
@@ -1096,8 +1098,12 @@ async fn unknown_actions_versions_and_products() {
         "InvalidAction.NotFound"
     );
     assert_eq!(
-        code(call("2014-05-26", "RunCommand").await),
+        code(call("2014-05-26", "FlyToTheMoon").await),
         "InvalidAction.NotFound"
+    );
+    assert_eq!(
+        code(call("2014-05-26", "RunCommand").await),
+        "MissingParameter"
     );
     assert_eq!(
         code(call("1999-01-01", "CreateSecret").await),

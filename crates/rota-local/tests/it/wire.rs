@@ -397,8 +397,8 @@ async fn missing_parameters_unknown_actions_routes_and_limits() {
         (st, json(&body)["Code"].as_str().unwrap()),
         (404, "InvalidAction.NotFound")
     );
-    // Other products are routed by version and not here yet.
-    let mut p = v1_params("RunCommand", "n-ecs", &ts);
+    // Other products are routed by version; unknown actions are refused.
+    let mut p = v1_params("StartInstance", "n-ecs", &ts);
     p[1] = ("Version", "2014-05-26");
     let q = signed_query("POST", p, "root-test-secret");
     let (st, _, body) = raw(addr, "POST", &format!("/?{q}"), &[], b"").await;

@@ -45,6 +45,9 @@ use crate::live::{self, LiveSecret, ReadOptions};
 use crate::ownership::{ADDRESS_TAG, Ownership};
 use crate::resource::{RESOURCE_TYPE, SecretArgs, interval_seconds};
 
+/// The name a RAMCredentials secret is created with; KMS generates the real one.
+const AUTO_NAME: &str = "$Auto";
+
 /// The tag Rota's rotation puts on secrets whose value it changed.
 pub const ROTATED_TAG: &str = "rota:rotated";
 
@@ -653,6 +656,15 @@ pub async fn plan(
     let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
     let mut creating: BTreeSet<String> = BTreeSet::new();
 
+    // The secrets this configuration created: needed for orphans, renames,
+    // and `$Auto` names (KMS names a RAMCredentials secret created with
+    // `$Auto`; the `rota:address` tag finds it again).
+    let owned = live::owned_secrets(client, &options.ownership).await?;
+    let auto_names: BTreeMap<&str, &str> = owned
+        .iter()
+        .filter_map(|(name, tags)| tags.get(ADDRESS_TAG).map(|a| (a.as_str(), name.as_str())))
+        .collect();
+
     // Level by level: evaluate with what is known, then read live concurrently.
     let mut remaining: Vec<&Resource> = config.resources.iter().collect();
     while !remaining.is_empty() {
@@ -665,7 +677,12 @@ pub async fn plan(
         }
         let mut batch = Vec::new();
         for r in level {
-            let args = config.evaluate(r, &known).map_err(EngineError::Config)?;
+            let mut args = config.evaluate(r, &known).map_err(EngineError::Config)?;
+            if args.secret_name == AUTO_NAME
+                && let Some(name) = auto_names.get(r.address.as_str())
+            {
+                args.secret_name = (*name).to_owned();
+            }
             let opts = ReadOptions {
                 policy: args.policy.is_some(),
                 versions: !args.is_managed()
@@ -706,7 +723,6 @@ pub async fn plan(
     // Orphans: secrets this configuration created that it no longer declares.
     let configured_names: BTreeSet<String> =
         planned.iter().map(|p| p.args.secret_name.clone()).collect();
-    let owned = live::owned_secrets(client, &options.ownership).await?;
     let mut orphans: Vec<(String, BTreeMap<String, String>)> = owned
         .into_iter()
         .filter(|(name, _)| !configured_names.contains(name))

@@ -381,7 +381,15 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
 
     if known("secret_name") && set.contains("secret_name") {
         let name = args.secret_name.as_str();
-        if name.is_empty() || name.len() > 192 || !name_charset_ok(name) {
+        if name == "$Auto" && ty != "RAMCredentials" {
+            out.push(problem(
+                "secret_name",
+                format!("secret_name \"$Auto\" is only for secret_type \"RAMCredentials\", not {ty:?}"),
+                "KMS generates the name (acs/ram/user/<user>) only for RAMCredentials secrets; give this secret a name",
+            ));
+        } else if name == "$Auto" {
+            // KMS names it acs/ram/user/<UserName>; plans find it again by its rota:address tag.
+        } else if name.is_empty() || name.len() > 192 || !name_charset_ok(name) {
             out.push(problem(
                 "secret_name",
                 format!("secret_name {name:?} is not a valid secret name"),

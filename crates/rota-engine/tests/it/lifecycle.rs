@@ -462,3 +462,28 @@ resource "alicloud_kms_secret" "main" {
     );
     assert!(!env.plan().await.unwrap().has_changes());
 }
+
+const RAM_AUTO: &str = r#"
+resource "alicloud_kms_secret" "ram" {
+  secret_name     = "$Auto"
+  secret_type     = "RAMCredentials"
+  secret_data     = jsonencode({ AccessKeys = [{ AccessKeyId = "LTAI5tRamUserKey01", AccessKeySecret = "ram-secret-1" }] })
+  version_id      = "v1"
+  extended_config = jsonencode({ SecretSubType = "RamUserAccessKey", UserName = "alice" })
+}
+"#;
+
+#[tokio::test]
+async fn auto_named_ram_secrets_are_found_again_by_their_address() {
+    let env = Env::new().await;
+    env.write(RAM_AUTO);
+    env.apply().await;
+    let plan = env.plan().await.unwrap();
+    assert!(!plan.has_changes(), "second plan:\n{}", plan.render());
+    let ram = plan
+        .resources
+        .iter()
+        .find(|r| r.address == "alicloud_kms_secret.ram")
+        .unwrap();
+    assert_eq!(ram.secret_name, "acs/ram/user/alice");
+}

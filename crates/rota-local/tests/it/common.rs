@@ -102,7 +102,11 @@ pub(crate) async fn open(dir: &std::path::Path, clock: &ManualClock) -> LocalClo
 
 /// Options for a cloud on `world` with the manual clock, the test root key,
 /// and no background rotation (tests call `rotate_due` themselves).
-pub(crate) fn options(dir: &std::path::Path, clock: &ManualClock, world: &str) -> rota_local::OpenOptions {
+pub(crate) fn options(
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    world: &str,
+) -> rota_local::OpenOptions {
     capture_logs();
     LocalCloud::options(dir)
         .world(World::parse(world).unwrap())
@@ -111,7 +115,11 @@ pub(crate) fn options(dir: &std::path::Path, clock: &ManualClock, world: &str) -
         .automatic_rotation(false)
 }
 
-pub(crate) async fn open_world(dir: &std::path::Path, clock: &ManualClock, world: &str) -> LocalCloud {
+pub(crate) async fn open_world(
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    world: &str,
+) -> LocalCloud {
     options(dir, clock, world).open().await.unwrap()
 }
 

@@ -6,11 +6,18 @@
 //!   and hand-built requests (signature, timestamp, nonce, XML, limits);
 //! - `crash`: SIGKILL a writer, reopen, every acknowledged write is there;
 //! - `canary`: secret data never reaches the data directory or the logs;
-//! - `conformance`: the rota-kms suite over in-process, HTTP V1 and HTTP V3.
+//! - `conformance`: the rota-kms suite over in-process, HTTP V1 and HTTP V3;
+//! - `targets`: the emulated ECS (Cloud Assistant), RDS and RAM APIs;
+//! - `rotation`: managed rotation per secret type, automatic rotation, the
+//!   seed's example;
+//! - `bound`: RDS instances bound to the real PostgreSQL and MariaDB;
+//! - `crash_rotation`: SIGKILL between ACSPending and promotion.
 
 mod canary;
 mod common;
 mod conformance;
 mod crash;
 mod engine;
+mod rotation;
+mod targets;
 mod wire;

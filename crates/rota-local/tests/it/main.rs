@@ -13,6 +13,7 @@
 //! - `bound`: RDS instances bound to the real PostgreSQL and MariaDB;
 //! - `crash_rotation`: SIGKILL between ACSPending and promotion.
 
+mod bound;
 mod canary;
 mod common;
 mod conformance;

@@ -651,7 +651,7 @@ impl Engine {
                         .is_none_or(|x| i.results.iter().any(|r| r.instance_id == x))
             })
             .collect();
-        matching.sort_by(|a, b| b.seq.cmp(&a.seq));
+        matching.sort_by_key(|i| std::cmp::Reverse(i.seq));
         let total = matching.len();
         let items: Vec<Value> = matching
             .iter()
@@ -728,7 +728,7 @@ impl Engine {
                     && p.opt("CommandId").is_none_or(|x| x == i.command_id)
             })
             .collect();
-        invs.sort_by(|a, b| b.seq.cmp(&a.seq));
+        invs.sort_by_key(|i| std::cmp::Reverse(i.seq));
         let rows: Vec<(&Invocation, &InstanceResult)> = invs
             .into_iter()
             .flat_map(|i| i.results.iter().map(move |r| (i, r)))

@@ -130,10 +130,10 @@ fn tokenize(script: &str) -> Result<Vec<Tok>, String> {
                 }
             }
             '\\' => {
-                if let Some(c) = chars.next() {
-                    if c != '\n' {
-                        word.get_or_insert_with(String::new).push(c);
-                    }
+                if let Some(c) = chars.next()
+                    && c != '\n'
+                {
+                    word.get_or_insert_with(String::new).push(c);
                 }
             }
             '$' | '`' => return Err("expansions ($, `) are not supported".into()),

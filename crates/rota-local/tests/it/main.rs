@@ -18,6 +18,7 @@ mod canary;
 mod common;
 mod conformance;
 mod crash;
+mod crash_rotation;
 mod engine;
 mod rotation;
 mod targets;

@@ -124,3 +124,147 @@ async fn canary_is_absent_from_disk_and_logs() {
     assert!(log.contains("secret created"), "the log capture works");
     assert!(!log.contains(CANARY), "the canary is in the logs");
 }
+
+/// The same for the targets: declared and rotated ECS passwords, RDS
+/// passwords (the API and the world), RAM access key secrets, Cloud
+/// Assistant scripts and parameters that carry them, and the snapshot.
+#[tokio::test]
+async fn canary_is_absent_for_ecs_rds_and_ram_targets() {
+    let world = format!(
+        r#"{}
+ecs_instance "i-canary0000000001" {{
+  account "app" {{
+    password = "{CANARY}"
+  }}
+}}
+rds_instance "rm-canary000000001" {{
+  engine = "MySQL"
+  account "app" {{
+    password = "{CANARY}"
+  }}
+}}
+ram_user "canary" {{
+  access_key "LTAIcanarykey0000001" {{
+    secret = "{CANARY}-ram"
+  }}
+}}
+"#,
+        crate::common::TEST_WORLD
+    );
+    let e = crate::common::env_world(&world).await;
+    let server = e.server().await;
+    let http = KmsClient::new(Arc::new(e.http(&server, SignatureVersion::V3)));
+    let api = rota_kms::OpenApi::new(Arc::new(e.http(&server, SignatureVersion::V1)));
+    let rotate = |name: &str| RotateSecret {
+        secret_name: name.into(),
+        version_id: "v2".into(),
+    };
+    http.send(&CreateSecret {
+        secret_name: "acs/ecs/canary".into(),
+        secret_data: SecretString::new(format!(r#"{{"UserName":"app","Password":"{CANARY}"}}"#)),
+        version_id: "v1".into(),
+        secret_type: Some("ECS".into()),
+        extended_config: Some(r#"{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"i-canary0000000001"}"#.into()),
+        ..CreateSecret::default()
+    })
+    .await
+    .unwrap();
+    http.send(&rotate("acs/ecs/canary")).await.unwrap();
+    http.send(&CreateSecret {
+        secret_name: "db/canary".into(),
+        secret_data: SecretString::new(format!(
+            r#"{{"Accounts":[{{"AccountName":"app","AccountPassword":"{CANARY}"}}]}}"#
+        )),
+        version_id: "v1".into(),
+        secret_type: Some("Rds".into()),
+        extended_config: Some(
+            r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-canary000000001"}"#.into(),
+        ),
+        ..CreateSecret::default()
+    })
+    .await
+    .unwrap();
+    http.send(&rotate("db/canary")).await.unwrap();
+    let ram = http
+        .send(&CreateSecret {
+            secret_name: "$Auto".into(),
+            secret_data: SecretString::new(format!(
+                r#"{{"AccessKeys":[{{"AccessKeyId":"LTAIcanarykey0000001","AccessKeySecret":"{CANARY}-ram"}}]}}"#
+            )),
+            version_id: "v1".into(),
+            secret_type: Some("RAMCredentials".into()),
+            extended_config: Some(r#"{"SecretSubType":"RamUserAccessKey","UserName":"canary"}"#.into()),
+            ..CreateSecret::default()
+        })
+        .await
+        .unwrap();
+    http.send(&rotate(&ram.secret_name)).await.unwrap();
+    // The canary through the target APIs: a script, a public command's
+    // parameters, RDS passwords (accepted and refused).
+    let script = format!("echo 'app:{CANARY}' | chpasswd");
+    api.call(
+        "ecs",
+        "",
+        "RunCommand",
+        [
+            ("RegionId", "cn-hangzhou"),
+            ("Type", "RunShellScript"),
+            ("CommandContent", script.as_str()),
+            ("InstanceId.1", "i-canary0000000001"),
+        ],
+    )
+    .await
+    .unwrap();
+    let params = format!(r#"{{"username":"app","password":"{CANARY}"}}"#);
+    api.call(
+        "ecs",
+        "",
+        "InvokeCommand",
+        [
+            ("RegionId", "cn-hangzhou"),
+            ("CommandId", "cmd-ACS-KMS-RotateECSSecret-For-Linux.sh"),
+            ("InstanceId.1", "i-canary0000000001"),
+            ("Parameters", params.as_str()),
+        ],
+    )
+    .await
+    .unwrap();
+    api.call(
+        "rds",
+        "",
+        "ResetAccountPassword",
+        [
+            ("DBInstanceId", "rm-canary000000001"),
+            ("AccountName", "app"),
+            ("AccountPassword", CANARY),
+        ],
+    )
+    .await
+    .unwrap();
+    let bad = format!("{CANARY}'");
+    let err = api
+        .call(
+            "rds",
+            "",
+            "ResetAccountPassword",
+            [
+                ("DBInstanceId", "rm-canary000000001"),
+                ("AccountName", "app"),
+                ("AccountPassword", bad.as_str()),
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidAccountPassword.Malformed"));
+    assert!(!format!("{err} {err:?}").contains(CANARY));
+    let snap = serde_json::to_string(&e.cloud.world_snapshot().await).unwrap();
+    assert!(
+        !snap.contains(CANARY),
+        "the canary is in the world snapshot"
+    );
+    assert_absent(e.dir.path(), "targets, after writes");
+    e.cloud.checkpoint().await.unwrap();
+    assert_absent(e.dir.path(), "targets, after a checkpoint");
+    server.shutdown().await;
+    assert!(!logs().contains(CANARY), "the canary is in the logs");
+}

@@ -1,6 +1,19 @@
 //! Every error the local cloud answers with, and the ONE table that maps each
 //! to its Alibaba Cloud `Code`, HTTP status and message (kms-api.md §2.3).
 //!
+//! The codes of the emulated ECS, RDS and RAM APIs are theirs: Cloud
+//! Assistant's per-instance codes (`InstanceNotExists`, `AccountNotExists`,
+//! `CommandNotApplicable`) double as API codes when a managed rotation meets
+//! them, `InvalidCommandId.NotFound` and `InvalidRegionId.NotFound` (ECS),
+//! `InvalidDBInstanceId.NotFound`, `InvalidAccountName.{NotFound,Duplicate,
+//! Malformed}` and `InvalidAccountPassword.Malformed` (RDS),
+//! `EntityNotExist.User`, `EntityNotExist.User.AccessKey` and
+//! `LimitExceeded.User.AccessKey` (RAM). Where kms-api.md names no code the
+//! choice is the emulator's: `InternalError` (500) when a bound database
+//! server fails, `Rejected.RotationFailed` (400) when a rotation command
+//! exits non-zero, and the HTTP statuses (404 for "not found", 400
+//! otherwise).
+//!
 //! Messages name parameters, secrets and versions, never values: a secret's
 //! data cannot reach an error. The one exception by design is
 //! `SignatureDoesNotMatch`, which quotes the server's string to sign after

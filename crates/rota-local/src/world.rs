@@ -894,6 +894,117 @@ access_key "LTAIalice" {
     }
 
     #[test]
+    fn targets_parse() {
+        let w = World::parse(
+            r#"
+account_id = "42"
+region = "cn-shanghai"
+ecs_instance "i-a" {
+  os_type = "windows"
+  account "Administrator" {
+    password = "x"
+  }
+}
+ecs_instance "i-b" {
+  account "deploy" {
+    public_keys = ["ssh-ed25519 AAAA d"]
+  }
+}
+rds_instance "pgm-a" {
+  engine = "PostgreSQL"
+  bind   = "postgres://postgres@127.0.0.1:5432/postgres"
+  account "app" {
+    password = "Abcdef12!"
+    type     = "Super"
+  }
+}
+ram_user "svc" {
+  access_key "LTAI1" {
+    secret = "s"
+    status = "Inactive"
+  }
+}
+"#,
+        )
+        .unwrap();
+        assert_eq!(w.ecs_instances["i-a"].os_type, OsType::Windows);
+        assert_eq!(w.ecs_instances["i-b"].region, "cn-shanghai");
+        assert_eq!(
+            w.ecs_instances["i-b"].accounts["deploy"].public_keys.len(),
+            1
+        );
+        assert_eq!(
+            w.rds_instances["pgm-a"].accounts["app"].account_type,
+            "Super"
+        );
+        assert!(w.rds_instances["pgm-a"].bind.is_some());
+        assert_eq!(w.ram_users["svc"].access_keys["LTAI1"].status, "Inactive");
+    }
+
+    #[test]
+    fn target_mistakes_are_refused() {
+        let base = "account_id = \"1\"\nregion = \"r\"\n";
+        for (text, needle) in [
+            ("ecs_instance \"x-1\" {}", "starts with i-"),
+            (
+                "ecs_instance \"i-1\" { os = \"linux\" }",
+                "unknown attribute",
+            ),
+            (
+                "ecs_instance \"i-1\" { os_type = \"mac\" }",
+                "linux or windows",
+            ),
+            (
+                "ecs_instance \"i-1\" {\n user \"a\" {}\n}",
+                "unexpected nested block",
+            ),
+            (
+                "ecs_instance \"i-1\" {\n account \"a\" {\n pasword = \"x\"\n }\n}",
+                "unknown attribute",
+            ),
+            (
+                "ecs_instance \"i-1\" {\n os_type = \"windows\"\n account \"a\" { public_keys = [\"k\"] }\n}",
+                "no public_keys",
+            ),
+            ("rds_instance \"rm-1\" {}", "engine is required"),
+            ("rds_instance \"rm-1\" { engine = \"Oracle\" }", "not MySQL"),
+            (
+                "rds_instance \"rm-1\" {\n engine = \"MySQL\"\n bind = \"postgres://x\"\n}",
+                "mysql://",
+            ),
+            (
+                "rds_instance \"rm-1\" {\n engine = \"MySQL\"\n account \"App\" { password = \"Abcdef12!\" }\n}",
+                "lower-case",
+            ),
+            (
+                "rds_instance \"rm-1\" {\n engine = \"MySQL\"\n account \"app\" { password = \"weak\" }\n}",
+                "8 to 32",
+            ),
+            (
+                "ram_user \"u\" {\n key \"a\" {}\n}",
+                "unexpected nested block",
+            ),
+            (
+                "ram_user \"u\" {\n access_key \"a\" {}\n}",
+                "secret is required",
+            ),
+            (
+                "ram_user \"u\" {\n access_key \"a\" { secret = \"s\" }\n access_key \"b\" { secret = \"s\" }\n access_key \"c\" { secret = \"s\" }\n}",
+                "at most two",
+            ),
+            (
+                "ram_user \"u\" {\n access_key \"a\" {\n secret = \"s\"\n status = \"Off\"\n }\n}",
+                "Active or Inactive",
+            ),
+        ] {
+            let err = World::parse(&format!("{base}{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
     fn mistakes_are_refused() {
         for (text, needle) in [
             (

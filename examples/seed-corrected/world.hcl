@@ -13,3 +13,14 @@ key "key-phzz661646aeygbqrfqg5j" {
   spec         = "Aliyun_AES_256"
   kms_instance = "kst-phzz61dbabacquz826y29f"
 }
+
+# The ECS instance the seed's extended_config names, with the OS account its
+# secret_data logs in as. RotateSecret (and Rota's managed rotation) changes
+# this account's password through Cloud Assistant.
+ecs_instance "i-bp1fr0a100hd0yf6ksq3" {
+  region  = "cn-hangzhou"
+  os_type = "linux"
+  account "ecs-user1423" {
+    password = "ecs-user1423"
+  }
+}

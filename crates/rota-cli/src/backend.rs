@@ -127,8 +127,11 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
         }
         None => World::default(),
     };
+    // A command such as `rota plan` must not rotate anything as a side
+    // effect: the embedded cloud's own automatic rotation stays off here.
     let cloud = LocalCloud::options(&data_dir)
         .world(world)
+        .automatic_rotation(false)
         .open()
         .await
         .with_context(|| format!("cannot open the local cloud in {}", data_dir.display()))?;

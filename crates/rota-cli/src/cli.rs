@@ -228,6 +228,17 @@ pub(crate) enum LocalCommand {
             requires = "access_key_id"
         )]
         access_key_secret: Option<String>,
+        /// Do not rotate managed secrets when their NextRotationDate passes
+        /// (for when Rota's own scheduler drives rotations)
+        #[arg(long)]
+        no_auto_rotation: bool,
+    },
+    /// Show what the local world holds: accounts, keys, instances and which
+    /// secret version each credential belongs to (never a credential itself)
+    World {
+        /// World file (default: world.hcl beside the configuration)
+        #[arg(long, value_name = "FILE")]
+        world: Option<PathBuf>,
     },
 }
 

@@ -16,18 +16,22 @@ pub(crate) const DEFAULT_DATA_DIR: &str = ".rota";
 /// Runs `rota local …`.
 pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<ExitCode> {
     match command {
+        LocalCommand::World { world } => show_world(global, world.as_deref()).await,
         LocalCommand::Serve {
             addr,
             world,
             access_key_id,
             access_key_secret,
+            no_auto_rotation,
         } => {
             let data_dir = global
                 .data_dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
             let world = load_world(world.as_deref())?;
-            let mut options = LocalCloud::options(&data_dir).world(world);
+            let mut options = LocalCloud::options(&data_dir)
+                .world(world)
+                .automatic_rotation(!no_auto_rotation);
             if let (Some(id), Some(secret)) = (access_key_id, access_key_secret) {
                 options = options.root_key(id, secret);
             }
@@ -75,6 +79,114 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `rota local world`: a redacted view of the world's targets and state.
+///
+/// It finds the data directory and the world as the lifecycle commands do:
+/// beside the configuration (`-c`, default the current directory), unless
+/// `--data-dir` / `--world` say otherwise.
+async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCode> {
+    let config = global.config.clone().unwrap_or_else(|| PathBuf::from("."));
+    let root = if config.is_file() {
+        config.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        config
+    };
+    let data_dir = global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| root.join(".rota"));
+    let beside = root.join("world.hcl");
+    let world = match world {
+        Some(p) => load_world(Some(p))?,
+        None if beside.is_file() => load_world(Some(&beside))?,
+        None => World::default(),
+    };
+    if !data_dir.is_dir() {
+        anyhow::bail!(
+            "no local cloud in {} yet: run a command against it first (e.g. rota apply), or pass --data-dir",
+            data_dir.display()
+        );
+    }
+    // Inspection changes nothing: no automatic rotation, no roll-forward.
+    let cloud = LocalCloud::options(&data_dir)
+        .world(world)
+        .automatic_rotation(false)
+        .recover(false)
+        .open()
+        .await
+        .with_context(|| format!("cannot open the local cloud in {}", data_dir.display()))?;
+    let snapshot = cloud.world_snapshot().await;
+    crate::output::emit(global.output, &snapshot, |w| {
+        let mut out = format!("account {}  region {}\n", w.account_id, w.region);
+        if !w.kms_instances.is_empty() {
+            out.push_str(&format!("kms instances: {}\n", w.kms_instances.join(", ")));
+        }
+        if !w.keys.is_empty() {
+            out.push_str(&format!("keys: {}\n", w.keys.join(", ")));
+        }
+        let held = |h: &[String]| {
+            if h.is_empty() {
+                String::new()
+            } else {
+                format!("  <- {}", h.join(", "))
+            }
+        };
+        for i in &w.ecs_instances {
+            out.push_str(&format!(
+                "ecs instance {} ({}, {})\n",
+                i.instance_id, i.os_type, i.region
+            ));
+            for a in &i.accounts {
+                out.push_str(&format!(
+                    "  account {}: {}, changed {}{}\n",
+                    a.name,
+                    a.credential,
+                    a.changed,
+                    held(&a.held_by)
+                ));
+            }
+        }
+        for i in &w.rds_instances {
+            let bound = i
+                .bound_to
+                .as_deref()
+                .map(|b| format!(", bound to {b}"))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "rds instance {} ({}{bound})\n",
+                i.instance_id, i.engine
+            ));
+            for a in &i.accounts {
+                out.push_str(&format!(
+                    "  account {}: {}, changed {}{}\n",
+                    a.name,
+                    a.credential,
+                    a.changed,
+                    held(&a.held_by)
+                ));
+            }
+        }
+        for u in &w.ram_users {
+            out.push_str(&format!("ram user {} ({})\n", u.name, u.principal));
+            for k in &u.access_keys {
+                out.push_str(&format!(
+                    "  access key {} {}, created {}{}\n",
+                    k.access_key_id,
+                    k.status,
+                    k.create_date,
+                    held(&k.held_by)
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "cloud assistant invocations remembered: {}\n",
+            w.invocations
+        ));
+        out
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Loads a world file, or the default world.

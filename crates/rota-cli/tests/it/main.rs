@@ -3,5 +3,6 @@
 mod common;
 mod help;
 mod interop;
+mod local;
 mod lifecycle;
 mod schedule;

@@ -105,9 +105,9 @@ pub(crate) fn rotation_password() -> String {
         .chars()
         .filter(|c| !allowed.contains(*c))
         .collect();
-    super::misc::generate_password(&super::misc::PasswordSpec {
+    super::misc::generate_password(&rota_kms::password::PasswordPolicy {
         exclude_characters: exclude,
-        ..super::misc::PasswordSpec::default()
+        ..rota_kms::password::PasswordPolicy::default()
     })
     .expect("the rotation password spec is satisfiable")
 }

@@ -306,7 +306,7 @@ impl Engine {
         let now = self.now_secs();
         let now_wire = wire(now);
         let stored = validate::normalize_data(ty, ext.as_ref(), data, &now_wire, || {
-            super::misc::generate_password(&super::misc::PasswordSpec::default())
+            super::misc::generate_password(&rota_kms::password::PasswordPolicy::default())
                 .expect("the default password spec is satisfiable")
         })?;
 

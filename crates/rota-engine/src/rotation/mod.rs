@@ -22,3 +22,7 @@ pub use protocol::{
     slot_token,
 };
 pub use settings::{SettingField, SettingKind, SettingsError, SettingsSchema};
+
+// The client types in the plugin contract's signatures, re-exported so plugin
+// hosts (rota-plugin-host) implement it without depending on rota-kms.
+pub use rota_kms::{OpenApi, SecretString};

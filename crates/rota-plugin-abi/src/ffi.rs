@@ -201,8 +201,9 @@ pub struct Host<'a> {
 
 impl Host<'_> {
     fn has(&self, field_end: usize) -> Option<&HostTable> {
-        self.table
-            .filter(|t| t.struct_size as usize >= field_end && abi_major(t.abi_version) == ABI_MAJOR)
+        self.table.filter(|t| {
+            t.struct_size as usize >= field_end && abi_major(t.abi_version) == ABI_MAJOR
+        })
     }
 
     /// Writes `message` to Rota's log at `level`, in the step's span. Never
@@ -218,9 +219,9 @@ impl Host<'_> {
 
     /// Time left before the step's deadline.
     pub fn remaining(&self) -> Duration {
-        match self.has(
-            std::mem::offset_of!(HostTable, deadline_remaining_ms) + size_of::<RemainingFn>(),
-        ) {
+        match self
+            .has(std::mem::offset_of!(HostTable, deadline_remaining_ms) + size_of::<RemainingFn>())
+        {
             // SAFETY: as in `log`: the field is covered and `ctx` is this call's.
             Some(t) => Duration::from_millis(unsafe { (t.deadline_remaining_ms)(self.ctx) }),
             None => Duration::ZERO,
@@ -246,8 +247,9 @@ impl Host<'_> {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
             .collect();
-        let req = json!({"product": product, "version": version, "action": action, "params": params})
-            .to_string();
+        let req =
+            json!({"product": product, "version": version, "action": action, "params": params})
+                .to_string();
         let mut out = Buffer::empty();
         // SAFETY: the table covers `call_api` and `free_buffer` (checked
         // above); the request slice and `out` live across the call; `ctx` is
@@ -373,8 +375,12 @@ unsafe extern "C" fn step<P: Instance, const STEP: u8>(
     // SAFETY: the ABI requires `out` and `err` to be writable.
     unsafe {
         guarded(out, err, || {
-            let input: StepInput = serde_json::from_slice(bytes)
-                .map_err(|e| (status::BAD_INPUT, format!("cannot decode the step input: {e}")))?;
+            let input: StepInput = serde_json::from_slice(bytes).map_err(|e| {
+                (
+                    status::BAD_INPUT,
+                    format!("cannot decode the step input: {e}"),
+                )
+            })?;
             let plugin = P::instance();
             let done = |r: Result<(), StepError>| r.map(|()| b"{}".to_vec());
             let answer = match STEP {

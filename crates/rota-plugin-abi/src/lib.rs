@@ -120,8 +120,8 @@ mod ffi;
 mod sdk;
 
 pub use ffi::{
-    ABI_MAJOR, ABI_MINOR, ABI_VERSION, Buffer, DescribeFn, ENTRY_SYMBOL, EntryFn, FreeFn, Host,
-    HostTable, LogFn, PluginTable, RemainingFn, Status, StepFn, CallApiFn, abi_major, abi_minor,
+    ABI_MAJOR, ABI_MINOR, ABI_VERSION, Buffer, CallApiFn, DescribeFn, ENTRY_SYMBOL, EntryFn,
+    FreeFn, Host, HostTable, LogFn, PluginTable, RemainingFn, Status, StepFn, abi_major, abi_minor,
     status,
 };
 pub use sdk::{

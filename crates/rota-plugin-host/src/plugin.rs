@@ -226,7 +226,10 @@ pub(crate) fn call_api(ctx: Option<&CallCtx>, req: &[u8]) -> (Status, Vec<u8>) {
         return fail(status::FAILED, "call_api outside a step".into());
     };
     let Ok(req) = serde_json::from_slice::<Value>(req) else {
-        return fail(status::BAD_INPUT, "call_api: the request is not JSON".into());
+        return fail(
+            status::BAD_INPUT,
+            "call_api: the request is not JSON".into(),
+        );
     };
     let field = |k: &str| req.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let (product, version, action) = (field("product"), field("version"), field("action"));

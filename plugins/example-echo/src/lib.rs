@@ -16,7 +16,9 @@
 
 // Everything a plugin needs comes from the ABI crate: the trait to
 // implement, the descriptor types, the step input and the host handle.
-use rota_plugin_abi::{Descriptor, Host, Level, NativePlugin, Setting, StepError, StepInput, Steps};
+use rota_plugin_abi::{
+    Descriptor, Host, Level, NativePlugin, Setting, StepError, StepInput, Steps,
+};
 
 /// The plugin. It holds no state; a plugin that wants some (a connection
 /// pool) keeps it here: one instance lives as long as the process, and
@@ -36,12 +38,16 @@ impl NativePlugin for Echo {
             // The secret types it rotates; empty would mean any.
             secret_types: vec!["Generic".into()],
             // Its settings, with defaults; unknown settings are refused by Rota.
-            settings: vec![Setting::optional(
-                "greeting",
-                "string",
-                "hello".into(),
-                "a word logged by every step",
-            )],
+            settings: vec![
+                Setting::optional(
+                    "greeting",
+                    "string",
+                    "hello".into(),
+                    "a word logged by every step",
+                ),
+                // Lets the host's tests make `set` overrun its deadline.
+                Setting::optional("delay_ms", "integer", 0.into(), "time `set` takes"),
+            ],
             // `set` and `test` are mandatory; say which optional steps exist.
             steps: Steps {
                 generate: false,
@@ -65,9 +71,16 @@ impl NativePlugin for Echo {
         // Log through the host (never a secret value): it lands in Rota's log
         // inside the step's span.
         let greeting = input.setting_str("greeting").unwrap_or("hello");
+        if let Some(ms) = input.settings.get("delay_ms").and_then(|v| v.as_u64()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         host.log(
             Level::Debug,
-            &format!("{greeting}: set {} ({} bytes)", input.token, pending.expose().len()),
+            &format!(
+                "{greeting}: set {} ({} bytes)",
+                input.token,
+                pending.expose().len()
+            ),
         );
         Ok(())
     }

@@ -75,7 +75,10 @@ impl Login {
         };
         let port = match raw.get("port") {
             None => 5432,
-            Some(Value::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()).ok_or_else(|| bad("has an invalid port"))?,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| bad("has an invalid port"))?,
             Some(Value::String(s)) => s.parse().map_err(|_| bad("has an invalid port"))?,
             Some(_) => return Err(bad("has an invalid port")),
         };
@@ -95,7 +98,10 @@ impl Login {
 
     /// Logs in as this role.
     fn connect(&self, host: &Host<'_>, timeout: Duration) -> Result<Client, postgres::Error> {
-        let timeout = host.remaining().min(timeout).max(Duration::from_millis(100));
+        let timeout = host
+            .remaining()
+            .min(timeout)
+            .max(Duration::from_millis(100));
         Config::new()
             .host(&self.host)
             .port(self.port)
@@ -118,7 +124,10 @@ impl Settings {
     fn of(input: &StepInput) -> Self {
         Self {
             alternating: input.setting_str("mode") == Some("alternating"),
-            clone_suffix: input.setting_str("clone_suffix").unwrap_or("_clone").to_owned(),
+            clone_suffix: input
+                .setting_str("clone_suffix")
+                .unwrap_or("_clone")
+                .to_owned(),
             timeout: Duration::from_secs(
                 input
                     .settings
@@ -240,7 +249,10 @@ impl NativePlugin for PostgresRole {
 
         // Probe: does the pending password already log in as the role?
         if let Ok(mut client) = pending.connect(host, settings.timeout) {
-            host.log(Level::Debug, &format!("logged in as {role:?} with the pending value"));
+            host.log(
+                Level::Debug,
+                &format!("logged in as {role:?} with the pending value"),
+            );
             return set_password(&mut client, &role, &pending.password);
         }
         // The role's own old password: ACSCurrent (single) or ACSPrevious
@@ -261,13 +273,19 @@ impl NativePlugin for PostgresRole {
             return set_password(&mut client, &role, &pending.password);
         }
         if !settings.alternating {
-            return Err(StepError::Permanent("no current value to log in with".into()));
+            return Err(StepError::Permanent(
+                "no current value to log in with".into(),
+            ));
         }
         // Alternating, first handover (or the partner's password is lost):
         // the current role creates the partner or resets its password.
         let admin = match &input.current {
             Some(c) => Login::parse("current", c)?,
-            None => return Err(StepError::Permanent("no current value to log in with".into())),
+            None => {
+                return Err(StepError::Permanent(
+                    "no current value to log in with".into(),
+                ));
+            }
         };
         let mut client = admin
             .connect(host, settings.timeout)
@@ -281,9 +299,13 @@ impl NativePlugin for PostgresRole {
         }
         host.log(
             Level::Info,
-            &format!("creating role {role:?} as the partner of {:?}", admin.username),
+            &format!(
+                "creating role {role:?} as the partner of {:?}",
+                admin.username
+            ),
         );
-        let verifier = postgres_protocol::password::scram_sha_256(pending.password.expose().as_bytes());
+        let verifier =
+            postgres_protocol::password::scram_sha_256(pending.password.expose().as_bytes());
         let sql = format!(
             "CREATE ROLE {} WITH LOGIN PASSWORD {} IN ROLE {}",
             escape_identifier(&role),

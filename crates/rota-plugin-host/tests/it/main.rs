@@ -1,1 +1,8 @@
-//! x
+//! rota-plugin-host's integration tests: they build the plugins they load
+//! (`cargo build -p example-echo|postgres-role`, into target/plugin-tests)
+//! so a clean clone needs nothing else.
+
+mod abi;
+mod common;
+mod echo;
+mod postgres;

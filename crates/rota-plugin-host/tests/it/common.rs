@@ -1,0 +1,163 @@
+//! Shared helpers: building a plugin variant and copying it to its own
+//! folder, the embedded local cloud, and KMS shortcuts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use rota_engine::rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
+use rota_kms::kms::{CreateSecret, GetSecretValue};
+use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
+use rota_local::{LocalCloud, World};
+use rota_plugin_host::LoadedPlugin;
+use serde_json::Value;
+
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/rota-plugin-host is two levels down")
+        .to_path_buf()
+}
+
+/// Builds `package` with `features` into a target directory of its own
+/// under target/plugin-tests (so it never waits on the running test's build
+/// lock, and variants never overwrite each other even when test processes
+/// run in parallel), and returns the library's path. Each variant is built
+/// once per test process; cargo makes repeated builds no-ops.
+pub(crate) fn build_plugin(package: &str, features: &str) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let variant = if features.is_empty() {
+        package.to_owned()
+    } else {
+        format!("{package}+{}", features.replace(',', "+"))
+    };
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&variant) {
+        return p.clone();
+    }
+    let root = workspace_root();
+    let target = root.join("target/plugin-tests").join(&variant);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args(["build", "--quiet", "-p", package, "--target-dir"])
+        .arg(&target);
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
+    }
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {variant} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = target.join("debug").join(file);
+    assert!(path.exists(), "{} was not built", path.display());
+    built.as_mut().unwrap().insert(variant, path.clone());
+    path
+}
+
+/// Copies a built library into `dir` (for manifest and discovery tests).
+pub(crate) fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let dest = dir.join(lib.file_name().unwrap());
+    std::fs::copy(lib, &dest).unwrap();
+    dest
+}
+
+/// Builds and loads a plugin variant.
+pub(crate) fn load(package: &str, features: &str) -> LoadedPlugin {
+    rota_plugin_host::load(&build_plugin(package, features)).unwrap()
+}
+
+pub(crate) struct Env {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) kms: KmsClient,
+    pub(crate) api: OpenApi,
+}
+
+pub(crate) async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = LocalCloud::open(dir.path().join("cloud"), World::default())
+        .await
+        .unwrap();
+    let transport: Arc<dyn Transport> = Arc::new(cloud);
+    Env {
+        _dir: dir,
+        kms: KmsClient::new(transport.clone()),
+        api: OpenApi::new(transport),
+    }
+}
+
+impl Env {
+    pub(crate) fn rotator(&self, plugin: LoadedPlugin) -> (Rotator, Arc<MemoryHistory>) {
+        let mut registry = PluginRegistry::with_builtins();
+        registry.register(Arc::new(plugin)).unwrap();
+        let history = Arc::new(MemoryHistory::default());
+        let r = Rotator::new(
+            self.kms.clone(),
+            self.api.clone(),
+            Arc::new(registry),
+            history.clone(),
+        );
+        (r, history)
+    }
+
+    pub(crate) async fn create(&self, name: &str, value: &str) {
+        self.kms
+            .send(&CreateSecret {
+                secret_name: name.into(),
+                secret_data: SecretString::new(value),
+                version_id: "v1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    /// `(version id, value)` of the version carrying `stage`.
+    pub(crate) async fn stage(&self, name: &str, stage: &str) -> Option<(String, String)> {
+        self.kms
+            .send(&GetSecretValue {
+                secret_name: name.into(),
+                version_stage: Some(stage.into()),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
+    }
+}
+
+pub(crate) fn request(secret: &str, plugin: &str, settings: Value, token: &str) -> RotationRequest {
+    RotationRequest {
+        secret: secret.into(),
+        plugin: plugin.into(),
+        settings,
+        token: token.into(),
+        attempt: 1,
+    }
+}
+
+pub(crate) fn token(n: i64) -> String {
+    rota_engine::rotation::slot_token(
+        "s",
+        chrono::DateTime::from_timestamp(1_700_000_000 + n * 3600, 0).unwrap(),
+    )
+}
+
+/// The steps recorded in history, with their outcomes.
+pub(crate) fn steps(h: &MemoryHistory) -> Vec<(&'static str, String)> {
+    h.events()
+        .iter()
+        .map(|e| (e.step, e.outcome.as_str().to_owned()))
+        .collect()
+}

@@ -5,6 +5,9 @@
 //!   test suite (the tidy checks are tests in this crate) — exactly what CI runs;
 //! - `cargo xtask bench [NAME…]`: the benchmarks, printing their figures;
 //! - `cargo xtask tidy`: only the repository hygiene tests;
+//! - `cargo xtask plugins`: builds the native plugins in release mode into
+//!   `target/plugins/<name>/` (what `rota` discovers with
+//!   `--plugin-dir target/plugins`); tests build what they load themselves;
 //! - `cargo xtask interop-setup`: the Python venv with the official SDK that
 //!   the interop tests use (`ci` runs it before the tests).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -22,6 +25,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("local", "rota-local", "local"),
     ("scheduler", "rota-scheduler", "scheduler"),
     ("lifecycle", "rota-engine", "lifecycle"),
+    ("plugin", "rota-plugin-host", "plugin"),
 ];
 
 fn main() {
@@ -40,14 +44,15 @@ fn run() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("tidy") => cargo(&["test", "-p", "xtask", "--", "tidy"]),
         Some("interop-setup") => interop_setup(),
+        Some("plugins") => plugins(),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <ci | bench [{}] | tidy>",
+                "usage: cargo xtask <ci | bench [{}] | plugins | tidy>",
                 bench_names().join(" | ")
             );
             Ok(())
         }
-        Some(other) => bail!("unknown task {other:?}; tasks: ci, bench, tidy"),
+        Some(other) => bail!("unknown task {other:?}; tasks: ci, bench, plugins, tidy"),
     }
 }
 
@@ -116,6 +121,37 @@ fn bench(names: &[String]) -> Result<()> {
         step(&format!("bench {name}"), || {
             cargo(&["bench", "--locked", "-p", package, "--bench", target])
         })?;
+    }
+    Ok(())
+}
+
+/// The native plugins shipped in plugins/ (cargo packages).
+const NATIVE_PLUGINS: &[&str] = &["example-echo", "postgres-role"];
+
+/// Builds the native plugins (release) and copies each library to
+/// `target/plugins/<name>/`.
+fn plugins() -> Result<()> {
+    let mut args = vec!["build", "--release", "--locked"];
+    for p in NATIVE_PLUGINS {
+        args.extend(["-p", p]);
+    }
+    cargo(&args)?;
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    for p in NATIVE_PLUGINS {
+        let file = format!(
+            "{}{}{}",
+            std::env::consts::DLL_PREFIX,
+            p.replace('-', "_"),
+            std::env::consts::DLL_SUFFIX
+        );
+        let dir = Path::new("target/plugins").join(p);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let from = target.join("release").join(&file);
+        std::fs::copy(&from, dir.join(&file))
+            .with_context(|| format!("cannot copy {}", from.display()))?;
+        println!("{}", dir.join(&file).display());
     }
     Ok(())
 }

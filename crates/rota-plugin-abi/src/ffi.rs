@@ -292,7 +292,7 @@ pub const fn plugin_table<P: Instance>(abi_version: u32) -> PluginTable {
         test: step::<P, 2>,
         finish: step::<P, 3>,
         rollback: step::<P, 4>,
-        free_buffer: free_buffer,
+        free_buffer,
     }
 }
 

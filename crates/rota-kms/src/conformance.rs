@@ -149,7 +149,9 @@ const CONF_RDS: &str = "rm-conformance00001";
 fn ecs_conf(name: &str) -> CreateSecret {
     CreateSecret {
         secret_type: Some("ECS".into()),
-        extended_config: Some(format!(r#"{{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"{CONF_ECS}","CommandId":"cmd-ACS-KMS-RotateECSSecret-For-Linux.sh"}}"#)),
+        extended_config: Some(format!(
+            r#"{{"SecretSubType":"Password","RegionId":"cn-hangzhou","InstanceId":"{CONF_ECS}","CommandId":"cmd-ACS-KMS-RotateECSSecret-For-Linux.sh"}}"#
+        )),
         ..create(name, r#"{"UserName":"app","Password":"Conf-Passw0rd1"}"#)
     }
 }
@@ -206,7 +208,10 @@ async fn run_on_instance(c: &KmsClient, script: &str) -> Result<(String, i64, St
     .await?;
     let row = &d["Invocation"]["InvocationResults"]["InvocationResult"][0];
     Ok((
-        row["InvocationStatus"].as_str().unwrap_or_default().to_owned(),
+        row["InvocationStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         row["ExitCode"].as_i64().unwrap_or(-1),
         row["Output"].as_str().unwrap_or_default().to_owned(),
     ))

@@ -3,6 +3,6 @@
 mod common;
 mod help;
 mod interop;
-mod local;
 mod lifecycle;
+mod local;
 mod schedule;

@@ -26,6 +26,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("scheduler", "rota-scheduler", "scheduler"),
     ("lifecycle", "rota-engine", "lifecycle"),
     ("plugin", "rota-plugin-host", "plugin"),
+    ("rotation", "rota-engine", "rotation"),
 ];
 
 fn main() {

@@ -11,6 +11,12 @@
 //!   (`--data-dir`, default `.rota/` beside the configuration), with the
 //!   world declared in `world.hcl` beside the configuration (else the default
 //!   world), and one line on standard error saying so.
+//!
+//! Either way the backend carries a data directory for Rota's own state
+//! (the scheduler store `scheduler.db`, rotation history and locks):
+//! `--data-dir`, else `.rota/` beside the configuration. With the embedded
+//! cloud it is the same directory (rota-local keeps `kms.db`, `master.key`,
+//! `lock` and `root-access-key.json` there; the names do not collide).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +26,7 @@ use rota_engine::Config;
 use rota_kms::credentials::{
     Credentials, CredentialsProvider, EnvCredentials, ProfileCredentials, StaticCredentials,
 };
-use rota_kms::{Endpoints, HttpTransport, KmsClient};
+use rota_kms::{Endpoints, HttpTransport, KmsClient, OpenApi, Transport};
 use rota_local::{LocalCloud, World};
 
 use crate::cli::GlobalArgs;
@@ -29,6 +35,10 @@ use crate::cli::GlobalArgs;
 pub(crate) struct Backend {
     /// The client every command uses.
     pub(crate) client: KmsClient,
+    /// Signed OpenAPI calls on the same backend (rotation plugins).
+    pub(crate) api: OpenApi,
+    /// Rota's own state: scheduler store, rotation history, locks.
+    pub(crate) data_dir: PathBuf,
     /// Kept open while the command runs (it holds the data directory's lock).
     _local: Option<LocalCloud>,
 }
@@ -105,9 +115,12 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
             .credentials(credentials)
             .build()
             .context("cannot set up the HTTPS client")?;
-        tracing::info!(backend = %rota_kms::Transport::describe(&transport), "using Alibaba Cloud");
+        tracing::info!(backend = %Transport::describe(&transport), "using Alibaba Cloud");
+        let transport: Arc<dyn Transport> = Arc::new(transport);
         return Ok(Backend {
-            client: KmsClient::new(Arc::new(transport)),
+            client: KmsClient::new(transport.clone()),
+            api: OpenApi::new(transport),
+            data_dir: data_dir(global, config),
             _local: None,
         });
     }
@@ -117,10 +130,7 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
              ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET, or --profile"
         );
     }
-    let data_dir = global
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| config.root.join(".rota"));
+    let data_dir = data_dir(global, config);
     let world = match config.world_file() {
         Some(p) => {
             World::load(&p).with_context(|| format!("invalid world file {}", p.display()))?
@@ -141,10 +151,21 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
             display_dir(&data_dir)
         );
     }
+    let transport: Arc<dyn Transport> = Arc::new(cloud.clone());
     Ok(Backend {
-        client: KmsClient::new(Arc::new(cloud.clone())),
+        client: KmsClient::new(transport.clone()),
+        api: OpenApi::new(transport),
+        data_dir,
         _local: Some(cloud),
     })
+}
+
+/// Rota's data directory: `--data-dir`, else `.rota/` beside the configuration.
+pub(crate) fn data_dir(global: &GlobalArgs, config: &Config) -> PathBuf {
+    global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.root.join(".rota"))
 }
 
 fn display_dir(p: &Path) -> String {

@@ -113,6 +113,87 @@ pub(crate) enum Command {
     Import(ImportArgs),
     /// Show the live attributes of the configured secrets
     Show(ShowArgs),
+    /// Rotate secrets now through the rotation protocol
+    ///
+    /// NAME is a secret name, a resource address or a rotation block name.
+    /// Exits 1 if any rotation failed.
+    Rotate(RotateArgs),
+    /// Run the rotation daemon: one scheduled job per configured rotation
+    ///
+    /// Stops gracefully on Ctrl-C or SIGTERM; SIGHUP reloads the
+    /// configuration. With --once: run every job that is due, print a
+    /// summary and exit (1 if any failed).
+    Run(RunArgs),
+    /// Show each configured rotation: last rotation, next slot, state
+    Status(StatusArgs),
+    /// Show rotation runs with their steps and outcomes
+    History(HistoryArgs),
+}
+
+/// `rota rotate`.
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Secrets to rotate (names, addresses or rotation names)
+    #[arg(
+        value_name = "NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
+    pub(crate) names: Vec<String>,
+    /// Rotate every configured secret
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// Change nothing: resolve the plugin, validate its settings, run the
+    /// read-only probes and say what would happen
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// `rota run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Configuration file or directory (same as -c)
+    #[arg(value_name = "CONFIG")]
+    pub(crate) config: Option<PathBuf>,
+    /// Apply the configuration first (as rota apply --auto-approve)
+    #[arg(long)]
+    pub(crate) apply: bool,
+    /// Run every job that is due now, print a summary and exit
+    #[arg(long)]
+    pub(crate) once: bool,
+    /// With --once: also run jobs due within DURATION (e.g. 1h, 30m)
+    #[arg(long, value_name = "DURATION", requires = "once")]
+    pub(crate) all_due_within: Option<String>,
+    /// Rotations running at once
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub(crate) concurrency: usize,
+    /// How long rotations in flight may take to finish on shutdown
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) grace: String,
+}
+
+/// `rota status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+}
+
+/// `rota history`.
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Only this secret (name or address)
+    #[arg(value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Most runs shown
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) limit: usize,
 }
 
 /// Variable values (`-var` and `-var-file` are accepted as spelled by Terraform).

@@ -15,6 +15,7 @@ mod cli;
 mod commands;
 mod logging;
 mod output;
+mod plugins;
 
 use std::process::ExitCode;
 

@@ -20,8 +20,10 @@
 //!   with the ways out.
 //! - **never fight the rotator**: `secret_data`/`version_id` drift is not
 //!   planned back for managed types, nor when the configured version still
-//!   exists but is no longer ACSCurrent, nor for secrets tagged
-//!   `rota:rotated` (set by Rota's rotation). Changing `secret_data` without a
+//!   exists but is no longer ACSCurrent, nor when ACSCurrent is a version
+//!   written by Rota's rotation (version id `rota-…`, see
+//!   [`crate::rotation::protocol::is_rotation_version`]; no extra API call),
+//!   nor for secrets tagged `rota:rotated`. Changing `secret_data` without a
 //!   new `version_id` is refused: KMS versions are immutable.
 //! - **destroy**: in destroy mode every configured secret that exists; in
 //!   apply mode the secrets no longer configured that this configuration
@@ -1076,7 +1078,9 @@ fn diff_existing(
                     "KMS versions are immutable: a new value is a new version. Set a new version_id (e.g. \"v2\") together with the new secret_data; Rota then puts it with PutSecretValue and makes it ACSCurrent".into(),
                 ));
             }
-        } else if l.tags.contains_key(ROTATED_TAG) {
+        } else if l.tags.contains_key(ROTATED_TAG)
+            || crate::rotation::protocol::is_rotation_version(&l.version_id)
+        {
             rc.notes.push(format!(
                 "ACSCurrent is version {:?}, written by Rota's rotation: the configured value is the initial value and is not written back",
                 l.version_id

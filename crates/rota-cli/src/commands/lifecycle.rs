@@ -27,10 +27,16 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 return Ok(ExitCode::FAILURE);
             };
             if !global.quiet {
+                let n = config.resources.len();
+                let r = config.rotations.len();
+                let rotating = if r == 0 {
+                    String::new()
+                } else {
+                    format!(", {r} rotating")
+                };
                 println!(
-                    "The configuration is valid: {} secret{}.",
-                    config.resources.len(),
-                    if config.resources.len() == 1 { "" } else { "s" }
+                    "The configuration is valid: {n} secret{}{rotating}.",
+                    if n == 1 { "" } else { "s" }
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -173,7 +179,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
     }
 }
 
-fn config_path(global: &GlobalArgs) -> PathBuf {
+pub(crate) fn config_path(global: &GlobalArgs) -> PathBuf {
     global.config.clone().unwrap_or_else(|| PathBuf::from("."))
 }
 
@@ -204,10 +210,15 @@ fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
     })
 }
 
-/// Loads the configuration; prints diagnostics and returns `None` when invalid.
-fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
+/// Loads the configuration and checks its rotation plugins against the
+/// CLI's registry; prints diagnostics and returns `None` when invalid.
+pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
     let path = config_path(global);
-    match Config::load(&load_options(&path, vars)?) {
+    let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
+        rota_engine::config::rotation::validate_plugins(&c.rotations, &crate::plugins::registry())
+            .map(|()| c)
+    });
+    match checked {
         Ok(c) => Ok(Some(c)),
         Err(d) => {
             print_diagnostics(&d);
@@ -230,7 +241,7 @@ fn ownership(config: &Config) -> Ownership {
     Ownership::for_directory(&root)
 }
 
-async fn make_plan(
+pub(crate) async fn make_plan(
     backend: &backend::Backend,
     config: &Config,
     mode: PlanMode,
@@ -305,7 +316,7 @@ impl Progress for Printer {
     }
 }
 
-async fn execute(
+pub(crate) async fn execute(
     global: &GlobalArgs,
     backend: &backend::Backend,
     config: &Config,

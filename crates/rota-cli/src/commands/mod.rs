@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command};
 
 mod lifecycle;
 mod local;
+mod rotation;
 mod schedule;
 
 /// Runs the parsed command.
@@ -27,5 +28,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Destroy(_)
         | Command::Import(_)
         | Command::Show(_) => lifecycle::run(cli.command, &cli.global).await,
+        Command::Rotate(_) | Command::Run(_) | Command::Status(_) | Command::History(_) => {
+            rotation::run(cli.command, cli.global).await
+        }
     }
 }

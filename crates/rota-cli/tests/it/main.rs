@@ -5,4 +5,5 @@ mod help;
 mod interop;
 mod lifecycle;
 mod local;
+mod rotation;
 mod schedule;

@@ -16,6 +16,9 @@
 //!   references between them (`alicloud_kms_secret.x.secret_name`, `.id`,
 //!   `.arn`, …) evaluated in dependency order; computed attributes of a
 //!   secret that does not exist yet are "known after apply";
+//! - `rotation "name" { … }` blocks ([`rotation`]): which secrets rotate,
+//!   when and with which plugin, plus the implicit rotation of resources with
+//!   `enable_automatic_rotation = true`;
 //! - `terraform { … }` blocks are accepted and ignored.
 //!
 //! Anything else is an error with a [`Diagnostic`]: file, line, column, the
@@ -24,6 +27,7 @@
 
 pub mod diag;
 pub mod funcs;
+pub mod rotation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -35,6 +39,7 @@ use hcl::eval::{Context, Evaluate as _};
 use rota_kms::SecretString;
 
 pub use diag::{Diagnostic, Diagnostics, Location, SourceFile};
+pub use rotation::{OnFailure, RotationTarget};
 
 use crate::resource::{self, Kind, RESOURCE_TYPE, SecretArgs, Timeouts};
 
@@ -45,7 +50,14 @@ pub(crate) const UNKNOWN: &str = "__rota_known_after_apply__";
 pub const WORLD_FILE: &str = "world.hcl";
 
 /// Block types a configuration may contain.
-const TOP_BLOCKS: &[&str] = &["variable", "locals", "provider", "resource", "terraform"];
+const TOP_BLOCKS: &[&str] = &[
+    "variable",
+    "locals",
+    "provider",
+    "resource",
+    "rotation",
+    "terraform",
+];
 
 /// Provider arguments Rota understands.
 const PROVIDER_ARGS: &[&str] = &[
@@ -151,6 +163,10 @@ pub struct Config {
     pub provider: ProviderConfig,
     /// The resources, in dependency order (a resource after what it refers to).
     pub resources: Vec<Resource>,
+    /// One entry per rotating secret: the `rotation` blocks' selections, then
+    /// the implicit rotations. Plugin names and settings are checked by
+    /// [`rotation::validate_plugins`].
+    pub rotations: Vec<RotationTarget>,
     vars: Value,
     locals: Value,
 }
@@ -162,6 +178,7 @@ impl std::fmt::Debug for Config {
             .field("files", &self.files)
             .field("provider", &self.provider)
             .field("resources", &self.resources)
+            .field("rotations", &self.rotations)
             .finish_non_exhaustive()
     }
 }
@@ -505,6 +522,7 @@ impl Loader {
         let mut local_attrs: Vec<(usize, RawAttr)> = Vec::new();
         let mut provider_blocks = Vec::new();
         let mut resource_blocks = Vec::new();
+        let mut rotation_blocks = Vec::new();
         for (fi, body) in &bodies {
             let file = &self.files[*fi];
             for attr in body.attributes() {
@@ -634,6 +652,13 @@ impl Loader {
                         }
                         resource_blocks.push((*fi, block.clone()));
                     }
+                    "rotation" => rotation_blocks.push((*fi, block.clone())),
+                    // Extension point: lifecycle workflows (rota-script) parse here.
+                    "workflow" => self.diags.push(
+                        Diagnostic::new("workflow blocks are not supported yet")
+                            .at(Location::of(file, &head, true))
+                            .help("lifecycle workflows come with Rhai scripting; rotations are configured with rotation blocks"),
+                    ),
                     "terraform" => {}
                     other => self.diags.push(
                         Diagnostic::new(format!("unknown block type `{other}`"))
@@ -837,6 +862,7 @@ impl Loader {
             files: self.files,
             provider,
             resources,
+            rotations: Vec::new(),
             vars,
             locals,
         };
@@ -869,6 +895,17 @@ impl Loader {
                 }
                 Err(d) => diags.extend(d.0),
             }
+        }
+        if diags.is_empty() {
+            let ctx = base_context(&config.root, config.vars.clone(), config.locals.clone());
+            config.rotations = rotation::load(
+                &config.files,
+                &rotation_blocks,
+                &ctx,
+                &config.root,
+                &config.resources,
+                &mut diags,
+            );
         }
         if !diags.is_empty() {
             return Err(Diagnostics(diags));

@@ -1,10 +1,13 @@
 //! Rotation: the resumable four-step protocol ([`protocol`]), the plugin
 //! contract ([`plugin`]) with settings schemas ([`settings`]), the built-in
 //! `password` and `managed` plugins, crash injection points ([`crash`]) and
-//! the step history ([`history`]).
+//! the step history ([`history`]), rotations as scheduler jobs ([`jobs`])
+//! and the per-secret lock ([`lease`]).
 
 pub mod crash;
 pub mod history;
+pub mod jobs;
+pub mod lease;
 pub mod managed;
 pub mod password;
 pub mod plugin;
@@ -13,6 +16,8 @@ pub mod settings;
 
 pub use crash::{CrashHook, CrashPoint};
 pub use history::{HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome};
+pub use jobs::{JobPayload, RotationJobs, RunRotationError, job_spec};
+pub use lease::{SecretLock, SecretLocks};
 pub use plugin::{
     PluginDescriptor, PluginError, PluginRegistry, RegistryError, RotationPlugin, SecretInfo,
     StepContext, StepSet, Strategy,

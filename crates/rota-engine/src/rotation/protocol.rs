@@ -490,6 +490,40 @@ impl Rotator {
             });
         }
 
+        // A rotation interrupted inside finish (ACSCurrent moved, ACSPending
+        // not yet dropped) under another token: tidy it and report it as the
+        // rotation resumed, rather than rotating a second time.
+        if versions.current.version_stages.contains(PENDING) {
+            let token = versions.current.version_id.clone();
+            tracing::info!(rotation.resumed = %token, "finishing the promotion already in flight");
+            let started = Instant::now();
+            self.stage(name, PENDING, None, Some(&token)).await?;
+            let ctx = self.context(
+                &info,
+                &token,
+                &settings,
+                current.clone(),
+                previous.clone(),
+                current.clone(),
+                Step::Finish,
+            );
+            let finished = tokio::time::timeout(self.step_timeout, plugin.finish(&ctx))
+                .await
+                .unwrap_or(Err(PluginError::DeadlineExceeded));
+            self.record(
+                req,
+                &token,
+                Step::Finish,
+                started,
+                finished.as_ref().map(|_| ()).map_err(ToString::to_string),
+            );
+            finished.map_err(|e| RotationError::plugin(Step::Finish, &e))?;
+            return Ok(RotationOutcome::Rotated {
+                version_id: token,
+                resumed: true,
+            });
+        }
+
         // One rotation at a time: resume a candidate already in flight.
         let (mut token, resumed) = match &versions.pending {
             Some(p) if p.version_id != req.token => {

@@ -5,6 +5,7 @@
 mod common;
 mod lifecycle;
 mod rotation;
+mod rotation_config;
 mod saved;
 mod seed;
 mod validate;

@@ -1,0 +1,919 @@
+//! `rota rotate | run | status | history`: rotations through the protocol of
+//! `rota_engine::rotation`, the daemon over `rota_scheduler::Runner`, and
+//! what they recorded.
+//!
+//! State lives in the data directory (`--data-dir`, default `.rota/` beside
+//! the configuration): `scheduler.db` holds the scheduler's jobs and runs
+//! and the rotation step history; `locks/` the per-secret rotation locks.
+//!
+//! Test interface: `ROTA_TEST_CRASH_AT=<point>` makes `rota rotate` and
+//! `rota run` abort (as `kill -9` would) when the rotation reaches that
+//! point: `after-create`, `before-target-change`, `after-target-change`,
+//! `after-set`, `after-test`, `in-finish` (see
+//! `rota_engine::rotation::crash`). An unknown name is a usage error.
+//!
+//! Exit codes: 0 success, 1 a rotation failed (or another error), 2 usage.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use rota_engine::config::{Config, RotationTarget};
+use rota_engine::plan::PlanMode;
+use rota_engine::rotation::history::StoredStep;
+use rota_engine::rotation::{
+    CrashHook, CrashPoint, NoHistory, PluginRegistry, RotationJobs, RotationOutcome,
+    RotationRequest, Rotator, RunRotationError, SecretLocks, SqliteHistory, job_spec, manual_token,
+};
+use rota_scheduler::{
+    Event, JobStore as _, ManualClock, Outcome, Runner, RunnerConfig, Schedule, SqliteStore,
+    SystemClock,
+};
+use serde_json::json;
+
+use crate::backend::{self, Backend};
+use crate::cli::{Command, GlobalArgs, HistoryArgs, OutputFormat, RotateArgs, RunArgs};
+use crate::commands::lifecycle;
+
+/// The crash-injection variable.
+const CRASH_VAR: &str = "ROTA_TEST_CRASH_AT";
+/// The scheduler store (and rotation history) in the data directory.
+const STORE_FILE: &str = "scheduler.db";
+
+/// Runs one rotation command.
+pub(crate) async fn run(command: Command, mut global: GlobalArgs) -> Result<ExitCode> {
+    match command {
+        Command::Rotate(args) => rotate(&global, args).await,
+        Command::Run(args) => {
+            if let Some(c) = &args.config {
+                global.config = Some(c.clone());
+            }
+            daemon(&global, args).await
+        }
+        Command::Status(args) => {
+            let Some(config) = lifecycle::load(&global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            status(&global, &config)
+        }
+        Command::History(args) => {
+            let Some(config) = lifecycle::load(&global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            history(&global, &config, &args)
+        }
+        _ => bail!("not a rotation command"),
+    }
+}
+
+/// The crash hook `ROTA_TEST_CRASH_AT` asks for; `Err` with the message on
+/// an unknown name.
+fn crash_hook() -> std::result::Result<CrashHook, String> {
+    match std::env::var(CRASH_VAR) {
+        Ok(v) if !v.trim().is_empty() => {
+            let point: CrashPoint = v.trim().parse().map_err(|e| format!("{CRASH_VAR}: {e}"))?;
+            Ok(CrashHook::new(move |p| {
+                if p == point {
+                    eprintln!("{CRASH_VAR}: aborting at {p}");
+                    std::process::abort();
+                }
+            }))
+        }
+        _ => Ok(CrashHook::none()),
+    }
+}
+
+/// A unique owner id for leases: host, pid and a random part.
+fn owner_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let r: u32 = rand_u32();
+    format!("{host}-{}-{r:08x}", std::process::id())
+}
+
+fn rand_u32() -> u32 {
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    let pid = std::process::id();
+    rota_scheduler::job::stable_hash(format!("{nanos}-{pid}").as_bytes()) as u32
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn parse_duration(s: &str, what: &str) -> Result<Duration> {
+    rota_engine::resource::parse_duration(s)
+        .with_context(|| format!("{what}: {s:?} is not a duration (e.g. 30s, 15m, 1h)"))
+}
+
+/// Everything a rotation needs, resolved once.
+struct Resolved {
+    backend: Backend,
+    jobs: RotationJobs,
+    history: Arc<SqliteHistory>,
+}
+
+fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(STORE_FILE)
+}
+
+fn resolve_rotation(
+    backend: Backend,
+    registry: PluginRegistry,
+    crash: CrashHook,
+) -> Result<Resolved> {
+    std::fs::create_dir_all(&backend.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            backend.data_dir.display()
+        )
+    })?;
+    let history = Arc::new(
+        SqliteHistory::open(store_path(&backend.data_dir))
+            .context("cannot open the rotation history")?,
+    );
+    let rotator = Rotator::new(
+        backend.client.clone(),
+        backend.api.clone(),
+        Arc::new(registry),
+        history.clone(),
+    )
+    .with_crash_hook(crash);
+    let jobs = RotationJobs::new(rotator, SecretLocks::new(backend.data_dir.join("locks")));
+    Ok(Resolved {
+        backend,
+        jobs,
+        history,
+    })
+}
+
+/// The targets NAME… selects: secret names, addresses (`alicloud_kms_secret.x`
+/// or `x`) or rotation block names.
+fn select<'a>(config: &'a Config, names: &[String], all: bool) -> Result<Vec<&'a RotationTarget>> {
+    if all {
+        return Ok(config.rotations.iter().collect());
+    }
+    let mut out: Vec<&RotationTarget> = Vec::new();
+    for name in names {
+        let address = if name.starts_with("alicloud_kms_secret.") {
+            name.clone()
+        } else {
+            format!("alicloud_kms_secret.{name}")
+        };
+        let found: Vec<&RotationTarget> = config
+            .rotations
+            .iter()
+            .filter(|t| {
+                &t.secret == name || t.address.as_deref() == Some(&address) || &t.rotation == name
+            })
+            .collect();
+        if found.is_empty() {
+            let known: Vec<&str> = config.rotations.iter().map(|t| t.secret.as_str()).collect();
+            bail!(
+                "no rotation is configured for {name:?}; configured: {}",
+                if known.is_empty() {
+                    "none (add a rotation block)".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            );
+        }
+        for t in found {
+            if !out.iter().any(|o| o.secret == t.secret) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+// ------------------------------------------------------------------ rotate
+
+async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
+    let crash = match crash_hook() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let Some(config) = lifecycle::load(global, &args.vars)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let targets = select(&config, &args.names, args.all)?;
+    let registry = crate::plugins::registry();
+    let backend = backend::resolve(global, &config).await?;
+
+    if args.dry_run {
+        let rotator = Rotator::new(
+            backend.client.clone(),
+            backend.api.clone(),
+            Arc::new(registry),
+            Arc::new(NoHistory),
+        );
+        let mut failed = 0;
+        let mut reports = Vec::new();
+        for t in &targets {
+            let req = request(t, manual_token(Utc::now()));
+            match rotator.dry_run(&req).await {
+                Ok(r) => {
+                    // A failed probe is a finding, not an error: the target
+                    // may reject the current value for reasons rotation fixes.
+                    reports.push(json!({
+                        "secret": r.secret,
+                        "plugin": r.plugin,
+                        "current_version": r.current_version,
+                        "plan": r.plan,
+                        "probe": match &r.probe { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) },
+                    }));
+                }
+                Err(e) => {
+                    failed += 1;
+                    reports.push(json!({
+                        "secret": t.secret,
+                        "plugin": t.plugin,
+                        "error": e.to_string(),
+                    }));
+                }
+            }
+        }
+        match global.output {
+            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+            OutputFormat::Text => {
+                for r in &reports {
+                    let secret = r["secret"].as_str().unwrap_or_default();
+                    if let Some(e) = r["error"].as_str() {
+                        println!("{secret}: cannot rotate: {e}");
+                        continue;
+                    }
+                    println!(
+                        "{secret}: would rotate with plugin {} (ACSCurrent is version {})",
+                        r["plugin"].as_str().unwrap_or_default(),
+                        r["current_version"].as_str().unwrap_or_default()
+                    );
+                    for line in r["plan"].as_array().into_iter().flatten() {
+                        println!("  - {}", line.as_str().unwrap_or_default());
+                    }
+                    match r["probe"]["error"].as_str() {
+                        None => println!("  probe: ok"),
+                        Some(e) => println!("  probe: failed: {e}"),
+                    }
+                }
+                println!("Dry run: nothing was generated or changed.");
+            }
+        }
+        return Ok(if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
+
+    let resolved = resolve_rotation(backend, registry, crash)?;
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for t in &targets {
+        let req = request(t, manual_token(Utc::now()));
+        let r = resolved.jobs.rotate(&req).await;
+        let row = match r {
+            Ok(RotationOutcome::Rotated {
+                version_id,
+                resumed,
+            }) => {
+                json!({"secret": t.secret, "outcome": if resumed {"resumed"} else {"rotated"}, "version": version_id})
+            }
+            Ok(RotationOutcome::AlreadyDone { version_id }) => {
+                json!({"secret": t.secret, "outcome": "already_done", "version": version_id})
+            }
+            Err(RunRotationError::Busy(_)) => {
+                failed += 1;
+                json!({"secret": t.secret, "outcome": "busy", "error": "another rotation of this secret is running"})
+            }
+            Err(RunRotationError::Rotation(e)) => {
+                failed += 1;
+                json!({"secret": t.secret, "outcome": "failed", "step": e.step.name(), "error": e.message, "retryable": e.retryable})
+            }
+            Err(e) => {
+                failed += 1;
+                json!({"secret": t.secret, "outcome": "failed", "error": format!("{e:#}")})
+            }
+        };
+        tracing::info!(secret.name = %t.secret, outcome = %row["outcome"].as_str().unwrap_or_default(), "rotation done");
+        results.push(row);
+    }
+    drop(resolved.history);
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        OutputFormat::Text => {
+            for r in &results {
+                let s = r["secret"].as_str().unwrap_or_default();
+                let v = r["version"].as_str().unwrap_or_default();
+                let e = r["error"].as_str().unwrap_or_default();
+                match r["outcome"].as_str().unwrap_or_default() {
+                    "rotated" => println!("{s}: rotated to version {v}"),
+                    "resumed" => println!(
+                        "{s}: a rotation was already in progress; resumed and finished it: version {v}"
+                    ),
+                    "already_done" => println!("{s}: already rotated: version {v}"),
+                    "busy" => println!("{s}: skipped: {e}"),
+                    _ => println!(
+                        "{s}: failed{}: {e}",
+                        r["step"]
+                            .as_str()
+                            .map(|st| format!(" in step {st}"))
+                            .unwrap_or_default()
+                    ),
+                }
+            }
+        }
+    }
+    drop(resolved.backend);
+    if failed > 0 {
+        eprintln!(
+            "{failed} of {} rotation{} failed",
+            results.len(),
+            if results.len() == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn request(t: &RotationTarget, token: String) -> RotationRequest {
+    RotationRequest {
+        secret: t.secret.clone(),
+        plugin: t.plugin.clone(),
+        settings: t.settings.clone(),
+        token,
+        attempt: 1,
+    }
+}
+
+// ------------------------------------------------------------------ run
+
+/// Per job, what this process's handler saw (for the `--once` summary).
+type Seen = Arc<Mutex<HashMap<String, String>>>;
+
+async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
+    let crash = match crash_hook() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let within = match &args.all_due_within {
+        Some(s) => parse_duration(s, "--all-due-within")?,
+        None => Duration::ZERO,
+    };
+    let grace = parse_duration(&args.grace, "--grace")?;
+    let Some(config) = lifecycle::load(global, &args.vars)? else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let backend = backend::resolve(global, &config).await?;
+    if args.apply {
+        let Some(plan) = lifecycle::make_plan(&backend, &config, PlanMode::Apply, None).await?
+        else {
+            return Ok(ExitCode::FAILURE);
+        };
+        let code = lifecycle::execute(global, &backend, &config, &plan, true, "apply").await?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    let resolved = resolve_rotation(backend, crate::plugins::registry(), crash)?;
+    let store = Arc::new(
+        SqliteStore::open(store_path(&resolved.backend.data_dir))
+            .context("cannot open the scheduler store")?,
+    );
+    let owner = owner_id();
+    let now = Utc::now();
+    let mut runner_config =
+        RunnerConfig::with_owner(owner.clone()).max_concurrent(args.concurrency);
+    let clock: Arc<dyn rota_scheduler::Clock> = if args.once {
+        // A frozen clock at now + DURATION: every job due by then is due,
+        // retries and later slots are not.
+        runner_config = runner_config.misfire_grace(within + Duration::from_secs(60));
+        Arc::new(ManualClock::new(
+            now + chrono::Duration::from_std(within).unwrap_or_default(),
+        ))
+    } else {
+        Arc::new(SystemClock)
+    };
+    let seen: Seen = Arc::default();
+    let ran: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let handler = {
+        let jobs = resolved.jobs.clone();
+        let seen = seen.clone();
+        let once = args.once;
+        move |run: rota_scheduler::JobRun| {
+            let jobs = jobs.clone();
+            let seen = seen.clone();
+            let ran = ran.clone();
+            async move {
+                let name = run.name.to_string();
+                if once
+                    && !ran
+                        .lock()
+                        .map(|mut r| r.insert(name.clone()))
+                        .unwrap_or(true)
+                {
+                    // --once runs one slot per job; a later slot waits for the next invocation.
+                    std::future::pending::<()>().await;
+                }
+                let outcome = jobs.run(run).await;
+                let text = match &outcome {
+                    Ok(RotationOutcome::Rotated {
+                        version_id,
+                        resumed,
+                    }) => {
+                        tracing::info!(job.name = %name, rotation.version = %version_id, resumed, "rotated");
+                        if *resumed { "resumed" } else { "rotated" }
+                    }
+                    Ok(RotationOutcome::AlreadyDone { version_id }) => {
+                        tracing::info!(job.name = %name, rotation.version = %version_id, "already rotated");
+                        "already_done"
+                    }
+                    Err(e) => {
+                        tracing::warn!(job.name = %name, error = %e.message(), "rotation failed");
+                        "failed"
+                    }
+                };
+                if let Ok(mut s) = seen.lock() {
+                    s.insert(name, text.to_owned());
+                }
+                outcome.map(|_| ())
+            }
+        }
+    };
+    // Jobs are registered on the wall clock (a new job's first slot is the
+    // first fire time after now); the runner loads them when it starts.
+    let registrar = Runner::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        RunnerConfig::with_owner(owner.clone()),
+        |_run: rota_scheduler::JobRun| async { Ok::<(), rota_scheduler::RunError>(()) },
+    );
+    let registered = register(&registrar, &store, &config).await?;
+    let runner = Runner::new(store.clone(), clock, runner_config, handler);
+    let mut events = runner.subscribe();
+    runner.start().await.context("cannot start the scheduler")?;
+    if args.once {
+        let code = once(
+            global,
+            &runner,
+            &store,
+            &registered,
+            &mut events,
+            &seen,
+            &owner,
+            now,
+            within,
+        )
+        .await?;
+        runner.shutdown(grace).await;
+        return Ok(code);
+    }
+    if !global.quiet {
+        eprintln!(
+            "rota run: {} rotation job{} scheduled (owner {owner}); Ctrl-C or SIGTERM stops",
+            registered.len(),
+            if registered.len() == 1 { "" } else { "s" }
+        );
+    }
+    let mut config_now = config;
+    loop {
+        tokio::select! {
+            () = super::local::shutdown_signal() => break,
+            () = hangup() => {
+                match lifecycle::load(global, &args.vars) {
+                    Ok(Some(c)) => match register(&runner, &store, &c).await {
+                        Ok(n) => {
+                            tracing::info!(jobs = n.len(), "configuration reloaded");
+                            config_now = c;
+                        }
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
+                    },
+                    _ => tracing::error!("the new configuration is invalid; keeping the jobs"),
+                }
+            }
+            ev = events.recv() => {
+                if let Ok(Event::Finished { name, needs_attention: true, error, .. }) = ev {
+                    let webhook = config_now.rotations.iter().find(|t| t.job_name() == *name).and_then(|t| t.on_failure.webhook.clone());
+                    tracing::error!(job.name = %name, error = ?error, webhook = ?webhook, "rotation needs attention");
+                }
+            }
+        }
+    }
+    if !global.quiet {
+        eprintln!(
+            "stopping: letting rotations in flight finish (up to {}s)",
+            grace.as_secs()
+        );
+    }
+    let report = runner.shutdown(grace).await;
+    if !report.drained {
+        eprintln!(
+            "{} rotation{} cancelled; the next run resumes {}",
+            report.cancelled,
+            if report.cancelled == 1 { "" } else { "s" },
+            if report.cancelled == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGHUP (never elsewhere).
+async fn hangup() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// Registers a job per configured rotation and removes rotation jobs that
+/// are no longer configured. Returns the job names.
+async fn register(
+    runner: &Runner,
+    store: &Arc<SqliteStore>,
+    config: &Config,
+) -> Result<Vec<String>> {
+    let mut specs = Vec::new();
+    let mut names = HashSet::new();
+    for t in &config.rotations {
+        let spec = job_spec(t).with_context(|| format!("rotation {:?}", t.rotation))?;
+        names.insert(spec.name.clone());
+        specs.push(spec);
+    }
+    let list: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    runner
+        .register_many(specs)
+        .await
+        .context("cannot register the rotation jobs")?;
+    let stored = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.jobs()).await??
+    };
+    for row in stored {
+        if row.name.starts_with("rotate:") && !names.contains(&row.name) {
+            tracing::info!(job.name = %row.name, "rotation no longer configured; job removed");
+            runner.remove(&row.name).await?;
+        }
+    }
+    Ok(list)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn once(
+    global: &GlobalArgs,
+    runner: &Runner,
+    store: &Arc<SqliteStore>,
+    registered: &[String],
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    seen: &Seen,
+    owner: &str,
+    now: DateTime<Utc>,
+    within: Duration,
+) -> Result<ExitCode> {
+    let horizon = (now + chrono::Duration::from_std(within).unwrap_or_default()).timestamp_millis();
+    // What is due at the start.
+    let rows = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.jobs()).await??
+    };
+    let configured: HashSet<&str> = registered.iter().map(String::as_str).collect();
+    let mut pending: BTreeMap<String, Option<i64>> = BTreeMap::new();
+    let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+    for row in rows {
+        if !configured.contains(row.name.as_str()) {
+            continue;
+        }
+        let due = row.due_ms.or(row.slot_ms);
+        if row.state == rota_scheduler::RunState::Paused || due.is_none_or(|d| d > horizon) {
+            continue;
+        }
+        pending.insert(row.name.clone(), row.slot_ms);
+    }
+    let total = pending.len();
+    let mut results: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+    let mut started: HashSet<String> = HashSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    while !pending.is_empty() {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(Event::Started { name, .. }) => { started.insert(name.to_string()); }
+                Ok(Event::Finished { name, outcome, error, .. }) => {
+                    let name = name.to_string();
+                    if pending.remove(&name).is_some() {
+                        let kind = match outcome {
+                            Outcome::Succeeded => seen.lock().ok().and_then(|s| s.get(&name).cloned()).unwrap_or_else(|| "rotated".into()),
+                            _ => "failed".into(),
+                        };
+                        results.insert(name, (kind, error));
+                    }
+                }
+                Ok(Event::Missed { name, .. }) => {
+                    if pending.remove(&*name).is_some() {
+                        skipped.insert(name.to_string(), "slot missed (catch_up = skip or past its deadline)".into());
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            _ = tick.tick() => {
+                // Jobs another process runs or ran: not ours to wait for.
+                let names: Vec<String> = pending.keys().filter(|n| !started.contains(*n)).cloned().collect();
+                let store2 = store.clone();
+                let rows = tokio::task::spawn_blocking(move || {
+                    names.iter().map(|n| store2.job(n)).collect::<Result<Vec<_>, _>>()
+                }).await??;
+                let now_ms = Utc::now().timestamp_millis();
+                for row in rows.into_iter().flatten() {
+                    let initial = pending.get(&row.name).copied().flatten();
+                    let elsewhere = row.lease.as_ref().is_some_and(|l| l.owner != owner && l.until_ms > now_ms);
+                    let moved_on = row.slot_ms != initial && row.attempts == 0;
+                    if elsewhere || moved_on {
+                        pending.remove(&row.name);
+                        skipped.insert(row.name.clone(), if elsewhere { "running in another process".into() } else { "run by another process".into() });
+                    }
+                }
+            }
+        }
+    }
+    let count = |k: &str| results.values().filter(|(kind, _)| kind == k).count();
+    let (rotated, resumed, done, failed) = (
+        count("rotated"),
+        count("resumed"),
+        count("already_done"),
+        count("failed"),
+    );
+    match global.output {
+        OutputFormat::Json => {
+            let runs: Vec<_> = results
+                .iter()
+                .map(|(n, (k, e))| json!({"job": n, "secret": n.strip_prefix("rotate:").unwrap_or(n), "outcome": k, "error": e}))
+                .chain(skipped.iter().map(|(n, why)| json!({"job": n, "secret": n.strip_prefix("rotate:").unwrap_or(n), "outcome": "skipped", "error": why})))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "due": total,
+                    "rotated": rotated + resumed,
+                    "already_done": done,
+                    "failed": failed,
+                    "skipped": skipped.len(),
+                    "runs": runs,
+                }))?
+            );
+        }
+        OutputFormat::Text => {
+            println!(
+                "{total} due: {} rotated, {done} already done, {failed} failed, {} skipped",
+                rotated + resumed,
+                skipped.len()
+            );
+            for (n, (k, e)) in &results {
+                if k == "failed" {
+                    println!(
+                        "failed: {}: {}",
+                        n.strip_prefix("rotate:").unwrap_or(n),
+                        e.as_deref().unwrap_or("unknown error")
+                    );
+                }
+            }
+            for (n, why) in &skipped {
+                println!("skipped: {}: {why}", n.strip_prefix("rotate:").unwrap_or(n));
+            }
+        }
+    }
+    let _ = runner;
+    Ok(if failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+// ------------------------------------------------------------------ status
+
+fn open_store(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>> {
+    let path = store_path(data_dir);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&path).context("cannot open the scheduler store")?;
+    let history = SqliteHistory::open(&path).context("cannot open the rotation history")?;
+    Ok(Some((store, history)))
+}
+
+fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
+    let data_dir = backend::data_dir(global, config);
+    let opened = open_store(&data_dir)?;
+    let now = Utc::now();
+    let mut rows = Vec::new();
+    for t in &config.rotations {
+        let job = match &opened {
+            Some((store, _)) => store.job(&t.job_name())?,
+            None => None,
+        };
+        let last = match &opened {
+            Some((_, h)) => h.last_success(&t.secret)?,
+            None => None,
+        };
+        let (state, next, attempts, mut reason) = match &job {
+            Some(j) => {
+                let state = if j.needs_attention {
+                    "needs attention"
+                } else if j.state == rota_scheduler::RunState::Paused {
+                    "paused"
+                } else {
+                    "active"
+                };
+                (
+                    state,
+                    j.slot_ms.and_then(DateTime::from_timestamp_millis),
+                    j.attempts,
+                    None,
+                )
+            }
+            None => {
+                let next = Schedule::parse_in(&t.schedule, &t.timezone)
+                    .ok()
+                    .and_then(|s| s.next_fire(now));
+                ("not scheduled", next, 0, None)
+            }
+        };
+        if let (Some(j), Some((store, _))) = (&job, &opened)
+            && (j.needs_attention || j.attempts > 0)
+        {
+            reason = store
+                .runs(&j.name, 5)?
+                .into_iter()
+                .find_map(|r| r.error.filter(|_| r.outcome == Outcome::Failed));
+        }
+        if reason.is_none()
+            && let Some((_, h)) = &opened
+            && let Some(step) = h.last(&t.secret)?
+            && step.outcome == "failed"
+        {
+            reason = step.error.map(|e| format!("{} failed: {e}", step.step));
+        }
+        rows.push(json!({
+            "secret": t.secret,
+            "rotation": t.rotation,
+            "plugin": t.plugin,
+            "schedule": t.schedule,
+            "timezone": t.timezone,
+            "state": state,
+            "last_rotation": last.map(rfc3339),
+            "next_slot": next.map(rfc3339),
+            "attempts": attempts,
+            "reason": reason,
+        }));
+    }
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        OutputFormat::Text => {
+            if rows.is_empty() {
+                println!("No rotations are configured.");
+            }
+            for r in &rows {
+                let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+                println!(
+                    "{}  {}  plugin {}  last {}  next {}",
+                    s("secret"),
+                    s("state"),
+                    s("plugin"),
+                    s("last_rotation"),
+                    s("next_slot")
+                );
+                if let Some(reason) = r["reason"].as_str() {
+                    println!("  reason: {reason}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ history
+
+fn history(global: &GlobalArgs, config: &Config, args: &HistoryArgs) -> Result<ExitCode> {
+    let data_dir = backend::data_dir(global, config);
+    let secret = args.name.as_ref().map(|n| {
+        let address = if n.starts_with("alicloud_kms_secret.") {
+            n.clone()
+        } else {
+            format!("alicloud_kms_secret.{n}")
+        };
+        config
+            .rotations
+            .iter()
+            .find(|t| t.address.as_deref() == Some(&address))
+            .map(|t| t.secret.clone())
+            .unwrap_or_else(|| n.clone())
+    });
+    let steps = match open_store(&data_dir)? {
+        Some((_, h)) => h.list(secret.as_deref(), 100_000)?,
+        None => Vec::new(),
+    };
+    let runs = group_runs(steps);
+    let runs: Vec<_> = runs
+        .into_iter()
+        .rev()
+        .take(args.limit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        OutputFormat::Text => {
+            if runs.is_empty() {
+                println!("No rotations recorded.");
+            }
+            for r in &runs {
+                println!(
+                    "{}  {}  {}  attempt {}  {}  ({})",
+                    r["ended_at"].as_str().unwrap_or_default(),
+                    r["secret"].as_str().unwrap_or_default(),
+                    r["token"].as_str().unwrap_or_default(),
+                    r["attempt"],
+                    r["outcome"].as_str().unwrap_or_default(),
+                    r["plugin"].as_str().unwrap_or_default()
+                );
+                for s in r["steps"].as_array().into_iter().flatten() {
+                    let err = s["error"]
+                        .as_str()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    println!(
+                        "  {:<8} {:<6} {:>6} ms{err}",
+                        s["step"].as_str().unwrap_or_default(),
+                        s["outcome"].as_str().unwrap_or_default(),
+                        s["duration_ms"]
+                    );
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Steps grouped into runs by (secret, token, attempt), in order of first step.
+fn group_runs(steps: Vec<StoredStep>) -> Vec<serde_json::Value> {
+    let mut order: Vec<(String, String, u32)> = Vec::new();
+    let mut by: HashMap<(String, String, u32), Vec<StoredStep>> = HashMap::new();
+    for s in steps {
+        let key = (s.secret.clone(), s.token.clone(), s.attempt);
+        if !by.contains_key(&key) {
+            order.push(key.clone());
+        }
+        by.entry(key).or_default().push(s);
+    }
+    order
+        .into_iter()
+        .filter_map(|k| by.remove(&k).map(|steps| (k, steps)))
+        .map(|((secret, token, attempt), steps)| {
+            let outcome = if steps.iter().any(|s| s.outcome == "failed") {
+                "failed"
+            } else if steps
+                .iter()
+                .any(|s| s.step == "finish" && s.outcome == "ok")
+            {
+                "rotated"
+            } else {
+                "incomplete"
+            };
+            json!({
+                "secret": secret,
+                "token": token,
+                "attempt": attempt,
+                "plugin": steps.first().map(|s| s.plugin.clone()),
+                "started_at": steps.first().map(|s| s.at.clone()),
+                "ended_at": steps.last().map(|s| s.at.clone()),
+                "outcome": outcome,
+                "steps": steps.iter().map(|s| json!({
+                    "step": s.step,
+                    "outcome": s.outcome,
+                    "at": s.at,
+                    "duration_ms": s.duration_ms,
+                    "error": s.error,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}

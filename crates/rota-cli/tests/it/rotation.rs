@@ -1,0 +1,486 @@
+//! `rota rotate | run | status | history` as the built binary on temp
+//! directories: crash injection at every named point with recovery, two
+//! daemons on one store and one local cloud, and a canary that must never
+//! appear in output, logs, history or status.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Output, Stdio};
+
+use rota_kms::KmsClient;
+use rota_kms::kms::GetSecretValue;
+use rota_local::{LocalCloud, World};
+use serde_json::Value;
+
+use crate::common::{rota, stderr, stdout};
+
+const CANARY: &str = "canary-rot-9f3e77";
+
+fn cmd(dir: &Path) -> std::process::Command {
+    let mut c = rota();
+    c.current_dir(dir)
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALICLOUD_ACCESS_KEY")
+        .env_remove("ALICLOUD_SECRET_KEY")
+        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+        .env_remove("ROTA_TEST_CRASH_AT")
+        .env("HOME", dir);
+    c
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    cmd(dir).args(args).output().expect("rota runs")
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Reads the embedded cloud in `dir/.rota` (after every `rota` exited).
+fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cloud = LocalCloud::open(data, World::default()).await.unwrap();
+        let client = KmsClient::new(std::sync::Arc::new(cloud.clone()));
+        let out = f(client).await;
+        drop(cloud);
+        out
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stages {
+    versions: BTreeSet<String>,
+    current: (String, String),
+    pending: Option<(String, String)>,
+    previous: Option<String>,
+}
+
+async fn stage(kms: &KmsClient, name: &str, stage: &str) -> Option<(String, String)> {
+    kms.send(&GetSecretValue {
+        secret_name: name.into(),
+        version_stage: Some(stage.into()),
+        ..Default::default()
+    })
+    .await
+    .ok()
+    .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
+}
+
+async fn stages(kms: &KmsClient, name: &str) -> Stages {
+    let versions = kms
+        .list_all_versions(name)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version_id)
+        .collect();
+    Stages {
+        versions,
+        current: stage(kms, name, "ACSCurrent").await.unwrap(),
+        pending: stage(kms, name, "ACSPending").await,
+        previous: stage(kms, name, "ACSPrevious").await.map(|v| v.0),
+    }
+}
+
+fn write_config(dir: &Path, secrets: &[(&str, &str)], rotation: &str) {
+    let mut text = String::new();
+    for (i, (name, value)) in secrets.iter().enumerate() {
+        text.push_str(&format!(
+            "resource \"alicloud_kms_secret\" \"s{i}\" {{\n  secret_name = \"{name}\"\n  secret_data = {value:?}\n  version_id  = \"v1\"\n}}\n"
+        ));
+    }
+    text.push_str(rotation);
+    std::fs::write(dir.join("main.tf"), text).unwrap();
+}
+
+const PASSWORD_ROTATION: &str = "rotation \"apps\" {\n  secrets  = [\"app/*\"]\n  schedule = \"@daily\"\n  plugin   = \"password\"\n  settings = { length = 40 }\n}\n";
+
+/// The password plugin's target is the secret itself: its credential is the
+/// ACSCurrent value, which must meet the policy.
+fn target_is_current_or_pending(s: &Stages) {
+    let v = &s.current.1;
+    assert!(
+        v == "initial-value-1" || v.len() == 40,
+        "ACSCurrent holds a value that is neither the initial one nor the policy's"
+    );
+}
+
+#[test]
+fn a_crash_at_every_point_converges_on_the_next_run() {
+    for point in [
+        "after-create",
+        "before-target-change",
+        "after-target-change",
+        "after-set",
+        "after-test",
+        "in-finish",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(
+            dir.path(),
+            &[("app/db", "initial-value-1")],
+            PASSWORD_ROTATION,
+        );
+        ok(&run_in(dir.path(), &["apply", "--auto-approve"]));
+        let data = dir.path().join(".rota");
+        let before = with_cloud(&data, async |k| stages(&k, "app/db").await);
+        assert_eq!(before.current.0, "v1");
+
+        // The crash: the process aborts at the point, as kill -9 would.
+        let o = cmd(dir.path())
+            .env("ROTA_TEST_CRASH_AT", point)
+            .args(["rotate", "app/db"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{point}: the crash did not happen");
+        assert!(
+            stderr(&o).contains(&format!("aborting at {point}")),
+            "{point}: {}",
+            stderr(&o)
+        );
+        let crashed = with_cloud(&data, async |k| stages(&k, "app/db").await);
+        assert!(
+            crashed.versions.is_superset(&before.versions),
+            "{point}: a version was lost"
+        );
+        target_is_current_or_pending(&crashed);
+        let token = match point {
+            "in-finish" => {
+                // ACSCurrent moved, ACSPending not yet dropped.
+                assert_ne!(crashed.current.0, "v1", "{point}");
+                assert_eq!(
+                    crashed.pending.as_ref().map(|p| &p.0),
+                    Some(&crashed.current.0)
+                );
+                crashed.current.0.clone()
+            }
+            _ => {
+                assert_eq!(crashed.current.0, "v1", "{point}: promoted too early");
+                crashed
+                    .pending
+                    .as_ref()
+                    .expect("the pending version is written")
+                    .0
+                    .clone()
+            }
+        };
+        assert!(token.starts_with("rota-manual-"), "{token}");
+
+        // Recovery: the next run finishes that rotation instead of starting another.
+        let o = run_in(dir.path(), &["rotate", "app/db"]);
+        ok(&o);
+        assert!(
+            stdout(&o).contains(&format!("resumed and finished it: version {token}")),
+            "{point}: {}",
+            stdout(&o)
+        );
+        let after = with_cloud(&data, async |k| stages(&k, "app/db").await);
+        assert_eq!(after.current.0, token, "{point}: converged elsewhere");
+        assert_eq!(after.pending, None, "{point}: ACSPending left behind");
+        assert_eq!(after.previous.as_deref(), Some("v1"), "{point}");
+        assert!(
+            after.versions.is_superset(&crashed.versions),
+            "{point}: a version was lost"
+        );
+        assert_eq!(after.versions.len(), before.versions.len() + 1, "{point}");
+        target_is_current_or_pending(&after);
+        assert_eq!(after.current.1.len(), 40);
+
+        // History shows the crashed attempt and the finish.
+        let h: Value =
+            serde_json::from_str(&stdout(&run_in(dir.path(), &["history", "-o", "json"]))).unwrap();
+        let runs = h.as_array().unwrap();
+        assert!(
+            runs.iter()
+                .any(|r| r["token"] == token.as_str() && r["outcome"] == "rotated"),
+            "{point}: {h}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_crash_point_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &[("app/db", "initial-value-1")],
+        PASSWORD_ROTATION,
+    );
+    let o = cmd(dir.path())
+        .env("ROTA_TEST_CRASH_AT", "after-lunch")
+        .args(["rotate", "app/db"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown crash point \"after-lunch\""),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn rotate_status_history_and_dry_run() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &[
+            ("app/db", "initial-value-1"),
+            ("app/api", "initial-value-1"),
+        ],
+        PASSWORD_ROTATION,
+    );
+    ok(&run_in(dir.path(), &["apply", "--auto-approve"]));
+    let o = run_in(dir.path(), &["rotate", "app/db", "--dry-run"]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("Dry run: nothing was generated or changed."),
+        "{}",
+        stdout(&o)
+    );
+    let versions = with_cloud(&dir.path().join(".rota"), async |k| {
+        stages(&k, "app/db").await
+    });
+    assert_eq!(versions.versions.len(), 1, "the dry run wrote something");
+
+    ok(&run_in(dir.path(), &["rotate", "--all"]));
+    let filters = vec![
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
+        (r"rota-manual-\d{8}T\d{6}Z-[0-9a-f]{8}", "[TOKEN]"),
+        (r#""duration_ms": \d+"#, r#""duration_ms": "[MS]""#),
+    ];
+    insta::with_settings!({ filters => filters }, {
+        insta::assert_snapshot!("status_json", stdout(&run_in(dir.path(), &["status", "-o", "json"])));
+        insta::assert_snapshot!("history_json", stdout(&run_in(dir.path(), &["history", "app/db", "-o", "json"])));
+    });
+}
+
+/// Starts `rota local serve` on a free loopback port; returns the child
+/// and its URL (the child's stdout stays open).
+fn serve(dir: &Path, data: &Path) -> (Child, String) {
+    let mut child = cmd(dir)
+        .args(["local", "serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args([
+            "--access-key-id",
+            "LTAItestrotation",
+            "--access-key-secret",
+            "test-secret-rotation",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    // Keep the pipe open for the server's lifetime.
+    std::mem::forget(out);
+    (child, url)
+}
+
+fn remote(dir: &Path, url: &str) -> std::process::Command {
+    let mut c = cmd(dir);
+    c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAItestrotation")
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret-rotation")
+        .args(["--endpoint", url, "--data-dir", "state"]);
+    c
+}
+
+#[test]
+fn two_daemons_on_one_store_rotate_each_of_200_secrets_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..200).map(|i| format!("app/s{i:03}")).collect();
+    let secrets: Vec<(&str, &str)> = names
+        .iter()
+        .map(|n| (n.as_str(), "initial-value-1"))
+        .collect();
+    // A one-shot slot half an hour from now: due within the hour, once.
+    let at = slot_rfc3339(chrono_now() + 1800);
+    write_config(
+        dir.path(),
+        &secrets,
+        &format!(
+            "rotation \"apps\" {{\n  secrets  = [\"app/*\"]\n  schedule = \"{at}\"\n  jitter   = false\n  plugin   = \"password\"\n}}\n"
+        ),
+    );
+    let cloud = dir.path().join("cloud");
+    let (mut server, url) = serve(dir.path(), &cloud);
+    ok(&remote(dir.path(), &url)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .unwrap());
+
+    let spawn = || {
+        remote(dir.path(), &url)
+            .args(["run", "--once", "--all-due-within", "1h", "-o", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    ok(&a);
+    ok(&b);
+    let sa: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    let sb: Value = serde_json::from_str(&stdout(&b)).unwrap();
+    let rotated = sa["rotated"].as_u64().unwrap() + sb["rotated"].as_u64().unwrap();
+    assert_eq!(rotated, 200, "a: {sa}\nb: {sb}");
+    assert_eq!(sa["failed"], 0);
+    assert_eq!(sb["failed"], 0);
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let counts = with_cloud(&cloud, async |k| {
+        let mut out = Vec::new();
+        for n in &names {
+            let s = stages(&k, n).await;
+            let rotations = s.versions.iter().filter(|v| v.starts_with("rota-")).count();
+            out.push((
+                n.clone(),
+                rotations,
+                s.current.0.starts_with("rota-"),
+                s.pending.is_none(),
+            ));
+        }
+        out
+    });
+    for (n, rotations, current, no_pending) in counts {
+        assert_eq!(rotations, 1, "{n} rotated {rotations} times");
+        assert!(current && no_pending, "{n}");
+    }
+    let h: Value = serde_json::from_str(&stdout(
+        &cmd(dir.path())
+            .args([
+                "history",
+                "-o",
+                "json",
+                "--limit",
+                "1000",
+                "--data-dir",
+                "state",
+            ])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let finished: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "rotated")
+        .map(|r| r["secret"].as_str().unwrap())
+        .collect();
+    assert_eq!(finished.len(), 200);
+    assert_eq!(finished.iter().collect::<BTreeSet<_>>().len(), 200);
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn slot_rfc3339(secs: i64) -> String {
+    // Whole minutes, UTC.
+    let secs = secs - secs % 60;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:00Z",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[test]
+fn the_canary_never_appears_in_output_logs_history_or_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_value = format!("{{\"user\":\"{CANARY}\",\"password\":\"{CANARY}-p\"}}");
+    write_config(
+        dir.path(),
+        &[
+            ("app/db", &format!("{CANARY}-whole")),
+            ("app/login", &json_value),
+            ("bad/plain", CANARY),
+        ],
+        &format!(
+            "{}rotation \"login\" {{\n  secrets  = [\"app/login\", \"bad/plain\"]\n  schedule = \"@daily\"\n  settings = {{ field = \"password\" }}\n}}\n",
+            PASSWORD_ROTATION.replace("app/*", "app/db")
+        ),
+    );
+    let mut outputs = Vec::new();
+    let mut check = |o: Output| {
+        outputs.push(format!("{}{}", stdout(&o), stderr(&o)));
+        o
+    };
+    ok(&check(run_in(
+        dir.path(),
+        &["-vv", "apply", "--auto-approve"],
+    )));
+    ok(&check(run_in(
+        dir.path(),
+        &["-vv", "rotate", "app/db", "app/login"],
+    )));
+    // A failing rotation: the plain value is not JSON, so `field` cannot apply.
+    let o = check(run_in(dir.path(), &["-vv", "rotate", "bad/plain"]));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("failed"), "{}", stdout(&o));
+    ok(&check(run_in(
+        dir.path(),
+        &["-vv", "run", "--once", "--all-due-within", "1h"],
+    )));
+    ok(&check(run_in(
+        dir.path(),
+        &["-vv", "rotate", "--all", "--dry-run"],
+    )));
+    ok(&check(run_in(dir.path(), &["history", "-o", "json"])));
+    ok(&check(run_in(dir.path(), &["status", "-o", "json"])));
+    ok(&check(run_in(dir.path(), &["history"])));
+    ok(&check(run_in(dir.path(), &["status"])));
+    for (i, text) in outputs.iter().enumerate() {
+        assert!(
+            !text.contains(CANARY),
+            "output {i} leaks the canary:\n{text}"
+        );
+    }
+    // The canary is still in the secrets (field mode keeps the other fields).
+    let login = with_cloud(&dir.path().join(".rota"), async |k| {
+        stages(&k, "app/login").await
+    });
+    assert!(login.current.1.contains(CANARY));
+    assert!(login.current.0.starts_with("rota-"));
+}

@@ -1,0 +1,144 @@
+//! Rotations as scheduler jobs: the [`JobSpec`] of a configured rotation,
+//! the payload it carries, and the handler that maps a scheduler run onto
+//! the protocol — `JobRun.slot` → [`slot_token`], `JobRun.attempt` →
+//! [`RotationRequest::attempt`], [`RotationError`] → retryable or permanent
+//! [`RunError`] with the redacted message — under the per-secret lock.
+//!
+//! The daemon (`rota run`), manual rotations (`rota rotate`) and the
+//! benchmark share this code.
+
+use rota_scheduler::{JobRun, JobSpec, Policy, RetryPolicy, RunError, ScheduleError};
+use serde::{Deserialize, Serialize};
+
+use super::lease::SecretLocks;
+use super::protocol::{RotationError, RotationOutcome, RotationRequest, Rotator, slot_token};
+use crate::config::RotationTarget;
+
+/// What a rotation job carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPayload {
+    /// The rotation block.
+    pub rotation: String,
+    /// The secret.
+    pub secret: String,
+    /// The plugin.
+    pub plugin: String,
+    /// Its settings as configured.
+    pub settings: serde_json::Value,
+}
+
+/// The scheduler job of a configured rotation.
+pub fn job_spec(t: &RotationTarget) -> Result<JobSpec, ScheduleError> {
+    let tz = rota_scheduler::parse_tz(&t.timezone)?;
+    let mut policy = Policy::default();
+    policy.window = t.window;
+    policy.jitter = t.jitter;
+    policy.catch_up = t.catch_up;
+    policy.timeout = t.timeout;
+    policy.retry = RetryPolicy::new(
+        t.max_attempts,
+        t.retry_backoff,
+        (t.retry_backoff * 64).max(std::time::Duration::from_secs(600)),
+    );
+    let payload = JobPayload {
+        rotation: t.rotation.clone(),
+        secret: t.secret.clone(),
+        plugin: t.plugin.clone(),
+        settings: t.settings.clone(),
+    };
+    Ok(JobSpec::new(t.job_name(), t.schedule.clone())
+        .tz(tz)
+        .payload(serde_json::to_value(payload).unwrap_or_default())
+        .policy(policy))
+}
+
+/// Why a rotation did not run or did not succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunRotationError {
+    /// Another rotation of the secret is running (in this or another process).
+    #[error("another rotation of {0:?} is running")]
+    Busy(String),
+    /// The lock could not be taken.
+    #[error("cannot take the rotation lock of {secret:?}")]
+    Lock {
+        /// The secret.
+        secret: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The protocol failed.
+    #[error(transparent)]
+    Rotation(#[from] RotationError),
+}
+
+impl RunRotationError {
+    /// Whether a later attempt may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Busy(_) | Self::Lock { .. } => true,
+            Self::Rotation(e) => e.retryable,
+        }
+    }
+}
+
+/// Runs rotations under the per-secret lock.
+#[derive(Debug, Clone)]
+pub struct RotationJobs {
+    rotator: Rotator,
+    locks: SecretLocks,
+}
+
+impl RotationJobs {
+    /// Rotations through `rotator`, locked in `locks`.
+    pub fn new(rotator: Rotator, locks: SecretLocks) -> Self {
+        Self { rotator, locks }
+    }
+
+    /// The rotator.
+    pub fn rotator(&self) -> &Rotator {
+        &self.rotator
+    }
+
+    /// Rotates one secret now, unless another rotation of it is running.
+    pub async fn rotate(&self, req: &RotationRequest) -> Result<RotationOutcome, RunRotationError> {
+        let lock = self
+            .locks
+            .try_lock(&req.secret)
+            .map_err(|source| RunRotationError::Lock {
+                secret: req.secret.clone(),
+                source,
+            })?
+            .ok_or_else(|| RunRotationError::Busy(req.secret.clone()))?;
+        let result = self.rotator.rotate(req).await;
+        drop(lock);
+        Ok(result?)
+    }
+
+    /// The request of a scheduler run.
+    pub fn request(run: &JobRun) -> Result<RotationRequest, RunError> {
+        let p: JobPayload = serde_json::from_value(run.payload.clone())
+            .map_err(|e| RunError::permanent(format!("invalid rotation job payload: {e}")))?;
+        Ok(RotationRequest {
+            token: slot_token(&p.secret, run.slot),
+            secret: p.secret,
+            plugin: p.plugin,
+            settings: p.settings,
+            attempt: run.attempt.max(1),
+        })
+    }
+
+    /// Runs one scheduler run: the handler of the daemon's runner.
+    pub async fn run(&self, run: JobRun) -> Result<RotationOutcome, RunError> {
+        let req = Self::request(&run)?;
+        self.rotate(&req).await.map_err(|e| {
+            let message = e.to_string();
+            if e.is_retryable() {
+                RunError::retryable(message)
+            } else {
+                RunError::permanent(message)
+            }
+        })
+    }
+}

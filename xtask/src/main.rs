@@ -27,6 +27,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("lifecycle", "rota-engine", "lifecycle"),
     ("plugin", "rota-plugin-host", "plugin"),
     ("rotation", "rota-engine", "rotation"),
+    ("script", "rota-script", "script"),
 ];
 
 fn main() {

@@ -128,6 +128,11 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Show rotation runs with their steps and outcomes
     History(HistoryArgs),
+    /// List and check Rhai rotation plugins
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
 }
 
 /// `rota rotate`.
@@ -364,4 +369,24 @@ where
             _ => a,
         })
         .collect()
+}
+
+/// `rota plugins …`: Rhai plugins found in `plugins/` under the
+/// configuration directory (or the current directory) and in every --dir.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PluginsCommand {
+    /// List the plugins found, with their versions and steps
+    List {
+        /// Another directory to search (repeatable)
+        #[arg(long = "dir", value_name = "PATH")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Load one plugin and report what is wrong with it
+    Check {
+        /// The plugin's name (or the path of its folder)
+        name: String,
+        /// Another directory to search (repeatable)
+        #[arg(long = "dir", value_name = "PATH")]
+        dirs: Vec<PathBuf>,
+    },
 }

@@ -10,6 +10,7 @@ use crate::cli::{Cli, Command};
 mod lifecycle;
 mod local;
 mod rotation;
+mod plugins;
 mod schedule;
 
 /// Runs the parsed command.
@@ -22,6 +23,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Schedule { command } => Ok(schedule::run(command, cli.global.output)),
         Command::Local { command } => local::run(command, &cli.global).await,
+        Command::Plugins { command } => plugins::run(command, &cli.global),
         Command::Validate(_)
         | Command::Plan(_)
         | Command::Apply(_)

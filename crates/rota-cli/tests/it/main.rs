@@ -6,4 +6,5 @@ mod interop;
 mod lifecycle;
 mod local;
 mod rotation;
+mod plugins;
 mod schedule;

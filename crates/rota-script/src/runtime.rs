@@ -1,0 +1,228 @@
+//! [`ScriptRuntime`]: one hardened engine, the compiled-AST cache, and the
+//! call path every hook and workflow goes through.
+//!
+//! Scripts compile once into an `AST` cached by path and content hash; a
+//! changed file compiles again on the next [`ScriptRuntime::compile_file`]
+//! (what `rota run` does before each run). A call runs on a tokio blocking
+//! thread (Rhai is synchronous) inside a [`crate::env`] environment whose
+//! runtime handle the host functions `block_on`; dropping the call's
+//! future cancels the script at its next operation check.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use rhai::{AST, CallFnOptions, Dynamic, Engine, Scope};
+use rota_kms::{KmsClient, OpenApi};
+use sha2::{Digest as _, Sha256};
+
+use crate::engine::{Limits, build_engine};
+use crate::env::{self, CallEnv, CancelFlag, CancelOnDrop, LogLine};
+use crate::error::{LoadError, ScriptError, ScriptErrorKind};
+
+/// How the runtime is set up.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    /// Engine limits.
+    pub limits: Limits,
+    /// The default region of `ecs::` calls (the configured region).
+    pub region: String,
+}
+
+struct Cached {
+    hash: [u8; 32],
+    ast: Arc<AST>,
+}
+
+/// The engine and the AST cache, shared by every plugin and workflow.
+pub struct ScriptRuntime {
+    engine: Engine,
+    region: String,
+    http: OnceLock<Option<reqwest::Client>>,
+    cache: Mutex<HashMap<PathBuf, Cached>>,
+}
+
+impl std::fmt::Debug for ScriptRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptRuntime")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One call of a script function.
+pub(crate) struct CallSpec {
+    pub(crate) script: Arc<str>,
+    pub(crate) hook: String,
+    pub(crate) kms: Option<KmsClient>,
+    pub(crate) api: Option<OpenApi>,
+    pub(crate) deadline: Instant,
+    pub(crate) cancel: CancelFlag,
+    pub(crate) http_hosts: Vec<String>,
+    pub(crate) capture_logs: bool,
+    /// Whether to build the JSON report of the returned value.
+    pub(crate) report: bool,
+    /// Builds the argument inside the call's environment, so the secrets it
+    /// holds are remembered for redaction.
+    pub(crate) arg: Box<dyn FnOnce() -> Dynamic + Send>,
+}
+
+/// What a call returned.
+pub(crate) struct CallOutput {
+    pub(crate) value: Dynamic,
+    /// The value as JSON for reports: secrets as `***`, and every string
+    /// scrubbed of the call's secret values.
+    pub(crate) report: serde_json::Value,
+    pub(crate) logs: Vec<LogLine>,
+}
+
+impl ScriptRuntime {
+    /// A runtime with the hardened engine.
+    pub fn new(options: RuntimeOptions) -> Arc<Self> {
+        Arc::new(Self {
+            engine: build_engine(&options.limits),
+            region: options.region,
+            http: OnceLock::new(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The engine (tests and the bench use it directly).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles `source`, labelled `path` in errors and logs.
+    pub fn compile_source(&self, path: &Path, source: &str) -> Result<AST, LoadError> {
+        let mut ast = self.engine.compile(source).map_err(|e| {
+            let pos = e.position();
+            LoadError::Syntax {
+                path: path.to_owned(),
+                line: pos.line().unwrap_or(0),
+                column: pos.position().unwrap_or(0),
+                message: e.err_type().to_string(),
+            }
+        })?;
+        ast.set_source(path.display().to_string());
+        Ok(ast)
+    }
+
+    /// Compiles the file at `path`, or returns the cached AST if its content
+    /// has not changed. The flag says whether it was (re)compiled.
+    pub fn compile_file(&self, path: &Path) -> Result<(Arc<AST>, bool), LoadError> {
+        let source = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let hash: [u8; 32] = Sha256::digest(source.as_bytes()).into();
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cache.get(path)
+            && c.hash == hash
+        {
+            return Ok((c.ast.clone(), false));
+        }
+        let ast = Arc::new(self.compile_source(path, &source)?);
+        cache.insert(
+            path.to_owned(),
+            Cached {
+                hash,
+                ast: ast.clone(),
+            },
+        );
+        Ok((ast, true))
+    }
+
+    fn http_client(&self) -> Option<reqwest::Client> {
+        self.http
+            .get_or_init(|| crate::host::http_client().ok())
+            .clone()
+    }
+
+    /// Calls `spec.hook` in `ast` on the current thread (the caller is a
+    /// blocking thread, or a test or bench without a runtime).
+    pub(crate) fn call_blocking(
+        &self,
+        ast: &AST,
+        spec: CallSpec,
+        handle: Option<tokio::runtime::Handle>,
+    ) -> Result<CallOutput, ScriptError> {
+        let http = if spec.http_hosts.is_empty() {
+            None
+        } else {
+            self.http_client()
+        };
+        let call_env = Rc::new(CallEnv {
+            kms: spec.kms,
+            api: spec.api,
+            handle,
+            http,
+            http_hosts: spec.http_hosts,
+            region: self.region.clone(),
+            capture_logs: spec.capture_logs,
+            cancel: spec.cancel,
+            ..CallEnv::bare(spec.script.clone(), &spec.hook, spec.deadline)
+        });
+        let _entered = env::enter(call_env.clone());
+        let arg = (spec.arg)();
+        let mut scope = Scope::new();
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(false);
+        let result = self.engine.call_fn_with_options::<Dynamic>(
+            options,
+            &mut scope,
+            ast,
+            &spec.hook,
+            (arg,),
+        );
+        let logs = call_env.logs.take();
+        match result {
+            Ok(value) => {
+                let report = if spec.report {
+                    crate::convert::scrub(crate::convert::to_json_redacted(&value), &|t| {
+                        call_env.redact(t)
+                    })
+                } else {
+                    serde_json::Value::Null
+                };
+                Ok(CallOutput {
+                    value,
+                    report,
+                    logs,
+                })
+            }
+            Err(e) => Err(ScriptError::from_eval(&spec.script, &spec.hook, &e)),
+        }
+    }
+
+    /// Calls `spec.hook` on a blocking thread; dropping the future cancels it.
+    pub(crate) async fn call(
+        self: &Arc<Self>,
+        ast: Arc<AST>,
+        spec: CallSpec,
+    ) -> Result<CallOutput, ScriptError> {
+        let handle = tokio::runtime::Handle::try_current().ok();
+        let guard = CancelOnDrop::new(spec.cancel.clone());
+        let (script, hook) = (spec.script.clone(), spec.hook.clone());
+        let this = self.clone();
+        let joined =
+            tokio::task::spawn_blocking(move || this.call_blocking(&ast, spec, handle)).await;
+        guard.disarm();
+        match joined {
+            Ok(r) => r,
+            Err(e) => Err(ScriptError::new(
+                &script,
+                &hook,
+                ScriptErrorKind::Runtime,
+                if e.is_panic() {
+                    "the script's host call panicked".to_owned()
+                } else {
+                    "the script's thread was cancelled".to_owned()
+                },
+            )),
+        }
+    }
+}

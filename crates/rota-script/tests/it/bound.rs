@@ -1,0 +1,195 @@
+//! `rds-account` against RDS instances bound to the real servers of every
+//! development and CI machine: PostgreSQL on 127.0.0.1:5432 (user postgres)
+//! and MariaDB on 127.0.0.1:3306 (user root). Each test makes uniquely named
+//! roles or users and drops them at the end, passed or not.
+//!
+//! MariaDB proves passwords by logging in. PostgreSQL on these machines
+//! trusts loopback logins (pg_hba), so a login proves nothing; the test
+//! checks the password against the role's SCRAM-SHA-256 verifier in
+//! `pg_authid`, which is the check a `scram-sha-256` login makes.
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use mysql_async::prelude::Queryable as _;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::common::{env_world, request};
+use crate::plugins::{rotate_with_crash_then_resume, rotated, value};
+
+const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const MY_URL: &str = "mysql://root@127.0.0.1:3306";
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}{:08x}", rand_u32())
+}
+
+fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    t ^ std::process::id().rotate_left(16)
+}
+
+fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Whether `password` matches `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`.
+fn scram_matches(verifier: &str, password: &str) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let rest = verifier
+        .strip_prefix("SCRAM-SHA-256$")
+        .expect("a SCRAM verifier");
+    let (params, keys) = rest.split_once('$').unwrap();
+    let (iter, salt) = params.split_once(':').unwrap();
+    let (stored, server) = keys.split_once(':').unwrap();
+    let iter: u32 = iter.parse().unwrap();
+    let mut block = b64.decode(salt).unwrap();
+    block.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = hmac(password.as_bytes(), &block);
+    let mut salted = u.clone();
+    for _ in 1..iter {
+        u = hmac(password.as_bytes(), &u);
+        for (s, x) in salted.iter_mut().zip(&u) {
+            *s ^= x;
+        }
+    }
+    let stored_key = Sha256::digest(hmac(&salted, b"Client Key")).to_vec();
+    let server_key = hmac(&salted, b"Server Key");
+    stored_key == b64.decode(stored).unwrap() && server_key == b64.decode(server).unwrap()
+}
+
+async fn pg() -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    tokio::spawn(conn);
+    client
+}
+
+async fn pg_verifier(role: &str) -> String {
+    pg().await
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn my_login(user: &str, password: &str) -> bool {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(3306)
+        .user(Some(user))
+        .pass(Some(password));
+    match mysql_async::Conn::new(opts).await {
+        Ok(c) => {
+            let _ = c.disconnect().await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Runs `body`, then `cleanup` whatever happened, then re-raises a panic.
+async fn with_cleanup<F, C>(body: F, cleanup: C)
+where
+    F: Future<Output = ()> + Send + 'static,
+    C: Future<Output = ()>,
+{
+    let r = tokio::spawn(body).await;
+    cleanup.await;
+    if let Err(e) = r {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_account_rotates_a_real_postgresql_role() {
+    let role = unique("rs");
+    let r = role.clone();
+    with_cleanup(
+        async move {
+            let world = format!(
+                "account_id = \"1234567890123456\"\nregion = \"cn-hangzhou\"\nrds_instance \"pgm-rs0000000001\" {{\n  engine = \"PostgreSQL\"\n  bind = \"{PG_URL}\"\n  account \"{r}\" {{\n    password = \"Pg-Initial-Pass1\"\n  }}\n}}\n"
+            );
+            let e = env_world(Some(&world)).await;
+            assert!(scram_matches(&pg_verifier(&r).await, "Pg-Initial-Pass1"));
+            e.create("db/pg", &json!({"username": r, "password": "Pg-Initial-Pass1"}).to_string()).await;
+            let settings = json!({"instance_id": "pgm-rs0000000001"});
+            let (rotator, _) = e.rotator(vec![e.shipped("rds-account")]);
+            let out = rotator
+                .rotate(&request("db/pg", "rds-account", settings.clone(), "rota-t-1", 1))
+                .await
+                .unwrap();
+            assert_eq!(out, rotated("rota-t-1"));
+            let cur = value(&e.stage("db/pg", "ACSCurrent").await.unwrap().1);
+            let pw = cur["password"].as_str().unwrap().to_owned();
+            let verifier = pg_verifier(&r).await;
+            assert!(scram_matches(&verifier, &pw), "the new password is the role's");
+            assert!(!scram_matches(&verifier, "Pg-Initial-Pass1"), "the old one is not");
+
+            // A crash after set: the role already has the candidate; the next run finishes.
+            let out = rotate_with_crash_then_resume(&e, "rds-account", "db/pg", settings, "rota-t-2").await;
+            assert_eq!(out, rotated("rota-t-2"));
+            let cur = value(&e.stage("db/pg", "ACSCurrent").await.unwrap().1);
+            let verifier = pg_verifier(&r).await;
+            assert!(scram_matches(&verifier, cur["password"].as_str().unwrap()));
+            assert!(!scram_matches(&verifier, &pw));
+        },
+        async {
+            let _ = pg().await.batch_execute(&format!("DROP ROLE IF EXISTS \"{role}\"")).await;
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rds_account_dual_mode_on_real_mariadb_keeps_one_login_working() {
+    let a = unique("ra");
+    let b = unique("rb");
+    let (ua, ub) = (a.clone(), b.clone());
+    with_cleanup(
+        async move {
+            let world = format!(
+                "account_id = \"1234567890123456\"\nregion = \"cn-hangzhou\"\nrds_instance \"rm-rs0000000001\" {{\n  engine = \"MariaDB\"\n  bind = \"{MY_URL}\"\n  account \"{ua}\" {{\n    password = \"My-Initial-PassA1\"\n  }}\n  account \"{ub}\" {{\n    password = \"My-Initial-PassB1\"\n  }}\n}}\n"
+            );
+            let e = env_world(Some(&world)).await;
+            assert!(my_login(&ua, "My-Initial-PassA1").await);
+            e.create("db/my", &json!({"username": ua, "password": "My-Initial-PassA1"}).to_string()).await;
+            let settings = json!({"instance_id": "rm-rs0000000001", "mode": "dual", "accounts": [ua, ub]});
+            let (rotator, _) = e.rotator(vec![e.shipped("rds-account")]);
+            rotator
+                .rotate(&request("db/my", "rds-account", settings.clone(), "rota-t-1", 1))
+                .await
+                .unwrap();
+            let cur = value(&e.stage("db/my", "ACSCurrent").await.unwrap().1);
+            assert_eq!(cur["username"], ub.as_str());
+            assert!(my_login(&ub, cur["password"].as_str().unwrap()).await, "the new current logs in");
+            assert!(my_login(&ua, "My-Initial-PassA1").await, "the previous account still works");
+            assert!(!my_login(&ub, "My-Initial-PassB1").await, "b's old password is gone");
+
+            let out = rotate_with_crash_then_resume(&e, "rds-account", "db/my", settings, "rota-t-2").await;
+            assert_eq!(out, rotated("rota-t-2"));
+            let cur2 = value(&e.stage("db/my", "ACSCurrent").await.unwrap().1);
+            assert_eq!(cur2["username"], ua.as_str());
+            assert!(my_login(&ua, cur2["password"].as_str().unwrap()).await);
+            assert!(my_login(&ub, cur["password"].as_str().unwrap()).await, "the previous account still works");
+        },
+        async {
+            if let Ok(mut c) = mysql_async::Conn::from_url(MY_URL).await {
+                for u in [&a, &b] {
+                    let _ = c.query_drop(format!("DROP USER IF EXISTS '{u}'@'%'")).await;
+                }
+                let _ = c.disconnect().await;
+            }
+        },
+    )
+    .await;
+}

@@ -1,0 +1,262 @@
+//! Shared helpers: a local cloud in a temp dir (default world or one given
+//! in HCL), plugin folders written from text, a rotator over the shipped
+//! plugins, a step context for calling hooks directly, captured logs, and a
+//! loopback HTTP stub.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rota_engine::rotation::{
+    CrashHook, MemoryHistory, PluginRegistry, RotationRequest, Rotator, SecretInfo, StepContext,
+};
+use rota_kms::kms::{CreateSecret, GetSecretValue};
+use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
+use rota_local::{LocalCloud, World};
+use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+pub(crate) const CANARY: &str = "canary-5f3e9a7c";
+
+pub(crate) struct Env {
+    pub(crate) dir: tempfile::TempDir,
+    _cloud: LocalCloud,
+    pub(crate) kms: KmsClient,
+    pub(crate) api: OpenApi,
+    pub(crate) runtime: Arc<ScriptRuntime>,
+}
+
+pub(crate) async fn env() -> Env {
+    env_world(None).await
+}
+
+pub(crate) async fn env_world(world: Option<&str>) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let world = world.map_or_else(World::default, |w| World::parse(w).unwrap());
+    let cloud = LocalCloud::options(dir.path().join("cloud"))
+        .world(world)
+        .open()
+        .await
+        .unwrap();
+    let transport: Arc<dyn Transport> = Arc::new(cloud.clone());
+    Env {
+        dir,
+        _cloud: cloud,
+        kms: KmsClient::new(transport.clone()),
+        api: OpenApi::new(transport),
+        runtime: ScriptRuntime::new(RuntimeOptions {
+            region: "cn-hangzhou".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+impl Env {
+    pub(crate) async fn create(&self, name: &str, value: &str) {
+        self.kms
+            .send(&CreateSecret {
+                secret_name: name.into(),
+                secret_data: SecretString::new(value),
+                version_id: "v1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
+    pub(crate) async fn stage(&self, name: &str, stage: &str) -> Option<(String, String)> {
+        self.kms
+            .send(&GetSecretValue {
+                secret_name: name.into(),
+                version_stage: Some(stage.into()),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
+    }
+
+    /// A plugin folder under the temp dir.
+    pub(crate) fn plugin_dir(&self, name: &str, manifest: &str, hooks: Option<&str>) -> PathBuf {
+        write_plugin(self.dir.path(), name, manifest, hooks)
+    }
+
+    /// A step context for calling hooks directly.
+    pub(crate) fn step(&self, pending: Option<&str>, timeout: Duration) -> StepContext {
+        StepContext {
+            secret: SecretInfo {
+                name: "app/x".into(),
+                secret_type: "Generic".into(),
+                ..Default::default()
+            },
+            token: "rota-test-1".into(),
+            pending: pending.map(SecretString::new),
+            current: Some(SecretString::new("current-value")),
+            previous: None,
+            settings: Arc::new(serde_json::json!({})),
+            api: self.api.clone(),
+            kms: self.kms.clone(),
+            deadline: tokio::time::Instant::now() + timeout,
+            crash: CrashHook::none(),
+            span: tracing::Span::none(),
+        }
+    }
+
+    /// A rotator whose registry holds the built-ins and `plugins`.
+    pub(crate) fn rotator(&self, plugins: Vec<ScriptPlugin>) -> (Rotator, Arc<MemoryHistory>) {
+        self.rotator_with(plugins, CrashHook::none())
+    }
+
+    pub(crate) fn rotator_with(
+        &self,
+        plugins: Vec<ScriptPlugin>,
+        crash: CrashHook,
+    ) -> (Rotator, Arc<MemoryHistory>) {
+        let mut registry = PluginRegistry::with_builtins();
+        for p in plugins {
+            registry.register(Arc::new(p)).unwrap();
+        }
+        let history = Arc::new(MemoryHistory::default());
+        let rotator = Rotator::new(
+            self.kms.clone(),
+            self.api.clone(),
+            Arc::new(registry),
+            history.clone(),
+        )
+        .with_crash_hook(crash)
+        .with_step_timeout(Duration::from_secs(60));
+        (rotator, history)
+    }
+
+    /// A shipped plugin from the repository's plugins/ folder.
+    pub(crate) fn shipped(&self, name: &str) -> ScriptPlugin {
+        ScriptPlugin::load(&self.runtime, &repo().join("plugins").join(name)).unwrap()
+    }
+}
+
+pub(crate) fn write_plugin(
+    root: &Path,
+    name: &str,
+    manifest: &str,
+    hooks: Option<&str>,
+) -> PathBuf {
+    let dir = root.join("plugins").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("plugin.toml"), manifest).unwrap();
+    if let Some(h) = hooks {
+        std::fs::write(dir.join("hooks.rhai"), h).unwrap();
+    }
+    dir
+}
+
+pub(crate) fn manifest(name: &str) -> String {
+    format!("name = \"{name}\"\nversion = \"0.1.0\"\ndescription = \"test\"\n")
+}
+
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub(crate) fn request(
+    secret: &str,
+    plugin: &str,
+    settings: serde_json::Value,
+    token: &str,
+    attempt: u32,
+) -> RotationRequest {
+    RotationRequest {
+        secret: secret.into(),
+        plugin: plugin.into(),
+        settings,
+        token: token.into(),
+        attempt,
+    }
+}
+
+// ------------------------------------------------------------------ logs
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once) a global subscriber writing every event to a buffer.
+pub(crate) fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = Sink(buf.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buf
+    });
+}
+
+pub(crate) fn logs() -> String {
+    String::from_utf8_lossy(&LOGS.get().unwrap().lock().unwrap()).into_owned()
+}
+
+// ------------------------------------------------------------------ HTTP stub
+
+/// A loopback HTTP server answering 200 to every request and keeping the bodies.
+pub(crate) struct Stub {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) bodies: Arc<Mutex<Vec<String>>>,
+}
+
+pub(crate) async fn stub() -> Stub {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let keep = bodies.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).into_owned();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + len {
+                            keep.lock().unwrap().push(text[end + 4..].to_owned());
+                            break;
+                        }
+                    }
+                }
+                let _ = sock
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    Stub { addr, bodies }
+}

@@ -9,8 +9,8 @@ use crate::cli::{Cli, Command};
 
 mod lifecycle;
 mod local;
-mod rotation;
 mod plugins;
+mod rotation;
 mod schedule;
 
 /// Runs the parsed command.

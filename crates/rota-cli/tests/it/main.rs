@@ -5,6 +5,6 @@ mod help;
 mod interop;
 mod lifecycle;
 mod local;
-mod rotation;
 mod plugins;
+mod rotation;
 mod schedule;

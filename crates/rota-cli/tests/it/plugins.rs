@@ -81,3 +81,52 @@ fn check_reports_what_is_wrong() {
     ));
     insta::assert_snapshot!(out);
 }
+
+/// A Rhai plugin in `plugins/` is what a rotation block names: `rota
+/// validate` accepts it and `rota rotate` runs its hooks.
+#[test]
+fn rotate_runs_a_rhai_plugin_from_the_plugins_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plugin = dir.join("plugins/stamp");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        "name = \"stamp\"\nversion = \"1.0.0\"\n[settings.prefix]\ntype = \"string\"\ndefault = \"stamped\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        plugin.join("hooks.rhai"),
+        "fn generate(ctx) { ctx.settings.prefix + \"-\" + ctx.token }\nfn set(ctx) { }\nfn test(ctx) { if !ctx.pending.reveal().starts_with(ctx.settings.prefix) { throw \"bad\"; } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/x\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\nrotation \"x\" {\n  secrets  = [\"app/x\"]\n  schedule = \"@daily\"\n  plugin   = \"stamp\"\n  settings = { prefix = \"rhai\" }\n}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let o = rota()
+            .current_dir(dir)
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+            .env_remove("ROTA_TEST_CRASH_AT")
+            .env("HOME", dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    run(&["validate"]);
+    run(&["apply", "--auto-approve"]);
+    run(&["rotate", "app/x"]);
+    let history = run(&["history", "app/x", "-o", "json"]);
+    assert!(history.contains("\"plugin\": \"stamp\""), "{history}");
+    assert!(history.contains("\"step\": \"finish\""), "{history}");
+    assert!(
+        !history.contains("rhai-rota-manual"),
+        "the value is not in history"
+    );
+}

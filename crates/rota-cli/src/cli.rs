@@ -133,6 +133,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Run lifecycle workflow scripts (Rhai)
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
 }
 
 /// `rota rotate`.
@@ -388,5 +393,29 @@ pub(crate) enum PluginsCommand {
         /// Another directory to search (repeatable)
         #[arg(long = "dir", value_name = "PATH")]
         dirs: Vec<PathBuf>,
+    },
+}
+
+/// `rota workflow …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkflowCommand {
+    /// Run a workflow script's `run(ctx)` once against the configured backend
+    ///
+    /// Prints the run's summary and log lines (or the whole report with -o
+    /// json); exits 1 if the script failed.
+    Run {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// The script (e.g. scripts/compliance-report.rhai)
+        script: PathBuf,
+        /// Settings, as a JSON object
+        #[arg(long, value_name = "JSON")]
+        settings: Option<String>,
+        /// A host http:: may reach (repeatable)
+        #[arg(long = "http-host", value_name = "HOST[:PORT]")]
+        http_hosts: Vec<String>,
+        /// How long the run may take, in seconds
+        #[arg(long, value_name = "SECS", default_value_t = 600)]
+        timeout: u64,
     },
 }

@@ -86,6 +86,11 @@ impl Workflow {
                 path: path.to_owned(),
             });
         }
+        let settings = if settings.is_null() {
+            Value::Object(serde_json::Map::new())
+        } else {
+            settings
+        };
         let (ast, _) = runtime.compile_file(path)?;
         check_hooks(path, &ast, &["run"], &[])?;
         Ok(Self {

@@ -12,6 +12,7 @@ mod local;
 mod plugins;
 mod rotation;
 mod schedule;
+mod workflow;
 
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
@@ -24,6 +25,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schedule { command } => Ok(schedule::run(command, cli.global.output)),
         Command::Local { command } => local::run(command, &cli.global).await,
         Command::Plugins { command } => plugins::run(command, &cli.global),
+        Command::Workflow { command } => workflow::run(command, &cli.global).await,
         Command::Validate(_)
         | Command::Plan(_)
         | Command::Apply(_)

@@ -130,3 +130,44 @@ fn rotate_runs_a_rhai_plugin_from_the_plugins_folder() {
         "the value is not in history"
     );
 }
+
+/// A shipped workflow script runs once through the binary on the embedded default.
+#[test]
+fn workflow_run_prints_the_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("main.tf"),
+        "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/x\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        rota()
+            .current_dir(dir)
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+            .env("HOME", dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["apply", "--auto-approve"]).status.success());
+    let script = repo().join("scripts/compliance-report.rhai");
+    let o = run(&["workflow", "run", script.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    insta::assert_snapshot!(stdout(&o));
+    let o = run(&[
+        "workflow",
+        "run",
+        script.to_str().unwrap(),
+        "--settings",
+        "[1]",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("workflow settings must be a map of name = value"),
+        "{}",
+        stderr(&o)
+    );
+}

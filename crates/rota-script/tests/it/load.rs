@@ -165,3 +165,57 @@ async fn the_shipped_plugins_and_scripts_load() {
             .unwrap_or_else(|err| panic!("{err}"));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_hooks_file_is_recompiled_and_a_broken_one_keeps_the_old_ast() {
+    use rota_engine::rotation::RotationPlugin as _;
+    let e = env().await;
+    let dir = write_plugin(
+        e.dir.path(),
+        "reload",
+        &manifest("reload"),
+        Some("fn set(ctx) { throw \"v1\"; }\nfn test(ctx) { }\n"),
+    );
+    let plugin = ScriptPlugin::load(&e.runtime, &dir).unwrap();
+    let ctx = e.step(Some("p"), std::time::Duration::from_secs(60));
+    assert!(
+        plugin
+            .set(&ctx)
+            .await
+            .unwrap_err()
+            .to_string()
+            .ends_with("v1")
+    );
+    assert!(
+        !plugin.reload_if_changed().unwrap(),
+        "unchanged: the cached AST"
+    );
+
+    std::fs::write(
+        dir.join("hooks.rhai"),
+        "fn set(ctx) { throw \"v2\"; }\nfn test(ctx) { }\n",
+    )
+    .unwrap();
+    assert!(plugin.reload_if_changed().unwrap());
+    assert!(
+        plugin
+            .set(&ctx)
+            .await
+            .unwrap_err()
+            .to_string()
+            .ends_with("v2")
+    );
+
+    std::fs::write(dir.join("hooks.rhai"), "fn set(ctx) {\n").unwrap();
+    let err = plugin.reload_if_changed().unwrap_err();
+    assert!(err.to_string().contains("syntax error"), "{err}");
+    assert!(
+        plugin
+            .set(&ctx)
+            .await
+            .unwrap_err()
+            .to_string()
+            .ends_with("v2"),
+        "the old AST stays"
+    );
+}

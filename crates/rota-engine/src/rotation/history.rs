@@ -3,7 +3,7 @@
 //! SQLite beside the scheduler's run history, and shown by `rota history`.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
@@ -115,18 +115,92 @@ impl HistorySink for MemoryHistory {
 
 /// A history store failure.
 #[derive(Debug, thiserror::Error)]
-#[error("rotation history: {0}")]
-pub struct HistoryError(#[from] rusqlite::Error);
+#[non_exhaustive]
+pub enum HistoryError {
+    /// The database failed.
+    #[error("rotation history: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The writer thread could not start.
+    #[error("rotation history: cannot start the writer thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
 
 /// Step events in SQLite.
+///
+/// Recording never blocks a rotation on a disk sync: events go over a
+/// channel to one writer thread that inserts whatever has queued up in a
+/// single transaction (group commit). Reads flush first, and dropping the
+/// history waits for the writer, so a command that exits has written every
+/// event. The history is a record, not the source of truth (KMS is): after
+/// a hard crash the last few events may be missing, never a secret version.
 #[derive(Debug)]
 pub struct SqliteHistory {
     conn: Mutex<Connection>,
+    writer: Mutex<Option<(mpsc::Sender<Msg>, std::thread::JoinHandle<()>)>>,
+}
+
+enum Msg {
+    Event(StepEvent),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Most events written in one transaction.
+const BATCH: usize = 512;
+
+fn insert_batch(conn: &mut Connection, events: &[StepEvent]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO rotation_steps (secret, token, plugin, step, attempt, at_ms, duration_ms, outcome, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for e in events {
+            stmt.execute(params![
+                e.secret,
+                e.token,
+                e.plugin,
+                e.step,
+                e.attempt,
+                e.at.timestamp_millis(),
+                e.duration.as_millis() as i64,
+                e.outcome.as_str(),
+                e.error
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Msg>) {
+    let mut events = Vec::new();
+    let mut flushes = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Event(e) => events.push(e),
+                Msg::Flush(done) => flushes.push(done),
+            }
+            if events.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !events.is_empty() {
+            if let Err(err) = insert_batch(&mut conn, &events) {
+                tracing::warn!(events = events.len(), error = %err, "cannot record rotation steps");
+            }
+            events.clear();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
 }
 
 impl SqliteHistory {
     /// Opens (and creates) the history table in the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, HistoryError> {
+        let path = path.as_ref();
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -146,13 +220,37 @@ impl SqliteHistory {
             );
             CREATE INDEX IF NOT EXISTS rotation_steps_secret ON rotation_steps(secret, id);",
         )?;
+        let writer_conn = Connection::open(path)?;
+        writer_conn.busy_timeout(Duration::from_secs(10))?;
+        writer_conn.pragma_update(None, "synchronous", "FULL")?;
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("rota-history".into())
+            .spawn(move || writer_loop(writer_conn, rx))
+            .map_err(HistoryError::Thread)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            writer: Mutex::new(Some((tx, handle))),
         })
+    }
+
+    /// Waits until every event recorded so far is written.
+    pub fn flush(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        let sent = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(tx, _)| tx.send(Msg::Flush(done_tx)).is_ok());
+        if sent {
+            let _ = done_rx.recv();
+        }
     }
 
     /// The latest `limit` events, newest last, for one secret or all.
     pub fn list(&self, secret: Option<&str>, limit: u32) -> Result<Vec<StoredStep>, HistoryError> {
+        self.flush();
         let conn = self
             .conn
             .lock()
@@ -193,6 +291,7 @@ impl SqliteHistory {
 
     /// When the secret last finished a rotation, if ever.
     pub fn last_success(&self, secret: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        self.flush();
         let conn = self
             .conn
             .lock()
@@ -211,27 +310,28 @@ impl SqliteHistory {
 
 impl HistorySink for SqliteHistory {
     fn record(&self, e: StepEvent) {
-        let conn = self
-            .conn
+        let guard = self
+            .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let result = conn.execute(
-            "INSERT INTO rotation_steps (secret, token, plugin, step, attempt, at_ms, duration_ms, outcome, error)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                e.secret,
-                e.token,
-                e.plugin,
-                e.step,
-                e.attempt,
-                e.at.timestamp_millis(),
-                e.duration.as_millis() as i64,
-                e.outcome.as_str(),
-                e.error
-            ],
-        );
-        if let Err(err) = result {
-            tracing::warn!(secret.name = %e.secret, error = %err, "cannot record a rotation step");
+        if let Some((tx, _)) = guard.as_ref()
+            && tx.send(Msg::Event(e)).is_err()
+        {
+            tracing::warn!("the rotation history writer has stopped; a step was not recorded");
+        }
+    }
+}
+
+impl Drop for SqliteHistory {
+    fn drop(&mut self) {
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((tx, handle)) = writer {
+            drop(tx);
+            let _ = handle.join();
         }
     }
 }

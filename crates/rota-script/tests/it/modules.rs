@@ -181,3 +181,27 @@ async fn host_errors_are_typed_and_name_the_line() {
         .unwrap_err();
     assert!(err.contains("unknown key type \"dsa\""), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_rsa_key_pairs() {
+    let e = env().await;
+    let report = run(
+        &e,
+        r#"fn run(ctx) {
+    let pair = ssh::keypair("rsa", "ops@rota");
+    #{
+        pub_ok: pair.public_key.starts_with("ssh-rsa ") && pair.public_key.ends_with(" ops@rota"),
+        priv_ok: pair.private_key.reveal().starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"),
+        shown: pair.private_key,
+        kind: pair.type
+    }
+}"#,
+        vec![],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.result,
+        json!({"pub_ok": true, "priv_ok": true, "shown": "***", "kind": "rsa"})
+    );
+}

@@ -390,6 +390,12 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         }
     }
     let resolved = resolve_rotation(backend, crate::plugins::registry(), crash)?;
+    let workflows = Arc::new(super::workflow::WorkflowJobs::load(
+        &config,
+        global,
+        &resolved.backend,
+        resolved.history.clone(),
+    )?);
     let store = Arc::new(
         SqliteStore::open(store_path(&resolved.backend.data_dir))
             .context("cannot open the scheduler store")?,
@@ -414,10 +420,12 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         let jobs = resolved.jobs.clone();
         let seen = seen.clone();
         let once = args.once;
+        let workflows = workflows.clone();
         move |run: rota_scheduler::JobRun| {
             let jobs = jobs.clone();
             let seen = seen.clone();
             let ran = ran.clone();
+            let workflows = workflows.clone();
             async move {
                 let name = run.name.to_string();
                 if once
@@ -428,6 +436,16 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                 {
                     // --once runs one slot per job; a later slot waits for the next invocation.
                     std::future::pending::<()>().await;
+                }
+                if name.starts_with("workflow:") {
+                    let result = workflows.run(&run).await;
+                    if let Ok(mut s) = seen.lock() {
+                        s.insert(
+                            name,
+                            if result.is_ok() { "ran" } else { "failed" }.to_owned(),
+                        );
+                    }
+                    return result.map(|_| ());
                 }
                 let outcome = jobs.run(run).await;
                 let text = match &outcome {
@@ -462,7 +480,9 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         RunnerConfig::with_owner(owner.clone()),
         |_run: rota_scheduler::JobRun| async { Ok::<(), rota_scheduler::RunError>(()) },
     );
-    let registered = register(&registrar, &store, &config).await?;
+    // Workflows are loaded once; a reload (SIGHUP) keeps them as they were.
+    let workflow_specs = workflows.specs()?;
+    let registered = register(&registrar, &store, &config, &workflow_specs).await?;
     let runner = Runner::new(store.clone(), clock, runner_config, handler);
     let mut events = runner.subscribe();
     runner.start().await.context("cannot start the scheduler")?;
@@ -495,7 +515,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             () = super::local::shutdown_signal() => break,
             () = hangup() => {
                 match lifecycle::load(global, &args.vars) {
-                    Ok(Some(c)) => match register(&runner, &store, &c).await {
+                    Ok(Some(c)) => match register(&runner, &store, &c, &workflow_specs).await {
                         Ok(n) => {
                             tracing::info!(jobs = n.len(), "configuration reloaded");
                             config_now = c;
@@ -549,9 +569,14 @@ async fn register(
     runner: &Runner,
     store: &Arc<SqliteStore>,
     config: &Config,
+    workflows: &[rota_scheduler::JobSpec],
 ) -> Result<Vec<String>> {
     let mut specs = Vec::new();
     let mut names = HashSet::new();
+    for spec in workflows {
+        names.insert(spec.name.clone());
+        specs.push(spec.clone());
+    }
     for t in &config.rotations {
         let spec = job_spec(t).with_context(|| format!("rotation {:?}", t.rotation))?;
         names.insert(spec.name.clone());
@@ -567,7 +592,9 @@ async fn register(
         tokio::task::spawn_blocking(move || store.jobs()).await??
     };
     for row in stored {
-        if row.name.starts_with("rotate:") && !names.contains(&row.name) {
+        if (row.name.starts_with("rotate:") || row.name.starts_with("workflow:"))
+            && !names.contains(&row.name)
+        {
             tracing::info!(job.name = %row.name, "rotation no longer configured; job removed");
             runner.remove(&row.name).await?;
         }
@@ -895,6 +922,12 @@ fn group_runs(steps: Vec<StoredStep>) -> Vec<serde_json::Value> {
                 .any(|s| s.step == "finish" && s.outcome == "ok")
             {
                 "rotated"
+            } else if steps
+                .iter()
+                .any(|s| s.plugin == "workflow" && s.step == "run")
+            {
+                // A workflow run (rota-script) is one step.
+                "ran"
             } else {
                 "incomplete"
             };

@@ -69,3 +69,117 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
         }
     }
 }
+
+/// The configured `workflow` blocks, loaded for the daemon: one scheduler
+/// job each (`workflow:<name>`), whose runs are recorded in the rotation
+/// history under that name (`rota history workflow:<name>`).
+pub(crate) struct WorkflowJobs {
+    workflows:
+        std::collections::HashMap<String, (Workflow, rota_engine::config::workflow::WorkflowBlock)>,
+    kms: rota_kms::KmsClient,
+    api: rota_kms::OpenApi,
+    rotation: serde_json::Value,
+    history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
+}
+
+impl WorkflowJobs {
+    /// Loads (compiles and checks) every workflow of `config`.
+    pub(crate) fn load(
+        config: &rota_engine::config::Config,
+        global: &GlobalArgs,
+        backend: &backend::Backend,
+        history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
+    ) -> Result<Self> {
+        let runtime = ScriptRuntime::new(RuntimeOptions {
+            region: global.region.clone().unwrap_or_default(),
+            ..Default::default()
+        });
+        let mut workflows = std::collections::HashMap::new();
+        for block in &config.workflows {
+            let w = Workflow::load(&runtime, &block.script, block.settings.clone())
+                .with_context(|| format!("workflow {:?}", block.name))?
+                .with_name(block.name.clone())
+                .with_http_hosts(block.http_hosts.clone());
+            workflows.insert(block.job_name(), (w, block.clone()));
+        }
+        // What the compliance report needs to know: which secrets rotate.
+        let rotation = serde_json::Value::Object(
+            config
+                .rotations
+                .iter()
+                .map(|t| (t.secret.clone(), serde_json::json!({"configured": true})))
+                .collect(),
+        );
+        Ok(Self {
+            workflows,
+            kms: backend.client.clone(),
+            api: backend.api.clone(),
+            rotation,
+            history,
+        })
+    }
+
+    /// The scheduler jobs.
+    pub(crate) fn specs(&self) -> Result<Vec<rota_scheduler::JobSpec>> {
+        let mut out = Vec::new();
+        for (_, b) in self.workflows.values() {
+            let tz = rota_scheduler::parse_tz(&b.timezone)?;
+            let mut policy = rota_scheduler::Policy::default();
+            policy.timeout = b.timeout;
+            out.push(
+                rota_scheduler::JobSpec::new(b.job_name(), b.schedule.clone())
+                    .tz(tz)
+                    .policy(policy),
+            );
+        }
+        Ok(out)
+    }
+
+    /// Runs the workflow job `run.name`, recording the run in history.
+    pub(crate) async fn run(
+        &self,
+        run: &rota_scheduler::JobRun,
+    ) -> std::result::Result<String, rota_scheduler::RunError> {
+        use rota_engine::rotation::{HistorySink as _, StepEvent, StepOutcome};
+        let Some((w, b)) = self.workflows.get(run.name.as_ref()) else {
+            return Err(rota_scheduler::RunError::permanent(
+                "workflow no longer configured",
+            ));
+        };
+        let started = std::time::Instant::now();
+        let ctx = WorkflowContext {
+            kms: self.kms.clone(),
+            api: self.api.clone(),
+            deadline: tokio::time::Instant::now() + b.timeout,
+            now: Utc::now(),
+            rotation: self.rotation.clone(),
+            cancel: CancelFlag::new(),
+        };
+        let result = w.run(ctx).await;
+        let (outcome, error) = match &result {
+            Ok(_) => (StepOutcome::Ok, None),
+            Err(e) => (StepOutcome::Failed, Some(e.to_string())),
+        };
+        self.history.record(StepEvent {
+            secret: b.job_name(),
+            token: format!("workflow-{}", run.slot.format("%Y%m%dT%H%M%SZ")),
+            plugin: "workflow".into(),
+            step: "run",
+            attempt: run.attempt,
+            at: Utc::now(),
+            duration: started.elapsed(),
+            outcome,
+            error,
+        });
+        match result {
+            Ok(report) => {
+                tracing::info!(job.name = %run.name, summary = %report.summary, "workflow ran");
+                Ok(report.summary)
+            }
+            Err(e) => {
+                tracing::warn!(job.name = %run.name, error = %e, "workflow failed");
+                Err(rota_scheduler::RunError::retryable(e.to_string()))
+            }
+        }
+    }
+}

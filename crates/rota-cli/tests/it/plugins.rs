@@ -171,3 +171,62 @@ fn workflow_run_prints_the_report() {
         stderr(&o)
     );
 }
+
+/// A `workflow` block runs under `rota run` and its runs show in `rota history`.
+#[test]
+fn workflow_blocks_run_under_rota_run_and_show_in_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("scripts")).unwrap();
+    std::fs::copy(
+        repo().join("scripts/deletion-window-reminder.rhai"),
+        dir.join("scripts/reminder.rhai"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/x\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\nworkflow \"reminder\" {\n  schedule = \"@daily\"\n  timezone = \"Europe/Berlin\"\n  script   = \"scripts/reminder.rhai\"\n  settings = { within_days = 5 }\n}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        rota()
+            .current_dir(dir)
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+            .env_remove("ROTA_TEST_CRASH_AT")
+            .env("HOME", dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["validate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["run", "--once", "--all-due-within", "25h"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run(&["history", "workflow:reminder", "-o", "json"]);
+    let history: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let runs = history.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{history}");
+    assert_eq!(runs[0]["plugin"], "workflow");
+    assert_eq!(runs[0]["outcome"], "ran", "{history}");
+    assert_eq!(runs[0]["steps"][0]["outcome"], "ok", "{history}");
+    assert_eq!(runs[0]["steps"][0]["step"], "run");
+
+    // A broken block is refused by validate, with where it is.
+    std::fs::write(
+        dir.join("main.tf"),
+        "workflow \"bad\" {\n  schedule = \"@daily\"\n  script   = \"scripts/missing.rhai\"\n}\n",
+    )
+    .unwrap();
+    let o = run(&["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("script \"scripts/missing.rhai\" does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("main.tf:3"), "{}", stderr(&o));
+}

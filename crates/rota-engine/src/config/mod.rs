@@ -28,6 +28,7 @@
 pub mod diag;
 pub mod funcs;
 pub mod rotation;
+pub mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -167,6 +168,8 @@ pub struct Config {
     /// the implicit rotations. Plugin names and settings are checked by
     /// [`rotation::validate_plugins`].
     pub rotations: Vec<RotationTarget>,
+    /// The `workflow` blocks.
+    pub workflows: Vec<workflow::WorkflowBlock>,
     vars: Value,
     locals: Value,
 }
@@ -523,6 +526,7 @@ impl Loader {
         let mut provider_blocks = Vec::new();
         let mut resource_blocks = Vec::new();
         let mut rotation_blocks = Vec::new();
+        let mut workflow_blocks = Vec::new();
         for (fi, body) in &bodies {
             let file = &self.files[*fi];
             for attr in body.attributes() {
@@ -653,12 +657,7 @@ impl Loader {
                         resource_blocks.push((*fi, block.clone()));
                     }
                     "rotation" => rotation_blocks.push((*fi, block.clone())),
-                    // Extension point: lifecycle workflows (rota-script) parse here.
-                    "workflow" => self.diags.push(
-                        Diagnostic::new("workflow blocks are not supported yet")
-                            .at(Location::of(file, &head, true))
-                            .help("lifecycle workflows come with Rhai scripting; rotations are configured with rotation blocks"),
-                    ),
+                    "workflow" => workflow_blocks.push((*fi, block.clone())),
                     "terraform" => {}
                     other => self.diags.push(
                         Diagnostic::new(format!("unknown block type `{other}`"))
@@ -863,6 +862,7 @@ impl Loader {
             provider,
             resources,
             rotations: Vec::new(),
+            workflows: Vec::new(),
             vars,
             locals,
         };
@@ -904,6 +904,13 @@ impl Loader {
                 &ctx,
                 &config.root,
                 &config.resources,
+                &mut diags,
+            );
+            config.workflows = workflow::load(
+                &config.files,
+                &workflow_blocks,
+                &ctx,
+                &config.root,
                 &mut diags,
             );
         }

@@ -38,9 +38,9 @@
 //! [`PluginRegistry`] the caller builds (built-ins plus whatever Rhai or
 //! native plugins it registered).
 //!
-//! Extension point: `workflow` blocks (lifecycle workflows, rota-script) are
-//! recognised by the loader and refused until that feature lands; a workflow
-//! will be able to serve as an `on_failure` action next to `webhook`.
+//! `workflow` blocks (lifecycle workflows run by rota-script) are parsed by
+//! [`super::workflow`]; a workflow as an `on_failure` action next to
+//! `webhook` is not built yet.
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod secret;
+pub(crate) use secret::{NameArg, PutArgs, SecretCommand};
+
 /// Rota automates the lifecycle of Alibaba Cloud KMS secrets: declare,
 /// rotate on schedules, and run lifecycle workflows.
 #[derive(Debug, Parser)]
@@ -137,6 +140,15 @@ pub(crate) enum Command {
     Workflow {
         #[command(subcommand)]
         command: WorkflowCommand,
+    },
+    /// Direct KMS secret operations, for scripting and incident work
+    ///
+    /// Works on the same backend as every other command (the embedded local
+    /// cloud unless cloud credentials are configured) and needs no
+    /// configuration file. A value is printed only by `get --reveal`.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCommand,
     },
 }
 

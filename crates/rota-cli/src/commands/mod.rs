@@ -12,6 +12,7 @@ mod local;
 mod plugins;
 mod rotation;
 mod schedule;
+mod secret;
 mod workflow;
 
 /// Runs the parsed command.
@@ -26,6 +27,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Local { command } => local::run(command, &cli.global).await,
         Command::Plugins { command } => plugins::run(command, &cli.global),
         Command::Workflow { command } => workflow::run(command, &cli.global).await,
+        Command::Secret { command } => secret::run(command, &cli.global).await,
         Command::Validate(_)
         | Command::Plan(_)
         | Command::Apply(_)

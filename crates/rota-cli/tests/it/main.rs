@@ -8,3 +8,4 @@ mod local;
 mod plugins;
 mod rotation;
 mod schedule;
+mod secret;

@@ -6,6 +6,7 @@ mod interop;
 mod lifecycle;
 mod local;
 mod plugins;
+mod quickstart;
 mod rotation;
 mod schedule;
 mod secret;

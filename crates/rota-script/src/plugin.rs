@@ -51,6 +51,15 @@ pub struct ScriptPlugin {
     script: Arc<str>,
     runtime: Arc<ScriptRuntime>,
     ast: RwLock<Arc<AST>>,
+    /// `hooks.rhai`'s modification time and length when last compiled: a
+    /// cheap check before each call, so an edited script is picked up by a
+    /// running `rota run` without rereading the file every time.
+    stamp: std::sync::Mutex<Option<(std::time::SystemTime, u64)>>,
+}
+
+fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 impl std::fmt::Debug for ScriptPlugin {
@@ -133,6 +142,7 @@ impl ScriptPlugin {
             script: Arc::from(script_path.display().to_string()),
             runtime: runtime.clone(),
             ast: RwLock::new(ast),
+            stamp: std::sync::Mutex::new(file_stamp(&script_path)),
         })
     }
 
@@ -257,7 +267,33 @@ impl ScriptPlugin {
         }
     }
 
+    /// Recompiles `hooks.rhai` when its modification time or length changed
+    /// since the last compile. A broken edit is logged and the previous
+    /// script keeps running.
+    fn refresh(&self) {
+        let path = self.dir.join(HOOKS);
+        let now = file_stamp(&path);
+        let mut stamp = self
+            .stamp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now.is_none() || *stamp == now {
+            return;
+        }
+        *stamp = now;
+        match self.reload_if_changed() {
+            Ok(true) => {
+                tracing::info!(plugin = %self.descriptor.name, script = %self.script, "reloaded the changed script")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(plugin = %self.descriptor.name, error = %e, "the changed script does not load; the previous one stays in use")
+            }
+        }
+    }
+
     async fn call(&self, hook: &'static str, ctx: &StepContext) -> Result<Dynamic, ScriptError> {
+        self.refresh();
         let ast = self
             .ast
             .read()

@@ -143,7 +143,14 @@ impl Workflow {
     }
 
     /// Runs `run(ctx)`.
+    ///
+    /// A script edited since the last run is recompiled first (a workflow
+    /// runs rarely, so the file is simply reread); a broken edit is logged
+    /// and the previous script runs.
     pub async fn run(&self, ctx: WorkflowContext) -> Result<WorkflowReport, ScriptError> {
+        if let Err(e) = self.reload_if_changed() {
+            tracing::warn!(workflow = %self.name, error = %e, "the changed script does not load; the previous one runs");
+        }
         let started = std::time::Instant::now();
         let ast = self
             .ast

@@ -167,6 +167,34 @@ async fn the_shipped_plugins_and_scripts_load() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_script_is_picked_up_by_the_next_call() {
+    use rota_engine::rotation::RotationPlugin as _;
+    let e = env().await;
+    let dir = write_plugin(
+        e.dir.path(),
+        "live",
+        &manifest("live"),
+        Some("fn set(ctx) { throw \"first\"; }\nfn test(ctx) { }\n"),
+    );
+    let plugin = ScriptPlugin::load(&e.runtime, &dir).unwrap();
+    let ctx = e.step(Some("p"), std::time::Duration::from_secs(60));
+    let err = plugin.set(&ctx).await.unwrap_err().to_string();
+    assert!(err.ends_with("first"), "{err}");
+    // No explicit reload: the next call sees the new modification time.
+    std::fs::write(
+        dir.join("hooks.rhai"),
+        "fn set(ctx) { throw \"second, longer\"; }\nfn test(ctx) { }\n",
+    )
+    .unwrap();
+    let err = plugin.set(&ctx).await.unwrap_err().to_string();
+    assert!(err.ends_with("second, longer"), "{err}");
+    // A broken edit keeps the last good script.
+    std::fs::write(dir.join("hooks.rhai"), "fn set(ctx) {\n").unwrap();
+    let err = plugin.set(&ctx).await.unwrap_err().to_string();
+    assert!(err.ends_with("second, longer"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_hooks_file_is_recompiled_and_a_broken_one_keeps_the_old_ast() {
     use rota_engine::rotation::RotationPlugin as _;
     let e = env().await;

@@ -141,6 +141,14 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: WorkflowCommand,
     },
+    /// Write a commented starter configuration (main.tf, world.hcl) into DIR
+    ///
+    /// Refuses to overwrite existing files.
+    Init {
+        /// Directory to write into (default: the current directory)
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Direct KMS secret operations, for scripting and incident work
     ///
     /// Works on the same backend as every other command (the embedded local

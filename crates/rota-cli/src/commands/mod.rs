@@ -7,6 +7,7 @@ use clap::CommandFactory as _;
 
 use crate::cli::{Cli, Command};
 
+mod init;
 mod lifecycle;
 mod local;
 mod plugins;
@@ -27,6 +28,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Local { command } => local::run(command, &cli.global).await,
         Command::Plugins { command } => plugins::run(command, &cli.global),
         Command::Workflow { command } => workflow::run(command, &cli.global).await,
+        Command::Init { dir } => init::run(dir, &cli.global),
         Command::Secret { command } => secret::run(command, &cli.global).await,
         Command::Validate(_)
         | Command::Plan(_)

@@ -2,6 +2,7 @@
 
 mod common;
 mod help;
+mod init;
 mod interop;
 mod lifecycle;
 mod local;

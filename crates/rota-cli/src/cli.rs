@@ -61,6 +61,11 @@ pub(crate) struct GlobalArgs {
     /// Log format on standard error
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+
+    /// Another directory of Rhai and native plugins (repeatable; plugins/
+    /// beside the configuration and in the current directory are always searched)
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    pub(crate) plugin_dirs: Vec<PathBuf>,
 }
 
 /// How data is printed.
@@ -131,7 +136,7 @@ pub(crate) enum Command {
     Status(StatusArgs),
     /// Show rotation runs with their steps and outcomes
     History(HistoryArgs),
-    /// List and check Rhai rotation plugins
+    /// List and check rotation plugins (built-in, Rhai and native)
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
@@ -396,8 +401,9 @@ where
         .collect()
 }
 
-/// `rota plugins …`: Rhai plugins found in `plugins/` under the
-/// configuration directory (or the current directory) and in every --dir.
+/// `rota plugins …`: the built-in plugins, and the Rhai and native plugins
+/// found in `plugins/` under the configuration directory and the current
+/// directory, in every --plugin-dir and in every --dir.
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginsCommand {
     /// List the plugins found, with their versions and steps

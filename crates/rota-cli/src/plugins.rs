@@ -1,24 +1,51 @@
 //! The rotation plugin registry the CLI builds once and hands to validation,
 //! `rota rotate` and `rota run`: the built-in plugins (`password`,
-//! `managed`), and the Rhai plugins (rota-script) found in `plugins/` of
-//! the current directory; native plugins (rota-plugin-host) register theirs
-//! here as well.
+//! `managed`), the Rhai plugins (rota-script) and the native plugin
+//! libraries (rota-plugin-host) found in the plugin directories: `plugins/`
+//! beside the configuration, `plugins/` of the current directory, and every
+//! `--plugin-dir`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rota_engine::rotation::PluginRegistry;
+use rota_plugin_host::{LoadError, LoadedPlugin};
 use rota_script::{RuntimeOptions, ScriptRuntime, discover};
 
-/// Where Rhai plugins are looked for.
-pub(crate) fn rhai_plugin_dirs() -> Vec<PathBuf> {
-    vec![PathBuf::from("plugins")]
+use crate::cli::GlobalArgs;
+
+/// Where plugins are looked for: `plugins/` beside the configuration (the
+/// configuration directory, or the folder of a configuration file),
+/// `plugins/` of the current directory, every `--plugin-dir`, then `extra`;
+/// the same directory named twice is searched once.
+pub(crate) fn plugin_dirs(global: &GlobalArgs, extra: &[PathBuf]) -> Vec<PathBuf> {
+    let base = match &global.config {
+        Some(p) if p.is_file() => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Some(p) => p.clone(),
+        None => PathBuf::from("."),
+    };
+    let candidates = [base.join("plugins"), PathBuf::from("plugins")]
+        .into_iter()
+        .chain(global.plugin_dirs.iter().cloned())
+        .chain(extra.iter().cloned());
+    let mut seen = Vec::new();
+    let mut dirs = Vec::new();
+    for dir in candidates {
+        let key = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if !seen.contains(&key) {
+            seen.push(key);
+            dirs.push(dir);
+        }
+    }
+    dirs
 }
 
-/// Every plugin this build knows.
-pub(crate) fn registry() -> PluginRegistry {
+/// Every plugin this build knows, for the configuration `global` names.
+pub(crate) fn registry(global: &GlobalArgs) -> PluginRegistry {
+    let dirs = plugin_dirs(global, &[]);
     let mut registry = PluginRegistry::with_builtins();
-    register_rhai(&mut registry, &rhai_plugin_dirs());
+    register_rhai(&mut registry, &dirs);
+    register_native(&mut registry, &dirs);
     registry
 }
 
@@ -35,6 +62,28 @@ pub(crate) fn register_rhai(registry: &mut PluginRegistry, dirs: &[PathBuf]) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "Rhai plugin not loaded"),
+        }
+    }
+}
+
+/// Loads the native plugin libraries under `dirs` (directly inside or one
+/// folder down), each with its outcome.
+pub(crate) fn discover_native(dirs: &[PathBuf]) -> Vec<(PathBuf, Result<LoadedPlugin, LoadError>)> {
+    rota_plugin_host::discover(dirs)
+}
+
+/// Registers the native plugins under `dirs`. A library that is refused
+/// (wrong ABI, checksum mismatch, not a plugin) is skipped with a warning,
+/// like a Rhai plugin that does not load; Rota goes on.
+pub(crate) fn register_native(registry: &mut PluginRegistry, dirs: &[PathBuf]) {
+    for (_, plugin) in discover_native(dirs) {
+        match plugin {
+            Ok(p) => {
+                if let Err(e) = registry.register(Arc::new(p)) {
+                    tracing::warn!(error = %e, "native plugin not registered");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "native plugin not loaded"),
         }
     }
 }

@@ -376,10 +376,25 @@ impl RotationPlugin for ScriptPlugin {
 }
 
 /// A folder with `plugin.toml` is a Rhai plugin unless it is a native
-/// plugin's crate (a `Cargo.toml` and no `hooks.rhai`), which
-/// rota-plugin-host loads instead.
+/// plugin's crate (a `Cargo.toml` and no `hooks.rhai`) or a native plugin's
+/// folder (a shared library and no `hooks.rhai`), which rota-plugin-host
+/// loads instead.
 fn is_rhai_plugin(dir: &Path) -> bool {
-    dir.join(MANIFEST).is_file() && (dir.join(HOOKS).is_file() || !dir.join("Cargo.toml").is_file())
+    dir.join(MANIFEST).is_file()
+        && (dir.join(HOOKS).is_file()
+            || (!dir.join("Cargo.toml").is_file() && !holds_native_library(dir)))
+}
+
+/// Whether `dir` holds a shared library: a native plugin's folder, whose
+/// `plugin.toml` pins the library's checksum (rota-plugin-host loads it).
+fn holds_native_library(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(Result::ok).any(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| x == std::env::consts::DLL_EXTENSION)
+        })
+    })
 }
 
 /// Finds the plugin folders (those holding a `plugin.toml`) directly under

@@ -215,8 +215,11 @@ fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
 pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
     let path = config_path(global);
     let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
-        rota_engine::config::rotation::validate_plugins(&c.rotations, &crate::plugins::registry())
-            .map(|()| c)
+        rota_engine::config::rotation::validate_plugins(
+            &c.rotations,
+            &crate::plugins::registry(global),
+        )
+        .map(|()| c)
     });
     match checked {
         Ok(c) => Ok(Some(c)),

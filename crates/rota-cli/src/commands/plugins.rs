@@ -1,31 +1,25 @@
-//! `rota plugins list` and `rota plugins check NAME`: the Rhai plugins
-//! found in `plugins/` (beside the configuration, or in the current
-//! directory) and in every `--dir`, loaded exactly as a rotation would load
-//! them, so a bad manifest, an unknown setting type, a missing hook or a
-//! syntax error shows here with its file, line and column.
+//! `rota plugins list` and `rota plugins check NAME`: the built-in plugins,
+//! the Rhai plugins and the native plugin libraries found in the plugin
+//! directories (`plugins/` beside the configuration and in the current
+//! directory, every `--plugin-dir` and every `--dir`), loaded exactly as a
+//! rotation would load them. A Rhai plugin with a bad manifest, an unknown
+//! setting type, a missing hook or a syntax error shows with its file, line
+//! and column; a native library that is refused (wrong ABI version,
+//! checksum mismatch, not a plugin, not a library) shows with its file and
+//! the reason. The other plugins are listed all the same.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use rota_engine::rotation::{PluginDescriptor, PluginRegistry, RotationPlugin as _};
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime, discover};
 
 use crate::cli::{GlobalArgs, OutputFormat, PluginsCommand};
+use crate::plugins::{discover_native, plugin_dirs};
 
-fn search_dirs(global: &GlobalArgs, extra: &[PathBuf]) -> Vec<PathBuf> {
-    let base = match &global.config {
-        Some(p) if p.is_file() => p.parent().map(Path::to_path_buf).unwrap_or_default(),
-        Some(p) => p.clone(),
-        None => PathBuf::from("."),
-    };
-    let mut dirs = vec![base.join("plugins")];
-    dirs.extend(extra.iter().cloned());
-    dirs
-}
-
-fn steps(p: &ScriptPlugin) -> String {
-    use rota_engine::rotation::RotationPlugin as _;
-    let s = p.descriptor().steps;
+fn steps(d: &PluginDescriptor) -> String {
+    let s = d.steps;
     let mut out = vec!["set", "test"];
     for (on, name) in [
         (s.generate, "generate"),
@@ -39,44 +33,83 @@ fn steps(p: &ScriptPlugin) -> String {
     out.join(",")
 }
 
+/// One line of `rota plugins list`, and its JSON row.
+fn row(kind: &str, d: &PluginDescriptor, path: Option<String>) -> (String, serde_json::Value) {
+    let types = if d.secret_types.is_empty() {
+        "any type".to_owned()
+    } else {
+        d.secret_types.join(",")
+    };
+    let origin = match (kind, &path) {
+        ("rhai", _) => String::new(),
+        (_, Some(p)) => format!(" ({kind}, {types}: {p})"),
+        (_, None) => format!(" ({kind}, {types})"),
+    };
+    let text = format!(
+        "{:<16} {:<8} {:<34} {}{origin}",
+        d.name,
+        d.version,
+        steps(d),
+        d.description
+    );
+    let json = serde_json::json!({
+        "name": d.name,
+        "kind": kind,
+        "version": d.version,
+        "secret_types": d.secret_types,
+        "steps": steps(d),
+        "path": path,
+        "description": d.description,
+    });
+    (text, json)
+}
+
 /// Runs a `rota plugins` command: exit 1 when a plugin fails to load.
 pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCode> {
     let runtime = ScriptRuntime::new(RuntimeOptions::default());
     match command {
         PluginsCommand::List { dirs } => {
-            let found = discover(&runtime, &search_dirs(global, &dirs));
+            let dirs = plugin_dirs(global, &dirs);
             let mut failed = false;
             let mut rows = Vec::new();
-            for p in &found {
+            let mut errors = Vec::new();
+            for p in PluginRegistry::with_builtins().iter() {
+                rows.push(row("built-in", p.descriptor(), None));
+            }
+            for p in discover(&runtime, &dirs) {
                 match p {
-                    Ok(p) => {
-                        let m = p.manifest();
-                        rows.push(serde_json::json!({
-                            "name": m.name,
-                            "version": m.version,
-                            "secret_types": m.secret_types,
-                            "steps": steps(p),
-                            "path": p.dir().display().to_string(),
-                            "description": m.description,
-                        }));
-                        if global.output == OutputFormat::Text {
-                            println!(
-                                "{:<16} {:<8} {:<34} {}",
-                                m.name,
-                                m.version,
-                                steps(p),
-                                m.description
-                            );
-                        }
-                    }
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("error: {e}");
-                    }
+                    Ok(p) => rows.push(row(
+                        "rhai",
+                        p.descriptor(),
+                        Some(p.dir().display().to_string()),
+                    )),
+                    Err(e) => errors.push(e.to_string()),
                 }
             }
-            if global.output == OutputFormat::Json {
-                println!("{}", serde_json::Value::from(rows));
+            for (path, p) in discover_native(&dirs) {
+                match p {
+                    Ok(p) => rows.push(row(
+                        "native",
+                        p.descriptor(),
+                        Some(path.display().to_string()),
+                    )),
+                    Err(e) => errors.push(format!("refused native plugin: {e}")),
+                }
+            }
+            match global.output {
+                OutputFormat::Text => {
+                    for (text, _) in &rows {
+                        println!("{text}");
+                    }
+                }
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::Value::from(rows.into_iter().map(|(_, j)| j).collect::<Vec<_>>())
+                ),
+            }
+            for e in errors {
+                failed = true;
+                eprintln!("error: {e}");
             }
             Ok(if failed {
                 ExitCode::FAILURE
@@ -85,16 +118,18 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             })
         }
         PluginsCommand::Check { name, dirs } => {
+            let dirs = plugin_dirs(global, &dirs);
             let as_path = PathBuf::from(&name);
+            if rota_plugin_host::is_library(&as_path) && as_path.is_file() {
+                return Ok(report_native(&name, Some(rota_plugin_host::load(&as_path))));
+            }
             let result = if as_path.join(rota_script::MANIFEST).is_file() {
                 Some(ScriptPlugin::load(&runtime, &as_path))
             } else {
-                discover(&runtime, &search_dirs(global, &dirs))
-                    .into_iter()
-                    .find(|p| match p {
-                        Ok(p) => p.manifest().name == name,
-                        Err(e) => e.to_string().contains(&format!("/{name}/")),
-                    })
+                discover(&runtime, &dirs).into_iter().find(|p| match p {
+                    Ok(p) => p.manifest().name == name,
+                    Err(e) => e.to_string().contains(&format!("/{name}/")),
+                })
             };
             match result {
                 Some(Ok(p)) => {
@@ -102,7 +137,7 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
                         "{}: ok (version {}, steps {})",
                         p.manifest().name,
                         p.manifest().version,
-                        steps(&p)
+                        steps(p.descriptor())
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -111,10 +146,26 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
                     Ok(ExitCode::FAILURE)
                 }
                 None => {
+                    // A native plugin by its name, or a refused library by
+                    // its file name (`libexample_echo.so` for example-echo).
+                    let file = format!(
+                        "{}{}{}",
+                        std::env::consts::DLL_PREFIX,
+                        name.replace('-', "_"),
+                        std::env::consts::DLL_SUFFIX
+                    );
+                    let native = discover_native(&dirs)
+                        .into_iter()
+                        .find(|(path, p)| match p {
+                            Ok(p) => p.descriptor().name == name,
+                            Err(_) => path.file_name().is_some_and(|f| f == file.as_str()),
+                        });
+                    if native.is_some() {
+                        return Ok(report_native(&name, native.map(|(_, p)| p)));
+                    }
                     eprintln!(
                         "error: no plugin named {name:?} in {}",
-                        search_dirs(global, &dirs)
-                            .iter()
+                        dirs.iter()
                             .map(|d| d.display().to_string())
                             .collect::<Vec<_>>()
                             .join(", ")
@@ -122,6 +173,39 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
                     Ok(ExitCode::FAILURE)
                 }
             }
+        }
+    }
+}
+
+fn report_native(
+    name: &str,
+    found: Option<Result<rota_plugin_host::LoadedPlugin, rota_plugin_host::LoadError>>,
+) -> ExitCode {
+    match found {
+        Some(Ok(p)) => {
+            let d = p.descriptor();
+            println!(
+                "{}: ok (native, version {}, steps {}, secret types {}, sha256 {}, {})",
+                d.name,
+                d.version,
+                steps(d),
+                if d.secret_types.is_empty() {
+                    "any".to_owned()
+                } else {
+                    d.secret_types.join(",")
+                },
+                p.sha256(),
+                p.path().display()
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Err(e)) => {
+            eprintln!("error: refused native plugin: {e}");
+            ExitCode::FAILURE
+        }
+        None => {
+            eprintln!("error: no plugin named {name:?}");
+            ExitCode::FAILURE
         }
     }
 }

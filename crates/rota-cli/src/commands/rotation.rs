@@ -209,7 +209,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let targets = select(&config, &args.names, args.all)?;
-    let registry = crate::plugins::registry();
+    let registry = crate::plugins::registry(global);
     let backend = backend::resolve(global, &config).await?;
 
     if args.dry_run {
@@ -389,7 +389,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             return Ok(code);
         }
     }
-    let resolved = resolve_rotation(backend, crate::plugins::registry(), crash)?;
+    let resolved = resolve_rotation(backend, crate::plugins::registry(global), crash)?;
     let workflows = Arc::new(super::workflow::WorkflowJobs::load(
         &config,
         global,

@@ -6,6 +6,7 @@ mod init;
 mod interop;
 mod lifecycle;
 mod local;
+mod native;
 mod plugins;
 mod quickstart;
 mod rotation;

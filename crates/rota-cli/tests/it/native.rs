@@ -1,0 +1,412 @@
+//! Native plugins through the `rota` binary: libraries built from the
+//! workspace (`plugins/example-echo` and its test variants,
+//! `plugins/postgres-role`) and copied into a temporary configuration's
+//! `plugins/` folder are listed, checked and refused by `rota plugins`, and
+//! rotate secrets on the embedded default; a real process death between
+//! `set` and `finish` with postgres-role is completed by the next run; and
+//! no secret value reaches the logs at `-vv` (trace).
+//!
+//! postgres-role needs the machine's PostgreSQL (127.0.0.1:5432, user
+//! postgres). Its `pg_hba.conf` trusts loopback logins, so a login proves
+//! nothing: the role's password is checked against its SCRAM-SHA-256
+//! verifier read from `pg_authid` (see `role_has_password`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use rota_kms::KmsClient;
+use rota_kms::kms::GetSecretValue;
+use rota_local::{LocalCloud, World};
+use sha2::{Digest as _, Sha256};
+
+use crate::common::{rota, stderr, stdout};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/rota-cli is two levels down")
+        .to_path_buf()
+}
+
+/// Builds `package` with `features` into a target directory of its own
+/// under target/plugin-tests (as rota-plugin-host's tests do: no wait on the
+/// running test's build lock, variants never overwrite each other) and
+/// returns the library's path. Each variant is built once per process.
+fn build_plugin(package: &str, features: &str) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let variant = if features.is_empty() {
+        package.to_owned()
+    } else {
+        format!("{package}+{}", features.replace(',', "+"))
+    };
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&variant) {
+        return p.clone();
+    }
+    let root = workspace_root();
+    let target = root.join("target/plugin-tests").join(&variant);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["build", "--quiet", "-p", package, "--target-dir"])
+        .arg(&target);
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
+    }
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {variant} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = library_file(package);
+    let path = target.join("debug").join(file);
+    assert!(path.exists(), "{} was not built", path.display());
+    built.as_mut().unwrap().insert(variant, path.clone());
+    path
+}
+
+fn library_file(package: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Copies a built library into `dir`.
+fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let dest = dir.join(lib.file_name().unwrap());
+    std::fs::copy(lib, &dest).unwrap();
+    dest
+}
+
+fn sha256_hex(path: &Path) -> String {
+    Sha256::digest(std::fs::read(path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn cmd(dir: &Path) -> Command {
+    let mut c = rota();
+    c.current_dir(dir)
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALICLOUD_ACCESS_KEY")
+        .env_remove("ALICLOUD_SECRET_KEY")
+        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+        .env_remove("ROTA_TEST_CRASH_AT")
+        .env("HOME", dir);
+    c
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    cmd(dir).args(args).output().expect("rota runs")
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Writes `main.tf`: one Generic secret and a rotation of it with `plugin`.
+fn write_config(dir: &Path, secret: &str, value: &str, plugin: &str, settings: &str) {
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "resource \"alicloud_kms_secret\" \"s\" {{\n  secret_name = \"{secret}\"\n  secret_data = {value:?}\n  version_id  = \"v1\"\n}}\nrotation \"native\" {{\n  secrets  = [\"{secret}\"]\n  schedule = \"@daily\"\n  plugin   = \"{plugin}\"\n  settings = {settings}\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// `(version id, value)` of the version of `name` carrying `stage`, read
+/// from the embedded cloud in `data` (after every `rota` exited).
+fn stage(data: &Path, name: &str, stage: &str) -> Option<(String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cloud = LocalCloud::open(data, World::default()).await.unwrap();
+        let kms = KmsClient::new(std::sync::Arc::new(cloud.clone()));
+        let out = kms
+            .send(&GetSecretValue {
+                secret_name: name.into(),
+                version_stage: Some(stage.into()),
+                ..Default::default()
+            })
+            .await
+            .ok()
+            .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()));
+        drop(cloud);
+        out
+    })
+}
+
+#[test]
+fn list_shows_native_plugins_beside_built_in_ones_and_refusals_as_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let plugins = dir.join("plugins");
+    // A good library in a folder with a plugin.toml that pins its digest.
+    let echo = copy_into(&build_plugin("example-echo", ""), &plugins.join("echo"));
+    std::fs::write(
+        plugins.join("echo/plugin.toml"),
+        format!("sha256 = \"{}\"\n", sha256_hex(&echo)),
+    )
+    .unwrap();
+    // Refused: another ABI major version; no entry symbol; a pin that does
+    // not match; a file that is not a library at all.
+    copy_into(
+        &build_plugin("example-echo", "wrong-abi"),
+        &plugins.join("wrong-abi"),
+    );
+    copy_into(
+        &build_plugin("example-echo", "no-entry"),
+        &plugins.join("no-entry"),
+    );
+    let pinned = copy_into(&echo, &plugins.join("tampered"));
+    std::fs::write(
+        plugins.join("tampered/plugin.toml"),
+        format!("sha256 = \"{}\"\n", "0".repeat(64)),
+    )
+    .unwrap();
+    std::fs::write(plugins.join("not-a-library.so"), "just text\n").unwrap();
+
+    let o = run_in(dir, &["plugins", "list"]);
+    assert_eq!(o.status.code(), Some(1), "refusals make the exit code 1");
+    let root = dir.canonicalize().unwrap();
+    let text = format!("$ rota plugins list\n{}{}", stdout(&o), stderr(&o))
+        .replace(&root.display().to_string(), "[TMP]")
+        .replace(&dir.display().to_string(), "[TMP]")
+        .replace(&sha256_hex(&pinned), "[SHA256]");
+    insta::with_settings!({filters => vec![
+        // The dynamic loader's own wording.
+        (r"not a loadable library: .*", "not a loadable library: [dlerror]"),
+    ]}, {
+        insta::assert_snapshot!(text);
+    });
+
+    // `check` loads one native plugin by name and by path.
+    let o = run_in(dir, &["plugins", "check", "example-echo"]);
+    ok(&o);
+    assert!(
+        stdout(&o).starts_with("example-echo: ok (native, version "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains(&sha256_hex(&echo)), "{}", stdout(&o));
+    let wrong = plugins.join("wrong-abi").join(library_file("example-echo"));
+    let o = run_in(dir, &["plugins", "check", wrong.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("plugin ABI version 99.0 is not supported"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A full rotation of a Generic secret through example-echo, loaded from
+/// `plugins/` beside the configuration, on the embedded default, at `-vv`:
+/// the old (canary) value and the new one appear in no output, while the
+/// plugin's own log line (its greeting) does, proving trace logs were on.
+#[test]
+fn rotate_runs_example_echo_and_no_value_reaches_the_trace_log() {
+    const CANARY: &str = "canary-native-5c1d0e";
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_into(&build_plugin("example-echo", ""), &dir.join("plugins/echo"));
+    write_config(
+        dir,
+        "app/echo",
+        CANARY,
+        "example-echo",
+        "{ greeting = \"salut-from-echo\" }",
+    );
+    let mut logs = String::new();
+    for args in [
+        &["-vv", "validate"][..],
+        &["-vv", "apply", "--auto-approve"],
+        &["-vv", "rotate", "app/echo"],
+        &["-vv", "history", "app/echo", "-o", "json"],
+    ] {
+        let o = run_in(dir, args);
+        ok(&o);
+        logs.push_str(&stdout(&o));
+        logs.push_str(&stderr(&o));
+    }
+    let data = dir.join(".rota");
+    let (id, value) = stage(&data, "app/echo", "ACSCurrent").unwrap();
+    assert_ne!(id, "v1", "the rotation promoted a new version");
+    assert_ne!(value, CANARY);
+    assert_eq!(
+        stage(&data, "app/echo", "ACSPrevious").map(|p| p.0),
+        Some("v1".into())
+    );
+    assert!(stage(&data, "app/echo", "ACSPending").is_none());
+    assert!(
+        logs.contains("salut-from-echo: set"),
+        "the plugin's debug log is captured at -vv:\n{logs}"
+    );
+    assert!(logs.contains("\"plugin\": \"example-echo\""), "{logs}");
+    assert!(!logs.contains(CANARY), "the old value was logged:\n{logs}");
+    assert!(!logs.contains(&value), "the new value was logged:\n{logs}");
+}
+
+// ------------------------------------------------------------ postgres-role
+
+const ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+
+fn admin<T>(f: impl FnOnce(&mut postgres::Client) -> T) -> T {
+    let mut c = postgres::Client::connect(ADMIN, postgres::NoTls)
+        .expect("PostgreSQL on 127.0.0.1:5432 (user postgres)");
+    f(&mut c)
+}
+
+/// A uniquely named role, dropped when the test ends, passed or not.
+struct Role(String);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let r = self.0.clone();
+        admin(|c| {
+            let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{r}\""));
+        });
+    }
+}
+
+fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
+    m.update(msg);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Whether `password` matches a PostgreSQL verifier
+/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`: the check a
+/// `scram-sha-256` pg_hba line makes at login (RFC 5802).
+fn scram_matches(verifier: &str, password: &str) -> bool {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let rest = verifier
+        .strip_prefix("SCRAM-SHA-256$")
+        .expect("a SCRAM verifier");
+    let (params, keys) = rest.split_once('$').unwrap();
+    let (iter, salt) = params.split_once(':').unwrap();
+    let (stored, server) = keys.split_once(':').unwrap();
+    let iter: u32 = iter.parse().unwrap();
+    let mut block = b64.decode(salt).unwrap();
+    block.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = hmac(password.as_bytes(), &block);
+    let mut salted = u.clone();
+    for _ in 1..iter {
+        u = hmac(password.as_bytes(), &u);
+        for (s, x) in salted.iter_mut().zip(&u) {
+            *s ^= x;
+        }
+    }
+    let stored_key = Sha256::digest(hmac(&salted, b"Client Key")).to_vec();
+    let server_key = hmac(&salted, b"Server Key");
+    stored_key == b64.decode(stored).unwrap() && server_key == b64.decode(server).unwrap()
+}
+
+/// Whether `role`'s password is `password`, by its verifier in `pg_authid`.
+fn role_has_password(role: &str, password: &str) -> bool {
+    admin(|c| {
+        c.query_opt(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
+        .unwrap()
+        .and_then(|r| r.get::<_, Option<String>>(0))
+    })
+    .is_some_and(|v| scram_matches(&v, password))
+}
+
+fn password_of(value: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(value).unwrap();
+    v["password"].as_str().unwrap().to_owned()
+}
+
+/// `ROTA_TEST_CRASH_AT=after-set` aborts the `rota` process after
+/// postgres-role's `set` changed the role and before `finish` promoted the
+/// version; the next `rota rotate` finishes that rotation, and the role's
+/// password is ACSCurrent's.
+#[test]
+fn a_real_crash_after_set_with_postgres_role_is_completed_by_the_next_run() {
+    let role = Role(format!("rota_cli_crash_{:08x}", rand::random::<u32>()));
+    let r = role.0.clone();
+    admin(|c| {
+        c.batch_execute(&format!(
+            "CREATE ROLE \"{r}\" WITH LOGIN PASSWORD 'Initial-Pass-9'"
+        ))
+        .unwrap()
+    });
+    assert!(role_has_password(&role.0, "Initial-Pass-9"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_into(
+        &build_plugin("postgres-role", ""),
+        &dir.join("plugins/postgres-role"),
+    );
+    let login = serde_json::json!({"host": "127.0.0.1", "port": 5432, "dbname": "postgres",
+        "username": role.0, "password": "Initial-Pass-9"})
+    .to_string();
+    write_config(dir, "db/app", &login, "postgres-role", "{}");
+    ok(&run_in(dir, &["apply", "--auto-approve"]));
+
+    // The crash: the process aborts at after-set, as kill -9 would.
+    let o = cmd(dir)
+        .env("ROTA_TEST_CRASH_AT", "after-set")
+        .args(["rotate", "db/app"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the crash did not happen");
+    assert!(
+        stderr(&o).contains("aborting at after-set"),
+        "{}",
+        stderr(&o)
+    );
+    let data = dir.join(".rota");
+    let (current_id, current) = stage(&data, "db/app", "ACSCurrent").unwrap();
+    assert_eq!(current_id, "v1", "promoted before the crash");
+    assert_eq!(password_of(&current), "Initial-Pass-9");
+    let (token, pending) = stage(&data, "db/app", "ACSPending").expect("ACSPending written");
+    let pending_pw = password_of(&pending);
+    assert!(
+        role_has_password(&role.0, &pending_pw),
+        "set ran before the crash"
+    );
+
+    // Recovery: the next run finishes that rotation.
+    let o = run_in(dir, &["rotate", "db/app"]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains(&format!("resumed and finished it: version {token}")),
+        "{}",
+        stdout(&o)
+    );
+    let (id, current) = stage(&data, "db/app", "ACSCurrent").unwrap();
+    assert_eq!(id, token);
+    assert_eq!(password_of(&current), pending_pw);
+    assert!(
+        role_has_password(&role.0, &password_of(&current)),
+        "the role's password is ACSCurrent"
+    );
+    assert!(!role_has_password(&role.0, "Initial-Pass-9"));
+    assert!(stage(&data, "db/app", "ACSPending").is_none());
+}

@@ -1,7 +1,8 @@
 //! `cargo xtask`: all of Rota's automation, so CI and developers run the same
 //! thing.
 //!
-//! - `cargo xtask ci`: formatting, clippy with warnings denied, and the whole
+//! - `cargo xtask ci`: formatting, clippy with warnings denied (also on
+//!   example-echo's test-only feature variants), and the whole
 //!   test suite (the tidy checks are tests in this crate) — exactly what CI runs;
 //! - `cargo xtask bench [NAME…]`: the benchmarks, printing their figures;
 //! - `cargo xtask tidy`: only the repository hygiene tests;
@@ -83,6 +84,26 @@ fn ci() -> Result<()> {
             "warnings",
         ])
     })?;
+    // example-echo's test-only variants are not part of --workspace builds.
+    for features in ["wrong-abi", "panic-in-set", "no-entry"] {
+        step(
+            &format!("clippy example-echo --features {features}"),
+            || {
+                cargo(&[
+                    "clippy",
+                    "-p",
+                    "example-echo",
+                    "--all-targets",
+                    "--locked",
+                    "--features",
+                    features,
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+            },
+        )?;
+    }
     step("interop venv", interop_setup)?;
     step("tests", || {
         if has_nextest() {

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use rota_engine::Config;
+use rota_engine::rotation::CrashPoint;
 use rota_kms::credentials::{
     Credentials, CredentialsProvider, EnvCredentials, ProfileCredentials, StaticCredentials,
 };
@@ -139,9 +140,13 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
     };
     // A command such as `rota plan` must not rotate anything as a side
     // effect: the embedded cloud's own automatic rotation stays off here.
-    let cloud = LocalCloud::options(&data_dir)
+    let mut options = LocalCloud::options(&data_dir)
         .world(world)
-        .automatic_rotation(false)
+        .automatic_rotation(false);
+    if let Some(hook) = cloud_crash_hook() {
+        options = options.rotation_hook(hook);
+    }
+    let cloud = options
         .open()
         .await
         .with_context(|| format!("cannot open the local cloud in {}", data_dir.display()))?;
@@ -175,4 +180,36 @@ fn display_dir(p: &Path) -> String {
     } else {
         s
     }
+}
+
+/// The embedded cloud's rotation hook for `ROTA_TEST_CRASH_AT`: a managed
+/// rotation runs its steps inside the cloud (`RotateSecret`), so two of the
+/// protocol's points are reached there. `after-create` aborts once the
+/// cloud stored the new value as ACSPending (target untouched);
+/// `in-finish` aborts once the target accepted it, right before the cloud's
+/// finishing commit (ACSCurrent moves and ACSPending goes in one atomic
+/// write, so this is the last moment inside it). The other points are
+/// Rota's own (`commands::rotation`). `None` without the variable or
+/// for another point.
+pub(crate) fn cloud_crash_hook() -> Option<rota_local::RotationHook> {
+    let point: CrashPoint = std::env::var("ROTA_TEST_CRASH_AT")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let step = match point {
+        CrashPoint::AfterCreate => rota_local::RotationStep::PendingStored,
+        CrashPoint::InFinish => rota_local::RotationStep::TargetChanged,
+        _ => return None,
+    };
+    Some(Arc::new(
+        move |_secret: &str, s: rota_local::RotationStep| {
+            if s == step {
+                eprintln!(
+                    "ROTA_TEST_CRASH_AT: aborting at {point} (inside the embedded cloud's RotateSecret)"
+                );
+                std::process::abort();
+            }
+        },
+    ))
 }

@@ -10,7 +10,9 @@
 //! `rota run` abort (as `kill -9` would) when the rotation reaches that
 //! point: `after-create`, `before-target-change`, `after-target-change`,
 //! `after-set`, `after-test`, `in-finish` (see
-//! `rota_engine::rotation::crash`). An unknown name is a usage error.
+//! `rota_engine::rotation::crash`). An unknown name is a usage error. A
+//! managed rotation on the embedded cloud reaches `after-create` and
+//! `in-finish` inside the cloud's `RotateSecret` (`backend::cloud_crash_hook`).
 //!
 //! Exit codes: 0 success, 1 a rotation failed (or another error), 2 usage.
 
@@ -26,8 +28,9 @@ use rota_engine::config::{Config, RotationTarget};
 use rota_engine::plan::PlanMode;
 use rota_engine::rotation::history::StoredStep;
 use rota_engine::rotation::{
-    CrashHook, CrashPoint, NoHistory, PluginRegistry, RotationJobs, RotationOutcome,
-    RotationRequest, Rotator, RunRotationError, SecretLocks, SqliteHistory, job_spec, manual_token,
+    CrashHook, CrashPoint, FailureNotice, NoHistory, NoticeKind, Notifier, PluginRegistry,
+    RotationJobs, RotationOutcome, RotationRequest, Rotator, RunRotationError, SecretLocks,
+    SqliteHistory, Step, job_spec, manual_token,
 };
 use rota_scheduler::{
     Event, JobStore as _, ManualClock, Outcome, Runner, RunnerConfig, Schedule, SqliteStore,
@@ -299,6 +302,19 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
             }
             Err(RunRotationError::Rotation(e)) => {
                 failed += 1;
+                if let (false, Some(url)) = (e.retryable, &t.on_failure.webhook) {
+                    let notice = FailureNotice::new(
+                        NoticeKind::Failed,
+                        &t.secret,
+                        &t.rotation,
+                        &t.plugin,
+                        Some(e.step.name().to_owned()),
+                        e.to_string(),
+                        req.attempt,
+                        Utc::now(),
+                    );
+                    send_notice(url, &notice).await;
+                }
                 json!({"secret": t.secret, "outcome": "failed", "step": e.step.name(), "error": e.message, "retryable": e.retryable})
             }
             Err(e) => {
@@ -416,8 +432,10 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     };
     let seen: Seen = Arc::default();
     let ran: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let notifications = Arc::new(Notifications::new(&config));
     let handler = {
         let jobs = resolved.jobs.clone();
+        let notifications = notifications.clone();
         let seen = seen.clone();
         let once = args.once;
         let workflows = workflows.clone();
@@ -426,6 +444,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             let seen = seen.clone();
             let ran = ran.clone();
             let workflows = workflows.clone();
+            let notifications = notifications.clone();
             async move {
                 let name = run.name.to_string();
                 if once
@@ -447,7 +466,13 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                     }
                     return result.map(|_| ());
                 }
-                let outcome = jobs.run(run).await;
+                let outcome = match RotationJobs::request(&run) {
+                    Ok(req) => jobs.rotate(&req).await.map_err(|e| {
+                        notifications.failed_in(&name, e.step());
+                        e.to_run_error()
+                    }),
+                    Err(e) => Err(e),
+                };
                 let text = match &outcome {
                     Ok(RotationOutcome::Rotated {
                         version_id,
@@ -497,6 +522,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             &owner,
             now,
             within,
+            &notifications,
         )
         .await?;
         runner.shutdown(grace).await;
@@ -509,7 +535,6 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             if registered.len() == 1 { "" } else { "s" }
         );
     }
-    let mut config_now = config;
     loop {
         tokio::select! {
             () = super::local::shutdown_signal() => break,
@@ -518,7 +543,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                     Ok(Some(c)) => match register(&runner, &store, &c, &workflow_specs).await {
                         Ok(n) => {
                             tracing::info!(jobs = n.len(), "configuration reloaded");
-                            config_now = c;
+                            notifications.reload(&c);
                         }
                         Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
                     },
@@ -526,9 +551,8 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                 }
             }
             ev = events.recv() => {
-                if let Ok(Event::Finished { name, needs_attention: true, error, .. }) = ev {
-                    let webhook = config_now.rotations.iter().find(|t| t.job_name() == *name).and_then(|t| t.on_failure.webhook.clone());
-                    tracing::error!(job.name = %name, error = ?error, webhook = ?webhook, "rotation needs attention");
+                if let Ok(Event::Finished { name, needs_attention: true, error, attempt, .. }) = ev {
+                    notifications.needs_attention(&name, attempt, error).await;
                 }
             }
         }
@@ -549,6 +573,81 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ on_failure
+
+/// How long a webhook delivery may take.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends `notice` to `url`, logging a failed delivery.
+async fn send_notice(url: &str, notice: &FailureNotice) {
+    match Notifier::new(NOTIFY_TIMEOUT) {
+        Ok(n) => {
+            n.notify(url, notice).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot send the failure notification"),
+    }
+}
+
+/// The daemon's `on_failure` notifications: the configured targets by job
+/// name (replaced on reload) and the step each job's last failure was in.
+struct Notifications {
+    targets: Mutex<HashMap<String, RotationTarget>>,
+    steps: Mutex<HashMap<String, Step>>,
+}
+
+impl Notifications {
+    fn new(config: &Config) -> Self {
+        let n = Self {
+            targets: Mutex::default(),
+            steps: Mutex::default(),
+        };
+        n.reload(config);
+        n
+    }
+
+    fn reload(&self, config: &Config) {
+        if let Ok(mut t) = self.targets.lock() {
+            *t = config
+                .rotations
+                .iter()
+                .map(|t| (t.job_name(), t.clone()))
+                .collect();
+        }
+    }
+
+    /// Records the step a failed attempt of `job` failed in.
+    fn failed_in(&self, job: &str, step: Option<Step>) {
+        if let Ok(mut s) = self.steps.lock() {
+            match step {
+                Some(step) => s.insert(job.to_owned(), step),
+                None => s.remove(job),
+            };
+        }
+    }
+
+    /// `job` spent its retry budget: log it and POST to its webhook.
+    async fn needs_attention(&self, job: &str, attempt: u32, error: Option<String>) {
+        let target = self.targets.lock().ok().and_then(|t| t.get(job).cloned());
+        let step = self.steps.lock().ok().and_then(|s| s.get(job).copied());
+        tracing::error!(job.name = %job, error = ?error, "rotation needs attention");
+        let Some(t) = target else { return };
+        let Some(url) = &t.on_failure.webhook else {
+            return;
+        };
+        let notice = FailureNotice::new(
+            NoticeKind::NeedsAttention,
+            &t.secret,
+            &t.rotation,
+            &t.plugin,
+            step.map(|s| s.name().to_owned()),
+            error.unwrap_or_default(),
+            attempt,
+            Utc::now(),
+        );
+        send_notice(url, &notice).await;
+    }
 }
 
 /// Resolves on SIGHUP (never elsewhere).
@@ -613,6 +712,7 @@ async fn once(
     owner: &str,
     now: DateTime<Utc>,
     within: Duration,
+    notifications: &Notifications,
 ) -> Result<ExitCode> {
     let horizon = (now + chrono::Duration::from_std(within).unwrap_or_default()).timestamp_millis();
     // What is due at the start.
@@ -641,8 +741,11 @@ async fn once(
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(Event::Started { name, .. }) => { started.insert(name.to_string()); }
-                Ok(Event::Finished { name, outcome, error, .. }) => {
+                Ok(Event::Finished { name, outcome, error, attempt, needs_attention, .. }) => {
                     let name = name.to_string();
+                    if needs_attention {
+                        notifications.needs_attention(&name, attempt, error.clone()).await;
+                    }
                     if pending.remove(&name).is_some() {
                         let kind = match outcome {
                             Outcome::Succeeded => seen.lock().ok().and_then(|s| s.get(&name).cloned()).unwrap_or_else(|| "rotated".into()),

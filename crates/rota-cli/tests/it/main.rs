@@ -10,5 +10,8 @@ mod native;
 mod plugins;
 mod quickstart;
 mod rotation;
+mod rotation_daemon;
+mod rotation_managed;
+mod rotation_notify;
 mod schedule;
 mod secret;

@@ -17,7 +17,7 @@ use crate::common::{rota, stderr, stdout};
 
 const CANARY: &str = "canary-rot-9f3e77";
 
-fn cmd(dir: &Path) -> std::process::Command {
+pub(crate) fn cmd(dir: &Path) -> std::process::Command {
     let mut c = rota();
     c.current_dir(dir)
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
@@ -30,11 +30,11 @@ fn cmd(dir: &Path) -> std::process::Command {
     c
 }
 
-fn run_in(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn run_in(dir: &Path, args: &[&str]) -> Output {
     cmd(dir).args(args).output().expect("rota runs")
 }
 
-fn ok(o: &Output) {
+pub(crate) fn ok(o: &Output) {
     assert!(
         o.status.success(),
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -60,11 +60,11 @@ fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Stages {
-    versions: BTreeSet<String>,
-    current: (String, String),
-    pending: Option<(String, String)>,
-    previous: Option<String>,
+pub(crate) struct Stages {
+    pub(crate) versions: BTreeSet<String>,
+    pub(crate) current: (String, String),
+    pub(crate) pending: Option<(String, String)>,
+    pub(crate) previous: Option<String>,
 }
 
 async fn stage(kms: &KmsClient, name: &str, stage: &str) -> Option<(String, String)> {
@@ -78,7 +78,7 @@ async fn stage(kms: &KmsClient, name: &str, stage: &str) -> Option<(String, Stri
     .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
 }
 
-async fn stages(kms: &KmsClient, name: &str) -> Stages {
+pub(crate) async fn stages(kms: &KmsClient, name: &str) -> Stages {
     let versions = kms
         .list_all_versions(name)
         .await

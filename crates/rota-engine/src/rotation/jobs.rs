@@ -11,7 +11,7 @@ use rota_scheduler::{JobRun, JobSpec, Policy, RetryPolicy, RunError, ScheduleErr
 use serde::{Deserialize, Serialize};
 
 use super::lease::SecretLocks;
-use super::protocol::{RotationError, RotationOutcome, RotationRequest, Rotator, slot_token};
+use super::protocol::{RotationError, RotationOutcome, RotationRequest, Rotator, Step, slot_token};
 use crate::config::RotationTarget;
 
 /// What a rotation job carries.
@@ -81,6 +81,24 @@ impl RunRotationError {
             Self::Rotation(e) => e.retryable,
         }
     }
+
+    /// The protocol step that failed, when the protocol ran.
+    pub fn step(&self) -> Option<Step> {
+        match self {
+            Self::Busy(_) | Self::Lock { .. } => None,
+            Self::Rotation(e) => Some(e.step),
+        }
+    }
+
+    /// The scheduler's view: retryable or permanent, with the redacted message.
+    pub fn to_run_error(&self) -> RunError {
+        let message = self.to_string();
+        if self.is_retryable() {
+            RunError::retryable(message)
+        } else {
+            RunError::permanent(message)
+        }
+    }
 }
 
 /// Runs rotations under the per-secret lock.
@@ -132,13 +150,6 @@ impl RotationJobs {
     /// Runs one scheduler run: the handler of the daemon's runner.
     pub async fn run(&self, run: JobRun) -> Result<RotationOutcome, RunError> {
         let req = Self::request(&run)?;
-        self.rotate(&req).await.map_err(|e| {
-            let message = e.to_string();
-            if e.is_retryable() {
-                RunError::retryable(message)
-            } else {
-                RunError::permanent(message)
-            }
-        })
+        self.rotate(&req).await.map_err(|e| e.to_run_error())
     }
 }

@@ -1,0 +1,122 @@
+//! The long-running daemon (`rota run` without `--once`) as a child process
+//! on a temp directory: it rotates on a one-second schedule (6-field cron),
+//! reloads its jobs on SIGHUP, and exits 0 after draining on SIGTERM.
+//! Every wait polls a condition with a bounded number of attempts.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rota_scheduler::JobStore as _;
+use serde_json::Value;
+
+use crate::common::stdout;
+use crate::rotation::{cmd, ok, run_in};
+
+fn write_config(dir: &Path, rotated: &str) {
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "resource \"alicloud_kms_secret\" \"db\" {{\n  secret_name = \"app/db\"\n  secret_data = \"initial-value-1\"\n  version_id  = \"v1\"\n}}\n\n\
+             resource \"alicloud_kms_secret\" \"api\" {{\n  secret_name = \"app/api\"\n  secret_data = \"initial-value-1\"\n  version_id  = \"v1\"\n}}\n\n\
+             rotation \"apps\" {{\n  secrets  = [\"{rotated}\"]\n  schedule = \"*/1 * * * * *\"\n  jitter   = false\n  plugin   = \"password\"\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+/// Polls `cond` up to `attempts` times, 100 ms apart.
+fn eventually(what: &str, attempts: u32, mut cond: impl FnMut() -> bool) {
+    for _ in 0..attempts {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success(), "kill {sig} failed");
+}
+
+fn rotated_runs(dir: &Path, secret: &str) -> usize {
+    let o = run_in(dir, &["history", secret, "-o", "json"]);
+    if !o.status.success() {
+        return 0;
+    }
+    serde_json::from_str::<Value>(&stdout(&o))
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["outcome"] == "rotated")
+        .count()
+}
+
+fn rotation_jobs(data: &Path) -> Vec<String> {
+    let store = rota_scheduler::SqliteStore::open(data.join("scheduler.db")).unwrap();
+    let mut names: Vec<String> = store
+        .jobs()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .filter(|n| n.starts_with("rotate:"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_daemon_rotates_on_schedule_reloads_on_sighup_and_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), "app/db");
+    ok(&run_in(dir.path(), &["apply", "--auto-approve"]));
+    let child = cmd(dir.path())
+        .args(["run", "--grace", "10s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // A scheduled rotation completes (the schedule fires every second).
+    eventually("a rotation of app/db in the history", 300, || {
+        rotated_runs(dir.path(), "app/db") >= 1
+    });
+    let data = dir.path().join(".rota");
+    assert_eq!(rotation_jobs(&data), ["rotate:app/db"]);
+
+    // SIGHUP: the new configuration's job is registered, the old one removed.
+    write_config(dir.path(), "app/api");
+    signal(&child, "-HUP");
+    eventually("the reloaded jobs", 300, || {
+        rotation_jobs(&data) == ["rotate:app/api"]
+    });
+    let status: Value =
+        serde_json::from_str(&stdout(&run_in(dir.path(), &["status", "-o", "json"]))).unwrap();
+    let secrets: Vec<&str> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["secret"].as_str().unwrap())
+        .collect();
+    assert_eq!(secrets, ["app/api"], "{status}");
+    assert_ne!(status[0]["state"], "not scheduled", "{status}");
+    eventually("a rotation of app/api in the history", 300, || {
+        rotated_runs(dir.path(), "app/api") >= 1
+    });
+
+    // SIGTERM: drain and exit 0.
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("stopping: letting rotations in flight finish"),
+        "{err}"
+    );
+}

@@ -7,6 +7,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone as _, Utc};
+use rota_scheduler::store::retry_busy;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 /// How a step ended.
@@ -203,10 +204,11 @@ impl SqliteHistory {
         let path = path.as_ref();
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS rotation_steps (
+        retry_busy(|| {
+            conn.execute_batch(
+                "CREATE TABLE IF NOT EXISTS rotation_steps (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
                 secret TEXT NOT NULL,
                 token TEXT NOT NULL,
@@ -219,7 +221,8 @@ impl SqliteHistory {
                 error TEXT
             );
             CREATE INDEX IF NOT EXISTS rotation_steps_secret ON rotation_steps(secret, id);",
-        )?;
+            )
+        })?;
         let writer_conn = Connection::open(path)?;
         writer_conn.busy_timeout(Duration::from_secs(10))?;
         writer_conn.pragma_update(None, "synchronous", "FULL")?;

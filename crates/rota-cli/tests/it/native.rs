@@ -11,13 +11,12 @@
 //! nothing: the role's password is checked against its SCRAM-SHA-256
 //! verifier read from `pg_authid` (see `role_has_password`).
 
+use rota_local::targets::scram_sha_256_matches as scram_matches;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use rota_kms::KmsClient;
 use rota_kms::kms::GetSecretValue;
 use rota_local::{LocalCloud, World};
@@ -288,39 +287,6 @@ impl Drop for Role {
             let _ = c.batch_execute(&format!("DROP ROLE IF EXISTS \"{r}\""));
         });
     }
-}
-
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    m.update(msg);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Whether `password` matches a PostgreSQL verifier
-/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`: the check a
-/// `scram-sha-256` pg_hba line makes at login (RFC 5802).
-fn scram_matches(verifier: &str, password: &str) -> bool {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let rest = verifier
-        .strip_prefix("SCRAM-SHA-256$")
-        .expect("a SCRAM verifier");
-    let (params, keys) = rest.split_once('$').unwrap();
-    let (iter, salt) = params.split_once(':').unwrap();
-    let (stored, server) = keys.split_once(':').unwrap();
-    let iter: u32 = iter.parse().unwrap();
-    let mut block = b64.decode(salt).unwrap();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac(password.as_bytes(), &block);
-    let mut salted = u.clone();
-    for _ in 1..iter {
-        u = hmac(password.as_bytes(), &u);
-        for (s, x) in salted.iter_mut().zip(&u) {
-            *s ^= x;
-        }
-    }
-    let stored_key = Sha256::digest(hmac(&salted, b"Client Key")).to_vec();
-    let server_key = hmac(&salted, b"Server Key");
-    stored_key == b64.decode(stored).unwrap() && server_key == b64.decode(server).unwrap()
 }
 
 /// Whether `role`'s password is `password`, by its verifier in `pg_authid`.

@@ -265,6 +265,55 @@ async fn mysql(url: &SecretString, op: BoundOp<'_>) -> Result<(), String> {
     result
 }
 
+/// Whether `password` matches a PostgreSQL SCRAM-SHA-256 verifier
+/// (`SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, as
+/// `pg_authid.rolpassword` holds it): the check a `scram-sha-256` pg_hba line
+/// makes at login (RFC 5802), done client-side. Tests use it to prove which
+/// password a role holds on servers that trust loopback logins.
+pub fn scram_sha_256_matches(verifier: &str, password: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac as _};
+    use sha2::{Digest as _, Sha256};
+
+    fn mac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut m = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+            .expect("HMAC accepts keys of any length");
+        m.update(msg);
+        m.finalize().into_bytes().to_vec()
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    /// Iterations, salt, StoredKey, ServerKey.
+    type Parts = (u32, Vec<u8>, Vec<u8>, Vec<u8>);
+    let parse = || -> Option<Parts> {
+        let rest = verifier.strip_prefix("SCRAM-SHA-256$")?;
+        let (params, keys) = rest.split_once('$')?;
+        let (iter, salt) = params.split_once(':')?;
+        let (stored, server) = keys.split_once(':')?;
+        Some((
+            iter.parse().ok()?,
+            b64.decode(salt).ok()?,
+            b64.decode(stored).ok()?,
+            b64.decode(server).ok()?,
+        ))
+    };
+    let Some((iterations, salt, stored, server)) = parse() else {
+        return false;
+    };
+    // PBKDF2-HMAC-SHA-256 with one output block.
+    let mut block = salt;
+    block.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = mac(password.as_bytes(), &block);
+    let mut salted = u.clone();
+    for _ in 1..iterations {
+        u = mac(password.as_bytes(), &u);
+        for (s, x) in salted.iter_mut().zip(&u) {
+            *s ^= x;
+        }
+    }
+    Sha256::digest(mac(&salted, b"Client Key")).as_slice() == stored.as_slice()
+        && mac(&salted, b"Server Key") == server
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@
 //! holds each credential — never a credential.
 
 pub(crate) mod bound;
+pub use bound::scram_sha_256_matches;
 pub(crate) mod ecs;
 pub(crate) mod ram;
 pub(crate) mod rds;

@@ -17,12 +17,10 @@
 //!   exactly the check a `scram-sha-256` pg_hba line makes at login. The new
 //!   password matches the verifier, the old one does not.
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use mysql_async::prelude::Queryable as _;
 use rota_kms::kms::*;
 use rota_kms::{KmsClient, SecretString};
-use sha2::{Digest as _, Sha256};
+use rota_local::targets::scram_sha_256_matches as scram_matches;
 
 use crate::common::env_world;
 
@@ -32,41 +30,6 @@ const MY_URL: &str = "mysql://root@127.0.0.1:3306";
 fn unique(prefix: &str) -> String {
     let n: u32 = rand::random();
     format!("{prefix}{n:08x}")
-}
-
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    m.update(msg);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Whether `password` matches a PostgreSQL SCRAM-SHA-256 verifier
-/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
-fn scram_matches(verifier: &str, password: &str) -> bool {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let rest = verifier
-        .strip_prefix("SCRAM-SHA-256$")
-        .expect("a SCRAM verifier");
-    let (params, keys) = rest.split_once('$').unwrap();
-    let (iter, salt) = params.split_once(':').unwrap();
-    let (stored, server) = keys.split_once(':').unwrap();
-    let iter: u32 = iter.parse().unwrap();
-    let salt = b64.decode(salt).unwrap();
-    // PBKDF2-HMAC-SHA256, one 32-byte block.
-    let mut block = salt.clone();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac(password.as_bytes(), &block);
-    let mut salted = u.clone();
-    for _ in 1..iter {
-        u = hmac(password.as_bytes(), &u);
-        for (s, x) in salted.iter_mut().zip(&u) {
-            *s ^= x;
-        }
-    }
-    let client_key = hmac(&salted, b"Client Key");
-    let stored_key = Sha256::digest(&client_key).to_vec();
-    let server_key = hmac(&salted, b"Server Key");
-    stored_key == b64.decode(stored).unwrap() && server_key == b64.decode(server).unwrap()
 }
 
 async fn pg() -> tokio_postgres::Client {

@@ -15,11 +15,9 @@
 //! "the role's password equals ACSCurrent" means: ACSCurrent's password
 //! matches the role's verifier, and the old password does not.
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use rota_engine::rotation::{CrashHook, CrashPoint, RotationOutcome};
+use rota_local::targets::scram_sha_256_matches as scram_matches;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 
 use crate::common::{Env, env, load, request, token};
 
@@ -69,38 +67,6 @@ fn verifier(role: &str) -> Option<String> {
         .unwrap()
         .and_then(|r| r.get::<_, Option<String>>(0))
     })
-}
-
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    m.update(msg);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Whether `password` matches a PostgreSQL verifier
-/// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`.
-fn scram_matches(verifier: &str, password: &str) -> bool {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let rest = verifier
-        .strip_prefix("SCRAM-SHA-256$")
-        .expect("a SCRAM verifier");
-    let (params, keys) = rest.split_once('$').unwrap();
-    let (iter, salt) = params.split_once(':').unwrap();
-    let (stored, server) = keys.split_once(':').unwrap();
-    let iter: u32 = iter.parse().unwrap();
-    let mut block = b64.decode(salt).unwrap();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac(password.as_bytes(), &block);
-    let mut salted = u.clone();
-    for _ in 1..iter {
-        u = hmac(password.as_bytes(), &u);
-        for (s, x) in salted.iter_mut().zip(&u) {
-            *s ^= x;
-        }
-    }
-    let stored_key = Sha256::digest(hmac(&salted, b"Client Key")).to_vec();
-    let server_key = hmac(&salted, b"Server Key");
-    stored_key == b64.decode(stored).unwrap() && server_key == b64.decode(server).unwrap()
 }
 
 /// Whether `role`'s password is `password`.

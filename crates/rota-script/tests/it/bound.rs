@@ -8,11 +8,9 @@
 //! checks the password against the role's SCRAM-SHA-256 verifier in
 //! `pg_authid`, which is the check a `scram-sha-256` login makes.
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
 use mysql_async::prelude::Queryable as _;
+use rota_local::targets::scram_sha_256_matches as scram_matches;
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
 use crate::common::{env_world, request};
 use crate::plugins::{rotate_with_crash_then_resume, rotated, value};
@@ -30,37 +28,6 @@ fn rand_u32() -> u32 {
         .unwrap()
         .subsec_nanos();
     t ^ std::process::id().rotate_left(16)
-}
-
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-    m.update(msg);
-    m.finalize().into_bytes().to_vec()
-}
-
-/// Whether `password` matches `SCRAM-SHA-256$<iter>:<salt>$<StoredKey>:<ServerKey>`.
-fn scram_matches(verifier: &str, password: &str) -> bool {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let rest = verifier
-        .strip_prefix("SCRAM-SHA-256$")
-        .expect("a SCRAM verifier");
-    let (params, keys) = rest.split_once('$').unwrap();
-    let (iter, salt) = params.split_once(':').unwrap();
-    let (stored, server) = keys.split_once(':').unwrap();
-    let iter: u32 = iter.parse().unwrap();
-    let mut block = b64.decode(salt).unwrap();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac(password.as_bytes(), &block);
-    let mut salted = u.clone();
-    for _ in 1..iter {
-        u = hmac(password.as_bytes(), &u);
-        for (s, x) in salted.iter_mut().zip(&u) {
-            *s ^= x;
-        }
-    }
-    let stored_key = Sha256::digest(hmac(&salted, b"Client Key")).to_vec();
-    let server_key = hmac(&salted, b"Server Key");
-    stored_key == b64.decode(stored).unwrap() && server_key == b64.decode(server).unwrap()
 }
 
 async fn pg() -> tokio_postgres::Client {

@@ -378,6 +378,26 @@ impl Rotator {
         }
     }
 
+    /// A step's context in a protocol rotation: the shared values plus the
+    /// token, the candidate and the step.
+    fn step_ctx(
+        &self,
+        v: &StepValues<'_>,
+        token: &str,
+        pending: Option<SecretString>,
+        step: Step,
+    ) -> StepContext {
+        self.context(
+            v.info,
+            token,
+            v.settings,
+            v.current.clone(),
+            v.previous.clone(),
+            pending,
+            step,
+        )
+    }
+
     async fn run_step<T>(
         &self,
         req: &RotationRequest,
@@ -468,6 +488,12 @@ impl Rotator {
             None => None,
         };
         let current = Some(current_parts.data.clone());
+        let values = StepValues {
+            info: &info,
+            settings: &settings,
+            current: current.clone(),
+            previous: previous.clone(),
+        };
 
         // Already promoted: tidy what a crash in finish may have left.
         if versions.current.version_id == req.token {
@@ -498,15 +524,7 @@ impl Rotator {
             tracing::info!(rotation.resumed = %token, "finishing the promotion already in flight");
             let started = Instant::now();
             self.stage(name, PENDING, None, Some(&token)).await?;
-            let ctx = self.context(
-                &info,
-                &token,
-                &settings,
-                current.clone(),
-                previous.clone(),
-                current.clone(),
-                Step::Finish,
-            );
+            let ctx = self.step_ctx(&values, &token, current.clone(), Step::Finish);
             let finished = tokio::time::timeout(self.step_timeout, plugin.finish(&ctx))
                 .await
                 .unwrap_or(Err(PluginError::DeadlineExceeded));
@@ -553,15 +571,7 @@ impl Rotator {
             && req.attempt > self.fresh_after
             && (req.attempt - 1).is_multiple_of(self.fresh_after)
         {
-            let ctx = self.context(
-                &info,
-                &token,
-                &settings,
-                current.clone(),
-                previous.clone(),
-                pending.clone(),
-                Step::Test,
-            );
+            let ctx = self.step_ctx(&values, &token, pending.clone(), Step::Test);
             if plugin.test(&ctx).await.is_err() {
                 tracing::info!("replacing a candidate the target never accepted");
                 self.stage(name, PENDING, None, Some(&token)).await?;
@@ -573,15 +583,7 @@ impl Rotator {
         let pending = match pending {
             Some(p) => p,
             None => {
-                let ctx = self.context(
-                    &info,
-                    &token,
-                    &settings,
-                    current.clone(),
-                    previous.clone(),
-                    None,
-                    Step::Create,
-                );
+                let ctx = self.step_ctx(&values, &token, None, Step::Create);
                 let generated = match tokio::time::timeout(self.step_timeout, plugin.generate(&ctx))
                     .await
                 {
@@ -621,30 +623,14 @@ impl Rotator {
         self.crash.reach(CrashPoint::AfterCreate);
 
         // set: the plugin probes, then changes the target.
-        let ctx = self.context(
-            &info,
-            &token,
-            &settings,
-            current.clone(),
-            previous.clone(),
-            Some(pending.clone()),
-            Step::Set,
-        );
+        let ctx = self.step_ctx(&values, &token, Some(pending.clone()), Step::Set);
         self.crash.reach(CrashPoint::BeforeTargetChange);
         let set_result = self
             .run_step(req, &token, Step::Set, plugin.set(&ctx))
             .await;
         if let Err(e) = set_result {
             if plugin.descriptor().steps.rollback {
-                let rb = self.context(
-                    &info,
-                    &token,
-                    &settings,
-                    current.clone(),
-                    previous.clone(),
-                    Some(pending.clone()),
-                    Step::Rollback,
-                );
+                let rb = self.step_ctx(&values, &token, Some(pending.clone()), Step::Rollback);
                 if self
                     .run_step(req, &token, Step::Rollback, plugin.rollback(&rb))
                     .await
@@ -660,15 +646,7 @@ impl Rotator {
         self.crash.reach(CrashPoint::AfterSet);
 
         // test
-        let ctx = self.context(
-            &info,
-            &token,
-            &settings,
-            current.clone(),
-            previous.clone(),
-            Some(pending.clone()),
-            Step::Test,
-        );
+        let ctx = self.step_ctx(&values, &token, Some(pending.clone()), Step::Test);
         self.run_step(req, &token, Step::Test, plugin.test(&ctx))
             .await?;
         self.crash.reach(CrashPoint::AfterTest);
@@ -860,6 +838,14 @@ impl Rotator {
             probe,
         })
     }
+}
+
+/// What every step of one protocol rotation shares.
+struct StepValues<'a> {
+    info: &'a SecretInfo,
+    settings: &'a Arc<Value>,
+    current: Option<SecretString>,
+    previous: Option<SecretString>,
 }
 
 struct SecretValueParts {

@@ -25,6 +25,7 @@ pub mod http;
 pub mod kms;
 mod openapi;
 pub mod password;
+pub mod pattern;
 pub mod ratelimit;
 pub mod secret;
 pub mod sign;

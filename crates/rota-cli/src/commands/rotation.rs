@@ -701,6 +701,63 @@ async fn register(
     Ok(list)
 }
 
+/// What `rota run --once` waits for and what it has seen so far.
+struct OnceWait {
+    /// Due jobs not yet settled, with the slot they were due at.
+    pending: BTreeMap<String, Option<i64>>,
+    /// Jobs not run here, and why.
+    skipped: BTreeMap<String, String>,
+    /// Jobs run here: outcome kind and error.
+    results: BTreeMap<String, (String, Option<String>)>,
+    /// Jobs whose run started in this process.
+    started: HashSet<String>,
+}
+
+impl OnceWait {
+    async fn event(&mut self, ev: Event, seen: &Seen, notifications: &Notifications) {
+        match ev {
+            Event::Started { name, .. } => {
+                self.started.insert(name.to_string());
+            }
+            Event::Finished {
+                name,
+                outcome,
+                error,
+                attempt,
+                needs_attention,
+                ..
+            } => {
+                let name = name.to_string();
+                if needs_attention {
+                    notifications
+                        .needs_attention(&name, attempt, error.clone())
+                        .await;
+                }
+                if self.pending.remove(&name).is_some() {
+                    let kind = match outcome {
+                        Outcome::Succeeded => seen
+                            .lock()
+                            .ok()
+                            .and_then(|s| s.get(&name).cloned())
+                            .unwrap_or_else(|| "rotated".into()),
+                        _ => "failed".into(),
+                    };
+                    self.results.insert(name, (kind, error));
+                }
+            }
+            Event::Missed { name, .. } => {
+                if self.pending.remove(&*name).is_some() {
+                    self.skipped.insert(
+                        name.to_string(),
+                        "slot missed (catch_up = skip or past its deadline)".into(),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn once(
     global: &GlobalArgs,
@@ -722,7 +779,7 @@ async fn once(
     };
     let configured: HashSet<&str> = registered.iter().map(String::as_str).collect();
     let mut pending: BTreeMap<String, Option<i64>> = BTreeMap::new();
-    let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+    let skipped: BTreeMap<String, String> = BTreeMap::new();
     for row in rows {
         if !configured.contains(row.name.as_str()) {
             continue;
@@ -734,55 +791,56 @@ async fn once(
         pending.insert(row.name.clone(), row.slot_ms);
     }
     let total = pending.len();
-    let mut results: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-    let mut started: HashSet<String> = HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    while !pending.is_empty() {
+    let mut wait = OnceWait {
+        pending,
+        skipped,
+        results: BTreeMap::new(),
+        started: HashSet::new(),
+    };
+    while !wait.pending.is_empty() {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(Event::Started { name, .. }) => { started.insert(name.to_string()); }
-                Ok(Event::Finished { name, outcome, error, attempt, needs_attention, .. }) => {
-                    let name = name.to_string();
-                    if needs_attention {
-                        notifications.needs_attention(&name, attempt, error.clone()).await;
-                    }
-                    if pending.remove(&name).is_some() {
-                        let kind = match outcome {
-                            Outcome::Succeeded => seen.lock().ok().and_then(|s| s.get(&name).cloned()).unwrap_or_else(|| "rotated".into()),
-                            _ => "failed".into(),
-                        };
-                        results.insert(name, (kind, error));
-                    }
-                }
-                Ok(Event::Missed { name, .. }) => {
-                    if pending.remove(&*name).is_some() {
-                        skipped.insert(name.to_string(), "slot missed (catch_up = skip or past its deadline)".into());
-                    }
-                }
-                Ok(_) => {}
+                Ok(ev) => wait.event(ev, seen, notifications).await,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             _ = tick.tick() => {
                 // Jobs another process runs or ran: not ours to wait for.
-                let names: Vec<String> = pending.keys().filter(|n| !started.contains(*n)).cloned().collect();
+                let names: Vec<String> = wait.pending.keys().filter(|n| !wait.started.contains(*n)).cloned().collect();
                 let store2 = store.clone();
                 let rows = tokio::task::spawn_blocking(move || {
                     names.iter().map(|n| store2.job(n)).collect::<Result<Vec<_>, _>>()
                 }).await??;
+                // A run of ours announces `Started` before it writes its end to
+                // the store, so every run behind what was just read has been
+                // announced: take those events before judging a moved slot.
+                loop {
+                    match events.try_recv() {
+                        Ok(ev) => wait.event(ev, seen, notifications).await,
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
                 let now_ms = Utc::now().timestamp_millis();
                 for row in rows.into_iter().flatten() {
-                    let initial = pending.get(&row.name).copied().flatten();
+                    if wait.started.contains(&row.name) {
+                        continue;
+                    }
+                    let Some(initial) = wait.pending.get(&row.name).copied() else { continue };
                     let elsewhere = row.lease.as_ref().is_some_and(|l| l.owner != owner && l.until_ms > now_ms);
                     let moved_on = row.slot_ms != initial && row.attempts == 0;
                     if elsewhere || moved_on {
-                        pending.remove(&row.name);
-                        skipped.insert(row.name.clone(), if elsewhere { "running in another process".into() } else { "run by another process".into() });
+                        wait.pending.remove(&row.name);
+                        wait.skipped.insert(row.name.clone(), if elsewhere { "running in another process".into() } else { "run by another process".into() });
                     }
                 }
             }
         }
     }
+    let OnceWait {
+        results, skipped, ..
+    } = wait;
     let count = |k: &str| results.values().filter(|(kind, _)| kind == k).count();
     let (rotated, resumed, done, failed) = (
         count("rotated"),

@@ -1,13 +1,23 @@
 # Rota quickstart: three secrets of different types, each rotated by a
-# different plugin, on the embedded local cloud (no cloud account needed).
+# different plugin, and a compliance workflow, on the embedded local cloud
+# (no cloud account needed).
 #
-#   cargo run --release -p rota-cli -- run examples/quickstart --apply --once --all-due-within 168h
+#   cargo run --release -p rota-cli -- run examples/quickstart --apply --once
 #
 # --apply creates the secrets (as `rota apply --auto-approve`), --once runs
-# every rotation due and exits with a summary, and --all-due-within 168h (a week) counts
-# this week's slots (all three rotate weekly) as due now. State lives in
+# everything due and exits with a summary. Each rotation says
+# `rotate_immediately = true` (and the workflow `run_immediately = true`):
+# newly scheduled, it is due at once, then weekly. State lives in
 # examples/quickstart/.rota/ (git-ignored); a second run finds nothing due
-# until next week's slot. Delete that directory to start over.
+# until next week's slot. Delete that directory to start over. Without
+# --once, `rota run` stays up as the daemon.
+
+# The shipped plugins (plugins/ at the repository root), wherever Rota is
+# started from; plugins/ beside this file and in the current directory are
+# searched too.
+plugins {
+  paths = ["../../plugins"]
+}
 
 provider "alicloud" {
   region = "cn-hangzhou"
@@ -25,6 +35,8 @@ rotation "api-token" {
   secrets  = ["alicloud_kms_secret.api_token"]
   schedule = "@weekly"
   jitter   = false
+
+  rotate_immediately = true
   plugin   = "password"
   settings = { length = 32 }
 }
@@ -51,12 +63,13 @@ rotation "ecs" {
   secrets  = ["alicloud_kms_secret.ecs"]
   schedule = "@weekly"
   jitter   = false
+
+  rotate_immediately = true
   plugin   = "managed"
 }
 
 # 3. A Generic secret holding an OS login, rotated by the shipped Rhai plugin
-# plugins/ecs-password (found in plugins/ of the current directory: run
-# from the repository root). It sets the new password with Cloud Assistant
+# plugins/ecs-password (found through the plugins block above). It sets the new password with Cloud Assistant
 # and logs in with it before promoting it.
 resource "alicloud_kms_secret" "app_login" {
   secret_name = "quickstart/app-login"
@@ -69,6 +82,18 @@ rotation "app-login" {
   secrets  = ["alicloud_kms_secret.app_login"]
   schedule = "@weekly"
   jitter   = false
+
+  rotate_immediately = true
   plugin   = "ecs-password"
   settings = { instance_id = "i-bp1fr0a100hd0yf6ksq3", region = "cn-hangzhou" }
+}
+
+# 4. A lifecycle workflow (Rhai): the shipped rotation-compliance report over
+# every secret in KMS. Its run is recorded in `rota history`.
+workflow "compliance" {
+  schedule        = "0 6 * * 1"
+  timezone        = "Europe/Berlin"
+  script          = "../../scripts/compliance-report.rhai"
+  settings        = { max_age_days = 90 }
+  run_immediately = true
 }

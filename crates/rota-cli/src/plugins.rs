@@ -2,8 +2,8 @@
 //! `rota rotate` and `rota run`: the built-in plugins (`password`,
 //! `managed`), the Rhai plugins (rota-script) and the native plugin
 //! libraries (rota-plugin-host) found in the plugin directories: `plugins/`
-//! beside the configuration, `plugins/` of the current directory, and every
-//! `--plugin-dir`.
+//! beside the configuration, `plugins/` of the current directory, the
+//! configuration's `plugins { paths = … }`, and every `--plugin-dir`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,9 +16,14 @@ use crate::cli::GlobalArgs;
 
 /// Where plugins are looked for: `plugins/` beside the configuration (the
 /// configuration directory, or the folder of a configuration file),
-/// `plugins/` of the current directory, every `--plugin-dir`, then `extra`;
-/// the same directory named twice is searched once.
-pub(crate) fn plugin_dirs(global: &GlobalArgs, extra: &[PathBuf]) -> Vec<PathBuf> {
+/// `plugins/` of the current directory, the folders the configuration names
+/// in `plugins { paths = … }`, every `--plugin-dir`, then `extra`; the same
+/// directory named twice is searched once.
+pub(crate) fn plugin_dirs(
+    global: &GlobalArgs,
+    configured: &[PathBuf],
+    extra: &[PathBuf],
+) -> Vec<PathBuf> {
     let base = match &global.config {
         Some(p) if p.is_file() => p.parent().map(Path::to_path_buf).unwrap_or_default(),
         Some(p) => p.clone(),
@@ -26,6 +31,7 @@ pub(crate) fn plugin_dirs(global: &GlobalArgs, extra: &[PathBuf]) -> Vec<PathBuf
     };
     let candidates = [base.join("plugins"), PathBuf::from("plugins")]
         .into_iter()
+        .chain(configured.iter().cloned())
         .chain(global.plugin_dirs.iter().cloned())
         .chain(extra.iter().cloned());
     let mut seen = Vec::new();
@@ -40,9 +46,10 @@ pub(crate) fn plugin_dirs(global: &GlobalArgs, extra: &[PathBuf]) -> Vec<PathBuf
     dirs
 }
 
-/// Every plugin this build knows, for the configuration `global` names.
-pub(crate) fn registry(global: &GlobalArgs) -> PluginRegistry {
-    let dirs = plugin_dirs(global, &[]);
+/// Every plugin this build knows, for the configuration `global` names
+/// (`configured`: the folders its `plugins` block adds).
+pub(crate) fn registry(global: &GlobalArgs, configured: &[PathBuf]) -> PluginRegistry {
+    let dirs = plugin_dirs(global, configured, &[]);
     let mut registry = PluginRegistry::with_builtins();
     register_rhai(&mut registry, &dirs);
     register_native(&mut registry, &dirs);

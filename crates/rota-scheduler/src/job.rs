@@ -144,6 +144,11 @@ pub struct JobSpec {
     pub payload: serde_json::Value,
     /// How the job runs.
     pub policy: Policy,
+    /// When the job is new, its first slot is the moment it is registered
+    /// instead of the first fire time after it (AWS's "rotate immediately").
+    /// A job already in the store is not affected, nor is a job whose
+    /// schedule changed: it moves to the new schedule's next fire time.
+    pub start_now: bool,
 }
 
 impl JobSpec {
@@ -155,7 +160,15 @@ impl JobSpec {
             tz: Tz::UTC,
             payload: serde_json::Value::Null,
             policy: Policy::default(),
+            start_now: false,
         }
+    }
+
+    /// Makes a new job due at once (see [`JobSpec::start_now`]).
+    #[must_use]
+    pub fn start_now(mut self, start_now: bool) -> Self {
+        self.start_now = start_now;
+        self
     }
 
     /// Sets the time zone.

@@ -638,6 +638,7 @@ impl Runner {
                     policy: spec.policy,
                     slot_ms,
                     due_ms,
+                    start_now: spec.start_now,
                     name: spec.name,
                 };
                 prepared.push((new, sid));

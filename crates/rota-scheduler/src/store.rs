@@ -112,6 +112,9 @@ pub struct NewJob {
     pub slot_ms: Option<i64>,
     /// When that slot is due.
     pub due_ms: Option<i64>,
+    /// A new job's first slot is `now_ms` (due at once) instead of
+    /// `slot_ms`; a rescheduled job still takes `slot_ms`.
+    pub start_now: bool,
 }
 
 /// A request to start the pending slot of a job.
@@ -562,15 +565,15 @@ impl JobStore for SqliteStore {
         {
             let mut stmt = tx.prepare_cached(&format!(
                 "INSERT INTO jobs (name, schedule, tz, payload, policy, slot, due, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?9, ?10, ?8, ?8)
                  ON CONFLICT (name) DO UPDATE SET
                     payload = excluded.payload,
                     policy = excluded.policy,
                     updated_at = excluded.updated_at,
                     slot = CASE WHEN jobs.schedule = excluded.schedule AND jobs.tz = excluded.tz
-                                THEN jobs.slot ELSE excluded.slot END,
+                                THEN jobs.slot ELSE ?6 END,
                     due = CASE WHEN jobs.schedule = excluded.schedule AND jobs.tz = excluded.tz
-                               THEN jobs.due ELSE excluded.due END,
+                               THEN jobs.due ELSE ?7 END,
                     attempts = CASE WHEN jobs.schedule = excluded.schedule AND jobs.tz = excluded.tz
                                     THEN jobs.attempts ELSE 0 END,
                     schedule = excluded.schedule,
@@ -579,6 +582,11 @@ impl JobStore for SqliteStore {
             ))?;
             for job in jobs {
                 let policy = encode_policy(&job.policy);
+                let (first_slot, first_due) = if job.start_now {
+                    (Some(now_ms), Some(now_ms))
+                } else {
+                    (job.slot_ms, job.due_ms)
+                };
                 let pair = stmt.query_row(
                     params![
                         job.name,
@@ -588,7 +596,9 @@ impl JobStore for SqliteStore {
                         policy,
                         job.slot_ms,
                         job.due_ms,
-                        now_ms
+                        now_ms,
+                        first_slot,
+                        first_due
                     ],
                     read_job,
                 )?;

@@ -183,6 +183,38 @@ pub(crate) fn config_path(global: &GlobalArgs) -> PathBuf {
     global.config.clone().unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// The folders the configuration's `plugins` block names, for commands that
+/// do not otherwise need the configuration (`rota plugins`). Without `-c`
+/// and with no configuration file in the current directory there are none;
+/// a configuration that does not load is reported in one warning and its
+/// paths are not searched.
+pub(crate) fn configured_plugin_paths(global: &GlobalArgs) -> Vec<PathBuf> {
+    let path = config_path(global);
+    if global.config.is_none() {
+        let has_config = std::fs::read_dir(&path).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".tf")
+                    || name.ends_with(".hcl") && name != rota_engine::config::WORLD_FILE
+            })
+        });
+        if !has_config {
+            return Vec::new();
+        }
+    }
+    match load_options(&path, &VarArgs::default()).map(|o| Config::load(&o)) {
+        Ok(Ok(c)) => c.plugin_paths,
+        Ok(Err(_)) | Err(_) => {
+            tracing::warn!(
+                config = %path.display(),
+                "the configuration does not load (see `rota validate`); its plugin paths are not searched"
+            );
+            Vec::new()
+        }
+    }
+}
+
 fn config_root(path: &Path) -> PathBuf {
     if path.is_file() {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -217,7 +249,7 @@ pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>
     let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
         rota_engine::config::rotation::validate_plugins(
             &c.rotations,
-            &crate::plugins::registry(global),
+            &crate::plugins::registry(global, &c.plugin_paths),
         )
         .map(|()| c)
     });

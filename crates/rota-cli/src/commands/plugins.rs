@@ -69,7 +69,8 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
     let runtime = ScriptRuntime::new(RuntimeOptions::default());
     match command {
         PluginsCommand::List { dirs } => {
-            let dirs = plugin_dirs(global, &dirs);
+            let configured = super::lifecycle::configured_plugin_paths(global);
+            let dirs = plugin_dirs(global, &configured, &dirs);
             let mut failed = false;
             let mut rows = Vec::new();
             let mut errors = Vec::new();
@@ -118,7 +119,8 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             })
         }
         PluginsCommand::Check { name, dirs } => {
-            let dirs = plugin_dirs(global, &dirs);
+            let configured = super::lifecycle::configured_plugin_paths(global);
+            let dirs = plugin_dirs(global, &configured, &dirs);
             let as_path = PathBuf::from(&name);
             if rota_plugin_host::is_library(&as_path) && as_path.is_file() {
                 return Ok(report_native(&name, Some(rota_plugin_host::load(&as_path))));

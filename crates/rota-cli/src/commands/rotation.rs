@@ -212,7 +212,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let targets = select(&config, &args.names, args.all)?;
-    let registry = crate::plugins::registry(global);
+    let registry = crate::plugins::registry(global, &config.plugin_paths);
     let backend = backend::resolve(global, &config).await?;
 
     if args.dry_run {
@@ -405,7 +405,11 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             return Ok(code);
         }
     }
-    let resolved = resolve_rotation(backend, crate::plugins::registry(global), crash)?;
+    let resolved = resolve_rotation(
+        backend,
+        crate::plugins::registry(global, &config.plugin_paths),
+        crash,
+    )?;
     let workflows = Arc::new(super::workflow::WorkflowJobs::load(
         &config,
         global,
@@ -417,34 +421,29 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             .context("cannot open the scheduler store")?,
     );
     let owner = owner_id();
-    let now = Utc::now();
-    let mut runner_config =
-        RunnerConfig::with_owner(owner.clone()).max_concurrent(args.concurrency);
-    let clock: Arc<dyn rota_scheduler::Clock> = if args.once {
-        // A frozen clock at now + DURATION: every job due by then is due,
-        // retries and later slots are not.
-        runner_config = runner_config.misfire_grace(within + Duration::from_secs(60));
-        Arc::new(ManualClock::new(
-            now + chrono::Duration::from_std(within).unwrap_or_default(),
-        ))
-    } else {
-        Arc::new(SystemClock)
-    };
     let seen: Seen = Arc::default();
+    // Workflow job name → the summary of its run.
+    let reports: Seen = Arc::default();
     let ran: Arc<Mutex<HashSet<String>>> = Arc::default();
+    // Runs doing work (not parked by --once), for the end of --once.
+    let (working_tx, mut working_rx) = tokio::sync::watch::channel(0usize);
+    let working_tx = Arc::new(working_tx);
     let notifications = Arc::new(Notifications::new(&config));
     let handler = {
         let jobs = resolved.jobs.clone();
         let notifications = notifications.clone();
         let seen = seen.clone();
+        let reports = reports.clone();
         let once = args.once;
         let workflows = workflows.clone();
         move |run: rota_scheduler::JobRun| {
             let jobs = jobs.clone();
             let seen = seen.clone();
+            let reports = reports.clone();
             let ran = ran.clone();
             let workflows = workflows.clone();
             let notifications = notifications.clone();
+            let working_tx = working_tx.clone();
             async move {
                 let name = run.name.to_string();
                 if once
@@ -453,11 +452,17 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                         .map(|mut r| r.insert(name.clone()))
                         .unwrap_or(true)
                 {
-                    // --once runs one slot per job; a later slot waits for the next invocation.
+                    // --once runs one slot per job; a later slot of the same
+                    // job waits here until --once ends and cancels it (the
+                    // next invocation runs it).
                     std::future::pending::<()>().await;
                 }
+                let _working = Working::new(&working_tx);
                 if name.starts_with("workflow:") {
                     let result = workflows.run(&run).await;
+                    if let (Ok(summary), Ok(mut r)) = (&result, reports.lock()) {
+                        r.insert(name.clone(), summary.clone());
+                    }
                     if let Ok(mut s) = seen.lock() {
                         s.insert(
                             name,
@@ -508,6 +513,21 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     // Workflows are loaded once; a reload (SIGHUP) keeps them as they were.
     let workflow_specs = workflows.specs()?;
     let registered = register(&registrar, &store, &config, &workflow_specs).await?;
+    // Read after registering: a job registered with `rotate_immediately` is
+    // due at its registration time.
+    let now = Utc::now();
+    let mut runner_config =
+        RunnerConfig::with_owner(owner.clone()).max_concurrent(args.concurrency);
+    let clock: Arc<dyn rota_scheduler::Clock> = if args.once {
+        // A frozen clock at now + DURATION: every job due by then is due,
+        // retries and later slots are not.
+        runner_config = runner_config.misfire_grace(within + Duration::from_secs(60));
+        Arc::new(ManualClock::new(
+            now + chrono::Duration::from_std(within).unwrap_or_default(),
+        ))
+    } else {
+        Arc::new(SystemClock)
+    };
     let runner = Runner::new(store.clone(), clock, runner_config, handler);
     let mut events = runner.subscribe();
     runner.start().await.context("cannot start the scheduler")?;
@@ -523,9 +543,13 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             now,
             within,
             &notifications,
+            &reports,
         )
         .await?;
-        runner.shutdown(grace).await;
+        // Let work still running finish (jobs that came due while waiting),
+        // then cancel what is parked: later slots of jobs that already ran.
+        let _ = tokio::time::timeout(grace, working_rx.wait_for(|n| *n == 0)).await;
+        runner.shutdown(Duration::ZERO).await;
         return Ok(code);
     }
     if !global.quiet {
@@ -701,6 +725,22 @@ async fn register(
     Ok(list)
 }
 
+/// Counts a run doing work for as long as it lives.
+struct Working(Arc<tokio::sync::watch::Sender<usize>>);
+
+impl Working {
+    fn new(tx: &Arc<tokio::sync::watch::Sender<usize>>) -> Self {
+        tx.send_modify(|n| *n += 1);
+        Self(Arc::clone(tx))
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
 /// What `rota run --once` waits for and what it has seen so far.
 struct OnceWait {
     /// Due jobs not yet settled, with the slot they were due at.
@@ -745,13 +785,11 @@ impl OnceWait {
                     self.results.insert(name, (kind, error));
                 }
             }
-            Event::Missed { name, .. } => {
-                if self.pending.remove(&*name).is_some() {
-                    self.skipped.insert(
-                        name.to_string(),
-                        "slot missed (catch_up = skip or past its deadline)".into(),
-                    );
-                }
+            Event::Missed { name, .. } if self.pending.remove(&*name).is_some() => {
+                self.skipped.insert(
+                    name.to_string(),
+                    "slot missed (catch_up = skip or past its deadline)".into(),
+                );
             }
             _ => {}
         }
@@ -770,6 +808,7 @@ async fn once(
     now: DateTime<Utc>,
     within: Duration,
     notifications: &Notifications,
+    reports: &Seen,
 ) -> Result<ExitCode> {
     let horizon = (now + chrono::Duration::from_std(within).unwrap_or_default()).timestamp_millis();
     // What is due at the start.
@@ -841,6 +880,13 @@ async fn once(
     let OnceWait {
         results, skipped, ..
     } = wait;
+    // Workflow jobs are reported on their own lines, after the rotations.
+    let is_workflow = |n: &String| n.starts_with("workflow:");
+    let (flows, results): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        results.into_iter().partition(|(n, _)| is_workflow(n));
+    let (flows_skipped, skipped): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        skipped.into_iter().partition(|(n, _)| is_workflow(n));
+    let total = total - flows.len() - flows_skipped.len();
     let count = |k: &str| results.values().filter(|(kind, _)| kind == k).count();
     let (rotated, resumed, done, failed) = (
         count("rotated"),
@@ -848,12 +894,21 @@ async fn once(
         count("already_done"),
         count("failed"),
     );
+    let flows_failed = flows.values().filter(|(k, _)| k == "failed").count();
+    let report = |n: &str| reports.lock().ok().and_then(|r| r.get(n).cloned());
+    let secret = |n: &String| n.strip_prefix("rotate:").unwrap_or(n).to_owned();
+    let workflow = |n: &String| n.strip_prefix("workflow:").unwrap_or(n).to_owned();
     match global.output {
         OutputFormat::Json => {
             let runs: Vec<_> = results
                 .iter()
-                .map(|(n, (k, e))| json!({"job": n, "secret": n.strip_prefix("rotate:").unwrap_or(n), "outcome": k, "error": e}))
-                .chain(skipped.iter().map(|(n, why)| json!({"job": n, "secret": n.strip_prefix("rotate:").unwrap_or(n), "outcome": "skipped", "error": why})))
+                .map(|(n, (k, e))| json!({"job": n, "secret": secret(n), "outcome": k, "error": e}))
+                .chain(skipped.iter().map(|(n, why)| json!({"job": n, "secret": secret(n), "outcome": "skipped", "error": why})))
+                .collect();
+            let workflows: Vec<_> = flows
+                .iter()
+                .map(|(n, (k, e))| json!({"job": n, "workflow": workflow(n), "outcome": k, "summary": report(n), "error": e}))
+                .chain(flows_skipped.iter().map(|(n, why)| json!({"job": n, "workflow": workflow(n), "outcome": "skipped", "summary": null, "error": why})))
                 .collect();
             println!(
                 "{}",
@@ -864,31 +919,44 @@ async fn once(
                     "failed": failed,
                     "skipped": skipped.len(),
                     "runs": runs,
+                    "workflows": workflows,
                 }))?
             );
         }
         OutputFormat::Text => {
-            println!(
-                "{total} due: {} rotated, {done} already done, {failed} failed, {} skipped",
+            let mut out = format!(
+                "{total} due: {} rotated, {done} already done, {failed} failed, {} skipped\n",
                 rotated + resumed,
                 skipped.len()
             );
             for (n, (k, e)) in &results {
                 if k == "failed" {
-                    println!(
-                        "failed: {}: {}",
-                        n.strip_prefix("rotate:").unwrap_or(n),
+                    out.push_str(&format!(
+                        "failed: {}: {}\n",
+                        secret(n),
                         e.as_deref().unwrap_or("unknown error")
-                    );
+                    ));
                 }
             }
             for (n, why) in &skipped {
-                println!("skipped: {}: {why}", n.strip_prefix("rotate:").unwrap_or(n));
+                out.push_str(&format!("skipped: {}: {why}\n", secret(n)));
             }
+            for (n, (k, e)) in &flows {
+                let detail = if k == "failed" {
+                    e.clone().unwrap_or_else(|| "unknown error".into())
+                } else {
+                    report(n).unwrap_or_default()
+                };
+                out.push_str(&format!("workflow {} {k}: {detail}\n", workflow(n)));
+            }
+            for (n, why) in &flows_skipped {
+                out.push_str(&format!("workflow {} skipped: {why}\n", workflow(n)));
+            }
+            print!("{out}");
         }
     }
     let _ = runner;
-    Ok(if failed > 0 {
+    Ok(if failed + flows_failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -972,22 +1040,79 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
             "reason": reason,
         }));
     }
+    // Workflows: their job in the scheduler's store and its last runs.
+    for w in &config.workflows {
+        let name = w.job_name();
+        let (job, runs) = match &opened {
+            Some((store, _)) => (store.job(&name)?, store.runs(&name, 20)?),
+            None => (None, Vec::new()),
+        };
+        let (state, next, attempts) = match &job {
+            Some(j) => (
+                if j.needs_attention {
+                    "needs attention"
+                } else if j.state == rota_scheduler::RunState::Paused {
+                    "paused"
+                } else {
+                    "active"
+                },
+                j.slot_ms.and_then(DateTime::from_timestamp_millis),
+                j.attempts,
+            ),
+            None => (
+                "not scheduled",
+                Schedule::parse_in(&w.schedule, &w.timezone)
+                    .ok()
+                    .and_then(|s| s.next_fire(now)),
+                0,
+            ),
+        };
+        let last = runs
+            .iter()
+            .find(|r| r.outcome == Outcome::Succeeded)
+            .and_then(|r| DateTime::from_timestamp_millis(r.ended_ms.unwrap_or(r.started_ms)));
+        let reason = runs
+            .first()
+            .filter(|r| r.outcome == Outcome::Failed)
+            .and_then(|r| r.error.clone());
+        rows.push(json!({
+            "workflow": w.name,
+            "script": w.script.display().to_string(),
+            "schedule": w.schedule,
+            "timezone": w.timezone,
+            "state": state,
+            "last_run": last.map(rfc3339),
+            "next_slot": next.map(rfc3339),
+            "attempts": attempts,
+            "reason": reason,
+        }));
+    }
     match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
         OutputFormat::Text => {
             if rows.is_empty() {
-                println!("No rotations are configured.");
+                println!("No rotations or workflows are configured.");
             }
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
-                println!(
-                    "{}  {}  plugin {}  last {}  next {}",
-                    s("secret"),
-                    s("state"),
-                    s("plugin"),
-                    s("last_rotation"),
-                    s("next_slot")
-                );
+                if r.get("workflow").is_some() {
+                    println!(
+                        "workflow {}  {}  last {}  next {}",
+                        s("workflow"),
+                        s("state"),
+                        s("last_run"),
+                        s("next_slot")
+                    );
+                } else {
+                    println!(
+                        "{}  {}  plugin {}  last {}  next {}",
+                        s("secret"),
+                        s("state"),
+                        s("plugin"),
+                        s("last_rotation"),
+                        s("next_slot")
+                    );
+                }
                 if let Some(reason) = r["reason"].as_str() {
                     println!("  reason: {reason}");
                 }

@@ -129,7 +129,8 @@ impl WorkflowJobs {
             out.push(
                 rota_scheduler::JobSpec::new(b.job_name(), b.schedule.clone())
                     .tz(tz)
-                    .policy(policy),
+                    .policy(policy)
+                    .start_now(b.run_immediately),
             );
         }
         Ok(out)

@@ -230,3 +230,69 @@ fn workflow_blocks_run_under_rota_run_and_show_in_history() {
     );
     assert!(stderr(&o).contains("main.tf:3"), "{}", stderr(&o));
 }
+
+/// A plugin folder named in the configuration's `plugins` block is searched
+/// wherever Rota runs from: `plugins list`, `validate` and `rotate` find it;
+/// without the block the rotation's plugin is unknown.
+#[test]
+fn plugin_paths_in_the_configuration_are_searched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared = tmp.path().join("team-plugins/stamp");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(
+        shared.join("plugin.toml"),
+        "name = \"stamp\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        shared.join("hooks.rhai"),
+        "fn generate(ctx) { \"stamped-\" + ctx.token }\nfn set(ctx) { }\nfn test(ctx) { }\n",
+    )
+    .unwrap();
+    let cfg = tmp.path().join("cfg");
+    std::fs::create_dir_all(&cfg).unwrap();
+    let rotation = "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/x\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\nrotation \"x\" {\n  secrets  = [\"app/x\"]\n  schedule = \"@daily\"\n  plugin   = \"stamp\"\n}\n";
+    std::fs::write(cfg.join("main.tf"), rotation).unwrap();
+    // Run from an unrelated directory, naming the configuration.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run = |args: &[&str]| {
+        rota()
+            .current_dir(&elsewhere)
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+            .env("HOME", &elsewhere)
+            .args(args)
+            .arg("-c")
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("stamp"), "{}", stderr(&o));
+
+    std::fs::write(
+        cfg.join("plugins.tf"),
+        "plugins {\n  paths = [\"../team-plugins\"]\n}\n",
+    )
+    .unwrap();
+    for args in [
+        &["validate"][..],
+        &["apply", "--auto-approve"],
+        &["rotate", "app/x"],
+    ] {
+        let o = run(args);
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+    }
+    let o = run(&["plugins", "list", "-o", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"name\":\"stamp\""), "{}", stdout(&o));
+    let o = run(&["history", "app/x", "-o", "json"]);
+    assert!(
+        stdout(&o).contains("\"plugin\": \"stamp\""),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -484,3 +484,53 @@ fn the_canary_never_appears_in_output_logs_history_or_status() {
     assert!(login.current.1.contains(CANARY));
     assert!(login.current.0.starts_with("rota-"));
 }
+
+/// `--once` with a horizon longer than a job's period: the job runs once,
+/// its later slot is left for the next invocation, and `rota run` exits
+/// instead of waiting on the parked slot. A `rotate_immediately` secret is
+/// due at once without any horizon, and only the first time.
+#[test]
+fn once_runs_each_job_one_time_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        r#"
+resource "alicloud_kms_secret" "a" {
+  secret_name = "once/hourly"
+  secret_data = "initial"
+  version_id  = "v1"
+}
+resource "alicloud_kms_secret" "b" {
+  secret_name = "once/now"
+  secret_data = "initial"
+  version_id  = "v1"
+}
+rotation "hourly" {
+  secrets  = ["alicloud_kms_secret.a"]
+  schedule = "@hourly"
+  jitter   = false
+}
+rotation "now" {
+  secrets            = ["alicloud_kms_secret.b"]
+  schedule           = "@yearly"
+  rotate_immediately = true
+}
+"#,
+    )
+    .unwrap();
+    let o = run_in(
+        dir.path(),
+        &["run", "--apply", "--once", "--all-due-within", "48h"],
+    );
+    ok(&o);
+    assert!(
+        stdout(&o).contains("2 due: 2 rotated, 0 already done, 0 failed, 0 skipped"),
+        "{}",
+        stdout(&o)
+    );
+    // Nothing is due now: the hourly job's next slot is in the future and the
+    // immediate rotation happened.
+    let o = run_in(dir.path(), &["run", "--once"]);
+    ok(&o);
+    assert!(stdout(&o).contains("0 due: 0 rotated"), "{}", stdout(&o));
+}

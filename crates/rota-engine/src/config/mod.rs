@@ -27,6 +27,7 @@
 
 pub mod diag;
 pub mod funcs;
+pub mod plugins;
 pub mod rotation;
 pub mod workflow;
 
@@ -57,6 +58,8 @@ const TOP_BLOCKS: &[&str] = &[
     "provider",
     "resource",
     "rotation",
+    "workflow",
+    "plugins",
     "terraform",
 ];
 
@@ -170,6 +173,9 @@ pub struct Config {
     pub rotations: Vec<RotationTarget>,
     /// The `workflow` blocks.
     pub workflows: Vec<workflow::WorkflowBlock>,
+    /// Folders named by `plugins { paths = … }`, resolved against the
+    /// configuration directory; each exists.
+    pub plugin_paths: Vec<PathBuf>,
     vars: Value,
     locals: Value,
 }
@@ -527,6 +533,7 @@ impl Loader {
         let mut resource_blocks = Vec::new();
         let mut rotation_blocks = Vec::new();
         let mut workflow_blocks = Vec::new();
+        let mut plugins_blocks = Vec::new();
         for (fi, body) in &bodies {
             let file = &self.files[*fi];
             for attr in body.attributes() {
@@ -536,7 +543,7 @@ impl Loader {
                         attr.key.as_str()
                     ))
                     .at(Location::of(file, &attr.key.span().unwrap_or(0..0), true))
-                    .help("a configuration holds blocks: variable, locals, provider, resource"),
+                    .help("a configuration holds blocks: variable, locals, provider, resource, rotation, workflow, plugins"),
                 );
             }
             for block in body.blocks() {
@@ -658,6 +665,7 @@ impl Loader {
                     }
                     "rotation" => rotation_blocks.push((*fi, block.clone())),
                     "workflow" => workflow_blocks.push((*fi, block.clone())),
+                    "plugins" => plugins_blocks.push((*fi, block.clone())),
                     "terraform" => {}
                     other => self.diags.push(
                         Diagnostic::new(format!("unknown block type `{other}`"))
@@ -863,6 +871,7 @@ impl Loader {
             resources,
             rotations: Vec::new(),
             workflows: Vec::new(),
+            plugin_paths: Vec::new(),
             vars,
             locals,
         };
@@ -909,6 +918,13 @@ impl Loader {
             config.workflows = workflow::load(
                 &config.files,
                 &workflow_blocks,
+                &ctx,
+                &config.root,
+                &mut diags,
+            );
+            config.plugin_paths = plugins::load(
+                &config.files,
+                &plugins_blocks,
                 &ctx,
                 &config.root,
                 &mut diags,

@@ -13,6 +13,7 @@
 //!   window        = "2h"            # start only inside [slot, slot + window)
 //!   jitter        = true            # spread starts across the window (default true)
 //!   catch_up      = "once"          # or "skip"
+//!   rotate_immediately = false      # a newly scheduled secret rotates at once (default false)
 //!   plugin        = "password"      # default: password for Generic, managed for managed types
 //!   settings      = { length = 32, field = "password" }
 //!   max_attempts  = 5               # retry budget per slot, then *needs attention*
@@ -64,6 +65,7 @@ pub const ROTATION_ARGS: &[&str] = &[
     "window",
     "jitter",
     "catch_up",
+    "rotate_immediately",
     "plugin",
     "settings",
     "max_attempts",
@@ -102,6 +104,9 @@ pub struct RotationTarget {
     pub jitter: bool,
     /// Missed slots.
     pub catch_up: CatchUp,
+    /// A secret newly scheduled (no job for it in the scheduler's store yet)
+    /// rotates at once instead of waiting for its first slot.
+    pub rotate_immediately: bool,
     /// Plugin name.
     pub plugin: String,
     /// Plugin settings as written (defaults are filled in by the registry).
@@ -229,6 +234,7 @@ pub(crate) fn load(
             window: Duration::ZERO,
             jitter: true,
             catch_up: CatchUp::Once,
+            rotate_immediately: false,
             plugin: String::new(),
             settings: serde_json::Value::Null,
             max_attempts: 3,
@@ -346,6 +352,14 @@ pub(crate) fn load(
                 "jitter" => match v {
                     Value::Bool(b) => t.jitter = b,
                     _ => diags.push(bad(&span, "jitter must be true or false".into(), "")),
+                },
+                "rotate_immediately" => match v {
+                    Value::Bool(b) => t.rotate_immediately = b,
+                    _ => diags.push(bad(
+                        &span,
+                        "rotate_immediately must be true or false".into(),
+                        "",
+                    )),
                 },
                 "catch_up" => match v.as_str() {
                     Some("once") => t.catch_up = CatchUp::Once,
@@ -613,6 +627,7 @@ pub(crate) fn load(
             window: Duration::ZERO,
             jitter: true,
             catch_up: CatchUp::Once,
+            rotate_immediately: false,
             plugin: default_plugin(&r.args.secret_type).into(),
             settings: serde_json::Value::Null,
             max_attempts: 3,

@@ -9,6 +9,7 @@
 //!   settings   = { max_age_days = 90 }           # the script's ctx.settings
 //!   timeout    = "10m"                           # one run (default 10m)
 //!   http_hosts = ["hooks.example.com"]           # hosts the script's http:: may reach
+//!   run_immediately = false                      # a new workflow runs at once, then on schedule
 //! }
 //! ```
 //!
@@ -37,6 +38,7 @@ pub const WORKFLOW_ARGS: &[&str] = &[
     "settings",
     "timeout",
     "http_hosts",
+    "run_immediately",
 ];
 
 /// A configured workflow.
@@ -56,6 +58,9 @@ pub struct WorkflowBlock {
     pub timeout: Duration,
     /// Hosts the script's `http::` may reach.
     pub http_hosts: Vec<String>,
+    /// A workflow newly scheduled (no job for it in the scheduler's store
+    /// yet) runs at once instead of waiting for its first slot.
+    pub run_immediately: bool,
     /// Where the block is.
     pub location: Option<Location>,
 }
@@ -116,6 +121,7 @@ pub(crate) fn load(
             settings: serde_json::Value::Object(serde_json::Map::new()),
             timeout: Duration::from_secs(600),
             http_hosts: Vec::new(),
+            run_immediately: false,
             location: Some(here(&head)),
         };
         let before = diags.len();
@@ -195,6 +201,7 @@ pub(crate) fn load(
                         "settings = { max_age_days = 90 }",
                     )),
                 },
+                ("run_immediately", Value::Bool(b)) => w.run_immediately = *b,
                 ("http_hosts", Value::Array(a)) if a.iter().all(|h| h.is_string()) => {
                     w.http_hosts = a
                         .iter()
@@ -206,6 +213,7 @@ pub(crate) fn load(
                     format!("{key} has the wrong type"),
                     match key {
                         "http_hosts" => "a list of host names, e.g. [\"hooks.example.com\"]",
+                        "run_immediately" => "true or false",
                         _ => "a string",
                     },
                 )),

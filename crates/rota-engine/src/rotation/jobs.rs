@@ -49,7 +49,8 @@ pub fn job_spec(t: &RotationTarget) -> Result<JobSpec, ScheduleError> {
     Ok(JobSpec::new(t.job_name(), t.schedule.clone())
         .tz(tz)
         .payload(serde_json::to_value(payload).unwrap_or_default())
-        .policy(policy))
+        .policy(policy)
+        .start_now(t.rotate_immediately))
 }
 
 /// Why a rotation did not run or did not succeed.

@@ -48,6 +48,10 @@ fn validation_messages() {
         ("timeouts", secret("  timeouts {\n    create = \"soon\"\n  }\n")),
         ("syntax", "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \n}\n".into()),
         ("undeclared_reference", secret("  description = alicloud_kms_secret.other.arn\n")),
+        ("plugins_missing_path", format!("{}plugins {{\n  paths = [\"no/such/folder\"]\n}}\n", secret(""))),
+        ("plugins_unknown_attribute", format!("{}plugins {{\n  path = [\"x\"]\n}}\n", secret(""))),
+        ("plugins_not_a_list", format!("{}plugins {{\n  paths = \"x\"\n}}\n", secret(""))),
+        ("rotate_immediately_type", format!("{}rotation \"r\" {{\n  secrets = [\"app\"]\n  schedule = \"@daily\"\n  rotate_immediately = \"yes\"\n}}\n", secret(""))),
         ("secret_data_too_long", secret("").replace("\"x\"", &format!("\"{}\"", "a".repeat(30_721)))),
     ];
     let mut out = String::new();
@@ -161,4 +165,28 @@ provider "alicloud" {
     assert_eq!(c.provider.kms_endpoint.as_deref(), Some("127.0.0.1:8080"));
     assert!(c.provider.has_credentials());
     assert!(c.resources.is_empty());
+}
+
+#[test]
+fn plugin_paths_resolve_against_the_configuration_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("shared/plugins")).unwrap();
+    std::fs::create_dir_all(dir.path().join("cfg")).unwrap();
+    std::fs::write(
+        dir.path().join("cfg/main.tf"),
+        "plugins {\n  paths = [\"../shared/plugins\", \"../shared/plugins\"]\n}\nplugins {\n  paths = [\"../shared\"]\n}\n",
+    )
+    .unwrap();
+    let c = Config::load(&LoadOptions {
+        path: dir.path().join("cfg"),
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    assert_eq!(
+        c.plugin_paths,
+        vec![
+            dir.path().join("cfg/../shared/plugins"),
+            dir.path().join("cfg/../shared"),
+        ]
+    );
 }

@@ -627,3 +627,46 @@ async fn reregistering_keeps_state_and_a_new_schedule_resets_the_slot() {
     ));
     assert_eq!(h.runner.len(), 1);
 }
+
+#[tokio::test]
+async fn start_now_makes_a_new_job_due_at_once_and_only_once() {
+    let mut h = Harness::new("2026-01-01T10:30:00Z", config("a"), ok_handler());
+    h.runner
+        .register(JobSpec::new("j", "@daily").start_now(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.runner.status("j").await.unwrap().slot,
+        Some(utc("2026-01-01T10:30:00Z"))
+    );
+    h.runner.start().await.unwrap();
+    let (name, slot, _, outcome, _) = h.finished().await;
+    assert_eq!(
+        (name.as_str(), slot, outcome),
+        ("j", utc("2026-01-01T10:30:00Z"), Outcome::Succeeded)
+    );
+    // After the immediate run the schedule takes over; registering again
+    // (a restart, a reload) does not make it due again.
+    assert_eq!(
+        h.runner.status("j").await.unwrap().slot,
+        Some(utc("2026-01-02T00:00:00Z"))
+    );
+    h.runner
+        .register(JobSpec::new("j", "@daily").start_now(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.runner.status("j").await.unwrap().slot,
+        Some(utc("2026-01-02T00:00:00Z"))
+    );
+    // A changed schedule moves to its next fire time, not to now.
+    h.runner
+        .register(JobSpec::new("j", "@hourly").start_now(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.runner.status("j").await.unwrap().slot,
+        Some(utc("2026-01-01T11:00:00Z"))
+    );
+    h.runner.shutdown(Duration::from_secs(1)).await;
+}

@@ -12,6 +12,7 @@ fn job(name: &str) -> NewJob {
         policy: Policy::default(),
         slot_ms: Some(3_600_000),
         due_ms: Some(3_600_000),
+        start_now: false,
     }
 }
 

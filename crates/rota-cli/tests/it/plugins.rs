@@ -296,3 +296,104 @@ fn plugin_paths_in_the_configuration_are_searched() {
         stdout(&o)
     );
 }
+
+/// The shipped Rhai plugin ecs-password, killed between `set` and `finish`
+/// (the process aborts as `kill -9` would): the instance already accepts the
+/// pending password (nobody is locked out: ACSPending logs in), and the next
+/// `rota rotate` finishes that rotation instead of starting another.
+#[test]
+fn a_rhai_rotation_killed_after_set_is_finished_by_the_next_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::copy(
+        repo().join("examples/quickstart/world.hcl"),
+        dir.join("world.hcl"),
+    )
+    .unwrap();
+    let plugins = repo().join("plugins").canonicalize().unwrap();
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            r#"
+plugins {{
+  paths = ["{}"]
+}}
+resource "alicloud_kms_secret" "login" {{
+  secret_name = "app/login"
+  secret_data = jsonencode({{ username = "app", password = "Initial-Passw0rd" }})
+  version_id  = "v1"
+}}
+rotation "login" {{
+  secrets  = ["alicloud_kms_secret.login"]
+  schedule = "@weekly"
+  plugin   = "ecs-password"
+  settings = {{ instance_id = "i-bp1fr0a100hd0yf6ksq3", region = "cn-hangzhou" }}
+}}
+"#,
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let cmd = || {
+        let mut c = rota();
+        c.current_dir(dir)
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+            .env_remove("ROTA_TEST_CRASH_AT")
+            .env("HOME", dir);
+        c
+    };
+    let run = |args: &[&str]| {
+        let o = cmd().args(args).output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    let holders = || -> Vec<String> {
+        let world: serde_json::Value =
+            serde_json::from_str(&run(&["local", "world", "-o", "json"])).unwrap();
+        let account = world["ecs_instances"][0]["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "app")
+            .unwrap()
+            .clone();
+        account["held_by"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap().to_owned())
+            .collect()
+    };
+    run(&["apply", "--auto-approve"]);
+    assert_eq!(holders(), ["app/login ACSCurrent (v1)"]);
+
+    let o = cmd()
+        .env("ROTA_TEST_CRASH_AT", "after-set")
+        .args(["rotate", "app/login"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the crash did not happen");
+    assert!(
+        stderr(&o).contains("aborting at after-set"),
+        "{}",
+        stderr(&o)
+    );
+    // The instance took the new password; KMS still has it as ACSPending.
+    let held = holders();
+    assert!(
+        held.len() == 1 && held[0].starts_with("app/login ACSPending (rota-manual-"),
+        "{held:?}"
+    );
+
+    let out = run(&["rotate", "app/login"]);
+    assert!(out.contains("resumed and finished it"), "{out}");
+    let held = holders();
+    assert!(
+        held.len() == 1 && held[0].starts_with("app/login ACSCurrent (rota-manual-"),
+        "{held:?}"
+    );
+    let history = run(&["history", "app/login", "-o", "json"]);
+    assert!(!history.contains("Initial-Passw0rd"), "{history}");
+}

@@ -39,7 +39,9 @@ impl Engine {
         let mut out = Vec::new();
         for sec in self.all_secrets() {
             let ty = sec.ty();
-            if !ty.is_managed() {
+            // Managed types, and Generic secrets holding a login (the
+            // shipped ecs-password / ecs-sshkey plugins' JSON shape).
+            if !ty.is_managed() && ty != SecretType::Generic {
                 continue;
             }
             let ext: Map<String, Value> = sec
@@ -93,13 +95,21 @@ impl Engine {
                         let held_by = held
                             .iter()
                             .filter(|h| {
-                                h.ty == SecretType::Ecs
-                                    && s(&h.ext, "InstanceId") == i.id
-                                    && s(&h.value, "UserName") == name
-                                    && (same_secret(a.password.as_ref(), s(&h.value, "Password"))
+                                // An ECS secret names its instance; a Generic
+                                // login {"username", "password" | "public_key"}
+                                // matches the account on any instance.
+                                let (user, password, key) = match h.ty {
+                                    SecretType::Ecs if s(&h.ext, "InstanceId") == i.id => {
+                                        ("UserName", "Password", "PublicKey")
+                                    }
+                                    SecretType::Generic => ("username", "password", "public_key"),
+                                    _ => return false,
+                                };
+                                s(&h.value, user) == name
+                                    && (same_secret(a.password.as_ref(), s(&h.value, password))
                                         || a.public_keys
                                             .iter()
-                                            .any(|k| same(k, s(&h.value, "PublicKey").trim())))
+                                            .any(|k| same(k, s(&h.value, key).trim())))
                             })
                             .map(|h| h.label.clone())
                             .collect();

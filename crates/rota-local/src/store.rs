@@ -155,16 +155,29 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 ";
 
+/// The layout version of `kms.db`, kept in SQLite's `user_version`. A newer
+/// Rota that changes the layout raises it and migrates older files on open;
+/// an older Rota refuses a newer file instead of misreading it.
+pub const SCHEMA_VERSION: i64 = 1;
+
 impl Store {
     /// Opens (creating if needed) `<dir>/kms.db`, reads everything, and
     /// starts the writer thread.
     pub fn open(dir: &Path) -> Result<(Self, Loaded), StoreError> {
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError(format!(
+                "{} was written by a newer Rota (layout version {found}; this build reads up to {SCHEMA_VERSION}): upgrade Rota, or restore a backup made before the upgrade",
+                path.display()
+            )));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let loaded = load(&conn)?;
         let (tx, rx) = mpsc::channel();
         thread::Builder::new()
@@ -385,5 +398,22 @@ mod tests {
         let (_store, loaded) = Store::open(dir.path()).unwrap();
         assert_eq!(loaded.secrets, vec![("a".to_owned(), "{}".to_owned())]);
         assert_eq!(loaded.versions.len(), 1);
+    }
+
+    #[test]
+    fn a_file_from_a_newer_rota_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("written by a newer Rota"), "{err}");
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION + 1);
     }
 }

@@ -510,7 +510,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         RunnerConfig::with_owner(owner.clone()),
         |_run: rota_scheduler::JobRun| async { Ok::<(), rota_scheduler::RunError>(()) },
     );
-    // Workflows are loaded once; a reload (SIGHUP) keeps them as they were.
+    // Workflows are compiled here and again on each reload (SIGHUP).
     let workflow_specs = workflows.specs()?;
     let registered = register(&registrar, &store, &config, &workflow_specs).await?;
     // Read after registering: a job registered with `rotate_immediately` is
@@ -564,13 +564,21 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             () = super::local::shutdown_signal() => break,
             () = hangup() => {
                 match lifecycle::load(global, &args.vars) {
-                    Ok(Some(c)) => match register(&runner, &store, &c, &workflow_specs).await {
-                        Ok(n) => {
-                            tracing::info!(jobs = n.len(), "configuration reloaded");
-                            notifications.reload(&c);
+                    Ok(Some(c)) => {
+                        // Workflows first: a script that no longer compiles
+                        // keeps the whole old configuration.
+                        let specs = workflows.reload(&c).and_then(|()| workflows.specs());
+                        match specs {
+                            Ok(specs) => match register(&runner, &store, &c, &specs).await {
+                                Ok(n) => {
+                                    tracing::info!(jobs = n.len(), "configuration reloaded");
+                                    notifications.reload(&c);
+                                }
+                                Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
+                            },
+                            Err(e) => tracing::error!(error = %format!("{e:#}"), "a workflow does not load; keeping the jobs"),
                         }
-                        Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
-                    },
+                    }
                     _ => tracing::error!("the new configuration is invalid; keeping the jobs"),
                 }
             }

@@ -72,14 +72,52 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
 
 /// The configured `workflow` blocks, loaded for the daemon: one scheduler
 /// job each (`workflow:<name>`), whose runs are recorded in the rotation
-/// history under that name (`rota history workflow:<name>`).
+/// history under that name (`rota history workflow:<name>`). A reload
+/// (SIGHUP) compiles the new set first and swaps it in only if every script
+/// loads; a run in flight keeps the workflow it started with.
 pub(crate) struct WorkflowJobs {
-    workflows:
-        std::collections::HashMap<String, (Workflow, rota_engine::config::workflow::WorkflowBlock)>,
+    loaded: std::sync::RwLock<std::sync::Arc<Loaded>>,
+    region: String,
     kms: rota_kms::KmsClient,
     api: rota_kms::OpenApi,
-    rotation: serde_json::Value,
     history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
+}
+
+type Entry = std::sync::Arc<(Workflow, rota_engine::config::workflow::WorkflowBlock)>;
+
+/// One configuration's workflows.
+struct Loaded {
+    workflows: std::collections::HashMap<String, Entry>,
+    /// What the compliance report needs to know: which secrets rotate.
+    rotation: serde_json::Value,
+}
+
+impl Loaded {
+    fn compile(config: &rota_engine::config::Config, region: &str) -> Result<Self> {
+        let runtime = ScriptRuntime::new(RuntimeOptions {
+            region: region.to_owned(),
+            ..Default::default()
+        });
+        let mut workflows = std::collections::HashMap::new();
+        for block in &config.workflows {
+            let w = Workflow::load(&runtime, &block.script, block.settings.clone())
+                .with_context(|| format!("workflow {:?}", block.name))?
+                .with_name(block.name.clone())
+                .with_http_hosts(block.http_hosts.clone());
+            workflows.insert(block.job_name(), std::sync::Arc::new((w, block.clone())));
+        }
+        let rotation = serde_json::Value::Object(
+            config
+                .rotations
+                .iter()
+                .map(|t| (t.secret.clone(), serde_json::json!({"configured": true})))
+                .collect(),
+        );
+        Ok(Self {
+            workflows,
+            rotation,
+        })
+    }
 }
 
 impl WorkflowJobs {
@@ -90,39 +128,39 @@ impl WorkflowJobs {
         backend: &backend::Backend,
         history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
     ) -> Result<Self> {
-        let runtime = ScriptRuntime::new(RuntimeOptions {
-            region: global.region.clone().unwrap_or_default(),
-            ..Default::default()
-        });
-        let mut workflows = std::collections::HashMap::new();
-        for block in &config.workflows {
-            let w = Workflow::load(&runtime, &block.script, block.settings.clone())
-                .with_context(|| format!("workflow {:?}", block.name))?
-                .with_name(block.name.clone())
-                .with_http_hosts(block.http_hosts.clone());
-            workflows.insert(block.job_name(), (w, block.clone()));
-        }
-        // What the compliance report needs to know: which secrets rotate.
-        let rotation = serde_json::Value::Object(
-            config
-                .rotations
-                .iter()
-                .map(|t| (t.secret.clone(), serde_json::json!({"configured": true})))
-                .collect(),
-        );
+        let region = global.region.clone().unwrap_or_default();
+        let loaded = Loaded::compile(config, &region)?;
         Ok(Self {
-            workflows,
+            loaded: std::sync::RwLock::new(std::sync::Arc::new(loaded)),
+            region,
             kms: backend.client.clone(),
             api: backend.api.clone(),
-            rotation,
             history,
         })
+    }
+
+    /// Replaces the workflows with `config`'s, all or nothing.
+    pub(crate) fn reload(&self, config: &rota_engine::config::Config) -> Result<()> {
+        let loaded = std::sync::Arc::new(Loaded::compile(config, &self.region)?);
+        if let Ok(mut l) = self.loaded.write() {
+            *l = loaded;
+        }
+        Ok(())
+    }
+
+    fn current(&self) -> std::sync::Arc<Loaded> {
+        self.loaded
+            .read()
+            .map(|l| l.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 
     /// The scheduler jobs.
     pub(crate) fn specs(&self) -> Result<Vec<rota_scheduler::JobSpec>> {
         let mut out = Vec::new();
-        for (_, b) in self.workflows.values() {
+        let loaded = self.current();
+        for entry in loaded.workflows.values() {
+            let b = &entry.1;
             let tz = rota_scheduler::parse_tz(&b.timezone)?;
             let mut policy = rota_scheduler::Policy::default();
             policy.timeout = b.timeout;
@@ -142,18 +180,20 @@ impl WorkflowJobs {
         run: &rota_scheduler::JobRun,
     ) -> std::result::Result<String, rota_scheduler::RunError> {
         use rota_engine::rotation::{HistorySink as _, StepEvent, StepOutcome};
-        let Some((w, b)) = self.workflows.get(run.name.as_ref()) else {
+        let loaded = self.current();
+        let Some(entry) = loaded.workflows.get(run.name.as_ref()).cloned() else {
             return Err(rota_scheduler::RunError::permanent(
                 "workflow no longer configured",
             ));
         };
+        let (w, b) = (&entry.0, &entry.1);
         let started = std::time::Instant::now();
         let ctx = WorkflowContext {
             kms: self.kms.clone(),
             api: self.api.clone(),
             deadline: tokio::time::Instant::now() + b.timeout,
             now: Utc::now(),
-            rotation: self.rotation.clone(),
+            rotation: loaded.rotation.clone(),
             cancel: CancelFlag::new(),
         };
         let result = w.run(ctx).await;

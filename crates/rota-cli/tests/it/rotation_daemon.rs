@@ -1,6 +1,7 @@
 //! The long-running daemon (`rota run` without `--once`) as a child process
 //! on a temp directory: it rotates on a one-second schedule (6-field cron),
-//! reloads its jobs on SIGHUP, and exits 0 after draining on SIGTERM.
+//! reloads its jobs and workflows on SIGHUP, and exits 0 after draining on
+//! SIGTERM.
 //! Every wait polls a condition with a bounded number of attempts.
 
 use std::path::Path;
@@ -90,11 +91,26 @@ fn the_daemon_rotates_on_schedule_reloads_on_sighup_and_drains_on_sigterm() {
     let data = dir.path().join(".rota");
     assert_eq!(rotation_jobs(&data), ["rotate:app/db"]);
 
-    // SIGHUP: the new configuration's job is registered, the old one removed.
+    // SIGHUP: the new configuration's job is registered, the old one
+    // removed, and a workflow added by the reload runs.
     write_config(dir.path(), "app/api");
+    std::fs::write(
+        dir.path().join("hello.rhai"),
+        "fn run(ctx) { #{ summary: \"hello from the reloaded workflow\" } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("workflow.tf"),
+        "workflow \"hello\" {\n  schedule        = \"@yearly\"\n  script          = \"hello.rhai\"\n  run_immediately = true\n}\n",
+    )
+    .unwrap();
     signal(&child, "-HUP");
     eventually("the reloaded jobs", 300, || {
         rotation_jobs(&data) == ["rotate:app/api"]
+    });
+    eventually("a run of the reloaded workflow", 300, || {
+        let o = run_in(dir.path(), &["history", "workflow:hello", "-o", "json"]);
+        o.status.success() && stdout(&o).contains("\"outcome\": \"ok\"")
     });
     let status: Value =
         serde_json::from_str(&stdout(&run_in(dir.path(), &["status", "-o", "json"]))).unwrap();
@@ -102,9 +118,16 @@ fn the_daemon_rotates_on_schedule_reloads_on_sighup_and_drains_on_sigterm() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| s["secret"].as_str().unwrap())
+        .filter_map(|s| s["secret"].as_str())
         .collect();
     assert_eq!(secrets, ["app/api"], "{status}");
+    let workflows: Vec<&str> = status
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["workflow"].as_str())
+        .collect();
+    assert_eq!(workflows, ["hello"], "{status}");
     assert_ne!(status[0]["state"], "not scheduled", "{status}");
     eventually("a rotation of app/api in the history", 300, || {
         rotated_runs(dir.path(), "app/api") >= 1

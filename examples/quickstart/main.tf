@@ -85,7 +85,7 @@ rotation "app-login" {
 
   rotate_immediately = true
   plugin   = "ecs-password"
-  settings = { instance_id = "i-bp1fr0a100hd0yf6ksq3", region = "cn-hangzhou" }
+  settings = { instance_id = "i-bp1fr0a100hd0yf6ksq3" } # region: the provider's
 }
 
 # 4. A lifecycle workflow (Rhai): the shipped rotation-compliance report over

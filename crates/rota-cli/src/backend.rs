@@ -88,12 +88,7 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
         .clone()
         .or_else(|| provider.kms_endpoint.clone())
         .or_else(|| env_var("ALIBABA_CLOUD_ENDPOINT_KMS"));
-    let region = global
-        .region
-        .clone()
-        .or_else(|| provider.region.clone())
-        .or_else(|| env_var("ALIBABA_CLOUD_REGION_ID"))
-        .unwrap_or_else(|| "cn-hangzhou".into());
+    let region = region(global, provider);
 
     if let Some(credentials) = credentials {
         let endpoints = match &endpoint {
@@ -212,4 +207,18 @@ pub(crate) fn cloud_crash_hook() -> Option<rota_local::RotationHook> {
             }
         },
     ))
+}
+
+/// The region every call defaults to: `--region`, the provider's `region`,
+/// `ALIBABA_CLOUD_REGION_ID`, else `cn-hangzhou`.
+pub(crate) fn region(
+    global: &GlobalArgs,
+    provider: &rota_engine::config::ProviderConfig,
+) -> String {
+    global
+        .region
+        .clone()
+        .or_else(|| provider.region.clone())
+        .or_else(|| env_var("ALIBABA_CLOUD_REGION_ID"))
+        .unwrap_or_else(|| "cn-hangzhou".into())
 }

@@ -46,21 +46,32 @@ pub(crate) fn plugin_dirs(
     dirs
 }
 
-/// Every plugin this build knows, for the configuration `global` names
-/// (`configured`: the folders its `plugins` block adds).
-pub(crate) fn registry(global: &GlobalArgs, configured: &[PathBuf]) -> PluginRegistry {
-    let dirs = plugin_dirs(global, configured, &[]);
+/// Every plugin this build knows, for `config` (its `plugins` block adds
+/// folders; Rhai hooks default to its region).
+pub(crate) fn registry(
+    global: &GlobalArgs,
+    config: &rota_engine::config::Config,
+) -> PluginRegistry {
+    let dirs = plugin_dirs(global, &config.plugin_paths, &[]);
     let mut registry = PluginRegistry::with_builtins();
-    register_rhai(&mut registry, &dirs);
+    register_rhai(
+        &mut registry,
+        &dirs,
+        &crate::backend::region(global, &config.provider),
+    );
     register_native(&mut registry, &dirs);
     registry
 }
 
-/// Registers the Rhai plugins under `dirs`. A plugin that does not load is
-/// skipped with a warning (`rota plugins check NAME` says why); a
-/// configuration naming it then fails validation as an unknown plugin.
-pub(crate) fn register_rhai(registry: &mut PluginRegistry, dirs: &[PathBuf]) {
-    let runtime = ScriptRuntime::new(RuntimeOptions::default());
+/// Registers the Rhai plugins under `dirs`, their `ecs::`/`rds::`/`ram::`
+/// calls defaulting to `region`. A plugin that does not load is skipped
+/// with a warning (`rota plugins check NAME` says why); a configuration
+/// naming it then fails validation as an unknown plugin.
+pub(crate) fn register_rhai(registry: &mut PluginRegistry, dirs: &[PathBuf], region: &str) {
+    let runtime = ScriptRuntime::new(RuntimeOptions {
+        region: region.to_owned(),
+        ..Default::default()
+    });
     for plugin in discover(&runtime, dirs) {
         match plugin {
             Ok(p) => {

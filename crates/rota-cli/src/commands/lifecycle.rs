@@ -249,7 +249,7 @@ pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>
     let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
         rota_engine::config::rotation::validate_plugins(
             &c.rotations,
-            &crate::plugins::registry(global, &c.plugin_paths),
+            &crate::plugins::registry(global, &c),
         )
         .map(|()| c)
     });

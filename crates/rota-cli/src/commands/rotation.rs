@@ -212,7 +212,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     };
     let targets = select(&config, &args.names, args.all)?;
-    let registry = crate::plugins::registry(global, &config.plugin_paths);
+    let registry = crate::plugins::registry(global, &config);
     let backend = backend::resolve(global, &config).await?;
 
     if args.dry_run {
@@ -405,11 +405,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             return Ok(code);
         }
     }
-    let resolved = resolve_rotation(
-        backend,
-        crate::plugins::registry(global, &config.plugin_paths),
-        crash,
-    )?;
+    let resolved = resolve_rotation(backend, crate::plugins::registry(global, &config), crash)?;
     let workflows = Arc::new(super::workflow::WorkflowJobs::load(
         &config,
         global,

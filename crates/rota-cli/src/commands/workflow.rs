@@ -27,8 +27,11 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
         Some(text) => serde_json::from_str(&text).context("--settings is not valid JSON")?,
         None => serde_json::Value::Null,
     };
+    let Some(config) = lifecycle::load(global, &vars)? else {
+        return Ok(ExitCode::FAILURE);
+    };
     let runtime = ScriptRuntime::new(RuntimeOptions {
-        region: global.region.clone().unwrap_or_default(),
+        region: backend::region(global, &config.provider),
         ..Default::default()
     });
     let workflow = match Workflow::load(&runtime, &script, settings) {
@@ -37,9 +40,6 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
             eprintln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
-    };
-    let Some(config) = lifecycle::load(global, &vars)? else {
-        return Ok(ExitCode::FAILURE);
     };
     let backend = backend::resolve(global, &config).await?;
     let ctx = WorkflowContext {
@@ -128,7 +128,7 @@ impl WorkflowJobs {
         backend: &backend::Backend,
         history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
     ) -> Result<Self> {
-        let region = global.region.clone().unwrap_or_default();
+        let region = backend::region(global, &config.provider);
         let loaded = Loaded::compile(config, &region)?;
         Ok(Self {
             loaded: std::sync::RwLock::new(std::sync::Arc::new(loaded)),

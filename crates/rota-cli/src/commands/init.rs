@@ -51,7 +51,24 @@ rotation "api-token" {
   window   = "2h"
   plugin   = "password"
   settings = { length = 32 }
+  # rotate_immediately = true   # also rotate the first time it is scheduled
+  # on_failure { webhook = "https://hooks.example.com/rota" }
 }
+
+# A lifecycle workflow: a Rhai script `rota run` runs on a schedule (Rota's
+# shipped ones are in the repository's scripts/ folder).
+#
+# workflow "compliance" {
+#   schedule = "0 6 * * 1"
+#   script   = "scripts/compliance-report.rhai"
+#   settings = { max_age_days = 90 }
+# }
+
+# More folders to find rotation plugins in (besides plugins/ here):
+#
+# plugins {
+#   paths = ["../shared-plugins"]
+# }
 "#;
 
 const WORLD_HCL: &str = r#"# The embedded local cloud's world (used only without cloud credentials):

@@ -298,6 +298,26 @@ impl Error {
         self.api().map(|e| e.code.as_str())
     }
 
+    /// A short name for what failed: the service's `Code` when it answered
+    /// one (looking through retries), else the failure's class — `http`,
+    /// `timeout`, `decode`, `malformed_error`, `invalid_input`, `config`,
+    /// `credentials` or `transport`. Never a message, never a value: for
+    /// metrics labels and log fields.
+    pub fn code_or_class(&self) -> &str {
+        match self {
+            Self::Api(e) => &e.code,
+            Self::RetriesExhausted { last, .. } => last.code_or_class(),
+            Self::Http { .. } => "http",
+            Self::Timeout { .. } => "timeout",
+            Self::Decode { .. } => "decode",
+            Self::MalformedError { .. } => "malformed_error",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::Config { .. } => "config",
+            Self::Credentials(_) => "credentials",
+            Self::Transport { .. } => "transport",
+        }
+    }
+
     /// What the error means; transport failures are `Unavailable`.
     pub fn kind(&self) -> ErrorKind {
         match self {
@@ -359,6 +379,37 @@ mod tests {
         ] {
             assert_eq!(ErrorKind::classify(code, status), kind, "{code}");
         }
+    }
+
+    #[test]
+    fn code_or_class_names_the_code_or_the_failure_class() {
+        let api = || {
+            Error::from(ApiError::new(
+                "GetSecretValue",
+                429,
+                "Throttling.User",
+                "slow down",
+                "r",
+                "h",
+            ))
+        };
+        assert_eq!(api().code_or_class(), "Throttling.User");
+        let exhausted = Error::RetriesExhausted {
+            action: "GetSecretValue".into(),
+            attempts: 3,
+            last: Box::new(api()),
+        };
+        assert_eq!(exhausted.code_or_class(), "Throttling.User");
+        let timeout = Error::Timeout {
+            action: "GetSecretValue".into(),
+            endpoint: "https://kms".into(),
+            timeout_ms: 10,
+        };
+        assert_eq!(timeout.code_or_class(), "timeout");
+        assert_eq!(
+            Error::invalid("SecretName", "empty").code_or_class(),
+            "invalid_input"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`Transport`]: the one dispatch path both are written over.
 //!   [`HttpTransport`] signs and sends over HTTPS with retries and rate limits;
 //!   the embedded local cloud (crate `rota-local`) implements it in-process;
+//!   [`observe::Observed`] wraps any transport and reports each call to a
+//!   [`observe::CallObserver`] (the binary's metrics);
 //! - [`credentials`]: credential providers and their chain;
 //! - [`SecretString`]: secret material that cannot be printed by accident.
 //!
@@ -23,6 +25,7 @@ pub mod endpoint;
 pub mod error;
 pub mod http;
 pub mod kms;
+pub mod observe;
 mod openapi;
 pub mod password;
 pub mod pattern;

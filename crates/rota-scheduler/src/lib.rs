@@ -35,7 +35,7 @@ pub mod store;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{CatchUp, Handler, JobRun, JobSpec, Policy, RetryPolicy, RunError};
-pub use runner::{Event, JobStatus, Runner, RunnerConfig, RunnerError, ShutdownReport};
+pub use runner::{Event, JobCounts, JobStatus, Runner, RunnerConfig, RunnerError, ShutdownReport};
 pub use schedule::{Schedule, ScheduleError, parse_tz};
 pub use store::{JobStore, Outcome, Retention, RunRecord, RunState, SqliteStore, StoreError};
 

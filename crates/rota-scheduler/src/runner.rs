@@ -196,6 +196,22 @@ pub struct ShutdownReport {
     pub cancelled: u64,
 }
 
+/// How many of a runner's jobs are in each state, as it knows them in
+/// memory ([`Runner::counts`]). A job changed by another process on the
+/// same store is seen as it was when this runner last loaded or ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct JobCounts {
+    /// Registered jobs (removed ones not counted).
+    pub jobs: usize,
+    /// Paused jobs.
+    pub paused: usize,
+    /// Jobs with a run in flight.
+    pub running: usize,
+    /// Jobs whose retry budget was spent and no success has followed.
+    pub needs_attention: usize,
+}
+
 /// A job's state as stored.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -586,6 +602,25 @@ impl Runner {
     /// Whether no job is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many jobs are in each state, from memory (no store access): one
+    /// pass over the jobs, cheap enough for every health check or scrape.
+    pub fn counts(&self) -> JobCounts {
+        let index = self.inner.index();
+        let mut c = JobCounts::default();
+        for e in index.entries.iter().filter(|e| e.flags & REMOVED == 0) {
+            c.jobs += 1;
+            c.paused += usize::from(e.flags & PAUSED != 0);
+            c.running += usize::from(e.flags & BUSY != 0);
+            c.needs_attention += usize::from(e.flags & ATTENTION != 0);
+        }
+        c
+    }
+
+    /// Whether [`Runner::shutdown`] has begun: no new run starts.
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stop.borrow()
     }
 
     /// Registers (or updates) one job. See [`Runner::register_many`].

@@ -167,11 +167,15 @@ async fn permanent_errors_skip_retries_and_reset_clears_attention() {
     h.clock.set(utc("2026-01-01T01:00:00Z"));
     let (_, _, attempt, outcome, attention) = h.finished().await;
     assert_eq!((attempt, outcome, attention), (1, Outcome::Failed, true));
+    assert_eq!(h.runner.counts().needs_attention, 1);
     h.runner.reset("j").await.unwrap();
     let status = h.runner.status("j").await.unwrap();
     assert!(!status.needs_attention);
     assert_eq!(status.attempts, 0);
+    assert_eq!(h.runner.counts().needs_attention, 0);
+    assert!(!h.runner.is_stopping());
     h.runner.shutdown(Duration::from_secs(1)).await;
+    assert!(h.runner.is_stopping());
 }
 
 #[tokio::test]
@@ -327,6 +331,14 @@ async fn paused_jobs_do_not_run_and_resume_from_the_next_slot() {
     h.runner.start().await.unwrap();
     h.runner.pause("p").await.unwrap();
     assert_eq!(h.runner.status("p").await.unwrap().state, RunState::Paused);
+    let counts = h.runner.counts();
+    assert_eq!((counts.jobs, counts.paused), (2, 1), "{counts:?}");
+    h.runner.remove("q").await.unwrap();
+    assert_eq!(h.runner.counts().jobs, 1);
+    h.runner
+        .register(JobSpec::new("q", "@hourly"))
+        .await
+        .unwrap();
     h.clock.set(utc("2026-01-01T01:00:00Z"));
     let (name, ..) = h.finished().await;
     assert_eq!(name, "q");

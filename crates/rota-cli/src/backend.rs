@@ -51,6 +51,23 @@ fn env_var(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+impl Backend {
+    /// The same backend with every call reported to `observer` (the
+    /// daemon's metrics): the client and the OpenAPI caller share one
+    /// [`rota_kms::observe::Observed`] transport.
+    pub(crate) fn observed(self, observer: Arc<dyn rota_kms::observe::CallObserver>) -> Self {
+        let transport: Arc<dyn Transport> = Arc::new(rota_kms::observe::Observed::new(
+            self.client.transport().clone(),
+            observer,
+        ));
+        Self {
+            client: KmsClient::new(transport.clone()),
+            api: OpenApi::new(transport),
+            ..self
+        }
+    }
+}
+
 /// Resolves the backend for `config`.
 pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Backend> {
     let provider = &config.provider;

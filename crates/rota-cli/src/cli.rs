@@ -209,6 +209,11 @@ pub(crate) struct RunArgs {
     /// How long rotations in flight may take to finish on shutdown
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub(crate) grace: String,
+    /// Serve Prometheus /metrics and /healthz on IP:PORT (e.g.
+    /// 127.0.0.1:9464; port 0 picks a free one, logged as `metrics
+    /// listening addr=…`); off when not given
+    #[arg(long, value_name = "IP:PORT", env = "ROTA_METRICS_ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `rota status`.

@@ -14,6 +14,7 @@ mod backend;
 mod cli;
 mod commands;
 mod logging;
+mod metrics;
 mod output;
 mod plugins;
 

@@ -26,7 +26,7 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rota_engine::config::{Config, RotationTarget};
 use rota_engine::plan::PlanMode;
-use rota_engine::rotation::history::StoredStep;
+use rota_engine::rotation::history::{HistorySink, StoredStep};
 use rota_engine::rotation::{
     CrashHook, CrashPoint, FailureNotice, NoHistory, NoticeKind, Notifier, PluginRegistry,
     RotationJobs, RotationOutcome, RotationRequest, Rotator, RunRotationError, SecretLocks,
@@ -41,6 +41,8 @@ use serde_json::json;
 use crate::backend::{self, Backend};
 use crate::cli::{Command, GlobalArgs, HistoryArgs, OutputFormat, RotateArgs, RunArgs};
 use crate::commands::lifecycle;
+use crate::metrics::server::MetricsServer;
+use crate::metrics::{MeteredHistory, Metrics, outcome};
 
 /// The crash-injection variable.
 const CRASH_VAR: &str = "ROTA_TEST_CRASH_AT";
@@ -128,10 +130,13 @@ fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join(STORE_FILE)
 }
 
+/// `metrics`: the daemon's, observing every protocol step the rotator
+/// records (`rota run --metrics-addr`).
 fn resolve_rotation(
     backend: Backend,
     registry: PluginRegistry,
     crash: CrashHook,
+    metrics: Option<&Arc<Metrics>>,
 ) -> Result<Resolved> {
     std::fs::create_dir_all(&backend.data_dir).with_context(|| {
         format!(
@@ -143,11 +148,15 @@ fn resolve_rotation(
         SqliteHistory::open(store_path(&backend.data_dir))
             .context("cannot open the rotation history")?,
     );
+    let sink: Arc<dyn HistorySink> = match metrics {
+        Some(m) => Arc::new(MeteredHistory::new(history.clone(), m.clone())),
+        None => history.clone(),
+    };
     let rotator = Rotator::new(
         backend.client.clone(),
         backend.api.clone(),
         Arc::new(registry),
-        history.clone(),
+        sink,
     )
     .with_crash_hook(crash);
     let jobs = RotationJobs::new(rotator, SecretLocks::new(backend.data_dir.join("locks")));
@@ -280,7 +289,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         });
     }
 
-    let resolved = resolve_rotation(backend, registry, crash)?;
+    let resolved = resolve_rotation(backend, registry, crash, None)?;
     let mut results = Vec::new();
     let mut failed = 0;
     for t in &targets {
@@ -391,10 +400,26 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         None => Duration::ZERO,
     };
     let grace = parse_duration(&args.grace, "--grace")?;
+    // Serving starts first, so a taken address fails before anything runs
+    // and /healthz answers `starting` during a long --apply.
+    let metrics = args.metrics_addr.map(|_| Arc::new(Metrics::new()));
+    let server = match (args.metrics_addr, &metrics) {
+        (Some(addr), Some(m)) => {
+            let server = crate::metrics::server::serve(addr, m.clone())
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?;
+            tracing::info!(addr = %server.local_addr(), "metrics listening");
+            Some(server)
+        }
+        _ => None,
+    };
     let Some(config) = lifecycle::load(global, &args.vars)? else {
         return Ok(ExitCode::FAILURE);
     };
-    let backend = backend::resolve(global, &config).await?;
+    let mut backend = backend::resolve(global, &config).await?;
+    if let Some(m) = &metrics {
+        backend = backend.observed(m.clone());
+    }
     if args.apply {
         let Some(plan) = lifecycle::make_plan(&backend, &config, PlanMode::Apply, None).await?
         else {
@@ -405,7 +430,12 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             return Ok(code);
         }
     }
-    let resolved = resolve_rotation(backend, crate::plugins::registry(global, &config), crash)?;
+    let resolved = resolve_rotation(
+        backend,
+        crate::plugins::registry(global, &config),
+        crash,
+        metrics.as_ref(),
+    )?;
     let workflows = Arc::new(super::workflow::WorkflowJobs::load(
         &config,
         global,
@@ -432,6 +462,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         let reports = reports.clone();
         let once = args.once;
         let workflows = workflows.clone();
+        let metrics = metrics.clone();
         move |run: rota_scheduler::JobRun| {
             let jobs = jobs.clone();
             let seen = seen.clone();
@@ -440,6 +471,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             let workflows = workflows.clone();
             let notifications = notifications.clone();
             let working_tx = working_tx.clone();
+            let metrics = metrics.clone();
             async move {
                 let name = run.name.to_string();
                 if once
@@ -454,8 +486,18 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                     std::future::pending::<()>().await;
                 }
                 let _working = Working::new(&working_tx);
-                if name.starts_with("workflow:") {
+                if let Some(m) = &metrics
+                    && let Ok(lag) = (Utc::now() - run.due).to_std()
+                {
+                    // Negative under --once --all-due-within (run early on
+                    // purpose): not lag, not observed.
+                    m.run_started(lag);
+                }
+                if let Some(workflow) = name.strip_prefix("workflow:") {
                     let result = workflows.run(&run).await;
+                    if let Some(m) = &metrics {
+                        m.workflow_run(workflow, result.is_ok());
+                    }
                     if let (Ok(summary), Ok(mut r)) = (&result, reports.lock()) {
                         r.insert(name.clone(), summary.clone());
                     }
@@ -467,7 +509,11 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                     }
                     return result.map(|_| ());
                 }
-                let outcome = match RotationJobs::request(&run) {
+                let req = RotationJobs::request(&run);
+                let plugin = req
+                    .as_ref()
+                    .map_or_else(|_| "unknown".to_owned(), |r| r.plugin.clone());
+                let outcome = match req {
                     Ok(req) => jobs.rotate(&req).await.map_err(|e| {
                         notifications.failed_in(&name, e.step());
                         e.to_run_error()
@@ -480,17 +526,24 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                         resumed,
                     }) => {
                         tracing::info!(job.name = %name, rotation.version = %version_id, resumed, "rotated");
-                        if *resumed { "resumed" } else { "rotated" }
+                        if *resumed {
+                            outcome::RESUMED
+                        } else {
+                            outcome::ROTATED
+                        }
                     }
                     Ok(RotationOutcome::AlreadyDone { version_id }) => {
                         tracing::info!(job.name = %name, rotation.version = %version_id, "already rotated");
-                        "already_done"
+                        outcome::ALREADY_DONE
                     }
                     Err(e) => {
                         tracing::warn!(job.name = %name, error = %e.message(), "rotation failed");
-                        "failed"
+                        outcome::FAILED
                     }
                 };
+                if let Some(m) = &metrics {
+                    m.rotation(&plugin, text);
+                }
                 if let Ok(mut s) = seen.lock() {
                     s.insert(name, text.to_owned());
                 }
@@ -508,6 +561,9 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     );
     // Workflows are compiled here and again on each reload (SIGHUP).
     let workflow_specs = workflows.specs()?;
+    if let Some(m) = &metrics {
+        expect_configured(m, &config, &workflow_specs);
+    }
     let registered = register(&registrar, &store, &config, &workflow_specs).await?;
     // Read after registering: a job registered with `rotate_immediately` is
     // due at its registration time.
@@ -527,6 +583,9 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     let runner = Runner::new(store.clone(), clock, runner_config, handler);
     let mut events = runner.subscribe();
     runner.start().await.context("cannot start the scheduler")?;
+    if let Some(s) = &server {
+        s.running(runner.clone());
+    }
     if args.once {
         let code = once(
             global,
@@ -546,6 +605,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         // then cancel what is parked: later slots of jobs that already ran.
         let _ = tokio::time::timeout(grace, working_rx.wait_for(|n| *n == 0)).await;
         runner.shutdown(Duration::ZERO).await;
+        stop_serving(server).await;
         return Ok(code);
     }
     if !global.quiet {
@@ -569,6 +629,9 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                                 Ok(n) => {
                                     tracing::info!(jobs = n.len(), "configuration reloaded");
                                     notifications.reload(&c);
+                                    if let Some(m) = &metrics {
+                                        expect_configured(m, &c, &specs);
+                                    }
                                 }
                                 Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
                             },
@@ -591,7 +654,9 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             grace.as_secs()
         );
     }
+    // /healthz answers 503 (draining) from here until the server stops.
     let report = runner.shutdown(grace).await;
+    stop_serving(server).await;
     if !report.drained {
         eprintln!(
             "{} rotation{} cancelled; the next run resumes {}",
@@ -601,6 +666,24 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the outcome series of every configured plugin and workflow at
+/// zero (at start and on each reload).
+fn expect_configured(metrics: &Metrics, config: &Config, workflows: &[rota_scheduler::JobSpec]) {
+    for t in &config.rotations {
+        metrics.expect_plugin(&t.plugin);
+    }
+    for spec in workflows {
+        metrics.expect_workflow(spec.name.strip_prefix("workflow:").unwrap_or(&spec.name));
+    }
+}
+
+/// Stops the metrics server, if one runs.
+async fn stop_serving(server: Option<MetricsServer>) {
+    if let Some(s) = server {
+        s.shutdown().await;
+    }
 }
 
 // ------------------------------------------------------------------ on_failure

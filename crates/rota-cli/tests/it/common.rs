@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 pub(crate) fn rota() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rota"));
     cmd.env_remove("RUST_LOG")
+        .env_remove("ROTA_METRICS_ADDR")
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100");
     cmd

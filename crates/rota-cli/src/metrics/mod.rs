@@ -1,0 +1,373 @@
+//! The daemon's metrics (`rota run --metrics-addr`): what is counted, and
+//! the observer hooks that count it.
+//!
+//! - KMS and other OpenAPI calls: [`Metrics`] is the [`CallObserver`] of a
+//!   [`rota_kms::observe::Observed`] transport the daemon wraps around its
+//!   backend (`Backend::observed`), so the typed client, plugins, hooks
+//!   and workflows are all counted, below the engine and above the HTTP
+//!   transport's retries.
+//! - Rotation steps: [`MeteredHistory`] wraps the engine's
+//!   [`HistorySink`], the one place the protocol reports every step it
+//!   finished (with plugin, step and duration); the durable history still
+//!   gets every event.
+//! - Rotation and workflow outcomes and start lag: the daemon's scheduler
+//!   handler (`commands::rotation`).
+//! - Jobs needing attention: the runner's in-memory counts, read when
+//!   `/metrics` is scraped.
+//!
+//! Labels are bounded: plugin, step, outcome, workflow (configured names),
+//! product, action and error code — never a secret name, version or value.
+//! The format is written by [`exposition`]; the HTTP front is [`server`].
+
+pub(crate) mod exposition;
+pub(crate) mod server;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rota_engine::rotation::history::{HistorySink, StepEvent};
+use rota_kms::Product;
+use rota_kms::observe::{Call, CallObserver};
+use rota_scheduler::JobCounts;
+
+use exposition::{CounterVec, Encode, GaugeVec, HistogramVec};
+
+/// `rota_rotations_total` outcomes.
+pub(crate) mod outcome {
+    /// A new version is ACSCurrent.
+    pub(crate) const ROTATED: &str = "rotated";
+    /// An interrupted rotation was finished instead.
+    pub(crate) const RESUMED: &str = "resumed";
+    /// The slot's version was already current.
+    pub(crate) const ALREADY_DONE: &str = "already_done";
+    /// The attempt failed (it may be retried).
+    pub(crate) const FAILED: &str = "failed";
+    /// Every rotation outcome.
+    pub(crate) const ALL: [&str; 4] = [ROTATED, RESUMED, ALREADY_DONE, FAILED];
+}
+
+/// Step durations: from a local in-process step (milliseconds) to the
+/// default step timeout (5 minutes).
+const STEP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Start lag: from the dispatcher's own latency to a daemon that was down.
+const LAG_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0,
+];
+/// The longest error code used as a label; longer ones are `other`.
+const MAX_CODE_LEN: usize = 64;
+
+/// Everything the daemon counts.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    build_info: GaugeVec<1>,
+    rotations: CounterVec<2>,
+    step_seconds: HistogramVec<2>,
+    jobs_needing_attention: GaugeVec<0>,
+    slot_lag: HistogramVec<0>,
+    workflow_runs: CounterVec<2>,
+    kms_requests: CounterVec<1>,
+    kms_errors: CounterVec<2>,
+    cloud_requests: CounterVec<2>,
+    cloud_errors: CounterVec<3>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every family, empty but for `rota_build_info`.
+    pub(crate) fn new() -> Self {
+        let m = Self {
+            build_info: GaugeVec::new(
+                "rota_build_info",
+                "Always 1; the version label is the running rota's version.",
+                ["version"],
+            ),
+            rotations: CounterVec::new(
+                "rota_rotations_total",
+                "Scheduled rotation attempts by plugin and outcome (rotated, resumed, already_done, failed).",
+                ["plugin", "outcome"],
+            ),
+            step_seconds: HistogramVec::new(
+                "rota_rotation_step_duration_seconds",
+                "Duration of rotation protocol steps (inspect, create, set, test, finish, rollback), failed ones included.",
+                ["plugin", "step"],
+                STEP_BUCKETS,
+            ),
+            jobs_needing_attention: GaugeVec::new(
+                "rota_jobs_needing_attention",
+                "Jobs whose retry budget is spent with no success since.",
+                [],
+            ),
+            slot_lag: HistogramVec::new(
+                "rota_next_slot_lag_seconds",
+                "How late each scheduled run started after the time it was due (slot plus deliberate jitter, or retry time).",
+                [],
+                LAG_BUCKETS,
+            ),
+            workflow_runs: CounterVec::new(
+                "rota_workflow_runs_total",
+                "Scheduled workflow runs by workflow and outcome (ran, failed).",
+                ["workflow", "outcome"],
+            ),
+            kms_requests: CounterVec::new(
+                "rota_kms_requests_total",
+                "KMS API requests by action (retries inside one request not counted).",
+                ["action"],
+            ),
+            kms_errors: CounterVec::new(
+                "rota_kms_errors_total",
+                "Failed KMS API requests by action and error code (the service's Code, else the failure class).",
+                ["action", "code"],
+            ),
+            cloud_requests: CounterVec::new(
+                "rota_cloud_requests_total",
+                "Other OpenAPI requests (ECS, RDS, RAM, ...) made by plugins and hooks, by product and action.",
+                ["product", "action"],
+            ),
+            cloud_errors: CounterVec::new(
+                "rota_cloud_errors_total",
+                "Failed OpenAPI requests to products other than KMS, by product, action and error code.",
+                ["product", "action", "code"],
+            ),
+        };
+        m.build_info.set([env!("CARGO_PKG_VERSION")], 1.0);
+        m.jobs_needing_attention.set([], 0.0);
+        m
+    }
+
+    /// Creates the rotation series of `plugin` at zero, so rates over them
+    /// start at the first scrape.
+    pub(crate) fn expect_plugin(&self, plugin: &str) {
+        for o in outcome::ALL {
+            self.rotations.touch([plugin, o]);
+        }
+    }
+
+    /// Creates the run series of workflow `name` at zero.
+    pub(crate) fn expect_workflow(&self, name: &str) {
+        for o in ["ran", "failed"] {
+            self.workflow_runs.touch([name, o]);
+        }
+    }
+
+    /// One scheduled rotation attempt ended with `outcome` (see [`outcome`]).
+    pub(crate) fn rotation(&self, plugin: &str, outcome: &str) {
+        self.rotations.inc([plugin, outcome]);
+    }
+
+    /// One scheduled workflow run ended.
+    pub(crate) fn workflow_run(&self, name: &str, ok: bool) {
+        self.workflow_runs
+            .inc([name, if ok { "ran" } else { "failed" }]);
+    }
+
+    /// A scheduled run started `lag` after it was due.
+    pub(crate) fn run_started(&self, lag: Duration) {
+        self.slot_lag.observe([], lag.as_secs_f64());
+    }
+
+    /// The text exposition of every family; `counts` (the runner's, once
+    /// it runs) updates the job gauge first.
+    pub(crate) fn render(&self, counts: Option<JobCounts>) -> String {
+        if let Some(c) = counts {
+            self.jobs_needing_attention
+                .set([], c.needs_attention as f64);
+        }
+        let families: [&dyn Encode; 10] = [
+            &self.build_info,
+            &self.rotations,
+            &self.step_seconds,
+            &self.jobs_needing_attention,
+            &self.slot_lag,
+            &self.workflow_runs,
+            &self.kms_requests,
+            &self.kms_errors,
+            &self.cloud_requests,
+            &self.cloud_errors,
+        ];
+        exposition::render(&families)
+    }
+}
+
+/// An error code as a label: codes come from the service, so an odd one
+/// (too long, or with characters no Alibaba code has) becomes `other`.
+fn code_label(code: &str) -> &str {
+    if !code.is_empty()
+        && code.len() <= MAX_CODE_LEN
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        code
+    } else {
+        "other"
+    }
+}
+
+impl CallObserver for Metrics {
+    fn observe(&self, call: &Call<'_>) {
+        let code = call.error.map(|e| code_label(e.code_or_class()));
+        match call.product {
+            Product::Kms => {
+                self.kms_requests.inc([call.action]);
+                if let Some(code) = code {
+                    self.kms_errors.inc([call.action, code]);
+                }
+            }
+            product => {
+                self.cloud_requests.inc([product.code(), call.action]);
+                if let Some(code) = code {
+                    self.cloud_errors.inc([product.code(), call.action, code]);
+                }
+            }
+        }
+    }
+}
+
+/// The rotator's history sink with step durations observed on the way.
+#[derive(Debug)]
+pub(crate) struct MeteredHistory {
+    inner: Arc<dyn HistorySink>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredHistory {
+    /// `inner`, with every step's duration observed in `metrics`.
+    pub(crate) fn new(inner: Arc<dyn HistorySink>, metrics: Arc<Metrics>) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl HistorySink for MeteredHistory {
+    fn record(&self, event: StepEvent) {
+        self.metrics
+            .step_seconds
+            .observe([&event.plugin, event.step], event.duration.as_secs_f64());
+        self.inner.record(event);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use rota_engine::rotation::history::{MemoryHistory, StepOutcome};
+    use rota_kms::observe::Observed;
+    use rota_kms::{ApiError, ApiRequest, BoxFuture, Error, Transport};
+
+    use super::*;
+
+    /// Fails `DescribeInstances` with an odd code, `PutSecretValue` with a
+    /// permission error, and answers everything else.
+    #[derive(Debug)]
+    struct Scripted;
+
+    impl Transport for Scripted {
+        fn call(&self, request: ApiRequest) -> BoxFuture<'_, Result<serde_json::Value, Error>> {
+            Box::pin(async move {
+                let code = match &*request.action {
+                    "DescribeInstances" => "a code with spaces and a canary-value",
+                    "PutSecretValue" => "Forbidden.NoPermission",
+                    _ => return Ok(serde_json::json!({"RequestId": "r"})),
+                };
+                Err(ApiError::new(request.action.to_string(), 403, code, "no", "r", "h").into())
+            })
+        }
+
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_counted_by_product_action_and_code() {
+        let m = Arc::new(Metrics::new());
+        let t = Observed::new(Arc::new(Scripted), m.clone());
+        let mut put = ApiRequest::kms("PutSecretValue");
+        put.body("SecretData", "canary-value");
+        assert!(t.call(ApiRequest::kms("GetSecretValue")).await.is_ok());
+        assert!(t.call(put).await.is_err());
+        let ecs = ApiRequest::new(Product::Ecs, "2014-05-26", "DescribeInstances");
+        assert!(t.call(ecs).await.is_err());
+        assert_eq!(m.kms_requests.get(["GetSecretValue"]), 1);
+        assert_eq!(m.kms_requests.get(["PutSecretValue"]), 1);
+        assert_eq!(
+            m.kms_errors
+                .get(["PutSecretValue", "Forbidden.NoPermission"]),
+            1
+        );
+        assert_eq!(m.cloud_requests.get(["ecs", "DescribeInstances"]), 1);
+        assert_eq!(m.cloud_errors.get(["ecs", "DescribeInstances", "other"]), 1);
+        assert!(!m.render(None).contains("canary-value"));
+    }
+
+    #[test]
+    fn steps_are_observed_and_still_recorded() {
+        let m = Arc::new(Metrics::new());
+        let inner = Arc::new(MemoryHistory::default());
+        let h = MeteredHistory::new(inner.clone(), m.clone());
+        h.record(StepEvent {
+            secret: "app/canary-secret".into(),
+            token: "rota-x".into(),
+            plugin: "password".into(),
+            step: "set",
+            attempt: 1,
+            at: Utc::now(),
+            duration: Duration::from_millis(20),
+            outcome: StepOutcome::Ok,
+            error: None,
+        });
+        assert_eq!(inner.events().len(), 1);
+        assert_eq!(m.step_seconds.count(["password", "set"]), 1);
+        let text = m.render(None);
+        assert!(
+            text.contains(
+                "rota_rotation_step_duration_seconds_bucket{plugin=\"password\",step=\"set\",le=\"0.025\"} 1\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("canary-secret"), "{text}");
+    }
+
+    #[test]
+    fn expected_series_start_at_zero_and_the_gauge_follows_the_runner() {
+        let m = Metrics::new();
+        m.expect_plugin("password");
+        m.expect_workflow("compliance");
+        m.rotation("password", outcome::ROTATED);
+        m.workflow_run("compliance", false);
+        m.run_started(Duration::from_millis(30));
+        let mut counts = JobCounts::default();
+        counts.needs_attention = 2;
+        let text = m.render(Some(counts));
+        for line in [
+            "rota_rotations_total{plugin=\"password\",outcome=\"failed\"} 0\n",
+            "rota_rotations_total{plugin=\"password\",outcome=\"rotated\"} 1\n",
+            "rota_workflow_runs_total{workflow=\"compliance\",outcome=\"failed\"} 1\n",
+            "rota_workflow_runs_total{workflow=\"compliance\",outcome=\"ran\"} 0\n",
+            "rota_jobs_needing_attention 2\n",
+            "rota_next_slot_lag_seconds_count 1\n",
+            "# TYPE rota_next_slot_lag_seconds histogram\n",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+        assert!(text.contains(&format!(
+            "rota_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+
+    #[test]
+    fn odd_codes_become_other() {
+        assert_eq!(code_label("Throttling.User"), "Throttling.User");
+        assert_eq!(code_label("timeout"), "timeout");
+        assert_eq!(code_label(""), "other");
+        assert_eq!(code_label("has space"), "other");
+        assert_eq!(code_label(&"A".repeat(65)), "other");
+    }
+}

@@ -6,6 +6,7 @@ mod init;
 mod interop;
 mod lifecycle;
 mod local;
+mod metrics;
 mod native;
 mod plugins;
 mod quickstart;

@@ -84,6 +84,9 @@ pub fn build_engine(limits: &Limits) -> Engine {
         if ops & 0xff != 0 {
             return None;
         }
+        if ops >= env::SPECULATIVE_OPS && env::with(|e| e.speculative).unwrap_or(false) {
+            return Some(Dynamic::from(env::OFF_THREAD.to_owned()));
+        }
         match env::should_stop()? {
             Stop::Deadline => Some(Dynamic::from("deadline".to_owned())),
             Stop::Cancelled => Some(Dynamic::from(crate::error::CANCELLED.to_owned())),
@@ -92,14 +95,19 @@ pub fn build_engine(limits: &Limits) -> Engine {
     engine.on_print(|text| {
         let (script, hook) = where_am_i();
         let text = env::redact(text);
-        tracing::info!(script.path = %script, script.hook = %hook, "{text}");
         capture("info", &text);
+        env::emit(move || {
+            tracing::info!(script.path = %script, script.hook = %hook, "{text}");
+        });
     });
     engine.on_debug(|text, _source, pos| {
         let (script, hook) = where_am_i();
         let text = env::redact(text);
-        tracing::debug!(script.path = %script, script.hook = %hook, script.line = pos.line().unwrap_or(0), "{text}");
+        let line = pos.line().unwrap_or(0);
         capture("debug", &text);
+        env::emit(move || {
+            tracing::debug!(script.path = %script, script.hook = %hook, script.line = line, "{text}");
+        });
     });
     // Rhai reports limit and host errors at the outermost call site (or
     // nowhere); a debugger hook that notes every evaluated node's position

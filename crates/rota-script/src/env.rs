@@ -89,6 +89,12 @@ pub(crate) struct CallEnv {
     pub(crate) secrets: RefCell<Vec<SecretString>>,
     pub(crate) logs: RefCell<Vec<LogLine>>,
     pub(crate) capture_logs: bool,
+    /// The call runs speculatively on an async worker thread: anything that
+    /// would block or take long stops it with [`OFF_THREAD`] (it is then
+    /// run again from the start on a blocking thread), and log lines wait in
+    /// `deferred` until the call succeeds.
+    pub(crate) speculative: bool,
+    pub(crate) deferred: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
 impl CallEnv {
@@ -108,6 +114,8 @@ impl CallEnv {
             secrets: RefCell::new(Vec::new()),
             logs: RefCell::new(Vec::new()),
             capture_logs: false,
+            speculative: false,
+            deferred: RefCell::new(Vec::new()),
         }
     }
 
@@ -130,6 +138,51 @@ impl CallEnv {
             }
         }
         out
+    }
+}
+
+/// The termination token of a speculative call that must run on a blocking
+/// thread instead. `ErrorTerminated` passes through script functions and
+/// `try`/`catch` untouched, so the script cannot swallow it.
+pub(crate) const OFF_THREAD: &str = "rota:run-on-a-blocking-thread";
+
+/// Operations a speculative call may run before it moves to a blocking
+/// thread (about a millisecond of script: an async worker is never held
+/// longer).
+pub(crate) const SPECULATIVE_OPS: u64 = 10_000;
+
+/// Called by every host function that blocks, waits or computes for long:
+/// in a speculative call it stops the call (before any effect) so that it
+/// runs again on a blocking thread.
+pub(crate) fn needs_thread() -> Result<(), Box<rhai::EvalAltResult>> {
+    if with(|e| e.speculative).unwrap_or(false) {
+        return Err(rhai::EvalAltResult::ErrorTerminated(
+            rhai::Dynamic::from(OFF_THREAD.to_owned()),
+            rhai::Position::NONE,
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Whether `err` is a speculative call's request to move to a thread.
+pub(crate) fn is_off_thread(err: &rhai::EvalAltResult) -> bool {
+    matches!(err, rhai::EvalAltResult::ErrorTerminated(token, _)
+        if token.read_lock::<rhai::ImmutableString>().is_some_and(|t| t.as_str() == OFF_THREAD))
+}
+
+/// Emits a log line now, or, in a speculative call, when it succeeds.
+pub(crate) fn emit(f: impl FnOnce() + 'static) {
+    let mut f = Some(f);
+    with(|e| {
+        if e.speculative
+            && let Some(f) = f.take()
+        {
+            e.deferred.borrow_mut().push(Box::new(f));
+        }
+    });
+    if let Some(f) = f {
+        f();
     }
 }
 

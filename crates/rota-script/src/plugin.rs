@@ -249,14 +249,16 @@ impl ScriptPlugin {
             http_hosts: self.http_hosts(&ctx.settings),
             capture_logs: false,
             report: false,
+            speculate: true,
             arg: Box::new(move || {
-                let [pending, current, previous] =
-                    values.map(|v| v.map_or(Dynamic::UNIT, Secret::dynamic));
+                let [pending, current, previous] = values
+                    .clone()
+                    .map(|v| v.map_or(Dynamic::UNIT, Secret::dynamic));
                 let mut m = Map::new();
-                m.insert("plugin".into(), Dynamic::from(plugin));
+                m.insert("plugin".into(), Dynamic::from(plugin.clone()));
                 m.insert("step".into(), Dynamic::from(hook.to_owned()));
-                m.insert("secret".into(), Dynamic::from_map(info));
-                m.insert("token".into(), Dynamic::from(token));
+                m.insert("secret".into(), Dynamic::from_map(info.clone()));
+                m.insert("token".into(), Dynamic::from(token.clone()));
                 m.insert("pending".into(), pending);
                 m.insert("current".into(), current);
                 m.insert("previous".into(), previous);

@@ -6,7 +6,11 @@
 //! (what `rota run` does before each run). A call runs on a tokio blocking
 //! thread (Rhai is synchronous) inside a [`crate::env`] environment whose
 //! runtime handle the host functions `block_on`; dropping the call's
-//! future cancels the script at its next operation check.
+//! future cancels the script at its next operation check. A rotation hook
+//! first runs speculatively on the calling thread: most hooks that do not
+//! wait finish there in microseconds; the first host call that would block,
+//! or 10,000 operations, stops it before any effect and it runs again from
+//! the start on a blocking thread (its deferred log lines are dropped).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -64,9 +68,14 @@ pub(crate) struct CallSpec {
     pub(crate) capture_logs: bool,
     /// Whether to build the JSON report of the returned value.
     pub(crate) report: bool,
+    /// Whether the call may first run speculatively on the calling (async)
+    /// thread: rotation hooks, most of which never block, save the round
+    /// trip to a blocking thread.
+    pub(crate) speculate: bool,
     /// Builds the argument inside the call's environment, so the secrets it
-    /// holds are remembered for redaction.
-    pub(crate) arg: Box<dyn FnOnce() -> Dynamic + Send>,
+    /// holds are remembered for redaction (called again when a speculative
+    /// call moves to a blocking thread).
+    pub(crate) arg: Box<dyn Fn() -> Dynamic + Send + Sync>,
 }
 
 /// What a call returned.
@@ -144,27 +153,32 @@ impl ScriptRuntime {
     }
 
     /// Calls `spec.hook` in `ast` on the current thread (the caller is a
-    /// blocking thread, or a test or bench without a runtime).
+    /// blocking thread, or a test or bench without a runtime). With
+    /// `speculative`, the call must not block: it returns `None` as soon as
+    /// the script needs to (a host call that waits, a long computation),
+    /// before any effect, and nothing it logged is emitted.
     pub(crate) fn call_blocking(
         &self,
         ast: &AST,
-        spec: CallSpec,
+        spec: &CallSpec,
         handle: Option<tokio::runtime::Handle>,
-    ) -> Result<CallOutput, ScriptError> {
+        speculative: bool,
+    ) -> Option<Result<CallOutput, ScriptError>> {
         let http = if spec.http_hosts.is_empty() {
             None
         } else {
             self.http_client()
         };
         let call_env = Rc::new(CallEnv {
-            kms: spec.kms,
-            api: spec.api,
+            kms: spec.kms.clone(),
+            api: spec.api.clone(),
             handle,
             http,
-            http_hosts: spec.http_hosts,
+            http_hosts: spec.http_hosts.clone(),
             region: self.region.clone(),
             capture_logs: spec.capture_logs,
-            cancel: spec.cancel,
+            cancel: spec.cancel.clone(),
+            speculative,
             ..CallEnv::bare(spec.script.clone(), &spec.hook, spec.deadline)
         });
         let _entered = env::enter(call_env.clone());
@@ -178,8 +192,16 @@ impl ScriptRuntime {
             &spec.hook,
             (arg,),
         );
+        if speculative {
+            if matches!(&result, Err(e) if env::is_off_thread(e)) {
+                return None;
+            }
+            for line in call_env.deferred.take() {
+                line();
+            }
+        }
         let logs = call_env.logs.take();
-        match result {
+        Some(match result {
             Ok(value) => {
                 let report = if spec.report {
                     crate::convert::scrub(crate::convert::to_json_redacted(&value), &|t| {
@@ -195,7 +217,7 @@ impl ScriptRuntime {
                 })
             }
             Err(e) => Err(ScriptError::from_eval(&spec.script, &spec.hook, &e)),
-        }
+        })
     }
 
     /// Calls `spec.hook` on a blocking thread; dropping the future cancels it.
@@ -204,12 +226,27 @@ impl ScriptRuntime {
         ast: Arc<AST>,
         spec: CallSpec,
     ) -> Result<CallOutput, ScriptError> {
+        if spec.speculate
+            && let Some(done) = self.call_blocking(&ast, &spec, None, true)
+        {
+            return done;
+        }
         let handle = tokio::runtime::Handle::try_current().ok();
         let guard = CancelOnDrop::new(spec.cancel.clone());
         let (script, hook) = (spec.script.clone(), spec.hook.clone());
         let this = self.clone();
-        let joined =
-            tokio::task::spawn_blocking(move || this.call_blocking(&ast, spec, handle)).await;
+        let joined = tokio::task::spawn_blocking(move || {
+            this.call_blocking(&ast, &spec, handle, false)
+                .unwrap_or_else(|| {
+                    Err(ScriptError::new(
+                        &spec.script,
+                        &spec.hook,
+                        ScriptErrorKind::Runtime,
+                        "the call stopped to move threads outside a speculative run".to_owned(),
+                    ))
+                })
+        })
+        .await;
         guard.disarm();
         match joined {
             Ok(r) => r,

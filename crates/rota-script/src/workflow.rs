@@ -175,9 +175,10 @@ impl Workflow {
             http_hosts: self.http_hosts.clone(),
             capture_logs: true,
             report: true,
+            speculate: false,
             arg: Box::new(move || {
                 let mut m = Map::new();
-                m.insert("workflow".into(), Dynamic::from(name));
+                m.insert("workflow".into(), Dynamic::from(name.clone()));
                 m.insert("settings".into(), to_dynamic(&settings));
                 m.insert("now".into(), Dynamic::from_int(now.timestamp()));
                 m.insert(

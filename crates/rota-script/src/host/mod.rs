@@ -77,6 +77,7 @@ pub(crate) fn block_on<T, E: std::fmt::Display>(
     what: &str,
     fut: impl Future<Output = Result<T, E>>,
 ) -> HostResult<T> {
+    env::needs_thread()?;
     let (handle, deadline) = env::with(|e| e.handle.clone().map(|h| (h, e.deadline)))
         .flatten()
         .ok_or_else(|| fail(what, "no async runtime for this script"))?;

@@ -46,6 +46,8 @@ fn keypair(kind: &str, comment: &str) -> HostResult<Dynamic> {
     use ssh_key::rand_core::OsRng;
     use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
     let what = "ssh::keypair";
+    // Key generation (RSA above all) takes long: not on an async worker.
+    env::needs_thread()?;
     let mut key = match kind {
         "ed25519" => {
             PrivateKey::random(&mut OsRng, Algorithm::Ed25519).map_err(|e| fail(what, e))?
@@ -195,13 +197,13 @@ fn text_of(v: &Dynamic) -> String {
 fn log(level: &'static str, v: &Dynamic) {
     let text = env::redact(&text_of(v));
     let (script, hook) = env::with(|e| (e.script.to_string(), e.hook.clone())).unwrap_or_default();
-    match level {
+    capture(level, &text);
+    env::emit(move || match level {
         "debug" => tracing::debug!(script.path = %script, script.hook = %hook, "{text}"),
         "warn" => tracing::warn!(script.path = %script, script.hook = %hook, "{text}"),
         "error" => tracing::error!(script.path = %script, script.hook = %hook, "{text}"),
         _ => tracing::info!(script.path = %script, script.hook = %hook, "{text}"),
-    }
-    capture(level, &text);
+    });
 }
 
 pub(super) fn log_module() -> Module {

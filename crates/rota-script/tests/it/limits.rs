@@ -179,3 +179,37 @@ async fn secret_values_print_as_stars_in_logs_errors_and_history() {
     let events = format!("{:?}", history.events());
     assert!(!events.contains(CANARY), "history leaks: {events}");
 }
+
+/// Hooks first run on the calling thread and move to a blocking thread when
+/// they need to: a hook that logs, then waits on a host call inside
+/// `try`/`catch`, logs each line once and gets the real answer; a hook that
+/// computes past the speculative budget finishes with the right value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hook_that_must_block_moves_to_a_thread_once_and_logs_once() {
+    capture_logs();
+    let e = env().await;
+    e.create("app/spec", "value-of-spec").await;
+    let hooks = r#"
+fn set(ctx) {
+    log::info("spec-marker-before-the-call");
+    let v = ();
+    try { v = kms::get("app/spec"); } catch (err) { throw "swallowed: " + err; }
+    if v.value.reveal() != "value-of-spec" { throw "wrong value"; }
+    log::info("spec-marker-after-the-call");
+}
+fn test(ctx) {
+    let n = 0;
+    for i in 0..50000 { n += i; }
+    if n != 1249975000 { throw "wrong sum " + n; }
+}
+"#;
+    let dir = e.plugin_dir("spec", &manifest("spec"), Some(hooks));
+    let plugin = ScriptPlugin::load(&e.runtime, &dir).unwrap();
+    let ctx = e.step(Some("pending-value"), Duration::from_secs(30));
+    plugin.set(&ctx).await.unwrap();
+    plugin.test(&ctx).await.unwrap();
+    let logs = logs();
+    for marker in ["spec-marker-before-the-call", "spec-marker-after-the-call"] {
+        assert_eq!(logs.matches(marker).count(), 1, "{marker}:\n{logs}");
+    }
+}

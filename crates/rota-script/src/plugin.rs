@@ -55,7 +55,14 @@ pub struct ScriptPlugin {
     /// cheap check before each call, so an edited script is picked up by a
     /// running `rota run` without rereading the file every time.
     stamp: std::sync::Mutex<Option<(std::time::SystemTime, u64)>>,
+    /// Per hook (generate, set, test, finish, rollback): how many calls to
+    /// run straight on a blocking thread because the last speculative run
+    /// of that hook had to move there (see [`crate::runtime`]).
+    speculation: [Arc<std::sync::atomic::AtomicU32>; 5],
 }
+
+/// The hooks, in the order of `ScriptPlugin::speculation`.
+const HOOKS_ORDER: [&str; 5] = ["generate", "set", "test", "finish", "rollback"];
 
 fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
@@ -143,6 +150,7 @@ impl ScriptPlugin {
             runtime: runtime.clone(),
             ast: RwLock::new(ast),
             stamp: std::sync::Mutex::new(file_stamp(&script_path)),
+            speculation: Default::default(),
         })
     }
 
@@ -249,7 +257,10 @@ impl ScriptPlugin {
             http_hosts: self.http_hosts(&ctx.settings),
             capture_logs: false,
             report: false,
-            speculate: true,
+            speculate: HOOKS_ORDER
+                .iter()
+                .position(|h| *h == hook)
+                .map(|i| self.speculation[i].clone()),
             arg: Box::new(move || {
                 let [pending, current, previous] = values
                     .clone()

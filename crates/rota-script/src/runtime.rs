@@ -10,11 +10,14 @@
 //! first runs speculatively on the calling thread: most hooks that do not
 //! wait finish there in microseconds; the first host call that would block,
 //! or 10,000 operations, stops it before any effect and it runs again from
-//! the start on a blocking thread (its deferred log lines are dropped).
+//! the start on a blocking thread (its deferred log lines are dropped). A
+//! hook whose speculative run had to move skips speculation for its next
+//! 31 calls, so hooks that always wait do not pay for it each time.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -56,6 +59,10 @@ impl std::fmt::Debug for ScriptRuntime {
     }
 }
 
+/// Calls of a hook that go straight to a blocking thread after its
+/// speculative run had to move there; then it is tried again.
+const SKIP_AFTER_MOVE: u32 = 31;
+
 /// One call of a script function.
 pub(crate) struct CallSpec {
     pub(crate) script: Arc<str>,
@@ -70,8 +77,10 @@ pub(crate) struct CallSpec {
     pub(crate) report: bool,
     /// Whether the call may first run speculatively on the calling (async)
     /// thread: rotation hooks, most of which never block, save the round
-    /// trip to a blocking thread.
-    pub(crate) speculate: bool,
+    /// trip to a blocking thread. The cell counts calls still to skip
+    /// speculation after it last failed, so a hook that always blocks does
+    /// not pay for a wasted attempt each time.
+    pub(crate) speculate: Option<Arc<AtomicU32>>,
     /// Builds the argument inside the call's environment, so the secrets it
     /// holds are remembered for redaction (called again when a speculative
     /// call moves to a blocking thread).
@@ -226,10 +235,15 @@ impl ScriptRuntime {
         ast: Arc<AST>,
         spec: CallSpec,
     ) -> Result<CallOutput, ScriptError> {
-        if spec.speculate
-            && let Some(done) = self.call_blocking(&ast, &spec, None, true)
-        {
-            return done;
+        if let Some(skip) = &spec.speculate {
+            let left = skip.load(Ordering::Relaxed);
+            if left > 0 {
+                skip.store(left - 1, Ordering::Relaxed);
+            } else if let Some(done) = self.call_blocking(&ast, &spec, None, true) {
+                return done;
+            } else {
+                skip.store(SKIP_AFTER_MOVE, Ordering::Relaxed);
+            }
         }
         let handle = tokio::runtime::Handle::try_current().ok();
         let guard = CancelOnDrop::new(spec.cancel.clone());

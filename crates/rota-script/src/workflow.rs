@@ -175,7 +175,7 @@ impl Workflow {
             http_hosts: self.http_hosts.clone(),
             capture_logs: true,
             report: true,
-            speculate: false,
+            speculate: None,
             arg: Box::new(move || {
                 let mut m = Map::new();
                 m.insert("workflow".into(), Dynamic::from(name.clone()));

@@ -31,6 +31,7 @@ use rota_kms::{Endpoints, HttpTransport, KmsClient, OpenApi, Transport};
 use rota_local::{LocalCloud, World};
 
 use crate::cli::GlobalArgs;
+use crate::output::errln;
 
 /// The resolved backend.
 pub(crate) struct Backend {
@@ -163,7 +164,7 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
         .await
         .with_context(|| format!("cannot open the local cloud in {}", data_dir.display()))?;
     if !global.quiet {
-        eprintln!(
+        errln!(
             "using the embedded local cloud in {} (no cloud credentials configured)",
             display_dir(&data_dir)
         );
@@ -217,7 +218,7 @@ pub(crate) fn cloud_crash_hook() -> Option<rota_local::RotationHook> {
     Some(Arc::new(
         move |_secret: &str, s: rota_local::RotationStep| {
             if s == step {
-                eprintln!(
+                errln!(
                     "ROTA_TEST_CRASH_AT: aborting at {point} (inside the embedded cloud's RotateSecret)"
                 );
                 std::process::abort();

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use crate::cli::GlobalArgs;
+use crate::output::{errln, outln};
 
 const MAIN_TF: &str = r#"# Rota configuration: alicloud_kms_secret resources (the Terraform
 # provider's syntax) and rotation blocks. `rota validate` checks it,
@@ -94,7 +95,7 @@ pub(crate) fn run(dir: Option<PathBuf>, global: &GlobalArgs) -> Result<ExitCode>
         .map(|p| p.display().to_string())
         .collect();
     if !existing.is_empty() {
-        eprintln!(
+        errln!(
             "error: {} already exist{}; rota init never overwrites a file: \
              pick another directory (rota init DIR) or move {} away",
             existing.join(" and "),
@@ -114,7 +115,7 @@ pub(crate) fn run(dir: Option<PathBuf>, global: &GlobalArgs) -> Result<ExitCode>
         } else {
             format!(" -c {}", dir.display())
         };
-        println!(
+        outln!(
             "Wrote {0} and {1}.\nNext: rota validate{c} && rota apply{c} --auto-approve, then rota run{c}",
             dir.join("main.tf").display(),
             dir.join("world.hcl").display()

@@ -18,6 +18,8 @@ use rota_engine::{EngineError, Ownership, Progress};
 
 use crate::backend;
 use crate::cli::{Command, GlobalArgs, OutputFormat, VarArgs};
+use crate::output::{Hint, emit_json, errln, out, outln};
+use crate::progress;
 
 /// Runs one lifecycle command.
 pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode> {
@@ -34,7 +36,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 } else {
                     format!(", {r} rotating")
                 };
-                println!(
+                outln!(
                     "The configuration is valid: {n} secret{}{rotating}.",
                     if n == 1 { "" } else { "s" }
                 );
@@ -54,12 +56,12 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
             let Some(plan) = make_plan(&backend, &config, mode, None).await? else {
                 return Ok(ExitCode::FAILURE);
             };
-            print_plan(global, &plan);
+            print_plan(global, &plan)?;
             if let Some(out) = &args.out {
                 write_private(out, plan.save().to_json().as_bytes())
                     .with_context(|| format!("cannot write the plan to {}", out.display()))?;
                 if !global.quiet {
-                    eprintln!(
+                    errln!(
                         "Saved the plan to {}; apply exactly it with: rota apply {}",
                         out.display(),
                         out.display()
@@ -105,6 +107,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 &plan,
                 saved || args.auto_approve,
                 "apply",
+                Report::AsOutput,
             )
             .await
         }
@@ -123,6 +126,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 &plan,
                 args.auto_approve,
                 "destroy",
+                Report::AsOutput,
             )
             .await
         }
@@ -161,10 +165,10 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                     writeln!(f)?;
                     f.write_all(hcl.as_bytes())?;
                     if !global.quiet {
-                        eprintln!("Wrote {} to {}.", args.address, file.display());
+                        errln!("Wrote {} to {}.", args.address, file.display());
                     }
                 }
-                None => print!("{hcl}"),
+                None => out!("{hcl}"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -215,6 +219,18 @@ pub(crate) fn configured_plugin_paths(global: &GlobalArgs) -> Vec<PathBuf> {
     }
 }
 
+/// `-c PATH` names something that is not there: say so with what to do
+/// (the engine's diagnostic would point at line 1 of a missing file).
+pub(crate) fn check_config_exists(path: &Path) -> Result<()> {
+    if path.exists() {
+        return Ok(());
+    }
+    Err(Hint::error(
+        format!("the configuration {} does not exist", path.display()),
+        "pass -c with a .tf/.hcl file or a directory of them, or write a starter one with rota init",
+    ))
+}
+
 fn config_root(path: &Path) -> PathBuf {
     if path.is_file() {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
@@ -246,6 +262,7 @@ fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
 /// CLI's registry; prints diagnostics and returns `None` when invalid.
 pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
     let path = config_path(global);
+    check_config_exists(&path)?;
     let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
         rota_engine::config::rotation::validate_plugins(
             &c.rotations,
@@ -263,8 +280,8 @@ pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>
 }
 
 fn print_diagnostics(d: &Diagnostics) {
-    eprintln!("{d}");
-    eprintln!(
+    errln!("{d}");
+    errln!(
         "\n{} error{} found; nothing was called.",
         d.len(),
         if d.len() == 1 { "" } else { "s" }
@@ -287,32 +304,54 @@ pub(crate) async fn make_plan(
     match rota_engine::plan(&backend.client, config, &options).await {
         Ok(p) => Ok(Some(p)),
         Err(EngineError::Refused(d) | EngineError::Config(d)) => {
-            eprintln!("{d}");
-            eprintln!("\nThe plan was refused; nothing was changed.");
+            errln!("{d}");
+            errln!("\nThe plan was refused; nothing was changed.");
             Ok(None)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-fn print_plan(global: &GlobalArgs, plan: &Plan) {
+fn print_plan(global: &GlobalArgs, plan: &Plan) -> Result<()> {
     match global.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&plan.to_json()).expect("a plan serializes")
-        ),
-        OutputFormat::Text => print!("{}", plan.render()),
+        OutputFormat::Json => emit_json(&plan.to_json()),
+        OutputFormat::Text => {
+            out!("{}", plan.render());
+            Ok(())
+        }
     }
 }
 
-/// Progress lines on standard output.
-struct Printer {
-    quiet: bool,
+/// What `rota apply`/`rota destroy` print on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Report {
+    /// As `-o` says: the plan, per-resource lines and the summary as text,
+    /// or one JSON document (the plan and each resource's outcome).
+    AsOutput,
+    /// Nothing but the text of a failure (`rota run --apply -o json`,
+    /// whose standard output is the run's JSON summary).
+    FailuresOnly,
 }
 
-impl Progress for Printer {
+/// Terraform-like lines per resource on standard output, and the progress
+/// (bar or lines on standard error, [`crate::progress`]).
+struct Printer<'a> {
+    lines: bool,
+    progress: &'a progress::Task,
+}
+
+impl Progress for Printer<'_> {
     fn event(&self, event: &ApplyEvent<'_>) {
-        if self.quiet {
+        match event {
+            ApplyEvent::Started { address, .. } => self.progress.set_item(address),
+            ApplyEvent::Finished { .. }
+            | ApplyEvent::Failed { .. }
+            | ApplyEvent::Skipped { .. } => {
+                self.progress.inc(1);
+            }
+            _ => {}
+        }
+        if !self.lines {
             return;
         }
         match event {
@@ -324,9 +363,9 @@ impl Progress for Printer {
                     Action::Delete => "Destroying...",
                     _ => "Working...",
                 };
-                println!("{address}: {verb}");
+                outln!("{address}: {verb}");
             }
-            ApplyEvent::Call { address, action } => println!("{address}: {action} done"),
+            ApplyEvent::Call { address, action } => outln!("{address}: {action} done"),
             ApplyEvent::Finished {
                 address,
                 action,
@@ -340,12 +379,12 @@ impl Progress for Printer {
                     _ => "Complete",
                 };
                 match id {
-                    Some(id) => println!("{address}: {what} [id={id}]"),
-                    None => println!("{address}: {what}"),
+                    Some(id) => outln!("{address}: {what} [id={id}]"),
+                    None => outln!("{address}: {what}"),
                 }
             }
-            ApplyEvent::Failed { address, .. } => println!("{address}: failed"),
-            ApplyEvent::Skipped { address, reason } => println!("{address}: skipped ({reason})"),
+            ApplyEvent::Failed { address, .. } => outln!("{address}: failed"),
+            ApplyEvent::Skipped { address, reason } => outln!("{address}: skipped ({reason})"),
             _ => {}
         }
     }
@@ -357,57 +396,94 @@ pub(crate) async fn execute(
     config: &Config,
     plan: &Plan,
     approved: bool,
-    verb: &str,
+    verb: &'static str,
+    report_as: Report,
 ) -> Result<ExitCode> {
-    print_plan(global, plan);
+    let text = report_as == Report::AsOutput && global.output == OutputFormat::Text;
+    let json = report_as == Report::AsOutput && global.output == OutputFormat::Json;
+    if text {
+        print_plan(global, plan)?;
+    }
     if !plan.has_changes() {
+        if json {
+            emit_json(&apply_json(
+                plan,
+                &rota_engine::apply::ApplyReport::default(),
+            ))?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if !approved {
         if !std::io::stdin().is_terminal() {
-            bail!(
-                "refusing to {verb} without confirmation: standard input is not a terminal; \
-                 review the plan and pass --auto-approve (or save it with rota plan --out FILE and run rota apply FILE)"
-            );
+            return Err(Hint::error(
+                format!(
+                    "refusing to {verb} without confirmation: standard input is not a terminal"
+                ),
+                "review the plan and pass --auto-approve, or save it with rota plan --out FILE and run rota apply FILE",
+            ));
         }
-        print!("\nDo you want to {verb}? Only 'yes' will be accepted: ");
-        std::io::stdout().flush()?;
+        let question = format!("\nDo you want to {verb}? Only 'yes' will be accepted: ");
+        if json {
+            // Standard output is for the JSON document: ask on standard error.
+            crate::output::write_stderr(format!("{}{question}", plan.render()).as_bytes());
+        } else {
+            out!("{question}");
+        }
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if answer.trim() != "yes" {
-            println!("{verb} cancelled; nothing was changed.");
+            errln!("{verb} cancelled; nothing was changed.");
             return Ok(ExitCode::FAILURE);
         }
     }
-    println!();
+    if text {
+        outln!();
+    }
+    let total = plan
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .count() as u64;
+    let task = progress::Task::start(
+        progress::Context::detect(global),
+        verb,
+        "resources",
+        Some(total),
+        progress::LINES_FROM,
+    );
     let report = rota_engine::apply(
         &backend.client,
         config,
         plan,
         &ownership(config),
         &Printer {
-            quiet: global.quiet,
+            lines: text && !global.quiet,
+            progress: &task,
         },
     )
     .await;
+    drop(task);
     let (added, changed, destroyed) = report.counts();
     let failures: Vec<_> = report.failures().collect();
     for f in &failures {
         match &f.status {
-            Status::Failed(e) => eprintln!(
+            Status::Failed(e) => errln!(
                 "error: {}: {:#}",
                 f.address,
                 anyhow::Error::new(clone_error(e))
             ),
-            Status::Skipped(reason) => eprintln!("error: {}: not applied: {reason}", f.address),
+            Status::Skipped(reason) => errln!("error: {}: not applied: {reason}", f.address),
             _ => {}
         }
         if !f.done.is_empty() {
-            eprintln!("  calls made: {}", f.done.join(", "));
+            errln!("  calls made: {}", f.done.join(", "));
         }
         if !f.not_done.is_empty() {
-            eprintln!("  calls not made: {}", f.not_done.join(", "));
+            errln!("  calls not made: {}", f.not_done.join(", "));
         }
+    }
+    if json {
+        emit_json(&apply_json(plan, &report))?;
     }
     let title = if verb == "destroy" {
         "Destroy"
@@ -415,18 +491,65 @@ pub(crate) async fn execute(
         "Apply"
     };
     if failures.is_empty() {
-        println!(
-            "\n{title} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
-        );
+        if text {
+            outln!(
+                "\n{title} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
+            );
+        }
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
-            "\n{title} failed for {} resource{}. Done: {added} added, {changed} changed, {destroyed} destroyed.",
+        let summary = format!(
+            "{title} failed for {} resource{}. Done: {added} added, {changed} changed, {destroyed} destroyed.",
             failures.len(),
             if failures.len() == 1 { "" } else { "s" }
         );
+        if text {
+            outln!("\n{summary}");
+        } else if !json {
+            errln!("{summary}");
+        }
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// `rota apply -o json` / `rota destroy -o json`: the plan and how each
+/// changed resource ended (errors redacted as everywhere: no values).
+fn apply_json(plan: &Plan, report: &rota_engine::apply::ApplyReport) -> serde_json::Value {
+    let (added, changed, destroyed) = report.counts();
+    let resources: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            let (status, error) = match &o.status {
+                Status::Applied => ("applied", None),
+                Status::Failed(e) => (
+                    "failed",
+                    Some(format!("{:#}", anyhow::Error::new(clone_error(e)))),
+                ),
+                Status::Skipped(reason) => ("skipped", Some(reason.clone())),
+                _ => ("unknown", None),
+            };
+            serde_json::json!({
+                "address": o.address,
+                "action": o.action,
+                "status": status,
+                "id": o.id,
+                "calls_made": o.done,
+                "calls_not_made": o.not_done,
+                "error": error,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "plan": plan.to_json(),
+        "result": {
+            "added": added,
+            "changed": changed,
+            "destroyed": destroyed,
+            "failed": report.failures().count(),
+        },
+        "resources": resources,
+    })
 }
 
 /// `anyhow` wants an owned error; rebuild one that prints the same chain.
@@ -491,17 +614,17 @@ async fn show(
                     }),
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&items)?);
+            emit_json(&items)?;
         }
         OutputFormat::Text => {
             for (i, (addr, l)) in out.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    outln!();
                 }
                 match l {
-                    None => println!("# {addr}: the secret does not exist (run rota apply)"),
+                    None => outln!("# {addr}: the secret does not exist (run rota apply)"),
                     Some(l) => {
-                        println!("# {addr}:");
+                        outln!("# {addr}:");
                         let attrs = attributes(l);
                         let obj = attrs.as_object().expect("an object");
                         let width = obj.keys().map(String::len).max().unwrap_or(0);
@@ -510,7 +633,7 @@ async fn show(
                                 serde_json::Value::String(s) if s == "(sensitive)" => s.clone(),
                                 other => other.to_string(),
                             };
-                            println!("{k:width$} = {text}");
+                            outln!("{k:width$} = {text}");
                         }
                     }
                 }

@@ -1,6 +1,5 @@
 //! `rota local …`: the embedded local Alibaba Cloud as a server.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -9,6 +8,7 @@ use rota_local::server::{ServerConfig, serve};
 use rota_local::{LocalCloud, World};
 
 use crate::cli::{GlobalArgs, LocalCommand};
+use crate::output::{errln, outln};
 
 /// The data directory when none is given: `.rota/` in the current directory.
 pub(crate) const DEFAULT_DATA_DIR: &str = ".rota";
@@ -49,8 +49,8 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
             // The first line is the contract scripts and tests read. A reader
-            // that goes away must not take the server down: write errors
-            // (a closed pipe) are ignored.
+            // that goes away must not take the server down: output never
+            // fails (crate::output).
             let key_line = match &root.file {
                 Some(file) => format!(
                     "root access key {} (its secret is in {}{})",
@@ -67,14 +67,11 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                     root.access_key_id
                 ),
             };
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "listening on http://{}", handle.local_addr());
-            let _ = writeln!(out, "{key_line}");
-            let _ = writeln!(out, "data directory {}", data_dir.display());
-            let _ = out.flush();
-            drop(out);
+            outln!("listening on http://{}", handle.local_addr());
+            outln!("{key_line}");
+            outln!("data directory {}", data_dir.display());
             shutdown_signal().await;
-            eprintln!("stopping: finishing requests in flight");
+            errln!("stopping: finishing requests in flight");
             handle.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }

@@ -20,8 +20,12 @@ mod workflow;
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Completions { shell } => {
+            // Into a buffer first: clap_complete panics on a failed write
+            // (a closed pipe), output::write_stdout does not.
             let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "rota", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "rota", &mut script);
+            crate::output::write_stdout(&script);
             Ok(ExitCode::SUCCESS)
         }
         Command::Schedule { command } => Ok(schedule::run(command, cli.global.output)),

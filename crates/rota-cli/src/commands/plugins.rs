@@ -16,6 +16,7 @@ use rota_engine::rotation::{PluginDescriptor, PluginRegistry, RotationPlugin as 
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime, discover};
 
 use crate::cli::{GlobalArgs, OutputFormat, PluginsCommand};
+use crate::output::{emit_json, errln, outln};
 use crate::plugins::{discover_native, plugin_dirs};
 
 fn steps(d: &PluginDescriptor) -> String {
@@ -100,17 +101,16 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             match global.output {
                 OutputFormat::Text => {
                     for (text, _) in &rows {
-                        println!("{text}");
+                        outln!("{text}");
                     }
                 }
-                OutputFormat::Json => println!(
-                    "{}",
-                    serde_json::Value::from(rows.into_iter().map(|(_, j)| j).collect::<Vec<_>>())
-                ),
+                OutputFormat::Json => {
+                    emit_json(&rows.into_iter().map(|(_, j)| j).collect::<Vec<_>>())?;
+                }
             }
             for e in errors {
                 failed = true;
-                eprintln!("error: {e}");
+                errln!("error: {e}");
             }
             Ok(if failed {
                 ExitCode::FAILURE
@@ -135,7 +135,7 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             };
             match result {
                 Some(Ok(p)) => {
-                    println!(
+                    outln!(
                         "{}: ok (version {}, steps {})",
                         p.manifest().name,
                         p.manifest().version,
@@ -144,7 +144,7 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
                     Ok(ExitCode::SUCCESS)
                 }
                 Some(Err(e)) => {
-                    eprintln!("error: {e}");
+                    errln!("error: {e}");
                     Ok(ExitCode::FAILURE)
                 }
                 None => {
@@ -165,7 +165,7 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
                     if native.is_some() {
                         return Ok(report_native(&name, native.map(|(_, p)| p)));
                     }
-                    eprintln!(
+                    errln!(
                         "error: no plugin named {name:?} in {}",
                         dirs.iter()
                             .map(|d| d.display().to_string())
@@ -186,7 +186,7 @@ fn report_native(
     match found {
         Some(Ok(p)) => {
             let d = p.descriptor();
-            println!(
+            outln!(
                 "{}: ok (native, version {}, steps {}, secret types {}, sha256 {}, {})",
                 d.name,
                 d.version,
@@ -202,11 +202,11 @@ fn report_native(
             ExitCode::SUCCESS
         }
         Some(Err(e)) => {
-            eprintln!("error: refused native plugin: {e}");
+            errln!("error: refused native plugin: {e}");
             ExitCode::FAILURE
         }
         None => {
-            eprintln!("error: no plugin named {name:?}");
+            errln!("error: no plugin named {name:?}");
             ExitCode::FAILURE
         }
     }

@@ -43,6 +43,8 @@ use crate::cli::{Command, GlobalArgs, HistoryArgs, OutputFormat, RotateArgs, Run
 use crate::commands::lifecycle;
 use crate::metrics::server::MetricsServer;
 use crate::metrics::{MeteredHistory, Metrics, outcome};
+use crate::output::{Hint, emit_json, errln, out, outln};
+use crate::progress;
 
 /// The crash-injection variable.
 const CRASH_VAR: &str = "ROTA_TEST_CRASH_AT";
@@ -83,7 +85,7 @@ fn crash_hook() -> std::result::Result<CrashHook, String> {
             let point: CrashPoint = v.trim().parse().map_err(|e| format!("{CRASH_VAR}: {e}"))?;
             Ok(CrashHook::new(move |p| {
                 if p == point {
-                    eprintln!("{CRASH_VAR}: aborting at {p}");
+                    errln!("{CRASH_VAR}: aborting at {p}");
                     std::process::abort();
                 }
             }))
@@ -189,14 +191,19 @@ fn select<'a>(config: &'a Config, names: &[String], all: bool) -> Result<Vec<&'a
             .collect();
         if found.is_empty() {
             let known: Vec<&str> = config.rotations.iter().map(|t| t.secret.as_str()).collect();
-            bail!(
-                "no rotation is configured for {name:?}; configured: {}",
+            return Err(Hint::error(
+                format!("no rotation is configured for {name:?}"),
                 if known.is_empty() {
-                    "none (add a rotation block)".to_owned()
+                    "no rotation is configured at all: add a rotation block, or set \
+                     enable_automatic_rotation on the resource"
+                        .to_owned()
                 } else {
-                    known.join(", ")
-                }
-            );
+                    format!(
+                        "NAME is a secret name, a resource address or a rotation name; configured: {}",
+                        known.join(", ")
+                    )
+                },
+            ));
         }
         for t in found {
             if !out.iter().any(|o| o.secret == t.secret) {
@@ -213,7 +220,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
     let crash = match crash_hook() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
     };
@@ -233,7 +240,9 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         );
         let mut failed = 0;
         let mut reports = Vec::new();
+        let task = rotate_progress(global, "dry run", targets.len());
         for t in &targets {
+            task.set_item(&t.secret);
             let req = request(t, manual_token(Utc::now()));
             match rotator.dry_run(&req).await {
                 Ok(r) => {
@@ -256,30 +265,32 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
                     }));
                 }
             }
+            task.inc(1);
         }
+        drop(task);
         match global.output {
-            OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+            OutputFormat::Json => emit_json(&reports)?,
             OutputFormat::Text => {
                 for r in &reports {
                     let secret = r["secret"].as_str().unwrap_or_default();
                     if let Some(e) = r["error"].as_str() {
-                        println!("{secret}: cannot rotate: {e}");
+                        outln!("{secret}: cannot rotate: {e}");
                         continue;
                     }
-                    println!(
+                    outln!(
                         "{secret}: would rotate with plugin {} (ACSCurrent is version {})",
                         r["plugin"].as_str().unwrap_or_default(),
                         r["current_version"].as_str().unwrap_or_default()
                     );
                     for line in r["plan"].as_array().into_iter().flatten() {
-                        println!("  - {}", line.as_str().unwrap_or_default());
+                        outln!("  - {}", line.as_str().unwrap_or_default());
                     }
                     match r["probe"]["error"].as_str() {
-                        None => println!("  probe: ok"),
-                        Some(e) => println!("  probe: failed: {e}"),
+                        None => outln!("  probe: ok"),
+                        Some(e) => outln!("  probe: failed: {e}"),
                     }
                 }
-                println!("Dry run: nothing was generated or changed.");
+                outln!("Dry run: nothing was generated or changed.");
             }
         }
         return Ok(if failed > 0 {
@@ -292,7 +303,9 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
     let resolved = resolve_rotation(backend, registry, crash, None)?;
     let mut results = Vec::new();
     let mut failed = 0;
+    let task = rotate_progress(global, "rotate", targets.len());
     for t in &targets {
+        task.set_item(&t.secret);
         let req = request(t, manual_token(Utc::now()));
         let r = resolved.jobs.rotate(&req).await;
         let row = match r {
@@ -333,23 +346,25 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         };
         tracing::info!(secret.name = %t.secret, outcome = %row["outcome"].as_str().unwrap_or_default(), "rotation done");
         results.push(row);
+        task.inc(1);
     }
+    drop(task);
     drop(resolved.history);
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        OutputFormat::Json => emit_json(&results)?,
         OutputFormat::Text => {
             for r in &results {
                 let s = r["secret"].as_str().unwrap_or_default();
                 let v = r["version"].as_str().unwrap_or_default();
                 let e = r["error"].as_str().unwrap_or_default();
                 match r["outcome"].as_str().unwrap_or_default() {
-                    "rotated" => println!("{s}: rotated to version {v}"),
-                    "resumed" => println!(
+                    "rotated" => outln!("{s}: rotated to version {v}"),
+                    "resumed" => outln!(
                         "{s}: a rotation was already in progress; resumed and finished it: version {v}"
                     ),
-                    "already_done" => println!("{s}: already rotated: version {v}"),
-                    "busy" => println!("{s}: skipped: {e}"),
-                    _ => println!(
+                    "already_done" => outln!("{s}: already rotated: version {v}"),
+                    "busy" => outln!("{s}: skipped: {e}"),
+                    _ => outln!(
                         "{s}: failed{}: {e}",
                         r["step"]
                             .as_str()
@@ -362,7 +377,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
     }
     drop(resolved.backend);
     if failed > 0 {
-        eprintln!(
+        errln!(
             "{failed} of {} rotation{} failed",
             results.len(),
             if results.len() == 1 { "" } else { "s" }
@@ -370,6 +385,17 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress over `n` rotations (one at a time, each several API calls).
+fn rotate_progress(global: &GlobalArgs, verb: &'static str, n: usize) -> progress::Task {
+    progress::Task::start(
+        progress::Context::detect(global),
+        verb,
+        "secrets",
+        Some(n as u64),
+        progress::LINES_FROM,
+    )
 }
 
 fn request(t: &RotationTarget, token: String) -> RotationRequest {
@@ -391,7 +417,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     let crash = match crash_hook() {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
     };
@@ -425,7 +451,20 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         else {
             return Ok(ExitCode::FAILURE);
         };
-        let code = lifecycle::execute(global, &backend, &config, &plan, true, "apply").await?;
+        let code = lifecycle::execute(
+            global,
+            &backend,
+            &config,
+            &plan,
+            true,
+            "apply",
+            // With -o json standard output is the run's summary alone.
+            match global.output {
+                OutputFormat::Json => lifecycle::Report::FailuresOnly,
+                OutputFormat::Text => lifecycle::Report::AsOutput,
+            },
+        )
+        .await?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }
@@ -609,7 +648,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         return Ok(code);
     }
     if !global.quiet {
-        eprintln!(
+        errln!(
             "rota run: {} rotation job{} scheduled (owner {owner}); Ctrl-C or SIGTERM stops",
             registered.len(),
             if registered.len() == 1 { "" } else { "s" }
@@ -649,7 +688,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         }
     }
     if !global.quiet {
-        eprintln!(
+        errln!(
             "stopping: letting rotations in flight finish (up to {}s)",
             grace.as_secs()
         );
@@ -658,7 +697,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     let report = runner.shutdown(grace).await;
     stop_serving(server).await;
     if !report.drained {
-        eprintln!(
+        errln!(
             "{} rotation{} cancelled; the next run resumes {}",
             report.cancelled,
             if report.cancelled == 1 { "" } else { "s" },
@@ -997,18 +1036,15 @@ async fn once(
                 .map(|(n, (k, e))| json!({"job": n, "workflow": workflow(n), "outcome": k, "summary": report(n), "error": e}))
                 .chain(flows_skipped.iter().map(|(n, why)| json!({"job": n, "workflow": workflow(n), "outcome": "skipped", "summary": null, "error": why})))
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({
-                    "due": total,
-                    "rotated": rotated + resumed,
-                    "already_done": done,
-                    "failed": failed,
-                    "skipped": skipped.len(),
-                    "runs": runs,
-                    "workflows": workflows,
-                }))?
-            );
+            emit_json(&json!({
+                "due": total,
+                "rotated": rotated + resumed,
+                "already_done": done,
+                "failed": failed,
+                "skipped": skipped.len(),
+                "runs": runs,
+                "workflows": workflows,
+            }))?;
         }
         OutputFormat::Text => {
             let mut out = format!(
@@ -1039,7 +1075,7 @@ async fn once(
             for (n, why) in &flows_skipped {
                 out.push_str(&format!("workflow {} skipped: {why}\n", workflow(n)));
             }
-            print!("{out}");
+            out!("{out}");
         }
     }
     let _ = runner;
@@ -1175,15 +1211,15 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
         }));
     }
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        OutputFormat::Json => emit_json(&rows)?,
         OutputFormat::Text => {
             if rows.is_empty() {
-                println!("No rotations or workflows are configured.");
+                outln!("No rotations or workflows are configured.");
             }
             for r in &rows {
                 let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
                 if r.get("workflow").is_some() {
-                    println!(
+                    outln!(
                         "workflow {}  {}  last {}  next {}",
                         s("workflow"),
                         s("state"),
@@ -1191,7 +1227,7 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
                         s("next_slot")
                     );
                 } else {
-                    println!(
+                    outln!(
                         "{}  {}  plugin {}  last {}  next {}",
                         s("secret"),
                         s("state"),
@@ -1201,7 +1237,7 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
                     );
                 }
                 if let Some(reason) = r["reason"].as_str() {
-                    println!("  reason: {reason}");
+                    outln!("  reason: {reason}");
                 }
             }
         }
@@ -1240,13 +1276,13 @@ fn history(global: &GlobalArgs, config: &Config, args: &HistoryArgs) -> Result<E
         .rev()
         .collect();
     match global.output {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&runs)?),
+        OutputFormat::Json => emit_json(&runs)?,
         OutputFormat::Text => {
             if runs.is_empty() {
-                println!("No rotations recorded.");
+                outln!("No rotations recorded.");
             }
             for r in &runs {
-                println!(
+                outln!(
                     "{}  {}  {}  attempt {}  {}  ({})",
                     r["ended_at"].as_str().unwrap_or_default(),
                     r["secret"].as_str().unwrap_or_default(),
@@ -1260,7 +1296,7 @@ fn history(global: &GlobalArgs, config: &Config, args: &HistoryArgs) -> Result<E
                         .as_str()
                         .map(|e| format!(": {e}"))
                         .unwrap_or_default();
-                    println!(
+                    outln!(
                         "  {:<8} {:<6} {:>6} ms{err}",
                         s["step"].as_str().unwrap_or_default(),
                         s["outcome"].as_str().unwrap_or_default(),

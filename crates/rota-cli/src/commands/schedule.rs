@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rota_scheduler::{Schedule, parse_tz};
 
 use crate::cli::{OutputFormat, ScheduleCommand};
+use crate::output::{emit_json, errln, outln};
 
 /// Runs a `rota schedule` command. Invalid input is a usage error (exit 2).
 pub(crate) fn run(command: ScheduleCommand, output: OutputFormat) -> ExitCode {
@@ -20,7 +21,7 @@ pub(crate) fn run(command: ScheduleCommand, output: OutputFormat) -> ExitCode {
 }
 
 fn usage_error(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
+    errln!("error: {message}");
     ExitCode::from(2)
 }
 
@@ -61,10 +62,13 @@ fn next(
     match output {
         OutputFormat::Text => {
             for time in &times {
-                println!("{time}");
+                outln!("{time}");
             }
         }
-        OutputFormat::Json => println!("{}", serde_json::Value::from(times)),
+        OutputFormat::Json => {
+            // Printing cannot fail (crate::output); serializing strings cannot either.
+            let _ = emit_json(&times);
+        }
     }
     ExitCode::SUCCESS
 }

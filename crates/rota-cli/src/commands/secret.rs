@@ -18,7 +18,7 @@
 //! Exit codes: 0 success, 1 error, 2 usage error.
 
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -26,8 +26,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use rota_engine::config::{Config, LoadOptions};
 use rota_kms::kms::{
     CreateSecret, DeleteSecret, DescribeSecret, Filter, GetSecretPolicy, GetSecretValue,
-    PutSecretValue, RestoreSecret, SetSecretPolicy, Tag, TagResource, TagTarget, UntagResource,
-    UpdateSecretVersionStage, VersionInfo,
+    ListSecrets, PutSecretValue, RestoreSecret, SecretSummary, SetSecretPolicy, Tag, TagResource,
+    TagTarget, UntagResource, UpdateSecretVersionStage, VersionInfo,
 };
 use rota_kms::{ErrorKind, KmsClient, SecretString};
 use serde_json::{Value, json};
@@ -35,12 +35,13 @@ use serde_json::{Value, json};
 use super::lifecycle;
 use crate::backend;
 use crate::cli::{GlobalArgs, NameArg, OutputFormat, PutArgs, SecretCommand};
-use crate::output::emit;
+use crate::output::{Hint, emit, errln};
+use crate::progress;
 
 /// Runs a `rota secret` command.
 pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<ExitCode> {
     if let Err(message) = check_usage(&command) {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
         return Ok(ExitCode::from(2));
     }
     // Read the value before opening anything, so a missing file fails fast.
@@ -58,7 +59,7 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
     match command {
         SecretCommand::List { filters } => {
             let filters = parse_filters(&filters)?;
-            let mut list = kms.list_all_secrets(filters, true).await.map_err(explain)?;
+            let mut list = list_secrets(global, kms, filters).await?;
             list.sort_by(|a, b| a.secret_name.cmp(&b.secret_name));
             let value = serde_json::to_value(&list)?;
             emit(out, &value, |_| {
@@ -153,14 +154,8 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
             if reveal && out == OutputFormat::Text {
                 // Exactly the value, no newline added: `> file` round-trips
                 // through `put --value-file file`.
-                let mut stdout = std::io::stdout().lock();
-                match stdout
-                    .write_all(v.secret_data.expose_secret().as_bytes())
-                    .and_then(|()| stdout.flush())
-                {
-                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
-                    _ => return Ok(ExitCode::SUCCESS),
-                }
+                crate::output::write_stdout(v.secret_data.expose_secret().as_bytes());
+                return Ok(ExitCode::SUCCESS);
             }
             emit(out, &value, |_| {
                 fields(&[
@@ -366,6 +361,49 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
+/// Secrets per ListSecrets page (the API's largest).
+const PAGE_SIZE: u32 = 100;
+
+/// Every secret matching `filters`, page by page, with progress in
+/// secrets: the first page says how many there are.
+async fn list_secrets(
+    global: &GlobalArgs,
+    kms: &KmsClient,
+    filters: Vec<Filter>,
+) -> Result<Vec<SecretSummary>> {
+    let task = progress::Task::start(
+        progress::Context::detect(global),
+        "list",
+        "secrets",
+        None,
+        // Ten pages or more: a listing of fewer is quick.
+        10 * u64::from(PAGE_SIZE),
+    );
+    let mut out = Vec::new();
+    for page in 1u32.. {
+        task.set_item(&format!("page {page}"));
+        let resp = kms
+            .send(&ListSecrets {
+                page_number: Some(page),
+                page_size: Some(PAGE_SIZE),
+                fetch_tags: Some(true),
+                filters: filters.clone(),
+            })
+            .await
+            .map_err(explain)?;
+        if page == 1 {
+            task.set_total(resp.total_count);
+        }
+        let n = resp.secret_list.secret.len();
+        out.extend(resp.secret_list.secret);
+        task.inc(n as u64);
+        if n < PAGE_SIZE as usize || out.len() as u64 >= resp.total_count {
+            break;
+        }
+    }
+    Ok(out)
+}
+
 /// Checks what clap cannot express; `Err` is a usage error (exit 2).
 fn check_usage(command: &SecretCommand) -> std::result::Result<(), String> {
     let pairs: &[String] = match command {
@@ -490,9 +528,7 @@ fn load_config(global: &GlobalArgs) -> Result<Option<Config>> {
     if has_config_files(&path) {
         return lifecycle::load(global, &crate::cli::VarArgs::default());
     }
-    if global.config.is_some() && !path.exists() {
-        bail!("the configuration path {} does not exist", path.display());
-    }
+    lifecycle::check_config_exists(&path)?;
     Config::from_text(
         "none.tf",
         "",
@@ -575,17 +611,18 @@ fn parse_filters(pairs: &[String]) -> Result<Vec<Filter>> {
     Ok(out)
 }
 
-/// Adds what to do to the errors a user can act on.
+/// Adds what to do to the errors a user can act on (`hint:` lines).
 fn explain(e: rota_kms::Error) -> anyhow::Error {
     let hint = match e.kind() {
-        ErrorKind::PermissionDenied => Some(
-            "not allowed: check the RAM policy of the access key and the secret's policy \
-                 (rota secret policy NAME)",
-        ),
-        ErrorKind::InvalidAccessKey | ErrorKind::Signature => {
-            Some("check the access key (provider block, environment or --profile)")
-        }
-        ErrorKind::Throttled => Some("the service is throttling: retry in a moment"),
+        ErrorKind::PermissionDenied => Some(Hint::new(
+            "not allowed",
+            "check the RAM policy of the access key and the secret's policy (rota secret policy NAME)",
+        )),
+        ErrorKind::InvalidAccessKey | ErrorKind::Signature => Some(Hint::new(
+            "the access key was refused",
+            "check the access key (provider block, environment or --profile)",
+        )),
+        ErrorKind::Throttled => Some(Hint::new("the service is throttling", "retry in a moment")),
         _ => None,
     };
     match hint {
@@ -595,18 +632,22 @@ fn explain(e: rota_kms::Error) -> anyhow::Error {
 }
 
 fn explain_for(e: rota_kms::Error, name: &str) -> anyhow::Error {
-    match e.kind() {
-        ErrorKind::NotFound => anyhow::Error::new(e).context(format!(
-            "no secret named {name:?} (or no such version): `rota secret list` shows the secrets"
-        )),
-        ErrorKind::InDeleteWindow => anyhow::Error::new(e).context(format!(
-            "{name} is scheduled for deletion: `rota secret restore {name}` brings it back"
-        )),
-        ErrorKind::AlreadyExists => anyhow::Error::new(e).context(format!(
-            "{name}: that version id is taken; pick another --version-id"
-        )),
-        _ => explain(e),
-    }
+    let hint = match e.kind() {
+        ErrorKind::NotFound => Hint::new(
+            format!("no secret named {name:?} (or no such version)"),
+            "`rota secret list` shows the secrets, `rota secret versions NAME` their versions",
+        ),
+        ErrorKind::InDeleteWindow => Hint::new(
+            format!("{name} is scheduled for deletion"),
+            format!("`rota secret restore {name}` brings it back"),
+        ),
+        ErrorKind::AlreadyExists => Hint::new(
+            format!("{name}: that version id is taken"),
+            "pick another --version-id (`rota secret versions NAME` lists the ones in use)",
+        ),
+        _ => return explain(e),
+    };
+    anyhow::Error::new(e).context(hint)
 }
 
 fn strip_request_id(v: &mut Value) {

@@ -13,6 +13,7 @@ use rota_script::{CancelFlag, RuntimeOptions, ScriptRuntime, Workflow, WorkflowC
 use super::lifecycle;
 use crate::backend;
 use crate::cli::{GlobalArgs, OutputFormat, WorkflowCommand};
+use crate::output::{emit_json, errln, outln};
 
 /// Runs a `rota workflow` command.
 pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result<ExitCode> {
@@ -37,7 +38,7 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
     let workflow = match Workflow::load(&runtime, &script, settings) {
         Ok(w) => w.with_http_hosts(http_hosts),
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -53,18 +54,18 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
     match workflow.run(ctx).await {
         Ok(report) => {
             match global.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                OutputFormat::Json => emit_json(&report)?,
                 OutputFormat::Text => {
                     for line in &report.logs {
-                        println!("{:<5} {}", line.level, line.message);
+                        outln!("{:<5} {}", line.level, line.message);
                     }
-                    println!("{}: {}", report.workflow, report.summary);
+                    outln!("{}: {}", report.workflow, report.summary);
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             Ok(ExitCode::FAILURE)
         }
     }

@@ -6,7 +6,8 @@
 //!   provider's `ALICLOUD_ACCESS_KEY`/`ALICLOUD_SECRET_KEY`). The endpoint is
 //!   `--endpoint`, the provider's `endpoints { kms }`, `ALIBABA_CLOUD_ENDPOINT_KMS`,
 //!   or the region's public endpoint; the region is `--region`, the
-//!   provider's `region`, `ALIBABA_CLOUD_REGION_ID`, else `cn-hangzhou`.
+//!   provider's `region`, `ALIBABA_CLOUD_REGION_ID` (or the Terraform
+//!   provider's `ALICLOUD_REGION`), else `cn-hangzhou`.
 //! - Otherwise **the embedded local cloud** in the data directory
 //!   (`--data-dir`, default `.rota/` beside the configuration), with the
 //!   world declared in `world.hcl` beside the configuration (else the default
@@ -228,7 +229,8 @@ pub(crate) fn cloud_crash_hook() -> Option<rota_local::RotationHook> {
 }
 
 /// The region every call defaults to: `--region`, the provider's `region`,
-/// `ALIBABA_CLOUD_REGION_ID`, else `cn-hangzhou`.
+/// `ALIBABA_CLOUD_REGION_ID`, the Terraform provider's `ALICLOUD_REGION`,
+/// else `cn-hangzhou`.
 pub(crate) fn region(
     global: &GlobalArgs,
     provider: &rota_engine::config::ProviderConfig,
@@ -238,5 +240,6 @@ pub(crate) fn region(
         .clone()
         .or_else(|| provider.region.clone())
         .or_else(|| env_var("ALIBABA_CLOUD_REGION_ID"))
+        .or_else(|| env_var("ALICLOUD_REGION"))
         .unwrap_or_else(|| "cn-hangzhou".into())
 }

@@ -7,10 +7,62 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod secret;
 pub(crate) use secret::{NameArg, PutArgs, SecretCommand};
 
+/// The end of `rota -h`.
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 error, 2 usage error (rota plan --detailed-exitcode: 2 = changes).
+rota --help also lists examples, the environment variables and where output goes.";
+
+/// The end of `rota --help`.
+const AFTER_LONG_HELP: &str = "\
+Examples:
+  rota init && rota apply --auto-approve    write a starter configuration, then apply it
+  rota plan --detailed-exitcode             what apply would change
+  rota rotate --all --dry-run               what rotating everything would do
+  rota run --once --all-due-within 1h       rotate what is due (cron and CI); exit 1 on failure
+  rota secret list -o json | jq .           the secrets as JSON
+
+Exit codes:
+  0  success; rota plan --detailed-exitcode: no changes
+  1  error, or a rotation failed (rotate, run --once) or a resource failed (apply, destroy)
+  2  usage error (invalid arguments); rota plan --detailed-exitcode: there are changes
+  A closed standard output (rota secret list | head -1) is not an error: rota stops printing,
+  finishes what it was doing and exits as it would have.
+
+Output:
+  Data goes to standard output: text, or stable JSON with -o json. Messages, logs, errors
+  (error: ..., then hint: ...) and progress go to standard error. apply, destroy, rotate and
+  secret list show a progress bar when standard error is a terminal; elsewhere long work prints
+  a line per tenth of it (quick work none). -q shows neither, nor notes or logs below errors.
+
+Environment:
+  ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN
+      Credentials for the real Alibaba Cloud (or ALICLOUD_ACCESS_KEY, ALICLOUD_SECRET_KEY,
+      ALICLOUD_SECURITY_TOKEN). With no credentials anywhere, rota uses the embedded local cloud.
+  ALIBABA_CLOUD_REGION_ID, ALICLOUD_REGION
+      The region, when neither --region nor the provider block sets one
+  ALIBABA_CLOUD_ENDPOINT_KMS
+      The KMS endpoint, when neither --endpoint nor the provider block sets one
+  TF_VAR_<name>
+      The value of variable <name> (as with Terraform)
+  NO_COLOR, CLICOLOR, CLICOLOR_FORCE
+      NO_COLOR=1 (or --no-color) turns colour off, CLICOLOR_FORCE=1 on off a terminal
+  RUST_LOG
+      A log filter replacing the level -q and -v set (e.g. rota=debug)
+  ROTA_LOCAL_ACCESS_KEY_ID, ROTA_LOCAL_ACCESS_KEY_SECRET
+      The root access key of rota local serve
+  ROTA_TEST_CRASH_AT
+      Tests only: abort a rotation at a named point (see rota rotate --help)";
+
 /// Rota automates the lifecycle of Alibaba Cloud KMS secrets: declare,
 /// rotate on schedules, and run lifecycle workflows.
 #[derive(Debug, Parser)]
-#[command(name = "rota", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "rota",
+    version,
+    max_term_width = 100,
+    after_help = AFTER_HELP,
+    after_long_help = AFTER_LONG_HELP
+)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,
@@ -19,8 +71,9 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-/// Options every command accepts.
+/// Options every command accepts (shown under their own heading).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub(crate) struct GlobalArgs {
     /// Configuration file or directory (default: the current directory)
     #[arg(short = 'c', long, global = true, value_name = "PATH")]
@@ -42,11 +95,19 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
 
-    /// Output format of commands that print data
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    /// Output format of the data a command prints: text, or stable JSON
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = OutputFormat::Text,
+        hide_possible_values = true
+    )]
     pub(crate) output: OutputFormat,
 
-    /// Less output (errors only)
+    /// Quiet: data and errors only; no progress, notes or logs below errors
     #[arg(short = 'q', long, global = true, conflicts_with = "verbose")]
     pub(crate) quiet: bool,
 
@@ -58,8 +119,15 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true)]
     pub(crate) no_color: bool,
 
-    /// Log format on standard error
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    /// Log format on standard error: text, or one JSON object per line
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = LogFormat::Text,
+        hide_possible_values = true
+    )]
     pub(crate) log_format: LogFormat,
 
     /// Another directory of Rhai and native plugins (repeatable; plugins/
@@ -89,52 +157,108 @@ pub(crate) enum LogFormat {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Print a shell completion script
-    Completions {
-        /// The shell
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
-    /// Inspect schedules
-    Schedule {
-        #[command(subcommand)]
-        command: ScheduleCommand,
-    },
-    /// The embedded local Alibaba Cloud
-    Local {
-        #[command(subcommand)]
-        command: LocalCommand,
-    },
     /// Check the configuration without calling any API
+    ///
+    /// Reports every error with its file, line, column, the resource address
+    /// and the allowed values, and checks the rotation plugins and their
+    /// settings. Exit 0 when valid, 1 when not.
+    #[command(after_help = "\
+Examples:
+  rota validate
+  rota validate -c prod/ -var env=prod")]
     Validate(VarArgs),
     /// Show what apply would change
     ///
-    /// With --detailed-exitcode: exit 0 when there are no changes, 2 when there are, 1 on error.
+    /// Secret values are always shown as (sensitive). With --detailed-exitcode:
+    /// exit 0 when there are no changes, 2 when there are, 1 on error.
+    #[command(after_help = "\
+Examples:
+  rota plan
+  rota plan --out tfplan && rota apply tfplan     apply exactly what was reviewed
+  rota plan --detailed-exitcode -q >/dev/null     exit 2 when the live secrets drifted")]
     Plan(PlanArgs),
     /// Make the live secrets match the configuration (or apply a saved plan)
+    ///
+    /// Prints the plan, asks for confirmation (unless --auto-approve or a
+    /// saved plan), then one line per resource and KMS call and a summary;
+    /// with -o json, one JSON document with the plan and each resource's
+    /// outcome. A failed resource does not stop the others; exit 1 if any failed.
+    #[command(after_help = "\
+Examples:
+  rota apply
+  rota apply --auto-approve -c prod/
+  rota apply tfplan                      a plan saved by rota plan --out tfplan")]
     Apply(ApplyArgs),
     /// Delete the configured secrets
     ///
-    /// Also deletes the secrets this configuration created (rota:config tag) but no longer declares.
+    /// Also deletes the secrets this configuration created (rota:config tag)
+    /// but no longer declares. Output as for apply; exit 1 if any failed.
+    #[command(after_help = "\
+Examples:
+  rota plan --destroy                    what destroy would delete
+  rota destroy --auto-approve")]
     Destroy(DestroyArgs),
     /// Read a live secret and print the HCL block that describes it
+    ///
+    /// The value becomes a variable reference unless --include-secret-data.
+    /// Needs no configuration file (its provider block is used when there is one).
+    #[command(after_help = "\
+Examples:
+  rota import alicloud_kms_secret.db app/db
+  rota import alicloud_kms_secret.db app/db --write main.tf")]
     Import(ImportArgs),
     /// Show the live attributes of the configured secrets
+    ///
+    /// Values are always (sensitive); the version list, policy and tags are
+    /// read live.
+    #[command(after_help = "\
+Examples:
+  rota show
+  rota show alicloud_kms_secret.db -o json")]
     Show(ShowArgs),
     /// Rotate secrets now through the rotation protocol
     ///
     /// NAME is a secret name, a resource address or a rotation block name.
-    /// Exits 1 if any rotation failed.
+    /// Rotations run one at a time, each through create, set, test and
+    /// finish; a rotation left half-done by a crash is resumed. Prints one
+    /// line per secret (or a JSON array with -o json) and exits 1 if any
+    /// rotation failed. ROTA_TEST_CRASH_AT (tests only) aborts at a point:
+    /// after-create, before-target-change, after-target-change, after-set,
+    /// after-test or in-finish.
+    #[command(after_help = "\
+Examples:
+  rota rotate app/db
+  rota rotate alicloud_kms_secret.db apps    a resource address and a rotation block
+  rota rotate --all --dry-run                what rotating everything would do")]
     Rotate(RotateArgs),
     /// Run the rotation daemon: one scheduled job per configured rotation
     ///
     /// Stops gracefully on Ctrl-C or SIGTERM; SIGHUP reloads the
     /// configuration. With --once: run every job that is due, print a
     /// summary and exit (1 if any failed).
+    #[command(after_help = "\
+Examples:
+  rota run --apply                              apply, then run as the daemon
+  rota run --once --all-due-within 1h -o json   the cron and CI form")]
     Run(RunArgs),
     /// Show each configured rotation: last rotation, next slot, state
+    ///
+    /// The state is active, paused, needs attention (with the reason: the
+    /// retry budget is spent) or not scheduled (rota run has not run yet).
+    #[command(after_help = "\
+Examples:
+  rota status
+  rota status -o json")]
     Status(StatusArgs),
     /// Show rotation runs with their steps and outcomes
+    ///
+    /// One run per rotation attempt: its steps with their durations and
+    /// outcomes, and the error (redacted) of a failed step. Workflow runs
+    /// are listed as workflow:NAME.
+    #[command(after_help = "\
+Examples:
+  rota history app/db --limit 5
+  rota history workflow:compliance -o json")]
     History(HistoryArgs),
     /// List and check rotation plugins (built-in, Rhai and native)
     Plugins {
@@ -149,8 +273,12 @@ pub(crate) enum Command {
     /// Write a commented starter configuration (main.tf, world.hcl) into DIR
     ///
     /// Refuses to overwrite existing files.
+    #[command(after_help = "\
+Examples:
+  rota init
+  rota init ops/secrets && rota apply -c ops/secrets --auto-approve")]
     Init {
-        /// Directory to write into (default: the current directory)
+        /// Directory to write into (default: the -c directory, else the current directory)
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
@@ -159,9 +287,35 @@ pub(crate) enum Command {
     /// Works on the same backend as every other command (the embedded local
     /// cloud unless cloud credentials are configured) and needs no
     /// configuration file. A value is printed only by `get --reveal`.
+    #[command(after_help = "\
+Examples:
+  rota secret list --filter TagKey=team
+  rota secret versions app/db --include-deprecated
+  printf %s \"$TOKEN\" | rota secret put app/token --version-id v7 --value-file -
+  rota secret get app/token --reveal > token.txt")]
     Secret {
         #[command(subcommand)]
         command: SecretCommand,
+    },
+    /// Inspect schedules
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// The embedded local Alibaba Cloud
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+    /// Print a shell completion script
+    #[command(after_help = "\
+Examples:
+  rota completions bash > ~/.local/share/bash-completion/completions/rota
+  rota completions zsh > \"${fpath[1]}/_rota\"")]
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -316,19 +470,23 @@ pub(crate) struct ShowArgs {
 /// `rota local …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum LocalCommand {
-    /// Serve the local cloud over HTTP for the official SDKs, the Terraform
-    /// provider or another rota
+    /// Serve the local cloud over HTTP (for the official SDKs, Terraform, another rota)
     ///
     /// Speaks the Alibaba Cloud RPC protocol (signature V1 and V3) on ADDR.
     /// The root access key comes from --access-key-id/--access-key-secret
     /// (or ROTA_LOCAL_ACCESS_KEY_ID/ROTA_LOCAL_ACCESS_KEY_SECRET); without
     /// them one is generated on first start and kept in a 0600 file in the
     /// data directory. Stops gracefully on Ctrl-C or SIGTERM.
+    #[command(after_help = "\
+Examples:
+  rota local serve --addr 127.0.0.1:0 --data-dir ./kms-data
+  ROTA_LOCAL_ACCESS_KEY_ID=ak ROTA_LOCAL_ACCESS_KEY_SECRET=... rota local serve")]
     Serve {
         /// Address to listen on; port 0 picks a free port
         #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
         /// World file declaring keys, KMS instances and other resources
+        /// (default: world.hcl beside the configuration, when there is one)
         #[arg(long, value_name = "FILE")]
         world: Option<PathBuf>,
         /// Root access key id
@@ -354,8 +512,15 @@ pub(crate) enum LocalCommand {
         #[arg(long)]
         no_auto_rotation: bool,
     },
-    /// Show what the local world holds: accounts, keys, instances and which
-    /// secret version each credential belongs to (never a credential itself)
+    /// Show what the local world holds and which secret holds each credential
+    ///
+    /// Accounts, keys, instances, and which secret version each credential
+    /// belongs to (never a credential itself). Reads the embedded local cloud in the data directory (--data-dir,
+    /// default .rota/ beside the configuration) without changing it.
+    #[command(after_help = "\
+Examples:
+  rota local world
+  rota local world -c examples/seed-corrected -o json")]
     World {
         /// World file (default: world.hcl beside the configuration)
         #[arg(long, value_name = "FILE")]
@@ -372,6 +537,10 @@ pub(crate) enum ScheduleCommand {
     /// Sunday is 0 or 7), 6-field cron with seconds first, a macro (@hourly,
     /// @daily, @weekly, @monthly, @yearly), an interval (30m, 12h, 7d,
     /// 604800s) or a one-shot time (2026-03-08T02:30:00Z).
+    #[command(after_help = "\
+Examples:
+  rota schedule next '0 3 * * 0' --tz Europe/Berlin -n 3
+  rota schedule next @daily --after 2026-03-29T00:00:00Z -o json")]
     Next {
         /// The schedule expression
         #[arg(value_name = "EXPR", allow_hyphen_values = true)]
@@ -412,12 +581,25 @@ where
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginsCommand {
     /// List the plugins found, with their versions and steps
+    ///
+    /// A plugin that fails to load is an error: line on standard error (exit 1);
+    /// the others are listed all the same.
+    #[command(after_help = "\
+Examples:
+  rota plugins list
+  rota plugins list --dir ./my-plugins -o json")]
     List {
         /// Another directory to search (repeatable)
         #[arg(long = "dir", value_name = "PATH")]
         dirs: Vec<PathBuf>,
     },
     /// Load one plugin and report what is wrong with it
+    ///
+    /// Exit 0 when it loads, 1 with the file, line and reason when it does not.
+    #[command(after_help = "\
+Examples:
+  rota plugins check ecs-password
+  rota plugins check ./plugins/rds-account")]
     Check {
         /// The plugin's name (or the path of its folder)
         name: String,
@@ -434,6 +616,10 @@ pub(crate) enum WorkflowCommand {
     ///
     /// Prints the run's summary and log lines (or the whole report with -o
     /// json); exits 1 if the script failed.
+    #[command(after_help = "\
+Examples:
+  rota workflow run scripts/compliance-report.rhai
+  rota workflow run scripts/cleanup-deprecated-versions.rhai --settings '{\"dry_run\": true}'")]
     Run {
         #[command(flatten)]
         vars: VarArgs,
@@ -445,8 +631,91 @@ pub(crate) enum WorkflowCommand {
         /// A host http:: may reach (repeatable)
         #[arg(long = "http-host", value_name = "HOST[:PORT]")]
         http_hosts: Vec<String>,
-        /// How long the run may take, in seconds
-        #[arg(long, value_name = "SECS", default_value_t = 600)]
-        timeout: u64,
+        /// How long the run may take (e.g. 90s, 10m; a bare number is seconds)
+        #[arg(long, value_name = "DURATION", default_value = "10m")]
+        timeout: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// The command tree as `rota` builds it, at the width the snapshots use.
+    fn tree() -> clap::Command {
+        let mut cmd = Cli::command().term_width(100);
+        cmd.build();
+        cmd
+    }
+
+    /// Every command and subcommand, depth first, with its path (`rota
+    /// secret get`); clap's generated `help` subcommands left out.
+    fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        out.push((path.to_owned(), cmd.clone()));
+        for sc in cmd.get_subcommands().filter(|sc| sc.get_name() != "help") {
+            walk(sc, &format!("{path} {}", sc.get_name()), out);
+        }
+    }
+
+    fn commands() -> Vec<(String, clap::Command)> {
+        let mut out = Vec::new();
+        walk(&tree(), "rota", &mut out);
+        out
+    }
+
+    /// Whether `--help` prints the long form: clap's own rule
+    /// (`Command::long_help_exists`, not public), else the compact one.
+    fn long_help_exists(cmd: &clap::Command) -> bool {
+        let long_arg = |a: &clap::Arg| {
+            !a.is_hide_set()
+                && (a.get_long_help().is_some()
+                    || a.is_hide_long_help_set()
+                    || a.is_hide_short_help_set()
+                    || (!a.is_hide_possible_values_set()
+                        && a.get_possible_values()
+                            .iter()
+                            .any(|v| !v.is_hide_set() && v.get_help().is_some())))
+        };
+        cmd.get_long_about().is_some()
+            || cmd.get_before_long_help().is_some()
+            || cmd.get_after_long_help().is_some()
+            || cmd.get_arguments().any(long_arg)
+    }
+
+    /// `rota … --help` of every command, walked from the clap tree so a new
+    /// command cannot be left out; `rota --help` itself is `help_rota`.
+    #[test]
+    fn help_of_every_command() {
+        let all = commands();
+        assert!(all.len() > 30, "the walk found {} commands", all.len());
+        for (path, mut cmd) in all {
+            let text = if long_help_exists(&cmd) {
+                cmd.render_long_help()
+            } else {
+                cmd.render_help()
+            }
+            .to_string();
+            insta::assert_snapshot!(format!("help_{}", path.replace(' ', "_")), text, &path);
+        }
+    }
+
+    /// Every command says what it does, and every argument what it is.
+    #[test]
+    fn every_command_and_argument_is_documented() {
+        for (path, cmd) in commands() {
+            assert!(cmd.get_about().is_some(), "{path} has no about");
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                assert!(
+                    arg.get_help().is_some() || arg.get_long_help().is_some(),
+                    "{path}: {id} has no help"
+                );
+            }
+        }
+    }
 }

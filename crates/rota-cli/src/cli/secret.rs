@@ -9,6 +9,13 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Subcommand)]
 pub(crate) enum SecretCommand {
     /// List the secrets (ListSecrets)
+    ///
+    /// Follows every page (100 secrets each); a long listing shows progress
+    /// on standard error.
+    #[command(after_help = "\
+Examples:
+  rota secret list
+  rota secret list --filter TagKey=team --filter TagValue=payments -o json")]
     List {
         /// Only secrets matching KEY=VALUE (repeatable; KEY is SecretName,
         /// Description, TagKey or TagValue; values of one key are OR-ed)
@@ -54,8 +61,17 @@ pub(crate) enum SecretCommand {
     /// land in the shell history or the process list. --secret-type,
     /// --description, --tags, --encryption-key-id and --extended-config apply
     /// only when the secret is created.
+    #[command(after_help = "\
+Examples:
+  rota secret put app/token --version-id v2 --value-file token.txt
+  printf %s \"$TOKEN\" | rota secret put app/token --version-id v3 --value-file -
+  rota secret put app/new --version-id v1 --value-file v.txt --tags team=ops")]
     Put(PutArgs),
     /// Move or remove a version stage (UpdateSecretVersionStage)
+    #[command(after_help = "\
+Examples:
+  rota secret stage app/db --version-stage ACSCurrent --move-to-version v1 --remove-from-version v2
+  rota secret stage app/db --version-stage canary --remove-from-version v3")]
     Stage {
         #[command(flatten)]
         name: NameArg,
@@ -74,6 +90,10 @@ pub(crate) enum SecretCommand {
         remove_from_version: Option<String>,
     },
     /// Delete a secret, after a recovery window unless forced (DeleteSecret)
+    #[command(after_help = "\
+Examples:
+  rota secret delete app/old --recovery-window-in-days 7     rota secret restore undoes it
+  rota secret delete app/old --force-delete-without-recovery")]
     Delete {
         #[command(flatten)]
         name: NameArg,
@@ -94,6 +114,10 @@ pub(crate) enum SecretCommand {
         name: NameArg,
     },
     /// Show a secret's resource policy, or set it with --policy (GetSecretPolicy, SetSecretPolicy)
+    #[command(after_help = "\
+Examples:
+  rota secret policy app/db -o json
+  rota secret policy app/db --policy policy.json")]
     Policy {
         #[command(flatten)]
         name: NameArg,
@@ -106,6 +130,10 @@ pub(crate) enum SecretCommand {
     },
     /// Show a secret's tags, add some with --tags or remove some with
     /// --tag-keys (TagResource, UntagResource)
+    #[command(after_help = "\
+Examples:
+  rota secret tag app/db
+  rota secret tag app/db --tags owner=ops --tag-keys env")]
     Tag {
         #[command(flatten)]
         name: NameArg,

@@ -86,7 +86,18 @@ region     = "cn-hangzhou"
 
 /// Runs `rota init`.
 pub(crate) fn run(dir: Option<PathBuf>, global: &GlobalArgs) -> Result<ExitCode> {
-    let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+    // DIR, else the -c directory (as every command reads it), else here.
+    let dir = dir
+        .or_else(|| {
+            global.config.as_ref().map(|c| {
+                if c.is_file() {
+                    c.parent().map(Path::to_path_buf).unwrap_or_default()
+                } else {
+                    c.clone()
+                }
+            })
+        })
+        .unwrap_or_else(|| PathBuf::from("."));
     let files = [("main.tf", MAIN_TF), ("world.hcl", WORLD_HCL)];
     let existing: Vec<String> = files
         .iter()

@@ -10,7 +10,7 @@ use rota_local::{LocalCloud, World};
 use crate::cli::{GlobalArgs, LocalCommand};
 use crate::output::{errln, outln};
 
-/// The data directory when none is given: `.rota/` in the current directory.
+/// The data directory's name beside the configuration when none is given.
 pub(crate) const DEFAULT_DATA_DIR: &str = ".rota";
 
 /// Runs `rota local …`.
@@ -24,11 +24,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             access_key_secret,
             no_auto_rotation,
         } => {
-            let data_dir = global
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-            let world = load_world(world.as_deref())?;
+            let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
                 .world(world)
                 .automatic_rotation(!no_auto_rotation);
@@ -84,22 +80,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
 /// beside the configuration (`-c`, default the current directory), unless
 /// `--data-dir` / `--world` say otherwise.
 async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCode> {
-    let config = global.config.clone().unwrap_or_else(|| PathBuf::from("."));
-    let root = if config.is_file() {
-        config.parent().map(Path::to_path_buf).unwrap_or_default()
-    } else {
-        config
-    };
-    let data_dir = global
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| root.join(".rota"));
-    let beside = root.join("world.hcl");
-    let world = match world {
-        Some(p) => load_world(Some(p))?,
-        None if beside.is_file() => load_world(Some(&beside))?,
-        None => World::default(),
-    };
+    let (data_dir, world) = beside_config(global, world)?;
     if !data_dir.is_dir() {
         anyhow::bail!(
             "no local cloud in {} yet: run a command against it first (e.g. rota apply), or pass --data-dir",
@@ -184,6 +165,30 @@ async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCod
         out
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The data directory and the world, found as every command finds them:
+/// `--data-dir`, else `.rota/` beside the configuration (`-c`, default the
+/// current directory); `--world`, else `world.hcl` beside the
+/// configuration when there is one, else the default world.
+fn beside_config(global: &GlobalArgs, world: Option<&Path>) -> Result<(PathBuf, World)> {
+    let config = global.config.clone().unwrap_or_else(|| PathBuf::from("."));
+    let root = if config.is_file() {
+        config.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        config
+    };
+    let data_dir = global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| root.join(DEFAULT_DATA_DIR));
+    let beside = root.join("world.hcl");
+    let world = match world {
+        Some(p) => load_world(Some(p))?,
+        None if beside.is_file() => load_world(Some(&beside))?,
+        None => World::default(),
+    };
+    Ok((data_dir, world))
 }
 
 /// Loads a world file, or the default world.

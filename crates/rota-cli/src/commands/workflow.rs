@@ -24,6 +24,12 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
         http_hosts,
         timeout,
     } = command;
+    // A bare number is seconds, as this option took before durations.
+    let timeout = match timeout.trim().parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => rota_engine::resource::parse_duration(&timeout)
+            .with_context(|| format!("--timeout: {timeout:?} is not a duration (e.g. 90s, 10m)"))?,
+    };
     let settings: serde_json::Value = match settings {
         Some(text) => serde_json::from_str(&text).context("--settings is not valid JSON")?,
         None => serde_json::Value::Null,
@@ -46,7 +52,7 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
     let ctx = WorkflowContext {
         kms: backend.client.clone(),
         api: backend.api.clone(),
-        deadline: tokio::time::Instant::now() + Duration::from_secs(timeout),
+        deadline: tokio::time::Instant::now() + timeout,
         now: Utc::now(),
         rotation: serde_json::Value::Null,
         cancel: CancelFlag::new(),

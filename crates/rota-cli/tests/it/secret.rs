@@ -1,6 +1,7 @@
 //! `rota secret …` on the embedded local cloud in a temp data directory,
 //! with no configuration file: every subcommand, text and JSON snapshots,
-//! the canary check and the `--help` of each subcommand.
+//! and the canary check (their `--help` is snapshotted with every other
+//! command's, in `src/cli.rs`).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -427,16 +428,4 @@ resource "alicloud_kms_secret" "api" {
     std::fs::write(d.join("main.tf"), "resource \"alicloud_kms_secret\" {").unwrap();
     let o = run_in(d, &["secret", "list"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-}
-
-#[test]
-fn help_of_secret_and_each_subcommand() {
-    let o = ok(crate::common::run(&["secret", "--help"]));
-    insta::assert_snapshot!("help_secret", stdout(&o));
-    for sub in [
-        "list", "describe", "get", "versions", "put", "stage", "delete", "restore", "policy", "tag",
-    ] {
-        let o = ok(crate::common::run(&["secret", sub, "--help"]));
-        insta::assert_snapshot!(format!("help_secret_{sub}"), stdout(&o));
-    }
 }

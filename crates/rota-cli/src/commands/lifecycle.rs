@@ -28,18 +28,27 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
             let Some(config) = load(global, &vars)? else {
                 return Ok(ExitCode::FAILURE);
             };
-            if !global.quiet {
-                let n = config.resources.len();
-                let r = config.rotations.len();
-                let rotating = if r == 0 {
-                    String::new()
-                } else {
-                    format!(", {r} rotating")
-                };
-                outln!(
-                    "The configuration is valid: {n} secret{}{rotating}.",
-                    if n == 1 { "" } else { "s" }
-                );
+            let n = config.resources.len();
+            let r = config.rotations.len();
+            match global.output {
+                OutputFormat::Json => emit_json(&serde_json::json!({
+                    "valid": true,
+                    "resources": n,
+                    "rotations": r,
+                    "workflows": config.workflows.len(),
+                }))?,
+                OutputFormat::Text if !global.quiet => {
+                    let rotating = if r == 0 {
+                        String::new()
+                    } else {
+                        format!(", {r} rotating")
+                    };
+                    outln!(
+                        "The configuration is valid: {n} secret{}{rotating}.",
+                        if n == 1 { "" } else { "s" }
+                    );
+                }
+                OutputFormat::Text => {}
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -8,6 +8,7 @@ mod lifecycle;
 mod local;
 mod metrics;
 mod native;
+mod output;
 mod plugins;
 mod quickstart;
 mod rotation;

@@ -71,10 +71,7 @@ fn json_output() {
         "2026-01-01T00:00:00Z",
     ]);
     assert!(o.status.success());
-    assert_eq!(
-        stdout(&o),
-        "[\"2026-01-01T01:00:00Z\",\"2026-01-01T02:00:00Z\"]\n"
-    );
+    insta::assert_snapshot!(stdout(&o));
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod common;
 mod help;
 mod init;
 mod interop;
+mod json;
 mod lifecycle;
 mod local;
 mod metrics;

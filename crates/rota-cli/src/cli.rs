@@ -50,6 +50,8 @@ Environment:
       A log filter replacing the level -q and -v set (e.g. rota=debug)
   ROTA_LOCAL_ACCESS_KEY_ID, ROTA_LOCAL_ACCESS_KEY_SECRET
       The root access key of rota local serve
+  ROTA_METRICS_ADDR
+      The address of rota run's /metrics and /healthz (as --metrics-addr)
   ROTA_TEST_CRASH_AT
       Tests only: abort a rotation at a named point (see rota rotate --help)";
 
@@ -366,7 +368,14 @@ pub(crate) struct RunArgs {
     /// Serve Prometheus /metrics and /healthz on IP:PORT (e.g.
     /// 127.0.0.1:9464; port 0 picks a free one, logged as `metrics
     /// listening addr=…`); off when not given
-    #[arg(long, value_name = "IP:PORT", env = "ROTA_METRICS_ADDR")]
+    // The value is not shown: the help (and its snapshot) must not depend
+    // on the environment it is printed in.
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        env = "ROTA_METRICS_ADDR",
+        hide_env_values = true
+    )]
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
 }
 

@@ -621,6 +621,15 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     };
     let runner = Runner::new(store.clone(), clock, runner_config, handler);
     let mut events = runner.subscribe();
+    // What --once waits for is read before the runner starts: a job that
+    // runs (and, say, fails into needs-attention) before the read would
+    // otherwise not be counted as due. Its events are not lost: the
+    // subscription above is older than the runner.
+    let due = if args.once {
+        due_at_start(&store, &registered, now, within).await?
+    } else {
+        BTreeMap::new()
+    };
     runner.start().await.context("cannot start the scheduler")?;
     if let Some(s) = &server {
         s.running(runner.clone());
@@ -630,12 +639,10 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             global,
             &runner,
             &store,
-            &registered,
+            due,
             &mut events,
             &seen,
             &owner,
-            now,
-            within,
             &notifications,
             &reports,
         )
@@ -867,6 +874,34 @@ impl Drop for Working {
     }
 }
 
+/// The registered jobs due by now + `within` (not paused), with the slot
+/// each is due at: what `rota run --once` waits for.
+async fn due_at_start(
+    store: &Arc<SqliteStore>,
+    registered: &[String],
+    now: DateTime<Utc>,
+    within: Duration,
+) -> Result<BTreeMap<String, Option<i64>>> {
+    let horizon = (now + chrono::Duration::from_std(within).unwrap_or_default()).timestamp_millis();
+    let rows = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.jobs()).await??
+    };
+    let configured: HashSet<&str> = registered.iter().map(String::as_str).collect();
+    let mut pending = BTreeMap::new();
+    for row in rows {
+        if !configured.contains(row.name.as_str()) {
+            continue;
+        }
+        let due = row.due_ms.or(row.slot_ms);
+        if row.state == rota_scheduler::RunState::Paused || due.is_none_or(|d| d > horizon) {
+            continue;
+        }
+        pending.insert(row.name.clone(), row.slot_ms);
+    }
+    Ok(pending)
+}
+
 /// What `rota run --once` waits for and what it has seen so far.
 struct OnceWait {
     /// Due jobs not yet settled, with the slot they were due at.
@@ -927,34 +962,14 @@ async fn once(
     global: &GlobalArgs,
     runner: &Runner,
     store: &Arc<SqliteStore>,
-    registered: &[String],
+    pending: BTreeMap<String, Option<i64>>,
     events: &mut tokio::sync::broadcast::Receiver<Event>,
     seen: &Seen,
     owner: &str,
-    now: DateTime<Utc>,
-    within: Duration,
     notifications: &Notifications,
     reports: &Seen,
 ) -> Result<ExitCode> {
-    let horizon = (now + chrono::Duration::from_std(within).unwrap_or_default()).timestamp_millis();
-    // What is due at the start.
-    let rows = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.jobs()).await??
-    };
-    let configured: HashSet<&str> = registered.iter().map(String::as_str).collect();
-    let mut pending: BTreeMap<String, Option<i64>> = BTreeMap::new();
     let skipped: BTreeMap<String, String> = BTreeMap::new();
-    for row in rows {
-        if !configured.contains(row.name.as_str()) {
-            continue;
-        }
-        let due = row.due_ms.or(row.slot_ms);
-        if row.state == rota_scheduler::RunState::Paused || due.is_none_or(|d| d > horizon) {
-            continue;
-        }
-        pending.insert(row.name.clone(), row.slot_ms);
-    }
     let total = pending.len();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let mut wait = OnceWait {

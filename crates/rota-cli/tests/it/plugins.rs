@@ -288,7 +288,7 @@ fn plugin_paths_in_the_configuration_are_searched() {
     }
     let o = run(&["plugins", "list", "-o", "json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("\"name\":\"stamp\""), "{}", stdout(&o));
+    assert!(stdout(&o).contains("\"name\": \"stamp\""), "{}", stdout(&o));
     let o = run(&["history", "app/x", "-o", "json"]);
     assert!(
         stdout(&o).contains("\"plugin\": \"stamp\""),

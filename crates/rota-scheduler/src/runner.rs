@@ -635,8 +635,8 @@ impl Runner {
     /// Registers or updates jobs, durably, in batches. A job already in the
     /// store keeps its pending slot, attempts, state and history unless its
     /// schedule or time zone changed; a new job's first slot is the first
-    /// fire time after now. All specs are validated before anything is
-    /// written.
+    /// fire time after now, or now itself with [`JobSpec::start_now`]. All
+    /// specs are validated before anything is written.
     ///
     /// # Errors
     ///

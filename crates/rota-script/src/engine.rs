@@ -81,11 +81,14 @@ pub fn build_engine(limits: &Limits) -> Engine {
         .set_strict_variables(true);
     engine.disable_symbol("eval");
     engine.on_progress(|ops| {
-        if ops & 0xff != 0 {
+        if ops & 0xf != 0 {
             return None;
         }
-        if ops >= env::SPECULATIVE_OPS && env::with(|e| e.speculative).unwrap_or(false) {
-            return Some(Dynamic::from(env::OFF_THREAD.to_owned()));
+        if env::speculation_over(ops) {
+            return Some(env::off_thread_token());
+        }
+        if ops & 0xff != 0 {
+            return None;
         }
         match env::should_stop()? {
             Stop::Deadline => Some(Dynamic::from("deadline".to_owned())),

@@ -94,6 +94,14 @@ pub(crate) struct CallEnv {
     /// run again from the start on a blocking thread), and log lines wait in
     /// `deferred` until the call succeeds.
     pub(crate) speculative: bool,
+    /// Set (for good) once a speculative call has to move: every later
+    /// check stops it again, so a stop swallowed on the way out (Rhai wraps
+    /// errors of closures called by `map`, `filter`, … in a catchable
+    /// error) still ends the run, and the caller re-runs it whatever the
+    /// script returned.
+    pub(crate) moved: std::cell::Cell<bool>,
+    /// When the call started (the speculative time budget).
+    pub(crate) started: Instant,
     pub(crate) deferred: RefCell<Vec<Box<dyn FnOnce()>>>,
 }
 
@@ -115,6 +123,8 @@ impl CallEnv {
             logs: RefCell::new(Vec::new()),
             capture_logs: false,
             speculative: false,
+            moved: std::cell::Cell::new(false),
+            started: Instant::now(),
             deferred: RefCell::new(Vec::new()),
         }
     }
@@ -146,29 +156,63 @@ impl CallEnv {
 /// `try`/`catch` untouched, so the script cannot swallow it.
 pub(crate) const OFF_THREAD: &str = "rota:run-on-a-blocking-thread";
 
-/// Operations a speculative call may run before it moves to a blocking
-/// thread (about a millisecond of script: an async worker is never held
-/// longer).
+/// Operations and time a speculative call may take before it moves to a
+/// blocking thread: an async worker is not held longer than about a
+/// millisecond (checked every 16 operations; single native calls on large
+/// inputs move at once, see [`needs_thread_for`]).
 pub(crate) const SPECULATIVE_OPS: u64 = 10_000;
+const SPECULATIVE_TIME: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Input sizes above which a native call moves a speculative call first.
+const SPECULATIVE_BYTES: usize = 64 * 1024;
+
+/// The token a speculative call is stopped with.
+pub(crate) fn off_thread_token() -> rhai::Dynamic {
+    rhai::Dynamic::from(OFF_THREAD.to_owned())
+}
 
 /// Called by every host function that blocks, waits or computes for long:
 /// in a speculative call it stops the call (before any effect) so that it
 /// runs again on a blocking thread.
 pub(crate) fn needs_thread() -> Result<(), Box<rhai::EvalAltResult>> {
-    if with(|e| e.speculative).unwrap_or(false) {
-        return Err(rhai::EvalAltResult::ErrorTerminated(
-            rhai::Dynamic::from(OFF_THREAD.to_owned()),
-            rhai::Position::NONE,
-        )
-        .into());
+    let speculative = with(|e| {
+        if e.speculative {
+            e.moved.set(true);
+        }
+        e.speculative
+    })
+    .unwrap_or(false);
+    if speculative {
+        return Err(
+            rhai::EvalAltResult::ErrorTerminated(off_thread_token(), rhai::Position::NONE).into(),
+        );
     }
     Ok(())
 }
 
-/// Whether `err` is a speculative call's request to move to a thread.
-pub(crate) fn is_off_thread(err: &rhai::EvalAltResult) -> bool {
-    matches!(err, rhai::EvalAltResult::ErrorTerminated(token, _)
-        if token.read_lock::<rhai::ImmutableString>().is_some_and(|t| t.as_str() == OFF_THREAD))
+/// [`needs_thread`] for a native call whose cost grows with `len` bytes of
+/// input: only large inputs move.
+pub(crate) fn needs_thread_for(len: usize) -> Result<(), Box<rhai::EvalAltResult>> {
+    if len > SPECULATIVE_BYTES {
+        needs_thread()
+    } else {
+        Ok(())
+    }
+}
+
+/// Checked by `on_progress`: whether a speculative call has run long
+/// enough (or already had to move) and must stop now.
+pub(crate) fn speculation_over(ops: u64) -> bool {
+    with(|e| {
+        if !e.speculative {
+            return false;
+        }
+        if !e.moved.get() && (ops >= SPECULATIVE_OPS || e.started.elapsed() > SPECULATIVE_TIME) {
+            e.moved.set(true);
+        }
+        e.moved.get()
+    })
+    .unwrap_or(false)
 }
 
 /// Emits a log line now, or, in a speculative call, when it succeeds.

@@ -173,7 +173,9 @@ impl ScriptRuntime {
         handle: Option<tokio::runtime::Handle>,
         speculative: bool,
     ) -> Option<Result<CallOutput, ScriptError>> {
-        let http = if spec.http_hosts.is_empty() {
+        // A speculative call never sends (it moves first): no client, which
+        // the first time would be built (certificates read) on this thread.
+        let http = if spec.http_hosts.is_empty() || speculative {
             None
         } else {
             self.http_client()
@@ -202,7 +204,7 @@ impl ScriptRuntime {
             (arg,),
         );
         if speculative {
-            if matches!(&result, Err(e) if env::is_off_thread(e)) {
+            if call_env.moved.get() {
                 return None;
             }
             for line in call_env.deferred.take() {
@@ -229,6 +231,22 @@ impl ScriptRuntime {
         })
     }
 
+    /// The speculative run of a call, a panic in it reported like one on a
+    /// blocking thread.
+    fn speculate(&self, ast: &AST, spec: &CallSpec) -> Option<Result<CallOutput, ScriptError>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.call_blocking(ast, spec, None, true)
+        }))
+        .unwrap_or_else(|_| {
+            Some(Err(ScriptError::new(
+                &spec.script,
+                &spec.hook,
+                ScriptErrorKind::Runtime,
+                "the script's host call panicked".to_owned(),
+            )))
+        })
+    }
+
     /// Calls `spec.hook` on a blocking thread; dropping the future cancels it.
     pub(crate) async fn call(
         self: &Arc<Self>,
@@ -239,7 +257,7 @@ impl ScriptRuntime {
             let left = skip.load(Ordering::Relaxed);
             if left > 0 {
                 skip.store(left - 1, Ordering::Relaxed);
-            } else if let Some(done) = self.call_blocking(&ast, &spec, None, true) {
+            } else if let Some(done) = self.speculate(&ast, &spec) {
                 return done;
             } else {
                 skip.store(SKIP_AFTER_MOVE, Ordering::Relaxed);

@@ -50,6 +50,8 @@ fn check(what: &str, url: &str) -> HostResult<(reqwest::Client, reqwest::Url)> {
             ),
         ));
     }
+    // A speculative call has no client yet: it moves to a thread here.
+    env::needs_thread()?;
     let client = client.ok_or_else(|| fail(what, "no HTTP client"))?;
     Ok((client, url))
 }

@@ -100,6 +100,7 @@ pub(super) fn json_module() -> Module {
         })
     });
     m.set_native_fn("decode", |v: Dynamic| -> HostResult<Dynamic> {
+        env::needs_thread_for(text_len(&v))?;
         if let Some(s) = v.clone().try_cast::<Secret>() {
             let parsed: serde_json::Value = serde_json::from_str(s.expose().expose_secret())
                 .map_err(|_| fail("json::decode", "the secret is not valid JSON"))?;
@@ -118,6 +119,7 @@ pub(super) fn json_module() -> Module {
 pub(super) fn base64_module() -> Module {
     let mut m = new_module();
     m.set_native_fn("encode", |v: Dynamic| -> HostResult<Dynamic> {
+        env::needs_thread_for(text_len(&v))?;
         if let Some(s) = v.clone().try_cast::<Secret>() {
             return Ok(Secret::dynamic(SecretString::new(
                 B64.encode(s.expose().expose_secret()),
@@ -129,6 +131,7 @@ pub(super) fn base64_module() -> Module {
         Ok(Dynamic::from(B64.encode(text)))
     });
     m.set_native_fn("decode", |v: Dynamic| -> HostResult<Dynamic> {
+        env::needs_thread_for(text_len(&v))?;
         let (text, secret) = match v.clone().try_cast::<Secret>() {
             Some(s) => (s.expose().expose_secret().to_owned(), true),
             None => (
@@ -184,6 +187,14 @@ pub(super) fn time_module() -> Module {
         })
     });
     m
+}
+
+/// The length of a string or secret argument (0 for other values).
+fn text_len(v: &Dynamic) -> usize {
+    if let Some(s) = v.read_lock::<rhai::ImmutableString>() {
+        return s.len();
+    }
+    v.read_lock::<Secret>().map_or(0, |s| s.expose().len())
 }
 
 fn text_of(v: &Dynamic) -> String {

@@ -202,12 +202,29 @@ fn test(ctx) {
     for i in 0..50000 { n += i; }
     if n != 1249975000 { throw "wrong sum " + n; }
 }
+// Host calls and long loops inside closures: Rhai wraps their errors in a
+// catchable one, which must neither fail the hook nor be swallowed.
+fn finish(ctx) {
+    let caught = "";
+    try { ["app/spec"].map(|name| kms::get(name)); } catch (err) { caught = "" + err; }
+    if caught != "" { throw "the move was caught: " + caught; }
+    let values = ["app/spec"].map(|name| kms::get(name).value.reveal());
+    if values[0] != "value-of-spec" { throw "wrong value from map"; }
+}
+fn generate(ctx) {
+    let sums = [1].map(|k| { let m = 0; for i in 0..20000 { m += k; } m });
+    if sums[0] != 20000 { throw "wrong closure sum " + sums[0]; }
+    "generated-" + sums[0]
+}
 "#;
     let dir = e.plugin_dir("spec", &manifest("spec"), Some(hooks));
     let plugin = ScriptPlugin::load(&e.runtime, &dir).unwrap();
     let ctx = e.step(Some("pending-value"), Duration::from_secs(30));
     plugin.set(&ctx).await.unwrap();
     plugin.test(&ctx).await.unwrap();
+    plugin.finish(&ctx).await.unwrap();
+    let generated = plugin.generate(&ctx).await.unwrap().unwrap();
+    assert_eq!(generated.expose_secret(), "generated-20000");
     let logs = logs();
     for marker in ["spec-marker-before-the-call", "spec-marker-after-the-call"] {
         assert_eq!(logs.matches(marker).count(), 1, "{marker}:\n{logs}");

@@ -92,6 +92,10 @@ pub struct RunnerConfig {
     pub prune_every: Duration,
     /// Delay before retrying after a store failure.
     pub store_retry: Duration,
+    /// Each job runs (or has its slot recorded as missed) at most once in
+    /// this runner: its next slot, or a retry, waits for another runner.
+    /// For one pass over what is due (`rota run --once`).
+    pub single_pass: bool,
 }
 
 impl Default for RunnerConfig {
@@ -106,6 +110,7 @@ impl Default for RunnerConfig {
             retention: Retention::default(),
             prune_every: Duration::from_secs(600),
             store_retry: Duration::from_secs(1),
+            single_pass: false,
         }
     }
 }
@@ -144,6 +149,13 @@ impl RunnerConfig {
     #[must_use]
     pub fn retention(mut self, r: Retention) -> Self {
         self.retention = r;
+        self
+    }
+
+    /// Runs each job at most once (see [`RunnerConfig::single_pass`]).
+    #[must_use]
+    pub fn single_pass(mut self, on: bool) -> Self {
+        self.single_pass = on;
         self
     }
 }
@@ -237,6 +249,8 @@ const PAUSED: u8 = 1;
 const BUSY: u8 = 2;
 const ATTENTION: u8 = 4;
 const REMOVED: u8 = 8;
+/// Ran once in a single-pass runner: not scheduled again.
+const DONE: u8 = 16;
 
 /// One registered job in memory (48 bytes plus the shared name).
 #[derive(Debug)]
@@ -252,7 +266,7 @@ struct Entry {
 
 impl Entry {
     fn schedulable(&self) -> bool {
-        self.flags & (PAUSED | BUSY | REMOVED) == 0 && self.slot != NO_SLOT
+        self.flags & (PAUSED | BUSY | REMOVED | DONE) == 0 && self.slot != NO_SLOT
     }
 }
 
@@ -1149,6 +1163,9 @@ async fn process(
                     slot: at(*missed),
                 });
                 index.settle(p.idx, *next);
+                if inner.config.single_pass {
+                    index.entries[p.idx as usize].flags |= DONE;
+                }
             } else {
                 refresh(&mut index, p, reload.as_ref(), &inner.config.owner);
             }
@@ -1351,6 +1368,9 @@ async fn finisher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Done>) {
                 for ((d, ok), reload) in batch.iter().zip(applied).zip(reloads) {
                     if ok {
                         index.settle(d.idx, d.finish.next);
+                        if inner.config.single_pass {
+                            index.entries[d.idx as usize].flags |= DONE;
+                        }
                     } else {
                         tracing::warn!(job.name = %d.name, "lease was taken over before the run ended");
                         let sid = index.entries[d.idx as usize].schedule;

@@ -489,8 +489,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     let seen: Seen = Arc::default();
     // Workflow job name → the summary of its run.
     let reports: Seen = Arc::default();
-    let ran: Arc<Mutex<HashSet<String>>> = Arc::default();
-    // Runs doing work (not parked by --once), for the end of --once.
+    // Runs in flight, for the end of --once.
     let (working_tx, mut working_rx) = tokio::sync::watch::channel(0usize);
     let working_tx = Arc::new(working_tx);
     let notifications = Arc::new(Notifications::new(&config));
@@ -499,31 +498,18 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         let notifications = notifications.clone();
         let seen = seen.clone();
         let reports = reports.clone();
-        let once = args.once;
         let workflows = workflows.clone();
         let metrics = metrics.clone();
         move |run: rota_scheduler::JobRun| {
             let jobs = jobs.clone();
             let seen = seen.clone();
             let reports = reports.clone();
-            let ran = ran.clone();
             let workflows = workflows.clone();
             let notifications = notifications.clone();
             let working_tx = working_tx.clone();
             let metrics = metrics.clone();
             async move {
                 let name = run.name.to_string();
-                if once
-                    && !ran
-                        .lock()
-                        .map(|mut r| r.insert(name.clone()))
-                        .unwrap_or(true)
-                {
-                    // --once runs one slot per job; a later slot of the same
-                    // job waits here until --once ends and cancels it (the
-                    // next invocation runs it).
-                    std::future::pending::<()>().await;
-                }
                 let _working = Working::new(&working_tx);
                 if let Some(m) = &metrics
                     && let Ok(lag) = (Utc::now() - run.due).to_std()
@@ -611,8 +597,10 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         RunnerConfig::with_owner(owner.clone()).max_concurrent(args.concurrency);
     let clock: Arc<dyn rota_scheduler::Clock> = if args.once {
         // A frozen clock at now + DURATION: every job due by then is due,
-        // retries and later slots are not.
-        runner_config = runner_config.misfire_grace(within + Duration::from_secs(60));
+        // retries and later slots are not; and each job runs at most once.
+        runner_config = runner_config
+            .misfire_grace(within + Duration::from_secs(60))
+            .single_pass(true);
         Arc::new(ManualClock::new(
             now + chrono::Duration::from_std(within).unwrap_or_default(),
         ))
@@ -647,8 +635,9 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             &reports,
         )
         .await?;
-        // Let work still running finish (jobs that came due while waiting),
-        // then cancel what is parked: later slots of jobs that already ran.
+        // The runner is single-pass, so nothing starts after the pass; let
+        // what still runs finish within the grace (on the wall clock: the
+        // runner's own clock is frozen), then stop.
         let _ = tokio::time::timeout(grace, working_rx.wait_for(|n| *n == 0)).await;
         runner.shutdown(Duration::ZERO).await;
         stop_serving(server).await;
@@ -982,7 +971,9 @@ async fn once(
         tokio::select! {
             ev = events.recv() => match ev {
                 Ok(ev) => wait.event(ev, seen, notifications).await,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                // Events were lost (thousands of jobs): judge the started
+                // jobs by the store too, so none is waited for forever.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => wait.started.clear(),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             _ = tick.tick() => {
@@ -998,7 +989,9 @@ async fn once(
                 loop {
                     match events.try_recv() {
                         Ok(ev) => wait.event(ev, seen, notifications).await,
-                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {
+                            wait.started.clear();
+                        }
                         Err(_) => break,
                     }
                 }

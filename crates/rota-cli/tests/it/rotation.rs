@@ -485,51 +485,81 @@ fn the_canary_never_appears_in_output_logs_history_or_status() {
     assert!(login.current.0.starts_with("rota-"));
 }
 
-/// `--once` with a horizon longer than a job's period: the job runs once,
-/// its later slot is left for the next invocation, and `rota run` exits
-/// instead of waiting on the parked slot. A `rotate_immediately` secret is
-/// due at once without any horizon, and only the first time.
+/// `--once` with a horizon longer than a job's period: each job runs once
+/// (its later slots wait for the next invocation, and do not hold a
+/// concurrency slot: with `--concurrency 1` a job due later in the horizon
+/// still runs), and `rota run` exits. A `rotate_immediately` secret is due
+/// at once without any horizon, and only the first time.
 #[test]
 fn once_runs_each_job_one_time_and_exits() {
     let dir = tempfile::tempdir().unwrap();
+    let later = (chrono::Utc::now() + chrono::Duration::minutes(90))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     std::fs::write(
         dir.path().join("main.tf"),
-        r#"
-resource "alicloud_kms_secret" "a" {
+        format!(
+            r#"
+resource "alicloud_kms_secret" "a" {{
   secret_name = "once/hourly"
   secret_data = "initial"
   version_id  = "v1"
-}
-resource "alicloud_kms_secret" "b" {
+}}
+resource "alicloud_kms_secret" "b" {{
   secret_name = "once/now"
   secret_data = "initial"
   version_id  = "v1"
-}
-rotation "hourly" {
+}}
+resource "alicloud_kms_secret" "c" {{
+  secret_name = "once/later"
+  secret_data = "initial"
+  version_id  = "v1"
+}}
+rotation "hourly" {{
   secrets  = ["alicloud_kms_secret.a"]
   schedule = "@hourly"
   jitter   = false
-}
-rotation "now" {
+}}
+rotation "now" {{
   secrets            = ["alicloud_kms_secret.b"]
   schedule           = "@yearly"
   rotate_immediately = true
-}
-"#,
+}}
+rotation "later" {{
+  secrets  = ["alicloud_kms_secret.c"]
+  schedule = "{later}"
+}}
+"#
+        ),
     )
     .unwrap();
     let o = run_in(
         dir.path(),
-        &["run", "--apply", "--once", "--all-due-within", "48h"],
+        &[
+            "run",
+            "--apply",
+            "--once",
+            "--all-due-within",
+            "2h",
+            "--concurrency",
+            "1",
+        ],
     );
     ok(&o);
     assert!(
-        stdout(&o).contains("2 due: 2 rotated, 0 already done, 0 failed, 0 skipped"),
+        stdout(&o).contains("3 due: 3 rotated, 0 already done, 0 failed, 0 skipped"),
         "{}",
         stdout(&o)
     );
-    // Nothing is due now: the hourly job's next slot is in the future and the
-    // immediate rotation happened.
+    let history = run_in(dir.path(), &["history", "-o", "json"]);
+    let runs: Vec<Value> = serde_json::from_str(&stdout(&history)).unwrap();
+    assert_eq!(
+        runs.iter().filter(|r| r["secret"] == "once/hourly").count(),
+        1,
+        "{runs:?}"
+    );
+    // Nothing is due now: the hourly job's next slot is in the future, the
+    // immediate rotation and the one-shot happened.
     let o = run_in(dir.path(), &["run", "--once"]);
     ok(&o);
     assert!(stdout(&o).contains("0 due: 0 rotated"), "{}", stdout(&o));

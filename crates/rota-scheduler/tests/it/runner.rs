@@ -682,3 +682,37 @@ async fn start_now_makes_a_new_job_due_at_once_and_only_once() {
     );
     h.runner.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn a_single_pass_runner_runs_each_job_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    let mut h = Harness::new(
+        "2026-01-01T00:00:00Z",
+        config("a").single_pass(true),
+        move |_run: JobRun| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok::<(), RunError>(()))
+        },
+    );
+    h.runner
+        .register_many(vec![
+            JobSpec::new("every-second", "* * * * * *").jitter(false),
+            JobSpec::new("hourly", "@hourly"),
+        ])
+        .await
+        .unwrap();
+    h.runner.start().await.unwrap();
+    // Many slots of the first job and a whole hour pass: one run each.
+    h.clock.advance(Span::seconds(5));
+    let (name, ..) = h.finished().await;
+    assert_eq!(name, "every-second");
+    h.clock.advance(Span::hours(1));
+    let (name, ..) = h.finished().await;
+    assert_eq!(name, "hourly");
+    h.clock.advance(Span::hours(3));
+    tokio::task::yield_now().await;
+    let report = h.runner.shutdown(Duration::from_secs(1)).await;
+    assert!(report.drained);
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}

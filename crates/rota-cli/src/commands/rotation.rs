@@ -126,6 +126,8 @@ struct Resolved {
     backend: Backend,
     jobs: RotationJobs,
     history: Arc<SqliteHistory>,
+    /// The plugins the rotator runs with (loaded once, at start).
+    registry: Arc<PluginRegistry>,
 }
 
 fn store_path(data_dir: &Path) -> PathBuf {
@@ -154,10 +156,11 @@ fn resolve_rotation(
         Some(m) => Arc::new(MeteredHistory::new(history.clone(), m.clone())),
         None => history.clone(),
     };
+    let registry = Arc::new(registry);
     let rotator = Rotator::new(
         backend.client.clone(),
         backend.api.clone(),
-        Arc::new(registry),
+        registry.clone(),
         sink,
     )
     .with_crash_hook(crash);
@@ -166,6 +169,7 @@ fn resolve_rotation(
         backend,
         jobs,
         history,
+        registry,
     })
 }
 
@@ -414,6 +418,10 @@ fn request(t: &RotationTarget, token: String) -> RotationRequest {
 type Seen = Arc<Mutex<HashMap<String, String>>>;
 
 async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
+    // Before anything else: a SIGHUP or SIGTERM that arrives while the
+    // daemon starts (applying, say) waits in these streams instead of
+    // killing the process or being lost.
+    let (mut stop, mut hangup) = (StopSignal::new(), HangupSignal::new());
     let crash = match crash_hook() {
         Ok(h) => h,
         Err(e) => {
@@ -652,33 +660,17 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     }
     loop {
         tokio::select! {
-            () = super::local::shutdown_signal() => break,
-            () = hangup() => {
-                match lifecycle::load(global, &args.vars) {
-                    Ok(Some(c)) => {
-                        // Workflows first: a script that no longer compiles
-                        // keeps the whole old configuration.
-                        let specs = workflows.reload(&c).and_then(|()| workflows.specs());
-                        match specs {
-                            Ok(specs) => match register(&runner, &store, &c, &specs).await {
-                                Ok(n) => {
-                                    tracing::info!(jobs = n.len(), "configuration reloaded");
-                                    notifications.reload(&c);
-                                    if let Some(m) = &metrics {
-                                        expect_configured(m, &c, &specs);
-                                    }
-                                }
-                                Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
-                            },
-                            Err(e) => tracing::error!(error = %format!("{e:#}"), "a workflow does not load; keeping the jobs"),
-                        }
-                    }
-                    _ => tracing::error!("the new configuration is invalid; keeping the jobs"),
-                }
+            () = stop.recv() => break,
+            () = hangup.recv() => {
+                reload(global, &args.vars, &runner, &store, &resolved.registry, &workflows, &notifications, metrics.as_ref()).await;
             }
             ev = events.recv() => {
                 if let Ok(Event::Finished { name, needs_attention: true, error, attempt, .. }) = ev {
-                    notifications.needs_attention(&name, attempt, error).await;
+                    // Delivered aside: a slow webhook never delays a signal.
+                    let notifications = notifications.clone();
+                    tokio::spawn(async move {
+                        notifications.needs_attention(&name, attempt, error).await;
+                    });
                 }
             }
         }
@@ -718,6 +710,70 @@ fn expect_configured(metrics: &Metrics, config: &Config, workflows: &[rota_sched
 async fn stop_serving(server: Option<MetricsServer>) {
     if let Some(s) = server {
         s.shutdown().await;
+    }
+}
+
+/// SIGHUP: re-reads the configuration and swaps in its jobs and workflows,
+/// or keeps everything as it is (and says why) when the configuration is
+/// invalid, names a plugin this daemon did not load at start, or has a
+/// workflow that does not compile.
+#[allow(clippy::too_many_arguments)]
+async fn reload(
+    global: &GlobalArgs,
+    vars: &crate::cli::VarArgs,
+    runner: &Runner,
+    store: &Arc<SqliteStore>,
+    registry: &PluginRegistry,
+    workflows: &super::workflow::WorkflowJobs,
+    notifications: &Notifications,
+    metrics: Option<&Arc<Metrics>>,
+) {
+    let c = match lifecycle::load(global, vars) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            tracing::error!("the new configuration is invalid; keeping the jobs");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot read the new configuration; keeping the jobs");
+            return;
+        }
+    };
+    // Plugins load at start: a reload cannot bring new ones in.
+    if let Err(d) = rota_engine::config::rotation::validate_plugins(&c.rotations, registry) {
+        tracing::error!(
+            error = %d,
+            "the new configuration needs plugins this daemon did not load at start (restart it to load them); keeping the jobs"
+        );
+        return;
+    }
+    let prepared = match workflows.prepare(&c) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "a workflow does not load; keeping the jobs");
+            return;
+        }
+    };
+    let specs = match super::workflow::WorkflowJobs::specs_of(&prepared) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "a workflow schedule is invalid; keeping the jobs");
+            return;
+        }
+    };
+    // The workflows are swapped in before their jobs exist, so a job never
+    // runs without its script; if registering fails the old jobs stay and
+    // the new scripts serve them (unchanged names run the new script).
+    workflows.install(prepared);
+    match register(runner, store, &c, &specs).await {
+        Ok(n) => {
+            tracing::info!(jobs = n.len(), "configuration reloaded");
+            notifications.reload(&c);
+            if let Some(m) = metrics {
+                expect_configured(m, &c, &specs);
+            }
+        }
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "reload failed; keeping the jobs"),
     }
 }
 
@@ -796,16 +852,86 @@ impl Notifications {
     }
 }
 
-/// Resolves on SIGHUP (never elsewhere).
-async fn hangup() {
+/// SIGTERM or SIGINT (Ctrl-C), listened to from the daemon's start.
+struct StopSignal {
     #[cfg(unix)]
-    {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+    streams: Vec<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                streams: [SignalKind::terminate(), SignalKind::interrupt()]
+                    .into_iter()
+                    .filter_map(|k| signal(k).ok())
+                    .collect(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    /// Resolves at the first (or an earlier, pending) signal.
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.streams.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let waits = self.streams.iter_mut().map(|s| Box::pin(s.recv()));
+            let _ = futures_select_all(waits).await;
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Resolves when the first of `futures` does.
+#[cfg(unix)]
+async fn futures_select_all<F: Future + Unpin>(futures: impl Iterator<Item = F>) {
+    let mut futures: Vec<F> = futures.collect();
+    std::future::poll_fn(move |cx| {
+        for f in &mut futures {
+            if std::pin::Pin::new(f).poll(cx).is_ready() {
+                return std::task::Poll::Ready(());
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await;
+}
+
+/// SIGHUP, listened to from the daemon's start (never resolves elsewhere).
+struct HangupSignal {
+    #[cfg(unix)]
+    stream: Option<tokio::signal::unix::Signal>,
+}
+
+impl HangupSignal {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            Self {
+                stream: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(s) = &mut self.stream {
             s.recv().await;
             return;
         }
+        std::future::pending::<()>().await;
     }
-    std::future::pending::<()>().await;
 }
 
 /// Registers a job per configured rotation and removes rotation jobs that

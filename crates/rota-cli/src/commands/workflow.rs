@@ -92,6 +92,26 @@ pub(crate) struct WorkflowJobs {
 
 type Entry = std::sync::Arc<(Workflow, rota_engine::config::workflow::WorkflowBlock)>;
 
+/// Workflows compiled by [`WorkflowJobs::prepare`], not yet installed.
+pub(crate) struct Prepared(std::sync::Arc<Loaded>);
+
+fn specs(loaded: &Loaded) -> Result<Vec<rota_scheduler::JobSpec>> {
+    let mut out = Vec::new();
+    for entry in loaded.workflows.values() {
+        let b = &entry.1;
+        let tz = rota_scheduler::parse_tz(&b.timezone)?;
+        let mut policy = rota_scheduler::Policy::default();
+        policy.timeout = b.timeout;
+        out.push(
+            rota_scheduler::JobSpec::new(b.job_name(), b.schedule.clone())
+                .tz(tz)
+                .policy(policy)
+                .start_now(b.run_immediately),
+        );
+    }
+    Ok(out)
+}
+
 /// One configuration's workflows.
 struct Loaded {
     workflows: std::collections::HashMap<String, Entry>,
@@ -146,13 +166,20 @@ impl WorkflowJobs {
         })
     }
 
-    /// Replaces the workflows with `config`'s, all or nothing.
-    pub(crate) fn reload(&self, config: &rota_engine::config::Config) -> Result<()> {
-        let loaded = std::sync::Arc::new(Loaded::compile(config, &self.region)?);
+    /// Compiles `config`'s workflows without installing them (a reload
+    /// checks them first).
+    pub(crate) fn prepare(&self, config: &rota_engine::config::Config) -> Result<Prepared> {
+        Ok(Prepared(std::sync::Arc::new(Loaded::compile(
+            config,
+            &self.region,
+        )?)))
+    }
+
+    /// Installs prepared workflows: runs from now on use them.
+    pub(crate) fn install(&self, prepared: Prepared) {
         if let Ok(mut l) = self.loaded.write() {
-            *l = loaded;
+            *l = prepared.0;
         }
-        Ok(())
     }
 
     fn current(&self) -> std::sync::Arc<Loaded> {
@@ -162,23 +189,14 @@ impl WorkflowJobs {
             .unwrap_or_else(|e| e.into_inner().clone())
     }
 
-    /// The scheduler jobs.
+    /// The scheduler jobs of the installed workflows.
     pub(crate) fn specs(&self) -> Result<Vec<rota_scheduler::JobSpec>> {
-        let mut out = Vec::new();
-        let loaded = self.current();
-        for entry in loaded.workflows.values() {
-            let b = &entry.1;
-            let tz = rota_scheduler::parse_tz(&b.timezone)?;
-            let mut policy = rota_scheduler::Policy::default();
-            policy.timeout = b.timeout;
-            out.push(
-                rota_scheduler::JobSpec::new(b.job_name(), b.schedule.clone())
-                    .tz(tz)
-                    .policy(policy)
-                    .start_now(b.run_immediately),
-            );
-        }
-        Ok(out)
+        specs(&self.current())
+    }
+
+    /// The scheduler jobs of prepared workflows.
+    pub(crate) fn specs_of(prepared: &Prepared) -> Result<Vec<rota_scheduler::JobSpec>> {
+        specs(&prepared.0)
     }
 
     /// Runs the workflow job `run.name`, recording the run in history.

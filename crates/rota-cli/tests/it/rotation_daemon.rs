@@ -77,12 +77,31 @@ fn the_daemon_rotates_on_schedule_reloads_on_sighup_and_drains_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), "app/db");
     ok(&run_in(dir.path(), &["apply", "--auto-approve"]));
-    let child = cmd(dir.path())
+    let mut child = cmd(dir.path())
         .args(["run", "--grace", "10s"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Standard error, read as it comes.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut stderr = stderr;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                log.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
 
     // A scheduled rotation completes (the schedule fires every second).
     eventually("a rotation of app/db in the history", 300, || {
@@ -133,11 +152,39 @@ fn the_daemon_rotates_on_schedule_reloads_on_sighup_and_drains_on_sigterm() {
         rotated_runs(dir.path(), "app/api") >= 1
     });
 
+    // A reload that needs a plugin the daemon did not load at start is
+    // refused as a whole: the jobs stay as they were.
+    let plugin = dir.path().join("plugins/stamp");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::write(
+        plugin.join("plugin.toml"),
+        "name = \"stamp\"\nversion = \"1.0.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        plugin.join("hooks.rhai"),
+        "fn set(ctx) { }\nfn test(ctx) { }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("stamp.tf"),
+        "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/stamp\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\nrotation \"stamp\" {\n  secrets  = [\"app/stamp\"]\n  schedule = \"@daily\"\n  plugin   = \"stamp\"\n}\n",
+    )
+    .unwrap();
+    signal(&child, "-HUP");
+    eventually("the refused reload", 300, || {
+        log.lock()
+            .unwrap()
+            .contains("needs plugins this daemon did not load at start")
+    });
+    assert_eq!(rotation_jobs(&data), ["rotate:app/api"]);
+
     // SIGTERM: drain and exit 0.
     signal(&child, "-TERM");
-    let out = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let err = log.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(0), "{err}");
     assert!(
         err.contains("stopping: letting rotations in flight finish"),
         "{err}"

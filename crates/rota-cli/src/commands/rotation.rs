@@ -1232,6 +1232,36 @@ fn open_store(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>> {
     Ok(Some((store, history)))
 }
 
+/// A job's state, next slot and attempts for `rota status`; a job not in
+/// the store yet ("not scheduled") shows its schedule's next fire time.
+fn job_state(
+    job: Option<&rota_scheduler::store::JobRow>,
+    schedule: &str,
+    timezone: &str,
+    now: DateTime<Utc>,
+) -> (&'static str, Option<DateTime<Utc>>, u32) {
+    match job {
+        Some(j) => (
+            if j.needs_attention {
+                "needs attention"
+            } else if j.state == rota_scheduler::RunState::Paused {
+                "paused"
+            } else {
+                "active"
+            },
+            j.slot_ms.and_then(DateTime::from_timestamp_millis),
+            j.attempts,
+        ),
+        None => (
+            "not scheduled",
+            Schedule::parse_in(schedule, timezone)
+                .ok()
+                .and_then(|s| s.next_fire(now)),
+            0,
+        ),
+    }
+}
+
 fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
     let data_dir = backend::data_dir(global, config);
     let opened = open_store(&data_dir)?;
@@ -1246,29 +1276,8 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
             Some((_, h)) => h.last_success(&t.secret)?,
             None => None,
         };
-        let (state, next, attempts, mut reason) = match &job {
-            Some(j) => {
-                let state = if j.needs_attention {
-                    "needs attention"
-                } else if j.state == rota_scheduler::RunState::Paused {
-                    "paused"
-                } else {
-                    "active"
-                };
-                (
-                    state,
-                    j.slot_ms.and_then(DateTime::from_timestamp_millis),
-                    j.attempts,
-                    None,
-                )
-            }
-            None => {
-                let next = Schedule::parse_in(&t.schedule, &t.timezone)
-                    .ok()
-                    .and_then(|s| s.next_fire(now));
-                ("not scheduled", next, 0, None)
-            }
-        };
+        let (state, next, attempts) = job_state(job.as_ref(), &t.schedule, &t.timezone, now);
+        let mut reason = None;
         if let (Some(j), Some((store, _))) = (&job, &opened)
             && (j.needs_attention || j.attempts > 0)
         {
@@ -1304,26 +1313,7 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
             Some((store, _)) => (store.job(&name)?, store.runs(&name, 20)?),
             None => (None, Vec::new()),
         };
-        let (state, next, attempts) = match &job {
-            Some(j) => (
-                if j.needs_attention {
-                    "needs attention"
-                } else if j.state == rota_scheduler::RunState::Paused {
-                    "paused"
-                } else {
-                    "active"
-                },
-                j.slot_ms.and_then(DateTime::from_timestamp_millis),
-                j.attempts,
-            ),
-            None => (
-                "not scheduled",
-                Schedule::parse_in(&w.schedule, &w.timezone)
-                    .ok()
-                    .and_then(|s| s.next_fire(now)),
-                0,
-            ),
-        };
+        let (state, next, attempts) = job_state(job.as_ref(), &w.schedule, &w.timezone, now);
         let last = runs
             .iter()
             .find(|r| r.outcome == Outcome::Succeeded)

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::common::{rota, stderr, stdout};
+use crate::rotation::cmd;
 
 fn repo() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
@@ -106,16 +107,7 @@ fn rotate_runs_a_rhai_plugin_from_the_plugins_folder() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let o = rota()
-            .current_dir(dir)
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-            .env_remove("ROTA_TEST_CRASH_AT")
-            .env("HOME", dir)
-            .args(args)
-            .output()
-            .unwrap();
+        let o = cmd(dir).args(args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
         stdout(&o)
     };
@@ -141,17 +133,7 @@ fn workflow_run_prints_the_report() {
         "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/x\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\n",
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        rota()
-            .current_dir(dir)
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-            .env("HOME", dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| cmd(dir).args(args).output().unwrap();
     assert!(run(&["apply", "--auto-approve"]).status.success());
     let script = repo().join("scripts/compliance-report.rhai");
     let o = run(&["workflow", "run", script.to_str().unwrap()]);
@@ -188,18 +170,7 @@ fn workflow_blocks_run_under_rota_run_and_show_in_history() {
         "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app/x\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}\nworkflow \"reminder\" {\n  schedule = \"@daily\"\n  timezone = \"Europe/Berlin\"\n  script   = \"scripts/reminder.rhai\"\n  settings = { within_days = 5 }\n}\n",
     )
     .unwrap();
-    let run = |args: &[&str]| {
-        rota()
-            .current_dir(dir)
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-            .env_remove("ROTA_TEST_CRASH_AT")
-            .env("HOME", dir)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| cmd(dir).args(args).output().unwrap();
     let o = run(&["validate"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["apply", "--auto-approve"]);
@@ -257,12 +228,7 @@ fn plugin_paths_in_the_configuration_are_searched() {
     let elsewhere = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     let run = |args: &[&str]| {
-        rota()
-            .current_dir(&elsewhere)
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-            .env("HOME", &elsewhere)
+        cmd(&elsewhere)
             .args(args)
             .arg("-c")
             .arg(&cfg)
@@ -334,18 +300,8 @@ rotation "login" {{
         ),
     )
     .unwrap();
-    let cmd = || {
-        let mut c = rota();
-        c.current_dir(dir)
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-            .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-            .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-            .env_remove("ROTA_TEST_CRASH_AT")
-            .env("HOME", dir);
-        c
-    };
     let run = |args: &[&str]| {
-        let o = cmd().args(args).output().unwrap();
+        let o = cmd(dir).args(args).output().unwrap();
         assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
         stdout(&o)
     };
@@ -369,7 +325,7 @@ rotation "login" {{
     run(&["apply", "--auto-approve"]);
     assert_eq!(holders(), ["app/login ACSCurrent (v1)"]);
 
-    let o = cmd()
+    let o = cmd(dir)
         .env("ROTA_TEST_CRASH_AT", "after-set")
         .args(["rotate", "app/login"])
         .output()

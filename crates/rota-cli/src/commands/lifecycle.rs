@@ -270,17 +270,24 @@ fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
 /// Loads the configuration and checks its rotation plugins against the
 /// CLI's registry; prints diagnostics and returns `None` when invalid.
 pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
+    Ok(load_with_plugins(global, vars)?.map(|(c, _)| c))
+}
+
+/// [`load`], also returning the plugin registry the configuration was
+/// checked against (for the commands that rotate with it).
+pub(crate) fn load_with_plugins(
+    global: &GlobalArgs,
+    vars: &VarArgs,
+) -> Result<Option<(Config, rota_engine::rotation::PluginRegistry)>> {
     let path = config_path(global);
     check_config_exists(&path)?;
     let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
-        rota_engine::config::rotation::validate_plugins(
-            &c.rotations,
-            &crate::plugins::registry(global, &c),
-        )
-        .map(|()| c)
+        let registry = crate::plugins::registry(global, &c);
+        rota_engine::config::rotation::validate_plugins(&c.rotations, &registry)
+            .map(|()| (c, registry))
     });
     match checked {
-        Ok(c) => Ok(Some(c)),
+        Ok(loaded) => Ok(Some(loaded)),
         Err(d) => {
             print_diagnostics(&d);
             Ok(None)

@@ -228,11 +228,10 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let Some(config) = lifecycle::load(global, &args.vars)? else {
+    let Some((config, registry)) = lifecycle::load_with_plugins(global, &args.vars)? else {
         return Ok(ExitCode::FAILURE);
     };
     let targets = select(&config, &args.names, args.all)?;
-    let registry = crate::plugins::registry(global, &config);
     let backend = backend::resolve(global, &config).await?;
 
     if args.dry_run {
@@ -447,7 +446,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
         }
         _ => None,
     };
-    let Some(config) = lifecycle::load(global, &args.vars)? else {
+    let Some((config, registry)) = lifecycle::load_with_plugins(global, &args.vars)? else {
         return Ok(ExitCode::FAILURE);
     };
     let mut backend = backend::resolve(global, &config).await?;
@@ -477,12 +476,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             return Ok(code);
         }
     }
-    let resolved = resolve_rotation(
-        backend,
-        crate::plugins::registry(global, &config),
-        crash,
-        metrics.as_ref(),
-    )?;
+    let resolved = resolve_rotation(backend, registry, crash, metrics.as_ref())?;
     let workflows = Arc::new(super::workflow::WorkflowJobs::load(
         &config,
         global,

@@ -1,9 +1,14 @@
 //! Backend resolution: which KMS a configuration talks to, decided once.
 //!
-//! - **Real Alibaba Cloud** when credentials are configured: the provider
-//!   block's `access_key`/`secret_key` (or `profile`), `--profile`, or the
+//! - **Real Alibaba Cloud** when credentials are configured, first found in
+//!   this order: the provider block's `access_key`/`secret_key`; the
 //!   environment (`ALIBABA_CLOUD_ACCESS_KEY_ID`/`…_SECRET`, or the Terraform
-//!   provider's `ALICLOUD_ACCESS_KEY`/`ALICLOUD_SECRET_KEY`). The endpoint is
+//!   provider's `ALICLOUD_ACCESS_KEY`/`ALICLOUD_SECRET_KEY`); a named aliyun
+//!   CLI profile (`--profile`, the provider's `profile`,
+//!   `ALIBABA_CLOUD_PROFILE`, `ALICLOUD_PROFILE`); the ECS instance's RAM
+//!   role when named (the provider's `ecs_role_name`,
+//!   `ALICLOUD_ECS_ROLE_NAME`, `ALIBABA_CLOUD_ECS_METADATA`; hardened
+//!   metadata mode, required with `ALIBABA_CLOUD_IMDSV1_DISABLED=true`). The endpoint is
 //!   `--endpoint`, the provider's `endpoints { kms }`, `ALIBABA_CLOUD_ENDPOINT_KMS`,
 //!   or the region's public endpoint; the region is `--region`, the
 //!   provider's `region`, `ALIBABA_CLOUD_REGION_ID` (or the Terraform
@@ -26,7 +31,8 @@ use anyhow::{Context as _, Result, bail};
 use rota_engine::Config;
 use rota_engine::rotation::CrashPoint;
 use rota_kms::credentials::{
-    Credentials, CredentialsProvider, EnvCredentials, ProfileCredentials, StaticCredentials,
+    Credentials, CredentialsProvider, EcsRamRoleCredentials, EnvCredentials, ProfileCredentials,
+    StaticCredentials,
 };
 use rota_kms::{Endpoints, HttpTransport, KmsClient, OpenApi, Transport};
 use rota_local::{LocalCloud, World};
@@ -92,7 +98,12 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
             credentials = Some(Arc::new(from_env));
         }
     }
-    let profile = global.profile.clone().or_else(|| provider.profile.clone());
+    let profile = global
+        .profile
+        .clone()
+        .or_else(|| provider.profile.clone())
+        .or_else(|| env_var("ALIBABA_CLOUD_PROFILE"))
+        .or_else(|| env_var("ALICLOUD_PROFILE"));
     if credentials.is_none()
         && let Some(name) = profile
     {
@@ -101,6 +112,24 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
             ProfileCredentials::default_path(&home),
             Some(name),
         )));
+    }
+    // The ECS instance's RAM role, when named (as the Terraform provider's
+    // `ecs_role_name`): never probed for, so a laptop does not wait on the
+    // metadata address before falling back to the embedded cloud.
+    let ecs_role = provider
+        .ecs_role_name
+        .clone()
+        .or_else(|| env_var("ALICLOUD_ECS_ROLE_NAME"))
+        .or_else(|| env_var("ALIBABA_CLOUD_ECS_METADATA"))
+        .filter(|r| !r.trim().is_empty());
+    if credentials.is_none()
+        && let Some(role) = ecs_role
+    {
+        let v1_disabled = env_var("ALIBABA_CLOUD_IMDSV1_DISABLED")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        credentials = Some(Arc::new(
+            EcsRamRoleCredentials::new(Some(role)).disable_imds_v1(v1_disabled),
+        ));
     }
     let endpoint = global
         .endpoint

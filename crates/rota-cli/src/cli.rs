@@ -38,6 +38,13 @@ Environment:
   ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET, ALIBABA_CLOUD_SECURITY_TOKEN
       Credentials for the real Alibaba Cloud (or ALICLOUD_ACCESS_KEY, ALICLOUD_SECRET_KEY,
       ALICLOUD_SECURITY_TOKEN). With no credentials anywhere, rota uses the embedded local cloud.
+  ALIBABA_CLOUD_PROFILE, ALICLOUD_PROFILE
+      An aliyun CLI profile (~/.aliyun/config.json), when neither --profile nor the provider
+      block names one
+  ALIBABA_CLOUD_ECS_METADATA, ALICLOUD_ECS_ROLE_NAME
+      The RAM role of the ECS instance rota runs on (as the provider's ecs_role_name)
+  ALIBABA_CLOUD_IMDSV1_DISABLED
+      true: the ECS metadata service must issue a hardened-mode token
   ALIBABA_CLOUD_REGION_ID, ALICLOUD_REGION
       The region, when neither --region nor the provider block sets one
   ALIBABA_CLOUD_ENDPOINT_KMS

@@ -676,6 +676,15 @@ pub const ECS_METADATA_BASE_URL: &str = "http://100.100.100.200";
 
 const ECS_CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/";
 
+/// Hardened mode: `PUT` here (with [`ECS_TOKEN_TTL_HEADER`]) issues a token
+/// that every metadata request then carries in [`ECS_TOKEN_HEADER`].
+const ECS_TOKEN_PATH: &str = "/latest/api/token";
+const ECS_TOKEN_TTL_HEADER: &str = "X-aliyun-ecs-metadata-token-ttl-seconds";
+const ECS_TOKEN_HEADER: &str = "X-aliyun-ecs-metadata-token";
+/// How long a metadata token lives (the service allows up to 6 hours); it
+/// is asked for again a minute before it expires.
+const ECS_TOKEN_TTL: Duration = Duration::from_secs(21_600);
+
 /// While probing, how long an unreachable metadata service is not asked again.
 const PROBE_QUIET_PERIOD: Duration = Duration::from_secs(60);
 
@@ -685,6 +694,8 @@ struct EcsState {
     discovered_role: Option<String>,
     cached: Option<Credentials>,
     quiet_until: Option<SystemTime>,
+    /// The hardened-mode metadata token and when it expires (never logged).
+    token: Option<(SecretString, SystemTime)>,
 }
 
 enum EcsFailure {
@@ -702,6 +713,12 @@ enum EcsFailure {
 ///   when none was given;
 /// - `GET {base}/latest/meta-data/ram/security-credentials/{role}` returns
 ///   `{"AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration", "Code"}`.
+///
+/// Requests use the service's hardened mode: a token from
+/// `PUT {base}/latest/api/token` (6 hours, renewed a minute before it
+/// expires) goes with every request. When the service issues no token the
+/// provider falls back to plain requests, unless that was disabled with
+/// [`EcsRamRoleCredentials::disable_imds_v1`] (then it is an error).
 ///
 /// The credentials are cached and fetched again once they are within the
 /// refresh margin (default 5 minutes) of their `Expiration`; concurrent
@@ -725,6 +742,7 @@ pub struct EcsRamRoleCredentials {
     connect_timeout: Duration,
     request_timeout: Duration,
     probing: bool,
+    imds_v1_disabled: bool,
     clock: CredentialsClock,
     state: tokio::sync::Mutex<EcsState>,
     note: Note,
@@ -743,6 +761,7 @@ impl EcsRamRoleCredentials {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(5),
             probing: false,
+            imds_v1_disabled: false,
             clock: Arc::new(SystemTime::now),
             state: tokio::sync::Mutex::new(EcsState::default()),
             note: Note::default(),
@@ -787,6 +806,14 @@ impl EcsRamRoleCredentials {
         self
     }
 
+    /// Requires hardened mode: when the metadata service issues no token,
+    /// fail instead of falling back to plain requests (the official SDKs'
+    /// `ALIBABA_CLOUD_IMDSV1_DISABLED`).
+    pub fn disable_imds_v1(mut self, disabled: bool) -> Self {
+        self.imds_v1_disabled = disabled;
+        self
+    }
+
     /// The clock deciding freshness (tests fix it).
     pub fn clock(mut self, clock: CredentialsClock) -> Self {
         self.clock = clock;
@@ -827,6 +854,9 @@ impl EcsRamRoleCredentials {
                 Ok(Some(c))
             }
             Err(failure) => {
+                // A refused or stale token may be the cause: the next
+                // attempt asks for a new one.
+                state.token = None;
                 // Still-valid cached credentials beat an error.
                 if let Some(c) = &state.cached
                     && c.is_fresh(now, Duration::ZERO)
@@ -887,37 +917,104 @@ impl EcsRamRoleCredentials {
         Ok(client)
     }
 
-    async fn get(&self, client: &reqwest::Client, url: &str) -> Result<(u16, Vec<u8>), EcsFailure> {
-        let classify = |e: reqwest::Error| {
-            if e.is_connect() || e.is_timeout() {
-                EcsFailure::Unreachable(e)
-            } else {
-                EcsFailure::Other(CredentialsError::fetch(
-                    self.label(),
-                    "the request to the metadata service failed",
-                    Some(Box::new(e)),
-                ))
-            }
-        };
-        let response = client.get(url).send().await.map_err(classify)?;
+    fn classify(&self, e: reqwest::Error) -> EcsFailure {
+        if e.is_connect() || e.is_timeout() {
+            EcsFailure::Unreachable(e)
+        } else {
+            EcsFailure::Other(CredentialsError::fetch(
+                self.label(),
+                "the request to the metadata service failed",
+                Some(Box::new(e)),
+            ))
+        }
+    }
+
+    async fn get(
+        &self,
+        client: &reqwest::Client,
+        url: &str,
+        token: Option<&SecretString>,
+    ) -> Result<(u16, Vec<u8>), EcsFailure> {
+        let mut request = client.get(url);
+        if let Some(t) = token {
+            request = request.header(ECS_TOKEN_HEADER, t.expose_secret());
+        }
+        let response = request.send().await.map_err(|e| self.classify(e))?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(classify)?;
+        let body = response.bytes().await.map_err(|e| self.classify(e))?;
         Ok((status, body.to_vec()))
+    }
+
+    /// The hardened-mode token (cached until a minute before it expires),
+    /// or `None` when the service issues none and plain requests are
+    /// allowed.
+    async fn token(
+        &self,
+        client: &reqwest::Client,
+        state: &mut EcsState,
+    ) -> Result<Option<SecretString>, EcsFailure> {
+        let now = (self.clock)();
+        if let Some((t, until)) = &state.token
+            && now + Duration::from_secs(60) < *until
+        {
+            return Ok(Some(t.clone()));
+        }
+        state.token = None;
+        let response = client
+            .put(format!("{}{ECS_TOKEN_PATH}", self.base_url))
+            .header(ECS_TOKEN_TTL_HEADER, ECS_TOKEN_TTL.as_secs().to_string())
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| self.classify(e))?;
+        let token = std::str::from_utf8(&body)
+            .map(str::trim)
+            .unwrap_or_default();
+        let usable = status == 200
+            && !token.is_empty()
+            && token.len() <= 4096
+            && token.bytes().all(|b| b.is_ascii_graphic());
+        if usable {
+            let token = SecretString::new(token);
+            state.token = Some((token.clone(), now + ECS_TOKEN_TTL));
+            return Ok(Some(token));
+        }
+        if self.imds_v1_disabled {
+            return Err(EcsFailure::Other(CredentialsError::fetch(
+                self.label(),
+                format!(
+                    "the metadata service issued no token (HTTP {status}) and plain requests are disabled (ALIBABA_CLOUD_IMDSV1_DISABLED)"
+                ),
+                None,
+            )));
+        }
+        tracing::debug!(
+            status,
+            "the ECS metadata service issued no token; plain requests"
+        );
+        Ok(None)
     }
 
     async fn fetch(&self, state: &mut EcsState) -> Result<Credentials, EcsFailure> {
         let client = self.client(state)?;
+        let token = self.token(&client, state).await?;
         let role = match (&self.role_name, &state.discovered_role) {
             (Some(r), _) | (None, Some(r)) => r.clone(),
             (None, None) => {
-                let r = self.discover_role(&client).await?;
+                let r = self.discover_role(&client, token.as_ref()).await?;
                 state.discovered_role = Some(r.clone());
                 r
             }
         };
         let (status, body) = self
-            .get(&client, &format!("{}{role}", self.list_url()))
+            .get(
+                &client,
+                &format!("{}{role}", self.list_url()),
+                token.as_ref(),
+            )
             .await?;
+
         let fail =
             |reason: String| EcsFailure::Other(CredentialsError::fetch(self.label(), reason, None));
         if status == 404 {
@@ -971,8 +1068,12 @@ impl EcsRamRoleCredentials {
             .with_expiry(SystemTime::from(expires_at)))
     }
 
-    async fn discover_role(&self, client: &reqwest::Client) -> Result<String, EcsFailure> {
-        let (status, body) = self.get(client, &self.list_url()).await?;
+    async fn discover_role(
+        &self,
+        client: &reqwest::Client,
+        token: Option<&SecretString>,
+    ) -> Result<String, EcsFailure> {
+        let (status, body) = self.get(client, &self.list_url(), token).await?;
         if status == 404 {
             return Err(EcsFailure::NoRole);
         }

@@ -71,6 +71,7 @@ const PROVIDER_ARGS: &[&str] = &[
     "security_token",
     "profile",
     "protocol",
+    "ecs_role_name",
 ];
 
 /// Variable block arguments.
@@ -104,6 +105,9 @@ pub struct ProviderConfig {
     pub security_token: Option<SecretString>,
     /// `profile` (aliyun CLI profile).
     pub profile: Option<String>,
+    /// `ecs_role_name`: the RAM role of the ECS instance Rota runs on, whose
+    /// credentials come from the instance metadata service.
+    pub ecs_role_name: Option<String>,
     /// `protocol` (`HTTPS` or `HTTP`).
     pub protocol: Option<String>,
     /// `endpoints { kms = … }`.
@@ -1132,6 +1136,7 @@ impl Loader {
                 "secret_key" => p.secret_key = eval(a, self).map(SecretString::new),
                 "security_token" => p.security_token = eval(a, self).map(SecretString::new),
                 "profile" => p.profile = eval(a, self),
+                "ecs_role_name" => p.ecs_role_name = eval(a, self),
                 "protocol" => p.protocol = eval(a, self),
                 other => self.diags.push(
                     Diagnostic::new(format!("unknown provider argument `{other}`"))

@@ -190,3 +190,19 @@ fn plugin_paths_resolve_against_the_configuration_directory() {
         ]
     );
 }
+
+#[test]
+fn the_provider_names_an_ecs_instance_ram_role() {
+    let opts = LoadOptions {
+        path: PathBuf::from("cfg"),
+        ..LoadOptions::default()
+    };
+    let c = Config::from_text(
+        "main.tf",
+        "provider \"alicloud\" {\n  region        = \"cn-shanghai\"\n  ecs_role_name = \"rota-rotator\"\n}\n",
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(c.provider.ecs_role_name.as_deref(), Some("rota-rotator"));
+    assert_eq!(c.provider.region.as_deref(), Some("cn-shanghai"));
+}

@@ -12,7 +12,7 @@ use rota_kms::credentials::{
     EcsRamRoleCredentials, EnvCredentials, ProfileCredentials, StaticCredentials, region_from_vars,
 };
 
-use crate::stub::{Reply, Stub};
+use crate::stub::{Recorded, Reply, Stub};
 
 const CANARY_SECRET: &str = "canary-SECRET-5d1f";
 const CANARY_TOKEN: &str = "canary-TOKEN-9a7e";
@@ -311,11 +311,16 @@ fn rfc3339(secs: u64) -> String {
         .to_string()
 }
 
-/// A metadata service with role `rota-role`; fetch number `n` (1-based)
+const TOKEN_PATH: &str = "/latest/api/token";
+const METADATA_TOKEN: &str = "metadata-token-7c1e";
+
+/// A metadata service with role `rota-role` that issues hardened-mode
+/// tokens (and also answers plain requests); fetch number `n` (1-based)
 /// returns key `STS.key-n` expiring `n` hours after 2025-12-31T23:00:00Z.
 async fn metadata_stub() -> Stub {
     let fetches = Arc::new(AtomicUsize::new(0));
     Stub::start(move |_, req| match req.path() {
+        TOKEN_PATH if req.method == "PUT" => Reply::text(200, METADATA_TOKEN),
         ROLE_PATH => Reply::text(200, "rota-role\n"),
         p if p == format!("{ROLE_PATH}rota-role") => {
             let n = fetches.fetch_add(1, Ordering::SeqCst) as u64 + 1;
@@ -335,6 +340,14 @@ async fn metadata_stub() -> Stub {
         _ => Reply::text(404, "not found"),
     })
     .await
+}
+
+/// The metadata reads (GETs) a stub received; token requests are PUTs.
+fn gets(stub: &Stub) -> Vec<Recorded> {
+    stub.requests()
+        .into_iter()
+        .filter(|r| r.method == "GET")
+        .collect()
 }
 
 /// A settable clock.
@@ -377,9 +390,22 @@ async fn metadata_credentials_are_cached_until_the_refresh_margin() {
     let seen: Vec<String> = stub.requests().iter().map(|r| r.target.clone()).collect();
     assert_eq!(
         seen,
-        [ROLE_PATH.to_owned(), format!("{ROLE_PATH}rota-role")]
+        [
+            TOKEN_PATH.to_owned(),
+            ROLE_PATH.to_owned(),
+            format!("{ROLE_PATH}rota-role")
+        ]
     );
-    assert!(stub.requests().iter().all(|r| r.method == "GET"));
+    // Hardened mode: a six-hour token, carried by every read.
+    assert_eq!(
+        stub.requests()[0].header("x-aliyun-ecs-metadata-token-ttl-seconds"),
+        Some("21600")
+    );
+    assert!(
+        gets(&stub)
+            .iter()
+            .all(|r| r.header("x-aliyun-ecs-metadata-token") == Some(METADATA_TOKEN))
+    );
 
     // 23:54: six minutes left, more than the margin: the cached value.
     now.store(NEW_YEAR - 360, Ordering::SeqCst);
@@ -387,7 +413,7 @@ async fn metadata_credentials_are_cached_until_the_refresh_margin() {
         ecs.provide().await.unwrap().unwrap().access_key_id,
         "STS.key-1"
     );
-    assert_eq!(stub.count(), 2);
+    assert_eq!(gets(&stub).len(), 2);
 
     // 23:56: within five minutes of expiry: refreshed (the role is remembered).
     now.store(NEW_YEAR - 240, Ordering::SeqCst);
@@ -395,8 +421,10 @@ async fn metadata_credentials_are_cached_until_the_refresh_margin() {
         ecs.provide().await.unwrap().unwrap().access_key_id,
         "STS.key-2"
     );
-    assert_eq!(stub.count(), 3);
-    assert_eq!(stub.requests()[2].target, format!("{ROLE_PATH}rota-role"));
+    assert_eq!(gets(&stub).len(), 3);
+    assert_eq!(gets(&stub)[2].target, format!("{ROLE_PATH}rota-role"));
+    // The token is still valid: not asked for again.
+    assert_eq!(stub.count(), 4);
 
     // Key 2 expires at 01:00; at 00:30 it is still served from the cache.
     now.store(NEW_YEAR + 1800, Ordering::SeqCst);
@@ -404,7 +432,7 @@ async fn metadata_credentials_are_cached_until_the_refresh_margin() {
         ecs.provide().await.unwrap().unwrap().access_key_id,
         "STS.key-2"
     );
-    assert_eq!(stub.count(), 3);
+    assert_eq!(gets(&stub).len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -425,7 +453,7 @@ async fn concurrent_callers_share_one_refresh() {
         assert_eq!(id.unwrap(), "STS.key-1");
     }
     // A named role is not listed; sixteen callers, one fetch.
-    assert_eq!(stub.count(), 1);
+    assert_eq!(gets(&stub).len(), 1);
 
     now.store(NEW_YEAR - 60, Ordering::SeqCst);
     for _ in 0..16 {
@@ -435,13 +463,19 @@ async fn concurrent_callers_share_one_refresh() {
     while let Some(id) = tasks.join_next().await {
         assert_eq!(id.unwrap(), "STS.key-2");
     }
-    assert_eq!(stub.count(), 2);
+    assert_eq!(gets(&stub).len(), 2);
 }
 
 #[tokio::test]
 async fn failed_refresh_serves_cached_credentials_until_they_expire() {
-    let stub = Stub::start(|n, _| {
-        if n == 0 {
+    // A service without hardened mode (no token): plain reads, the first
+    // succeeds, later ones fail.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let stub = Stub::start(move |_, req| {
+        if req.method == "PUT" {
+            return Reply::text(404, "not found");
+        }
+        if reads.fetch_add(1, Ordering::SeqCst) == 0 {
             Reply::json(
                 200,
                 &serde_json::json!({
@@ -468,7 +502,12 @@ async fn failed_refresh_serves_cached_credentials_until_they_expire() {
         ecs.provide().await.unwrap().unwrap().access_key_id,
         "STS.only"
     );
-    assert_eq!(stub.count(), 2, "a refresh was attempted");
+    assert_eq!(gets(&stub).len(), 2, "a refresh was attempted");
+    assert!(
+        gets(&stub)
+            .iter()
+            .all(|r| r.header("x-aliyun-ecs-metadata-token").is_none())
+    );
     now.store(NEW_YEAR + 1, Ordering::SeqCst);
     let err = ecs.provide().await.unwrap_err();
     assert_eq!(
@@ -641,7 +680,7 @@ async fn chain_precedence_static_env_profile_metadata() {
         .await,
         "STS.key-1"
     );
-    assert_eq!(stub.count(), 2);
+    assert_eq!(gets(&stub).len(), 2);
 
     // An invalid source stops the chain instead of falling through.
     let err = CredentialsChain::default_chain(
@@ -770,4 +809,62 @@ async fn no_credential_type_or_error_prints_a_secret() {
         );
     }
     assert!(shown[0].contains("LTAI-static") && shown[0].contains("***"));
+}
+
+#[tokio::test]
+async fn metadata_hardened_mode_and_imds_v1_disabled() {
+    // A service in enforced hardened mode: reads without the token fail.
+    let stub = Stub::start(|_, req| {
+        if req.method == "PUT" && req.path() == TOKEN_PATH {
+            return Reply::text(200, METADATA_TOKEN);
+        }
+        if req.header("x-aliyun-ecs-metadata-token") != Some(METADATA_TOKEN) {
+            return Reply::text(403, "forbidden");
+        }
+        match req.path() {
+            ROLE_PATH => Reply::text(200, "rota-role\n"),
+            _ => Reply::json(
+                200,
+                &serde_json::json!({
+                    "AccessKeyId": "STS.hardened", "AccessKeySecret": CANARY_SECRET,
+                    "SecurityToken": CANARY_TOKEN, "Expiration": rfc3339(NEW_YEAR),
+                    "Code": "Success"
+                })
+                .to_string(),
+            ),
+        }
+    })
+    .await;
+    let (_, clock) = clock(NEW_YEAR - 3600);
+    let ecs = EcsRamRoleCredentials::new(None)
+        .metadata_base_url(stub.url())
+        .disable_imds_v1(true)
+        .clock(clock.clone());
+    assert_eq!(
+        ecs.provide().await.unwrap().unwrap().access_key_id,
+        "STS.hardened"
+    );
+    // The token never appears in what the provider says about itself.
+    assert!(!format!("{ecs:?}").contains(METADATA_TOKEN));
+
+    // A service that issues no token: plain reads are refused when disabled,
+    // before any read.
+    let old = Stub::start(|_, req| {
+        if req.method == "PUT" {
+            Reply::text(404, "not found")
+        } else {
+            Reply::text(200, "rota-role\n")
+        }
+    })
+    .await;
+    let ecs = EcsRamRoleCredentials::new(None)
+        .metadata_base_url(old.url())
+        .disable_imds_v1(true)
+        .clock(clock);
+    let err = ecs.provide().await.unwrap_err().to_string();
+    assert!(
+        err.contains("issued no token (HTTP 404)") && err.contains("ALIBABA_CLOUD_IMDSV1_DISABLED"),
+        "{err}"
+    );
+    assert!(gets(&old).is_empty());
 }

@@ -17,11 +17,13 @@
 //! turns it off (for users who let Rota's own scheduler drive rotations),
 //! and [`LocalCloud::rotate_due`] runs one pass on demand.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use rota_kms::SecretString;
 use rota_kms::credentials::Credentials;
 use rota_kms::error::{ApiError, Error};
@@ -365,6 +367,21 @@ impl LocalCloud {
     /// cloud's clock); returns their names. Failures are logged.
     pub async fn rotate_due(&self) -> Vec<String> {
         self.inner.engine.rotate_due().await
+    }
+
+    /// Secrets whose automatic rotation is failing: consecutive failures
+    /// and the time of the next try (they are not tried before it).
+    pub fn failing_automatic_rotations(&self) -> BTreeMap<String, (u32, DateTime<Utc>)> {
+        self.inner
+            .engine
+            .auto_failures
+            .lock()
+            .map(|f| {
+                f.iter()
+                    .map(|(name, (n, at))| (name.clone(), (*n, crate::engine::to_time(*at))))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The dispatcher (what the server calls).

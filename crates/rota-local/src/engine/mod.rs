@@ -187,6 +187,10 @@ pub(crate) struct Engine {
     key_lock: tokio::sync::Mutex<()>,
     pub(crate) targets: crate::targets::Targets,
     pub(crate) rotation_hook: Option<RotationHook>,
+    /// Automatic rotations that failed: consecutive failures and the
+    /// earliest time (Unix seconds) to try again (in memory: a restart
+    /// tries at once).
+    pub(crate) auto_failures: Mutex<HashMap<String, (u32, i64)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -238,6 +242,7 @@ impl Engine {
             access: RwLock::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
             key_lock: tokio::sync::Mutex::new(()),
+            auto_failures: Mutex::new(HashMap::new()),
             targets,
             rotation_hook,
         };

@@ -564,9 +564,16 @@ impl Engine {
     }
 
     /// Rotates every secret whose automatic rotation is due. Returns the
-    /// names rotated; failures are logged.
+    /// names rotated; failures are logged, and a secret whose automatic
+    /// rotation failed waits before the next try: 1 minute, doubling up to
+    /// an hour, until one succeeds.
     pub(crate) async fn rotate_due(&self) -> Vec<String> {
         let now = self.now_secs();
+        let waiting: std::collections::HashMap<String, (u32, i64)> = self
+            .auto_failures
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default();
         let due: Vec<String> = self
             .all_secrets()
             .into_iter()
@@ -575,16 +582,27 @@ impl Engine {
                     && !s.pending_delete()
                     && s.doc.rotation_interval.is_some()
                     && s.doc.next_rotation.is_some_and(|t| t <= now)
+                    && waiting.get(&s.doc.name).is_none_or(|(_, at)| *at <= now)
             })
             .map(|s| s.doc.name.clone())
             .collect();
         let mut done = Vec::new();
         for name in due {
             let vid = format!("auto-{now}");
-            match self.rotate(&name, &vid).await {
-                Ok(()) => done.push(name),
+            let result = self.rotate(&name, &vid).await;
+            let Ok(mut failures) = self.auto_failures.lock() else {
+                continue;
+            };
+            match result {
+                Ok(()) => {
+                    failures.remove(&name);
+                    done.push(name);
+                }
                 Err(e) => {
-                    tracing::warn!(secret.name = %name, code = e.code(), error = %e, "automatic rotation failed");
+                    let n = failures.get(&name).map_or(1, |(n, _)| n + 1);
+                    let wait = auto_retry_wait(n);
+                    failures.insert(name.clone(), (n, now + wait));
+                    tracing::warn!(secret.name = %name, code = e.code(), error = %e, failures = n, retry_in_s = wait, "automatic rotation failed");
                 }
             }
         }
@@ -592,9 +610,21 @@ impl Engine {
     }
 }
 
+/// Seconds before automatic rotation number `failures + 1` of a secret is
+/// tried: 60, 120, 240, … at most 3,600.
+fn auto_retry_wait(failures: u32) -> i64 {
+    (60_i64 << failures.saturating_sub(1).min(6)).min(3_600)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn automatic_rotation_retries_back_off_to_an_hour() {
+        let waits: Vec<i64> = (1..=9).map(auto_retry_wait).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+    }
 
     #[test]
     fn passwords_meet_rds_rules() {

@@ -511,6 +511,46 @@ async fn automatic_rotation_runs_when_next_rotation_date_passes() {
     assert!(e.cloud.rotate_due().await.is_empty(), "not due again");
 }
 
+/// An automatic rotation that fails (the instance is gone) is not tried on
+/// every check: it waits a minute, then two, doubling up to an hour.
+#[tokio::test]
+async fn a_failing_automatic_rotation_backs_off() {
+    let e = env().await;
+    let c = e.client();
+    let mut r = ecs_secret(
+        "acs/ecs/gone",
+        "i-gone000000000001",
+        "Password",
+        r#"{"UserName":"app","Password":"App-Passw0rd1"}"#,
+    );
+    r.enable_automatic_rotation = Some(true);
+    r.rotation_interval = Some("604800s".into());
+    c.send(&r).await.unwrap();
+    e.clock.advance(Duration::seconds(604_800));
+    let failures = || {
+        e.cloud
+            .failing_automatic_rotations()
+            .get("acs/ecs/gone")
+            .map(|f| f.0)
+    };
+    assert!(e.cloud.rotate_due().await.is_empty(), "the first try fails");
+    assert_eq!(failures(), Some(1));
+    // Within the minute: not tried.
+    e.clock.advance(Duration::seconds(30));
+    assert!(e.cloud.rotate_due().await.is_empty());
+    assert_eq!(failures(), Some(1));
+    // After it: tried again; then it waits two minutes.
+    e.clock.advance(Duration::seconds(31));
+    assert!(e.cloud.rotate_due().await.is_empty());
+    assert_eq!(failures(), Some(2));
+    e.clock.advance(Duration::seconds(90));
+    assert!(e.cloud.rotate_due().await.is_empty());
+    assert_eq!(failures(), Some(2));
+    e.clock.advance(Duration::seconds(31));
+    assert!(e.cloud.rotate_due().await.is_empty());
+    assert_eq!(failures(), Some(3));
+}
+
 /// The seed's example (`examples/seed/main.tf`, its name corrected to
 /// `acs/ecs/…`) against the world of `examples/seed-corrected/world.hcl`,
 /// which declares the account, KMS instance, key and ECS instance it names.

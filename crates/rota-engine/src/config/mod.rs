@@ -671,6 +671,23 @@ impl Loader {
                     "workflow" => workflow_blocks.push((*fi, block.clone())),
                     "plugins" => plugins_blocks.push((*fi, block.clone())),
                     "terraform" => {}
+                    "data" | "output" | "module" | "moved" | "import" | "removed" | "check" => {
+                        self.diags.push(
+                            Diagnostic::new(format!(
+                                "`{ident}` blocks are a Terraform feature Rota does not support"
+                            ))
+                            .at(Location::of(file, &head, true))
+                            .help(format!(
+                                "Rota understands: {}{}",
+                                TOP_BLOCKS.join(", "),
+                                if ident == "data" {
+                                    "; to manage an existing secret, `rota import ADDRESS ID` prints its resource block"
+                                } else {
+                                    ""
+                                }
+                            )),
+                        );
+                    }
                     other => self.diags.push(
                         Diagnostic::new(format!("unknown block type `{other}`"))
                             .at(Location::of(file, &head, true))
@@ -753,6 +770,23 @@ impl Loader {
                 if key == "depends_on" {
                     continue;
                 }
+                if matches!(key, "count" | "for_each" | "provider") {
+                    self.diags.push(
+                        Diagnostic::new(format!(
+                            "the meta-argument `{key}` is not supported by Rota ({address})"
+                        ))
+                        .at(Location::of(file, &raw.key_span, true))
+                        .address(&address)
+                        .help(if key == "provider" {
+                            "one provider \"alicloud\" block serves the whole configuration \
+                             (provider aliases are not supported)"
+                        } else {
+                            "write one resource block per secret (Rota keeps no state file, \
+                             so each secret has a fixed address)"
+                        }),
+                    );
+                    continue;
+                }
                 if resource::schema_arg(key).is_none() {
                     let allowed: Vec<&str> = resource::SCHEMA
                         .iter()
@@ -797,6 +831,17 @@ impl Loader {
                             timeouts.push(raw);
                         }
                     }
+                } else if ident == "lifecycle" || ident == "dynamic" {
+                    self.diags.push(
+                        Diagnostic::new(format!(
+                            "the `{ident}` block is not supported by Rota ({address})"
+                        ))
+                        .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
+                        .address(&address)
+                        .help(
+                            "the only block a secret takes is timeouts { create, update, delete }",
+                        ),
+                    );
                 } else {
                     self.diags.push(
                         Diagnostic::new(format!("unknown block type `{ident}` in {address}"))

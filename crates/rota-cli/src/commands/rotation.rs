@@ -1333,29 +1333,39 @@ fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
         OutputFormat::Text => {
             if rows.is_empty() {
                 outln!("No rotations or workflows are configured.");
-            }
-            for r in &rows {
-                let s = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
-                if r.get("workflow").is_some() {
-                    outln!(
-                        "workflow {}  {}  last {}  next {}",
-                        s("workflow"),
-                        s("state"),
-                        s("last_run"),
-                        s("next_slot")
-                    );
-                } else {
-                    outln!(
-                        "{}  {}  plugin {}  last {}  next {}",
-                        s("secret"),
-                        s("state"),
-                        s("plugin"),
-                        s("last_rotation"),
-                        s("next_slot")
-                    );
-                }
-                if let Some(reason) = r["reason"].as_str() {
-                    outln!("  reason: {reason}");
+            } else {
+                let s = |r: &serde_json::Value, k: &str| r[k].as_str().unwrap_or("-").to_owned();
+                let name = |r: &serde_json::Value| match r["workflow"].as_str() {
+                    Some(w) => format!("workflow:{w}"),
+                    None => s(r, "secret"),
+                };
+                let cells: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            name(r),
+                            s(r, "state"),
+                            r["plugin"].as_str().unwrap_or("workflow").to_owned(),
+                            r["last_rotation"]
+                                .as_str()
+                                .or(r["last_run"].as_str())
+                                .unwrap_or("-")
+                                .to_owned(),
+                            s(r, "next_slot"),
+                        ]
+                    })
+                    .collect();
+                outln!(
+                    "{}",
+                    crate::output::table(
+                        &["NAME", "STATE", "PLUGIN", "LAST RUN", "NEXT SLOT"],
+                        &cells
+                    )
+                );
+                for r in &rows {
+                    if let Some(reason) = r["reason"].as_str() {
+                        outln!("{}: {reason}", name(r));
+                    }
                 }
             }
         }

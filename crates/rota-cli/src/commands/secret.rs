@@ -78,7 +78,7 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
                 if rows.is_empty() {
                     "No secrets.".into()
                 } else {
-                    table(&["NAME", "TYPE", "UPDATED", "STATE", "TAGS"], &rows)
+                    crate::output::table(&["NAME", "TYPE", "UPDATED", "STATE", "TAGS"], &rows)
                 }
             })?;
         }
@@ -193,7 +193,7 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
                         ]
                     })
                     .collect::<Vec<_>>();
-                table(&["VERSION", "STAGES", "CREATED"], &rows)
+                crate::output::table(&["VERSION", "STAGES", "CREATED"], &rows)
             })?;
         }
         SecretCommand::Put(args) => {
@@ -354,7 +354,7 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
                     .iter()
                     .map(|t| vec![t.tag_key.clone(), t.tag_value.clone()])
                     .collect::<Vec<_>>();
-                table(&["KEY", "VALUE"], &rows)
+                crate::output::table(&["KEY", "VALUE"], &rows)
             })?;
         }
     }
@@ -681,36 +681,4 @@ fn fields(lines: &[(&str, String)]) -> String {
         .map(|(k, v)| format!("{:<width$} {v}", format!("{k}:")))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// A plain table: a header row and space-aligned columns.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let last = cells.len().saturating_sub(1);
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == last {
-                    (*c).to_owned()
-                } else {
-                    format!("{c:<w$}  ", w = widths[i])
-                }
-            })
-            .collect::<String>()
-            .trim_end()
-            .to_owned()
-    };
-    let mut out = line(header.to_vec());
-    for row in rows {
-        out.push('\n');
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
 }

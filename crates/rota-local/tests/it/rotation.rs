@@ -37,6 +37,20 @@ async fn stage(c: &KmsClient, name: &str, stage: &str) -> SecretValue {
     .unwrap()
 }
 
+/// An ECS password secret of user `app` on `instance`, with automatic
+/// rotation every `interval`.
+fn rotating_ecs_secret(name: &str, instance: &str, interval: &str) -> CreateSecret {
+    let mut r = ecs_secret(
+        name,
+        instance,
+        "Password",
+        r#"{"UserName":"app","Password":"App-Passw0rd1"}"#,
+    );
+    r.enable_automatic_rotation = Some(true);
+    r.rotation_interval = Some(interval.into());
+    r
+}
+
 fn ecs_secret(name: &str, instance: &str, sub: &str, data: &str) -> CreateSecret {
     CreateSecret {
         secret_name: name.into(),
@@ -55,14 +69,7 @@ async fn ecs_password_rotation_changes_the_account() {
     let e = env().await;
     let c = e.client();
     let api = e.api();
-    let mut r = ecs_secret(
-        "acs/ecs/app",
-        ECS,
-        "Password",
-        r#"{"UserName":"app","Password":"App-Passw0rd1"}"#,
-    );
-    r.enable_automatic_rotation = Some(true);
-    r.rotation_interval = Some("7d".into());
+    let r = rotating_ecs_secret("acs/ecs/app", ECS, "7d");
     c.send(&r).await.unwrap();
     e.clock.advance(Duration::hours(1));
     let resp = c.send(&rotate("acs/ecs/app", "v2")).await.unwrap();
@@ -480,14 +487,7 @@ async fn bad_input_answers_alibaba_codes_and_writes_nothing() {
 async fn automatic_rotation_runs_when_next_rotation_date_passes() {
     let e = env().await;
     let c = e.client();
-    let mut r = ecs_secret(
-        "acs/ecs/auto",
-        ECS,
-        "Password",
-        r#"{"UserName":"app","Password":"App-Passw0rd1"}"#,
-    );
-    r.enable_automatic_rotation = Some(true);
-    r.rotation_interval = Some("604800s".into());
+    let r = rotating_ecs_secret("acs/ecs/auto", ECS, "604800s");
     c.send(&r).await.unwrap();
     assert!(e.cloud.rotate_due().await.is_empty());
     e.clock.advance(Duration::seconds(604_800));
@@ -517,14 +517,7 @@ async fn automatic_rotation_runs_when_next_rotation_date_passes() {
 async fn a_failing_automatic_rotation_backs_off() {
     let e = env().await;
     let c = e.client();
-    let mut r = ecs_secret(
-        "acs/ecs/gone",
-        "i-gone000000000001",
-        "Password",
-        r#"{"UserName":"app","Password":"App-Passw0rd1"}"#,
-    );
-    r.enable_automatic_rotation = Some(true);
-    r.rotation_interval = Some("604800s".into());
+    let r = rotating_ecs_secret("acs/ecs/gone", "i-gone000000000001", "604800s");
     c.send(&r).await.unwrap();
     e.clock.advance(Duration::seconds(604_800));
     let failures = || {

@@ -2,8 +2,11 @@
 //! thing.
 //!
 //! - `cargo xtask ci`: formatting, clippy with warnings denied (also on
-//!   example-echo's test-only feature variants), and the whole
-//!   test suite (the tidy checks are tests in this crate) — exactly what CI runs;
+//!   example-echo's test-only feature variants), the whole test suite (the
+//!   tidy checks are tests in this crate), then the time-sensitive suites
+//!   again at hostile instants (`ROTA_TEST_NOW`: the last seconds of a
+//!   year; minutes before a DST change under `TZ=America/New_York` and a
+//!   German locale) — exactly what CI runs;
 //! - `cargo xtask bench [NAME…]`: the benchmarks, printing their figures;
 //! - `cargo xtask tidy`: only the repository hygiene tests;
 //! - `cargo xtask plugins`: builds the native plugins in release mode into
@@ -105,23 +108,83 @@ fn ci() -> Result<()> {
         )?;
     }
     step("interop venv", interop_setup)?;
-    step("tests", || {
-        if has_nextest() {
-            cargo(&[
-                "nextest",
-                "run",
-                "--workspace",
-                "--locked",
-                "--no-fail-fast",
-                "--test-threads",
-                "4",
-            ])
-        } else {
-            cargo(&["test", "--workspace", "--locked", "--no-fail-fast"])
-        }
-    })?;
+    step("tests", || tests(&["--workspace"], &[]))?;
+    // The time-sensitive suites again, at instants where a test that reads
+    // the wall clock (or assumes a time zone) breaks: the build is reused.
+    for run in HOSTILE_RUNS {
+        let mut env = vec![("ROTA_TEST_NOW", run.now)];
+        env.extend_from_slice(run.env);
+        step(&format!("tests at {} ({})", run.now, run.what), || {
+            let mut args = Vec::new();
+            for p in TIME_SENSITIVE {
+                args.extend(["-p", *p]);
+            }
+            tests(&args, &env)
+        })?;
+    }
     println!("xtask ci: all steps passed");
     Ok(())
+}
+
+/// A moment at which the time-sensitive suites run again.
+struct HostileRun {
+    /// What makes it hostile.
+    what: &'static str,
+    /// The suites' base instant (`ROTA_TEST_NOW`).
+    now: &'static str,
+    /// More environment: the machine's time zone and locale.
+    env: &'static [(&'static str, &'static str)],
+}
+
+/// The instants `cargo xtask ci` runs [`TIME_SENSITIVE`] at, after the
+/// ordinary run: the suites' clocks start there and run on, so a test that
+/// takes a few seconds crosses the moment.
+const HOSTILE_RUNS: &[HostileRun] = &[
+    HostileRun {
+        what: "30 s before a new year",
+        now: "2026-12-31T23:59:30Z",
+        env: &[("TZ", "UTC")],
+    },
+    HostileRun {
+        what: "5 min before New York's spring DST change, in that zone, German locale",
+        now: "2027-03-14T06:55:00Z",
+        env: &[
+            ("TZ", "America/New_York"),
+            ("LANG", "de_DE.UTF-8"),
+            ("LC_ALL", "de_DE.UTF-8"),
+        ],
+    },
+];
+
+/// The packages whose tests depend on "now" (through the suites' base
+/// instant or the `rota` binary's clock).
+const TIME_SENSITIVE: &[&str] = &[
+    "rota-clock",
+    "rota-test-support",
+    "rota-scheduler",
+    "rota-local",
+    "rota-engine",
+    "rota-script",
+    "rota-cli",
+];
+
+/// Runs the tests of `selection` (cargo package arguments) with `env`:
+/// nextest when installed, else `cargo test`.
+fn tests(selection: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    let mut args: Vec<&str> = if has_nextest() {
+        vec![
+            "nextest",
+            "run",
+            "--locked",
+            "--no-fail-fast",
+            "--test-threads",
+            "4",
+        ]
+    } else {
+        vec!["test", "--locked", "--no-fail-fast"]
+    };
+    args.extend_from_slice(selection);
+    cargo_env(&args, env)
 }
 
 fn bench(names: &[String]) -> Result<()> {
@@ -235,9 +298,14 @@ fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
+    cargo_env(args, &[])
+}
+
+fn cargo_env(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(args)
         .env("INSTA_UPDATE", "no")
+        .envs(env.iter().copied())
         .status()
         .with_context(|| format!("cannot run cargo {}", args.join(" ")))?;
     if !status.success() {

@@ -1,7 +1,8 @@
 //! Repository hygiene, as ordinary tests (`cargo test -p xtask`):
 //! module docs present, no ignored or should-panic tests, `unsafe` forbidden
-//! outside the plugin crates, every crate in ARCHITECTURE.md, and the
-//! dependency direction of architecture.md enforced from `cargo metadata`.
+//! outside the plugin crates, the wall clock read only by rota-clock, every
+//! crate in ARCHITECTURE.md, and the dependency direction of architecture.md
+//! enforced from `cargo metadata`.
 
 #[cfg(test)]
 mod tests {
@@ -12,16 +13,22 @@ mod tests {
     /// Who may depend on whom (architecture.md, "Dependency direction").
     /// A workspace package missing here is an error: add its row.
     const ALLOWED: &[(&str, &[&str])] = &[
-        ("rota-kms", &[]),
-        ("rota-local", &["rota-kms"]),
-        ("rota-scheduler", &[]),
-        ("rota-engine", &["rota-kms", "rota-scheduler"]),
-        ("rota-script", &["rota-engine", "rota-kms"]),
+        ("rota-clock", &[]),
+        ("rota-test-support", &["rota-clock"]),
+        ("rota-kms", &["rota-clock"]),
+        ("rota-local", &["rota-kms", "rota-clock"]),
+        ("rota-scheduler", &["rota-clock"]),
+        ("rota-engine", &["rota-kms", "rota-scheduler", "rota-clock"]),
+        ("rota-script", &["rota-engine", "rota-kms", "rota-clock"]),
         ("rota-plugin-abi", &[]),
-        ("rota-plugin-host", &["rota-engine", "rota-plugin-abi"]),
+        (
+            "rota-plugin-host",
+            &["rota-engine", "rota-plugin-abi", "rota-clock"],
+        ),
         (
             "rota-cli",
             &[
+                "rota-clock",
                 "rota-kms",
                 "rota-local",
                 "rota-scheduler",
@@ -107,6 +114,42 @@ mod tests {
         assert!(
             hits.is_empty(),
             "ignored or should_panic tests are not allowed:\n{}",
+            hits.join("\n")
+        );
+    }
+
+    /// The only file that reads the system's time directly: everything else
+    /// asks a `Clock` (rota-clock), so that tests can fix "now".
+    const WALL_CLOCK_READERS: &[&str] = &["crates/rota-clock/src/lib.rs"];
+
+    #[test]
+    fn tidy_wall_clock_read_only_through_rota_clock() {
+        // Built with concat! so this file does not match itself.
+        let banned = [
+            concat!("Utc", "::now("),
+            concat!("SystemTime", "::now("),
+            concat!("Local", "::now("),
+            concat!("chrono::", "Local"),
+            concat!("OffsetDateTime", "::now"),
+        ];
+        let mut hits = Vec::new();
+        for f in all_rust_files() {
+            let rel = f.strip_prefix(root()).unwrap().display().to_string();
+            if WALL_CLOCK_READERS.contains(&rel.as_str()) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                if banned.iter().any(|b| line.contains(b)) {
+                    hits.push(format!("{rel}:{}: {}", i + 1, line.trim()));
+                }
+            }
+        }
+        assert!(
+            hits.is_empty(),
+            "read the time through a rota_clock::Clock (the process's clock, or \
+             rota_test_support's in tests), not the system directly \
+             (monotonic Instant is fine for durations):\n{}",
             hits.join("\n")
         );
     }

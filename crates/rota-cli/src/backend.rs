@@ -128,7 +128,9 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
         let v1_disabled = env_var("ALIBABA_CLOUD_IMDSV1_DISABLED")
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
         credentials = Some(Arc::new(
-            EcsRamRoleCredentials::new(Some(role)).disable_imds_v1(v1_disabled),
+            EcsRamRoleCredentials::new(Some(role))
+                .disable_imds_v1(v1_disabled)
+                .clock(crate::clock::credentials()),
         ));
     }
     let endpoint = global
@@ -157,6 +159,7 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
         let transport = HttpTransport::builder()
             .endpoints(endpoints)
             .credentials(credentials)
+            .clock(crate::clock::signing())
             .build()
             .context("cannot set up the HTTPS client")?;
         tracing::info!(backend = %Transport::describe(&transport), "using Alibaba Cloud");
@@ -184,6 +187,7 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
     // A command such as `rota plan` must not rotate anything as a side
     // effect: the embedded cloud's own automatic rotation stays off here.
     let mut options = LocalCloud::options(&data_dir)
+        .clock(crate::clock::shared())
         .world(world)
         .automatic_rotation(false);
     if let Some(hook) = cloud_crash_hook() {

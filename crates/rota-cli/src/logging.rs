@@ -66,6 +66,7 @@ pub(crate) fn init(global: &GlobalArgs) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(crate::clock::LogTime)
         .with_writer(|| Stderr);
     let _ = match global.log_format {
         LogFormat::Json => builder.json().try_init(),

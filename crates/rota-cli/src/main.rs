@@ -16,6 +16,7 @@
 
 mod backend;
 mod cli;
+mod clock;
 mod commands;
 mod logging;
 mod metrics;
@@ -53,7 +54,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let Err(e) = clock::init() {
+        errln!("error: {e}");
+        return ExitCode::from(2);
+    }
     logging::init(&cli.global);
+    clock::warn_if_moved();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -70,6 +70,7 @@ pub(crate) fn registry(
 pub(crate) fn register_rhai(registry: &mut PluginRegistry, dirs: &[PathBuf], region: &str) {
     let runtime = ScriptRuntime::new(RuntimeOptions {
         region: region.to_owned(),
+        clock: crate::clock::shared(),
         ..Default::default()
     });
     for plugin in discover(&runtime, dirs) {

@@ -762,7 +762,7 @@ impl EcsRamRoleCredentials {
             request_timeout: Duration::from_secs(5),
             probing: false,
             imds_v1_disabled: false,
-            clock: Arc::new(SystemTime::now),
+            clock: Arc::new(|| rota_clock::Clock::system_time(&rota_clock::SystemClock::new())),
             state: tokio::sync::Mutex::new(EcsState::default()),
             note: Note::default(),
         }

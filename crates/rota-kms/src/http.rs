@@ -70,7 +70,8 @@ impl RetryPolicy {
     }
 }
 
-/// A clock for request timestamps.
+/// A clock for request timestamps (default: the system clock; `rota` passes
+/// its own, which `ROTA_TEST_NOW` can start at a fixed instant).
 pub type SigningClock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// Builds an [`HttpTransport`]; values are checked at [`HttpTransportBuilder::build`]
@@ -110,7 +111,7 @@ impl Default for HttpTransportBuilder {
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             rate_limits: None,
-            clock: Arc::new(Utc::now),
+            clock: Arc::new(|| rota_clock::Clock::now(&rota_clock::SystemClock::new())),
             proxy: None,
         }
     }

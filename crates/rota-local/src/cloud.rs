@@ -81,7 +81,7 @@ impl OpenOptions {
         Self {
             data_dir: data_dir.into(),
             world: World::default(),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(SystemClock::new()),
             root_key: None,
             automatic_rotation: true,
             rotation_check_interval: Duration::from_secs(60),
@@ -126,7 +126,8 @@ impl OpenOptions {
         self
     }
 
-    /// The clock (tests pass a [`crate::ManualClock`]).
+    /// The clock (tests pass a [`crate::ManualClock`]; `rota` passes the one
+    /// `ROTA_TEST_NOW` asks for).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self

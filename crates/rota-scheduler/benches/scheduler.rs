@@ -60,7 +60,7 @@ fn runner_on(
     let store = Arc::new(SqliteStore::open(dir.path().join("bench.db")).expect("open store"));
     Runner::new(
         store as Arc<dyn JobStore>,
-        Arc::new(SystemClock) as Arc<dyn Clock>,
+        Arc::new(SystemClock::new()) as Arc<dyn Clock>,
         config,
         handler,
     )
@@ -122,7 +122,7 @@ fn measure_lateness() {
     let frozen = Arc::clone(&measured);
     rt.block_on(async move {
         let handler = move |run: JobRun| {
-            let late_us = (chrono::Utc::now() - run.due)
+            let late_us = (SystemClock::new().now() - run.due)
                 .num_microseconds()
                 .unwrap_or(i64::MAX);
             if let Ok(mut v) = s.lock() {

@@ -100,9 +100,9 @@ pub struct RunnerConfig {
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        let nanos = Utc::now().timestamp_subsec_nanos();
+        let r: u32 = rand::random();
         Self {
-            owner: format!("runner-{}-{nanos:08x}", std::process::id()),
+            owner: format!("runner-{}-{r:08x}", std::process::id()),
             max_concurrent: 16,
             lease_grace: Duration::from_secs(60),
             misfire_grace: Duration::from_secs(60),
@@ -481,7 +481,7 @@ struct Inner {
 /// use rota_scheduler::{JobSpec, RunError, Runner, RunnerConfig, SqliteStore, SystemClock};
 ///
 /// let store = Arc::new(SqliteStore::open("scheduler.db")?);
-/// let runner = Runner::new(store, Arc::new(SystemClock), RunnerConfig::with_owner("node-1"),
+/// let runner = Runner::new(store, Arc::new(SystemClock::new()), RunnerConfig::with_owner("node-1"),
 ///     |run: rota_scheduler::JobRun| async move {
 ///         tracing::info!(job = %run.name, "rotating");
 ///         Ok::<(), RunError>(())

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use rota_clock::{Clock, SystemClock};
 use rota_kms::{KmsClient, OpenApi, SecretString};
 
 /// A cancellation flag shared between the async caller and the script.
@@ -84,6 +85,8 @@ pub(crate) struct CallEnv {
     pub(crate) script: Arc<str>,
     pub(crate) hook: String,
     pub(crate) region: String,
+    /// What `time::now` reads.
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) http_hosts: Vec<String>,
     pub(crate) http: Option<reqwest::Client>,
     pub(crate) secrets: RefCell<Vec<SecretString>>,
@@ -117,6 +120,7 @@ impl CallEnv {
             script,
             hook: hook.to_owned(),
             region: String::new(),
+            clock: Arc::new(SystemClock::new()),
             http_hosts: Vec::new(),
             http: None,
             secrets: RefCell::new(Vec::new()),

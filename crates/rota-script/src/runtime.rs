@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rhai::{AST, CallFnOptions, Dynamic, Engine, Scope};
+use rota_clock::{Clock, SystemClock};
 use rota_kms::{KmsClient, OpenApi};
 use sha2::{Digest as _, Sha256};
 
@@ -30,12 +31,24 @@ use crate::env::{self, CallEnv, CancelFlag, CancelOnDrop, LogLine};
 use crate::error::{LoadError, ScriptError, ScriptErrorKind};
 
 /// How the runtime is set up.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RuntimeOptions {
     /// Engine limits.
     pub limits: Limits,
     /// The default region of `ecs::` calls (the configured region).
     pub region: String,
+    /// What `time::now` reads (default: the system clock).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            region: String::new(),
+            clock: Arc::new(SystemClock::new()),
+        }
+    }
 }
 
 struct Cached {
@@ -47,6 +60,7 @@ struct Cached {
 pub struct ScriptRuntime {
     engine: Engine,
     region: String,
+    clock: Arc<dyn Clock>,
     http: OnceLock<Option<reqwest::Client>>,
     cache: Mutex<HashMap<PathBuf, Cached>>,
 }
@@ -102,6 +116,7 @@ impl ScriptRuntime {
         Arc::new(Self {
             engine: build_engine(&options.limits),
             region: options.region,
+            clock: options.clock,
             http: OnceLock::new(),
             cache: Mutex::new(HashMap::new()),
         })
@@ -187,6 +202,7 @@ impl ScriptRuntime {
             http,
             http_hosts: spec.http_hosts.clone(),
             region: self.region.clone(),
+            clock: self.clock.clone(),
             capture_logs: spec.capture_logs,
             cancel: spec.cancel.clone(),
             speculative,

@@ -26,6 +26,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
         } => {
             let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
+                .clock(crate::clock::shared())
                 .world(world)
                 .automatic_rotation(!no_auto_rotation);
             if let (Some(id), Some(secret)) = (access_key_id, access_key_secret) {
@@ -89,6 +90,7 @@ async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCod
     }
     // Inspection changes nothing: no automatic rotation, no roll-forward.
     let cloud = LocalCloud::options(&data_dir)
+        .clock(crate::clock::shared())
         .world(world)
         .automatic_rotation(false)
         .recover(false)

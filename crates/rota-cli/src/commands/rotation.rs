@@ -34,7 +34,6 @@ use rota_engine::rotation::{
 };
 use rota_scheduler::{
     Event, JobStore as _, ManualClock, Outcome, Runner, RunnerConfig, Schedule, SqliteStore,
-    SystemClock,
 };
 use serde_json::json;
 
@@ -102,14 +101,8 @@ fn owner_id() -> String {
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "host".into());
-    let r: u32 = rand_u32();
+    let r: u32 = rand::random();
     format!("{host}-{}-{r:08x}", std::process::id())
-}
-
-fn rand_u32() -> u32 {
-    let nanos = Utc::now().timestamp_subsec_nanos();
-    let pid = std::process::id();
-    rota_scheduler::job::stable_hash(format!("{nanos}-{pid}").as_bytes()) as u32
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -163,7 +156,8 @@ fn resolve_rotation(
         registry.clone(),
         sink,
     )
-    .with_crash_hook(crash);
+    .with_crash_hook(crash)
+    .with_clock(crate::clock::shared());
     let jobs = RotationJobs::new(rotator, SecretLocks::new(backend.data_dir.join("locks")));
     Ok(Resolved {
         backend,
@@ -240,13 +234,14 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
             backend.api.clone(),
             Arc::new(registry),
             Arc::new(NoHistory),
-        );
+        )
+        .with_clock(crate::clock::shared());
         let mut failed = 0;
         let mut reports = Vec::new();
         let task = rotate_progress(global, "dry run", targets.len());
         for t in &targets {
             task.set_item(&t.secret);
-            let req = request(t, manual_token(Utc::now()));
+            let req = request(t, manual_token(crate::clock::now()));
             match rotator.dry_run(&req).await {
                 Ok(r) => {
                     // A failed probe is a finding, not an error: the target
@@ -309,7 +304,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
     let task = rotate_progress(global, "rotate", targets.len());
     for t in &targets {
         task.set_item(&t.secret);
-        let req = request(t, manual_token(Utc::now()));
+        let req = request(t, manual_token(crate::clock::now()));
         let r = resolved.jobs.rotate(&req).await;
         let row = match r {
             Ok(RotationOutcome::Rotated {
@@ -336,7 +331,7 @@ async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<ExitCode> {
                         Some(e.step.name().to_owned()),
                         e.to_string(),
                         req.attempt,
-                        Utc::now(),
+                        crate::clock::now(),
                     );
                     send_notice(url, &notice).await;
                 }
@@ -514,7 +509,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
                 let name = run.name.to_string();
                 let _working = Working::new(&working_tx);
                 if let Some(m) = &metrics
-                    && let Ok(lag) = (Utc::now() - run.due).to_std()
+                    && let Ok(lag) = (crate::clock::now() - run.due).to_std()
                 {
                     // Negative under --once --all-due-within (run early on
                     // purpose): not lag, not observed.
@@ -582,7 +577,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     // first fire time after now); the runner loads them when it starts.
     let registrar = Runner::new(
         store.clone(),
-        Arc::new(SystemClock),
+        crate::clock::shared(),
         RunnerConfig::with_owner(owner.clone()),
         |_run: rota_scheduler::JobRun| async { Ok::<(), rota_scheduler::RunError>(()) },
     );
@@ -594,7 +589,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     let registered = register(&registrar, &store, &config, &workflow_specs).await?;
     // Read after registering: a job registered with `rotate_immediately` is
     // due at its registration time.
-    let now = Utc::now();
+    let now = crate::clock::now();
     let mut runner_config =
         RunnerConfig::with_owner(owner.clone()).max_concurrent(args.concurrency);
     let clock: Arc<dyn rota_scheduler::Clock> = if args.once {
@@ -607,7 +602,7 @@ async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
             now + chrono::Duration::from_std(within).unwrap_or_default(),
         ))
     } else {
-        Arc::new(SystemClock)
+        crate::clock::shared()
     };
     let runner = Runner::new(store.clone(), clock, runner_config, handler);
     let mut events = runner.subscribe();
@@ -840,7 +835,7 @@ impl Notifications {
             step.map(|s| s.name().to_owned()),
             error.unwrap_or_default(),
             attempt,
-            Utc::now(),
+            crate::clock::now(),
         );
         send_notice(url, &notice).await;
     }
@@ -1115,7 +1110,7 @@ async fn once(
                         Err(_) => break,
                     }
                 }
-                let now_ms = Utc::now().timestamp_millis();
+                let now_ms = crate::clock::now().timestamp_millis();
                 for row in rows.into_iter().flatten() {
                     if wait.started.contains(&row.name) {
                         continue;
@@ -1259,7 +1254,7 @@ fn job_state(
 fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
     let data_dir = backend::data_dir(global, config);
     let opened = open_store(&data_dir)?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let mut rows = Vec::new();
     for t in &config.rotations {
         let job = match &opened {

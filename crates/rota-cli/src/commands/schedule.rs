@@ -41,7 +41,7 @@ fn next(
         Err(e) => return usage_error(&e.to_string()),
     };
     let mut t = match after {
-        None => Utc::now(),
+        None => crate::clock::now(),
         Some(text) => match DateTime::parse_from_rfc3339(text) {
             Ok(t) => t.with_timezone(&Utc),
             Err(_) => {

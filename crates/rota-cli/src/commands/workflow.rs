@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use chrono::Utc;
 use rota_script::{CancelFlag, RuntimeOptions, ScriptRuntime, Workflow, WorkflowContext};
 
 use super::lifecycle;
@@ -39,6 +38,7 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
     };
     let runtime = ScriptRuntime::new(RuntimeOptions {
         region: backend::region(global, &config.provider),
+        clock: crate::clock::shared(),
         ..Default::default()
     });
     let workflow = match Workflow::load(&runtime, &script, settings) {
@@ -53,7 +53,7 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
         kms: backend.client.clone(),
         api: backend.api.clone(),
         deadline: tokio::time::Instant::now() + timeout,
-        now: Utc::now(),
+        now: crate::clock::now(),
         rotation: serde_json::Value::Null,
         cancel: CancelFlag::new(),
     };
@@ -123,6 +123,7 @@ impl Loaded {
     fn compile(config: &rota_engine::config::Config, region: &str) -> Result<Self> {
         let runtime = ScriptRuntime::new(RuntimeOptions {
             region: region.to_owned(),
+            clock: crate::clock::shared(),
             ..Default::default()
         });
         let mut workflows = std::collections::HashMap::new();
@@ -217,7 +218,7 @@ impl WorkflowJobs {
             kms: self.kms.clone(),
             api: self.api.clone(),
             deadline: tokio::time::Instant::now() + b.timeout,
-            now: Utc::now(),
+            now: crate::clock::now(),
             rotation: loaded.rotation.clone(),
             cancel: CancelFlag::new(),
         };
@@ -232,7 +233,7 @@ impl WorkflowJobs {
             plugin: "workflow".into(),
             step: "run",
             attempt: run.attempt,
-            at: Utc::now(),
+            at: crate::clock::now(),
             duration: started.elapsed(),
             outcome,
             error,

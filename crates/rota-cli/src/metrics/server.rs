@@ -208,14 +208,14 @@ pub(crate) async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result
 
 #[cfg(test)]
 mod tests {
-    use rota_scheduler::{RunnerConfig, SqliteStore, SystemClock};
+    use rota_scheduler::{ManualClock, RunnerConfig, SqliteStore};
 
     use super::*;
 
     fn runner() -> Runner {
         Runner::new(
             Arc::new(SqliteStore::in_memory().expect("store")),
-            Arc::new(SystemClock),
+            Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
             RunnerConfig::with_owner("test"),
             |_run: rota_scheduler::JobRun| async { Ok::<(), rota_scheduler::RunError>(()) },
         )

@@ -1,12 +1,18 @@
 //! Running the `rota` binary in tests.
+//!
+//! Every command runs with `ROTA_TEST_NOW` at the suite's base instant
+//! (`rota_test_support::base_now`): the binary's clock starts there, so
+//! nothing a test sees depends on the day or hour it runs. The binary's
+//! warning about the variable is left out of [`stderr`].
 
 use std::process::{Command, Output};
 
-/// The built `rota` binary.
+/// The built `rota` binary, on the suite's clock.
 pub(crate) fn rota() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rota"));
     cmd.env_remove("RUST_LOG")
         .env_remove("ROTA_METRICS_ADDR")
+        .env("ROTA_TEST_NOW", rota_test_support::base_rfc3339())
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100");
     cmd
@@ -22,7 +28,14 @@ pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Standard error as text.
+/// Standard error as text, without the `ROTA_TEST_NOW` warning.
 pub(crate) fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    without_clock_warning(&String::from_utf8_lossy(&o.stderr))
+}
+
+/// `text` without the warning line `rota` logs when `ROTA_TEST_NOW` is set.
+pub(crate) fn without_clock_warning(text: &str) -> String {
+    text.split_inclusive('\n')
+        .filter(|l| !l.contains("ROTA_TEST_NOW is set"))
+        .collect()
 }

@@ -55,7 +55,8 @@ fn filters() -> Vec<(&'static str, &'static str)> {
             r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)",
             "[TIME]",
         ),
-        (r"rota-manual-\d{8}T\d{6}Z-[0-9a-f]{8}", "[TOKEN]"),
+        // Rotation tokens (version ids) carry the slot's or the run's time.
+        (r"rota-(manual-)?\d{8}T\d{6}Z-[0-9a-f]{8}", "[TOKEN]"),
         (r"acs:kms:[A-Za-z0-9:/_.\-]+", "[ARN]"),
         (r"key-[A-Za-z0-9\-]+", "[KEY]"),
         (r#""config_id": "[^"]+""#, r#""config_id": "[CONFIG_ID]""#),

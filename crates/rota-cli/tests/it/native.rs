@@ -19,7 +19,7 @@ use std::sync::Mutex;
 
 use rota_kms::KmsClient;
 use rota_kms::kms::GetSecretValue;
-use rota_local::{LocalCloud, World};
+use rota_local::LocalCloud;
 use sha2::{Digest as _, Sha256};
 
 use crate::common::{rota, stderr, stdout};
@@ -141,7 +141,11 @@ fn stage(data: &Path, name: &str, stage: &str) -> Option<(String, String)> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let cloud = LocalCloud::open(data, World::default()).await.unwrap();
+        let cloud = LocalCloud::options(data)
+            .clock(std::sync::Arc::new(rota_test_support::system_clock()))
+            .open()
+            .await
+            .unwrap();
         let kms = KmsClient::new(std::sync::Arc::new(cloud.clone()));
         let out = kms
             .send(&GetSecretValue {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rota_kms::kms::CreateSecret;
 use rota_kms::{KmsClient, SecretString};
-use rota_local::{LocalCloud, World};
+use rota_local::LocalCloud;
 
 use crate::common::{rota, stderr, stdout};
 
@@ -64,7 +64,9 @@ fn many_secrets(dir: &Path, n: usize) {
         .build()
         .unwrap();
     rt.block_on(async {
-        let cloud = LocalCloud::open(&dir.join(".rota"), World::default())
+        let cloud = LocalCloud::options(dir.join(".rota"))
+            .clock(Arc::new(rota_test_support::system_clock()))
+            .open()
             .await
             .unwrap();
         let kms = KmsClient::new(Arc::new(cloud.clone()));

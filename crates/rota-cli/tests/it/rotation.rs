@@ -10,7 +10,7 @@ use std::process::{Child, Output, Stdio};
 
 use rota_kms::KmsClient;
 use rota_kms::kms::GetSecretValue;
-use rota_local::{LocalCloud, World};
+use rota_local::LocalCloud;
 use serde_json::Value;
 
 use crate::common::{rota, stderr, stdout};
@@ -51,7 +51,11 @@ fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
         .build()
         .unwrap();
     rt.block_on(async {
-        let cloud = LocalCloud::open(data, World::default()).await.unwrap();
+        let cloud = LocalCloud::options(data)
+            .clock(std::sync::Arc::new(rota_test_support::system_clock()))
+            .open()
+            .await
+            .unwrap();
         let client = KmsClient::new(std::sync::Arc::new(cloud.clone()));
         let out = f(client).await;
         drop(cloud);
@@ -313,7 +317,7 @@ fn two_daemons_on_one_store_rotate_each_of_200_secrets_once() {
         .map(|n| (n.as_str(), "initial-value-1"))
         .collect();
     // A one-shot slot half an hour from now: due within the hour, once.
-    let at = slot_rfc3339(chrono_now() + 1800);
+    let at = slot_after(30);
     write_config(
         dir.path(),
         &secrets,
@@ -393,37 +397,13 @@ fn two_daemons_on_one_store_rotate_each_of_200_secrets_once() {
     assert_eq!(finished.iter().collect::<BTreeSet<_>>().len(), 200);
 }
 
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn slot_rfc3339(secs: i64) -> String {
-    // Whole minutes, UTC.
-    let secs = secs - secs % 60;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:00Z",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// `minutes` after the suite's base instant, in whole minutes, RFC 3339.
+fn slot_after(minutes: i64) -> String {
+    use chrono::{DurationRound as _, TimeDelta};
+    let t = (rota_test_support::base_now() + TimeDelta::minutes(minutes))
+        .duration_trunc(TimeDelta::minutes(1))
+        .unwrap();
+    rota_test_support::rfc3339(t)
 }
 
 #[test]
@@ -459,10 +439,19 @@ fn the_canary_never_appears_in_output_logs_history_or_status() {
     let o = check(run_in(dir.path(), &["-vv", "rotate", "bad/plain"]));
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("failed"), "{}", stdout(&o));
-    ok(&check(run_in(
+    // The daemon's pass, with both daily slots due whatever the hour: the
+    // failing secret fails again there, at -vv, without its value.
+    let o = check(run_in(
         dir.path(),
-        &["-vv", "run", "--once", "--all-due-within", "1h"],
-    )));
+        &["-vv", "run", "--once", "--all-due-within", "25h"],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("3 due: 2 rotated, 0 already done, 1 failed, 0 skipped"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("failed: bad/plain: "), "{}", stdout(&o));
     ok(&check(run_in(
         dir.path(),
         &["-vv", "rotate", "--all", "--dry-run"],
@@ -498,9 +487,7 @@ fn the_canary_never_appears_in_output_logs_history_or_status() {
 #[test]
 fn once_runs_each_job_one_time_and_exits() {
     let dir = tempfile::tempdir().unwrap();
-    let later = (chrono::Utc::now() + chrono::Duration::minutes(90))
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let later = slot_after(90);
     std::fs::write(
         dir.path().join("main.tf"),
         format!(

@@ -124,6 +124,7 @@ fn observe(dir: &Path, recover: bool) -> Observed {
     rt.block_on(async {
         let world = World::load(&dir.join("world.hcl")).unwrap();
         let cloud = LocalCloud::options(dir.join(".rota"))
+            .clock(Arc::new(rota_test_support::system_clock()))
             .world(world)
             .automatic_rotation(false)
             .recover(recover)

@@ -38,6 +38,7 @@ use rota_kms::kms::{
     GetSecretValue, PutSecretValue, SecretMetadata, UpdateSecretVersionStage, VersionInfo,
 };
 use rota_kms::{ErrorKind, KmsClient, OpenApi, SecretString};
+use rota_scheduler::{Clock, SystemClock};
 use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument as _;
@@ -189,6 +190,7 @@ pub struct Rotator {
     crash: CrashHook,
     step_timeout: Duration,
     fresh_after: u32,
+    clock: Arc<dyn Clock>,
 }
 
 /// What a dry run found.
@@ -228,6 +230,7 @@ impl Rotator {
             registry,
             history,
             crash: CrashHook::none(),
+            clock: Arc::new(SystemClock::new()),
             step_timeout: Duration::from_secs(300),
             fresh_after: 3,
         }
@@ -236,6 +239,12 @@ impl Rotator {
     /// Installs a crash hook (tests).
     pub fn with_crash_hook(mut self, hook: CrashHook) -> Self {
         self.crash = hook;
+        self
+    }
+
+    /// The clock that dates history records (default: the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -438,7 +447,7 @@ impl Rotator {
             plugin: req.plugin.clone(),
             step: step.name(),
             attempt: req.attempt,
-            at: Utc::now(),
+            at: self.clock.now(),
             duration: started.elapsed(),
             outcome,
             error,

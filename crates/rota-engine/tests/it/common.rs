@@ -88,7 +88,10 @@ impl Env {
     pub(crate) async fn with_world(world: World) -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        let cloud = LocalCloud::open(dir.path().join("data"), world)
+        let cloud = LocalCloud::options(dir.path().join("data"))
+            .world(world)
+            .clock(Arc::new(rota_test_support::system_clock()))
+            .open()
             .await
             .expect("the local cloud opens");
         let calls = Arc::new(Mutex::new(Vec::new()));

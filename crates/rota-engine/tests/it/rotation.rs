@@ -11,7 +11,7 @@ use rota_engine::rotation::{
 };
 use rota_kms::kms::{CreateSecret, GetSecretValue, PutSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
-use rota_local::{LocalCloud, World};
+use rota_local::LocalCloud;
 use serde_json::{Value, json};
 
 const CANARY: &str = "canary-8c41d2";
@@ -24,7 +24,9 @@ struct Env {
 
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let cloud = LocalCloud::open(dir.path().join("cloud"), World::default())
+    let cloud = LocalCloud::options(dir.path().join("cloud"))
+        .clock(Arc::new(rota_test_support::system_clock()))
+        .open()
         .await
         .unwrap();
     let transport: Arc<dyn Transport> = Arc::new(cloud);
@@ -92,7 +94,8 @@ async fn password_plugin_rotates_a_generic_secret() {
         e.api.clone(),
         Arc::new(PluginRegistry::with_builtins()),
         history.clone(),
-    );
+    )
+    .with_clock(Arc::new(rota_test_support::system_clock()));
     let t = token(1);
     let settings = json!({"length": 20, "exclude_punctuation": true});
     let out = rotator
@@ -160,7 +163,8 @@ async fn password_plugin_rotates_one_json_field() {
         e.api.clone(),
         Arc::new(PluginRegistry::with_builtins()),
         Arc::new(MemoryHistory::default()),
-    );
+    )
+    .with_clock(Arc::new(rota_test_support::system_clock()));
     rotator
         .rotate(&request(
             "app/login",
@@ -189,7 +193,8 @@ async fn bad_plugin_settings_and_types_are_refused_before_anything_is_written() 
         e.api.clone(),
         Arc::new(PluginRegistry::with_builtins()),
         Arc::new(MemoryHistory::default()),
-    );
+    )
+    .with_clock(Arc::new(rota_test_support::system_clock()));
     let err = rotator
         .rotate(&request(
             "app/x",
@@ -238,7 +243,8 @@ async fn dry_run_changes_nothing() {
         e.api.clone(),
         Arc::new(PluginRegistry::with_builtins()),
         Arc::new(MemoryHistory::default()),
-    );
+    )
+    .with_clock(Arc::new(rota_test_support::system_clock()));
     let err = rotator
         .dry_run(&request(
             "app/dry",
@@ -433,6 +439,7 @@ async fn fixture(name: &str) -> Fixture {
         Arc::new(registry),
         history.clone(),
     )
+    .with_clock(Arc::new(rota_test_support::system_clock()))
     .with_fresh_after(3);
     Fixture {
         e,
@@ -671,7 +678,8 @@ async fn managed_types_are_refused_by_the_password_plugin() {
         e.api.clone(),
         Arc::new(PluginRegistry::with_builtins()),
         Arc::new(MemoryHistory::default()),
-    );
+    )
+    .with_clock(Arc::new(rota_test_support::system_clock()));
     let err = rotator
         .rotate(&request(
             "missing/secret",

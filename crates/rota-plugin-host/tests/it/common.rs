@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use rota_engine::rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
 use rota_kms::kms::{CreateSecret, GetSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
-use rota_local::{LocalCloud, World};
+use rota_local::LocalCloud;
 use rota_plugin_host::LoadedPlugin;
 use serde_json::Value;
 
@@ -86,7 +86,9 @@ pub(crate) struct Env {
 
 pub(crate) async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let cloud = LocalCloud::open(dir.path().join("cloud"), World::default())
+    let cloud = LocalCloud::options(dir.path().join("cloud"))
+        .clock(Arc::new(rota_test_support::system_clock()))
+        .open()
         .await
         .unwrap();
     let transport: Arc<dyn Transport> = Arc::new(cloud);
@@ -107,7 +109,8 @@ impl Env {
             self.api.clone(),
             Arc::new(registry),
             history.clone(),
-        );
+        )
+        .with_clock(Arc::new(rota_test_support::system_clock()));
         (r, history)
     }
 

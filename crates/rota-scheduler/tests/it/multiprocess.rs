@@ -15,7 +15,6 @@ use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rota_scheduler::clock::Sleep;
 use rota_scheduler::{
     CatchUp, Clock, Event, JobRun, JobSpec, JobStore, ManualClock, Outcome, RunError, Runner,
     RunnerConfig, SqliteStore, SystemClock,
@@ -24,23 +23,6 @@ use rota_scheduler::{
 use crate::common::utc;
 
 const HANG_GUARD: Duration = Duration::from_secs(120);
-
-/// The system clock shifted by a fixed offset: lets a child process live at
-/// a chosen virtual time while still waiting on real timers.
-#[derive(Debug)]
-struct OffsetClock {
-    offset: chrono::Duration,
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.offset
-    }
-
-    fn sleep_until(&self, deadline: DateTime<Utc>) -> Sleep {
-        SystemClock.sleep_until(deadline - self.offset)
-    }
-}
 
 /// Child-side: one line of protocol to the parent.
 #[allow(clippy::print_stdout)] // the child's protocol channel is its stdout
@@ -62,7 +44,8 @@ fn child_main(mode: &str) {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("child needs {k}"));
     let store_path = PathBuf::from(var("ROTA_SCHED_STORE"));
     let owner = var("ROTA_SCHED_OWNER");
-    let offset_ms: i64 = var("ROTA_SCHED_OFFSET_MS").parse().expect("offset");
+    // The child lives at a chosen virtual time while waiting on real timers.
+    let start = utc(&var("ROTA_SCHED_START"));
     let log_path = PathBuf::from(var("ROTA_SCHED_LOG"));
     let mode = mode.to_owned();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -71,9 +54,7 @@ fn child_main(mode: &str) {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let clock = Arc::new(OffsetClock {
-            offset: chrono::Duration::milliseconds(offset_ms),
-        });
+        let clock = Arc::new(SystemClock::starting_at(start));
         let store = Arc::new(SqliteStore::open(&store_path).expect("open store"));
         let me = owner.clone();
         // In "race" mode runs wait until the parent has seen both processes
@@ -157,7 +138,7 @@ fn spawn_child(
     store: &Path,
     log: &Path,
     owner: &str,
-    offset_ms: i64,
+    start: DateTime<Utc>,
     lines: std_mpsc::Sender<(String, String)>,
 ) -> ChildProc {
     let exe = std::env::current_exe().expect("current exe");
@@ -167,7 +148,7 @@ fn spawn_child(
         .env("ROTA_SCHED_STORE", store)
         .env("ROTA_SCHED_LOG", log)
         .env("ROTA_SCHED_OWNER", owner)
-        .env("ROTA_SCHED_OFFSET_MS", offset_ms.to_string())
+        .env("ROTA_SCHED_START", rfc(start))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -231,7 +212,7 @@ fn two_runner_processes_run_every_due_slot_exactly_once() {
     let log = dir.path().join("runs.log");
     // 500 one-shot jobs, registered an hour ago for a time half an hour ago:
     // all 500 slots are due when the runners start.
-    let now = Utc::now();
+    let now = rota_test_support::base_now();
     let slot = rfc(now - chrono::Duration::minutes(30));
     register(
         &store,
@@ -244,7 +225,7 @@ fn two_runner_processes_run_every_due_slot_exactly_once() {
     let (tx, rx) = std_mpsc::channel();
     let mut children: Vec<ChildProc> = ["p0", "p1"]
         .iter()
-        .map(|owner| spawn_child(TEST, "race", &store, &log, owner, 0, tx.clone()))
+        .map(|owner| spawn_child(TEST, "race", &store, &log, owner, now, tx.clone()))
         .collect();
     let mut ready = 0;
     while ready < 2 {
@@ -340,7 +321,6 @@ fn killed_mid_run_the_restart_retries_once_and_catches_up() {
                 .catch_up(CatchUp::Skip),
         ],
     );
-    let offset_to = |virtual_now: &str| (utc(virtual_now) - Utc::now()).num_milliseconds();
 
     // First life, at 10:30: "crash" starts its 10:00 slot and never ends.
     let (tx, rx) = std_mpsc::channel();
@@ -350,7 +330,7 @@ fn killed_mid_run_the_restart_retries_once_and_catches_up() {
         &store_path,
         &log,
         "node-a",
-        offset_to("2030-01-01T10:30:00Z"),
+        utc("2030-01-01T10:30:00Z"),
         tx,
     );
     assert_eq!(recv(&rx).1, "READY");
@@ -375,7 +355,7 @@ fn killed_mid_run_the_restart_retries_once_and_catches_up() {
         &store_path,
         &log,
         "node-a",
-        offset_to("2030-01-01T13:30:00Z"),
+        utc("2030-01-01T13:30:00Z"),
         tx,
     );
     assert_eq!(recv(&rx).1, "READY");

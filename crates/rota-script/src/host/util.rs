@@ -164,11 +164,18 @@ pub(crate) fn parse_time(s: &str) -> Option<i64> {
         .map(|n| Utc.from_utc_datetime(&n).timestamp())
 }
 
+/// The call's clock reading (the runtime's clock; the system clock outside
+/// a call).
+fn now() -> DateTime<Utc> {
+    env::with(|e| e.clock.now())
+        .unwrap_or_else(|| rota_clock::Clock::now(&rota_clock::SystemClock::new()))
+}
+
 pub(super) fn time_module() -> Module {
     let mut m = new_module();
-    m.set_native_fn("now", || Ok(Utc::now().timestamp()));
+    m.set_native_fn("now", || Ok(now().timestamp()));
     m.set_native_fn("now_rfc3339", || {
-        Ok(Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        Ok(now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
     });
     m.set_native_fn("parse", |s: &str| {
         parse_time(s).ok_or_else(|| fail("time::parse", format!("not a time: {s:?}")))

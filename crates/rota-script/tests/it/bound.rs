@@ -23,11 +23,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    t ^ std::process::id().rotate_left(16)
+    rand::random()
 }
 
 async fn pg() -> tokio_postgres::Client {

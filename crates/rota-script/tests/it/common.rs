@@ -35,6 +35,7 @@ pub(crate) async fn env_world(world: Option<&str>) -> Env {
     let world = world.map_or_else(World::default, |w| World::parse(w).unwrap());
     let cloud = LocalCloud::options(dir.path().join("cloud"))
         .world(world)
+        .clock(Arc::new(rota_test_support::system_clock()))
         .open()
         .await
         .unwrap();
@@ -46,6 +47,7 @@ pub(crate) async fn env_world(world: Option<&str>) -> Env {
         api: OpenApi::new(transport),
         runtime: ScriptRuntime::new(RuntimeOptions {
             region: "cn-hangzhou".into(),
+            clock: Arc::new(rota_test_support::system_clock()),
             ..Default::default()
         }),
     }
@@ -123,6 +125,7 @@ impl Env {
             Arc::new(registry),
             history.clone(),
         )
+        .with_clock(Arc::new(rota_test_support::system_clock()))
         .with_crash_hook(crash)
         .with_step_timeout(Duration::from_secs(60));
         (rotator, history)

@@ -25,7 +25,7 @@ async fn run(e: &Env, script: &str, hosts: Vec<String>) -> Result<WorkflowReport
     let wf = Workflow::load(&e.runtime, &path, json!({"n": 3}))
         .map_err(|e| e.to_string())?
         .with_http_hosts(hosts);
-    wf.run(ctx(e, chrono::Utc::now(), Value::Null))
+    wf.run(ctx(e, rota_test_support::base_now(), Value::Null))
         .await
         .map_err(|e| e.to_string())
 }

@@ -1,7 +1,7 @@
 //! The shipped workflow scripts against the embedded local cloud, with the
 //! run's clock pinned through `ctx.now`.
 
-use chrono::{Duration as Days, Utc};
+use chrono::Duration as Days;
 use rota_kms::SecretString;
 use rota_kms::kms::{DeleteSecret, PutSecretValue};
 use rota_script::Workflow;
@@ -66,7 +66,11 @@ async fn compliance_report_finds_unrotated_overdue_and_failing_secrets() {
     });
     let wf = script(&e, "compliance-report", json!({"stuck_after_hours": 1}));
     let report = wf
-        .run(ctx(&e, Utc::now() + Days::hours(2), rotation))
+        .run(ctx(
+            &e,
+            rota_test_support::base_now() + Days::hours(2),
+            rotation,
+        ))
         .await
         .unwrap();
     assert_eq!(
@@ -92,7 +96,7 @@ async fn compliance_report_finds_unrotated_overdue_and_failing_secrets() {
     let report = wf
         .run(ctx(
             &e,
-            Utc::now() + Days::days(31),
+            rota_test_support::base_now() + Days::days(31),
             json!({"a/fine": {"configured": true}}),
         ))
         .await
@@ -129,7 +133,7 @@ async fn cleanup_removes_stale_labels_from_old_versions() {
         }
     };
     let before = stages(&e, "c/x").await;
-    let later = Utc::now() + Days::days(31);
+    let later = rota_test_support::base_now() + Days::days(31);
     let dry = script(
         &e,
         "cleanup-deprecated-versions",
@@ -171,7 +175,10 @@ async fn cleanup_removes_stale_labels_from_old_versions() {
 
     // Young versions are left alone.
     put(&e, "c/x", "v3", &["fresh"]).await;
-    let report = wf.run(ctx(&e, Utc::now(), Value::Null)).await.unwrap();
+    let report = wf
+        .run(ctx(&e, rota_test_support::base_now(), Value::Null))
+        .await
+        .unwrap();
     assert_eq!(report.summary, "0 stage labels removed in 1 secrets");
 }
 
@@ -191,7 +198,11 @@ async fn deletion_window_reminder_lists_and_notifies() {
     )
     .with_http_hosts(vec![s.addr.to_string()]);
     let report = wf
-        .run(ctx(&e, Utc::now() + Days::days(5), Value::Null))
+        .run(ctx(
+            &e,
+            rota_test_support::base_now() + Days::days(5),
+            Value::Null,
+        ))
         .await
         .unwrap();
     assert_eq!(

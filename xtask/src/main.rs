@@ -108,18 +108,14 @@ fn ci() -> Result<()> {
         )?;
     }
     step("interop venv", interop_setup)?;
-    step("tests", || tests(&["--workspace"], &[]))?;
+    step("tests", || tests(None, &[]))?;
     // The time-sensitive suites again, at instants where a test that reads
     // the wall clock (or assumes a time zone) breaks: the build is reused.
     for run in HOSTILE_RUNS {
         let mut env = vec![("ROTA_TEST_NOW", run.now)];
         env.extend_from_slice(run.env);
         step(&format!("tests at {} ({})", run.now, run.what), || {
-            let mut args = Vec::new();
-            for p in TIME_SENSITIVE {
-                args.extend(["-p", *p]);
-            }
-            tests(&args, &env)
+            tests(Some(TIME_SENSITIVE), &env)
         })?;
     }
     println!("xtask ci: all steps passed");
@@ -168,22 +164,32 @@ const TIME_SENSITIVE: &[&str] = &[
     "rota-cli",
 ];
 
-/// Runs the tests of `selection` (cargo package arguments) with `env`:
-/// nextest when installed, else `cargo test`.
-fn tests(selection: &[&str], env: &[(&str, &str)]) -> Result<()> {
-    let mut args: Vec<&str> = if has_nextest() {
-        vec![
-            "nextest",
-            "run",
-            "--locked",
-            "--no-fail-fast",
-            "--test-threads",
-            "4",
-        ]
-    } else {
-        vec!["test", "--locked", "--no-fail-fast"]
-    };
-    args.extend_from_slice(selection);
+/// Runs the workspace's tests with `env`, only those of `packages` when
+/// given. The selection is a nextest filter over the whole workspace, so
+/// features resolve as in the full run and nothing is rebuilt; without
+/// nextest, `cargo test` runs every package.
+fn tests(packages: Option<&[&str]>, env: &[(&str, &str)]) -> Result<()> {
+    if !has_nextest() {
+        return cargo_env(&["test", "--workspace", "--locked", "--no-fail-fast"], env);
+    }
+    let mut args = vec![
+        "nextest",
+        "run",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+        "--test-threads",
+        "4",
+    ];
+    let filter = packages.map(|ps| {
+        ps.iter()
+            .map(|p| format!("package({p})"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    });
+    if let Some(f) = &filter {
+        args.extend(["-E", f.as_str()]);
+    }
     cargo_env(&args, env)
 }
 

@@ -30,7 +30,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("scheduler", "rota-scheduler", "scheduler"),
     ("lifecycle", "rota-engine", "lifecycle"),
     ("plugin", "rota-plugin-host", "plugin"),
-    ("rotation", "rota-engine", "rotation"),
+    ("rotation", "rota-rotation", "rotation"),
     ("script", "rota-script", "script"),
 ];
 
@@ -159,6 +159,7 @@ const TIME_SENSITIVE: &[&str] = &[
     "rota-test-support",
     "rota-scheduler",
     "rota-local",
+    "rota-rotation",
     "rota-engine",
     "rota-script",
     "rota-cli",

@@ -18,12 +18,19 @@ mod tests {
         ("rota-kms", &["rota-clock"]),
         ("rota-local", &["rota-kms", "rota-clock"]),
         ("rota-scheduler", &["rota-clock"]),
-        ("rota-engine", &["rota-kms", "rota-scheduler", "rota-clock"]),
-        ("rota-script", &["rota-engine", "rota-kms", "rota-clock"]),
+        (
+            "rota-rotation",
+            &["rota-kms", "rota-scheduler", "rota-clock"],
+        ),
+        (
+            "rota-engine",
+            &["rota-kms", "rota-rotation", "rota-scheduler", "rota-clock"],
+        ),
+        ("rota-script", &["rota-rotation", "rota-kms", "rota-clock"]),
         ("rota-plugin-abi", &[]),
         (
             "rota-plugin-host",
-            &["rota-engine", "rota-plugin-abi", "rota-clock"],
+            &["rota-rotation", "rota-plugin-abi", "rota-clock"],
         ),
         (
             "rota-cli",
@@ -32,6 +39,7 @@ mod tests {
                 "rota-kms",
                 "rota-local",
                 "rota-scheduler",
+                "rota-rotation",
                 "rota-engine",
                 "rota-script",
                 "rota-plugin-abi",

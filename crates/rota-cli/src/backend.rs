@@ -29,13 +29,13 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use rota_engine::Config;
-use rota_engine::rotation::CrashPoint;
 use rota_kms::credentials::{
     Credentials, CredentialsProvider, EcsRamRoleCredentials, EnvCredentials, ProfileCredentials,
     StaticCredentials,
 };
 use rota_kms::{Endpoints, HttpTransport, KmsClient, OpenApi, Transport};
 use rota_local::{LocalCloud, World};
+use rota_rotation::CrashPoint;
 
 use crate::cli::GlobalArgs;
 use crate::output::errln;

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rota_engine::rotation::PluginRegistry;
 use rota_plugin_host::{LoadError, LoadedPlugin};
+use rota_rotation::PluginRegistry;
 use rota_script::{RuntimeOptions, ScriptRuntime, discover};
 
 use crate::cli::GlobalArgs;

@@ -31,7 +31,6 @@ pub mod live;
 pub mod ownership;
 pub mod plan;
 pub mod resource;
-pub mod rotation;
 
 pub use apply::{ApplyEvent, ApplyReport, Outcome, Progress, apply};
 pub use config::{Config, Diagnostic, Diagnostics, LoadOptions, ProviderConfig};

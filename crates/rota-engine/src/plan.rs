@@ -22,7 +22,7 @@
 //!   planned back for managed types, nor when the configured version still
 //!   exists but is no longer ACSCurrent, nor when ACSCurrent is a version
 //!   written by Rota's rotation (version id `rota-…`, see
-//!   [`crate::rotation::protocol::is_rotation_version`]; no extra API call),
+//!   [`rota_rotation::protocol::is_rotation_version`]; no extra API call),
 //!   nor for secrets tagged `rota:rotated`. Changing `secret_data` without a
 //!   new `version_id` is refused: KMS versions are immutable.
 //! - **destroy**: in destroy mode every configured secret that exists; in
@@ -1079,7 +1079,7 @@ fn diff_existing(
                 ));
             }
         } else if l.tags.contains_key(ROTATED_TAG)
-            || crate::rotation::protocol::is_rotation_version(&l.version_id)
+            || rota_rotation::protocol::is_rotation_version(&l.version_id)
         {
             rc.notes.push(format!(
                 "ACSCurrent is version {:?}, written by Rota's rotation: the configured value is the initial value and is not written back",

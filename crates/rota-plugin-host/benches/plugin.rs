@@ -18,9 +18,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rota_engine::rotation::{CrashHook, RotationPlugin, SecretInfo, StepContext};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
 use rota_plugin_host::StepKind;
+use rota_rotation::{CrashHook, RotationPlugin, SecretInfo, StepContext};
 use serde_json::json;
 
 fn build_echo() -> std::path::PathBuf {

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rota_engine::rotation::plugin::StepFuture;
-use rota_engine::rotation::{
+use rota_plugin_abi::{Descriptor, Status, status};
+use rota_rotation::plugin::StepFuture;
+use rota_rotation::{
     PluginDescriptor, PluginError, RotationPlugin, SecretString, SettingField, SettingKind,
     SettingsSchema, StepContext, StepSet,
 };
-use rota_plugin_abi::{Descriptor, Status, status};
 use serde_json::{Value, json};
 
 use crate::LoadError;

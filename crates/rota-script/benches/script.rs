@@ -14,10 +14,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rota_engine::rotation::{CrashHook, RotationPlugin as _, SecretInfo, StepContext};
 use rota_kms::kms::CreateSecret;
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
 use rota_local::{LocalCloud, World};
+use rota_rotation::{CrashHook, RotationPlugin as _, SecretInfo, StepContext};
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime};
 
 fn main() {

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use rhai::EvalAltResult;
-use rota_engine::rotation::PluginError;
+use rota_rotation::PluginError;
 
 /// Why a plugin or workflow cannot be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rota_engine::rotation::{SettingField, SettingKind, SettingsSchema};
+use rota_rotation::{SettingField, SettingKind, SettingsSchema};
 use serde::Deserialize;
 
 use crate::error::LoadError;

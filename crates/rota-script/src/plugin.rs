@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use rhai::{AST, Dynamic, Map};
-use rota_engine::rotation::plugin::StepFuture;
-use rota_engine::rotation::{PluginDescriptor, PluginError, RotationPlugin, StepContext, StepSet};
 use rota_kms::SecretString;
+use rota_rotation::plugin::StepFuture;
+use rota_rotation::{PluginDescriptor, PluginError, RotationPlugin, StepContext, StepSet};
 
 use crate::convert::to_dynamic;
 use crate::env::CancelFlag;

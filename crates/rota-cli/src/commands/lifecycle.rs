@@ -278,13 +278,12 @@ pub(crate) fn load(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>
 pub(crate) fn load_with_plugins(
     global: &GlobalArgs,
     vars: &VarArgs,
-) -> Result<Option<(Config, rota_engine::rotation::PluginRegistry)>> {
+) -> Result<Option<(Config, rota_rotation::PluginRegistry)>> {
     let path = config_path(global);
     check_config_exists(&path)?;
     let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
         let registry = crate::plugins::registry(global, &c);
-        rota_engine::config::rotation::validate_plugins(&c.rotations, &registry)
-            .map(|()| (c, registry))
+        c.validate_plugins(&registry).map(|()| (c, registry))
     });
     match checked {
         Ok(loaded) => Ok(Some(loaded)),

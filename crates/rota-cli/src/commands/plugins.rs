@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use rota_engine::rotation::{PluginDescriptor, PluginRegistry, RotationPlugin as _};
+use rota_rotation::{PluginDescriptor, PluginRegistry, RotationPlugin as _};
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime, discover};
 
 use crate::cli::{GlobalArgs, OutputFormat, PluginsCommand};

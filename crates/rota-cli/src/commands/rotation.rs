@@ -1,5 +1,5 @@
 //! `rota rotate | run | status | history`: rotations through the protocol of
-//! `rota_engine::rotation`, the daemon over `rota_scheduler::Runner`, and
+//! `rota_rotation`, the daemon over `rota_scheduler::Runner`, and
 //! what they recorded.
 //!
 //! State lives in the data directory (`--data-dir`, default `.rota/` beside
@@ -10,7 +10,7 @@
 //! `rota run` abort (as `kill -9` would) when the rotation reaches that
 //! point: `after-create`, `before-target-change`, `after-target-change`,
 //! `after-set`, `after-test`, `in-finish` (see
-//! `rota_engine::rotation::crash`). An unknown name is a usage error. A
+//! `rota_rotation::crash`). An unknown name is a usage error. A
 //! managed rotation on the embedded cloud reaches `after-create` and
 //! `in-finish` inside the cloud's `RotateSecret` (`backend::cloud_crash_hook`).
 //!
@@ -26,11 +26,11 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rota_engine::config::{Config, RotationTarget};
 use rota_engine::plan::PlanMode;
-use rota_engine::rotation::history::{HistorySink, StoredStep};
-use rota_engine::rotation::{
+use rota_rotation::history::{HistorySink, StoredStep};
+use rota_rotation::{
     CrashHook, CrashPoint, FailureNotice, NoHistory, NoticeKind, Notifier, PluginRegistry,
     RotationJobs, RotationOutcome, RotationRequest, Rotator, RunRotationError, SecretLocks,
-    SqliteHistory, Step, job_spec, manual_token,
+    SqliteHistory, Step, manual_token,
 };
 use rota_scheduler::{
     Event, JobStore as _, ManualClock, Outcome, Runner, RunnerConfig, Schedule, SqliteStore,
@@ -729,7 +729,7 @@ async fn reload(
         }
     };
     // Plugins load at start: a reload cannot bring new ones in.
-    if let Err(d) = rota_engine::config::rotation::validate_plugins(&c.rotations, registry) {
+    if let Err(d) = c.validate_plugins(registry) {
         tracing::error!(
             error = %d,
             "the new configuration needs plugins this daemon did not load at start (restart it to load them); keeping the jobs"
@@ -938,7 +938,9 @@ async fn register(
         specs.push(spec.clone());
     }
     for t in &config.rotations {
-        let spec = job_spec(t).with_context(|| format!("rotation {:?}", t.rotation))?;
+        let spec = t
+            .job_spec()
+            .with_context(|| format!("rotation {:?}", t.rotation))?;
         names.insert(spec.name.clone());
         specs.push(spec);
     }

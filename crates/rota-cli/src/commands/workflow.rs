@@ -87,7 +87,7 @@ pub(crate) struct WorkflowJobs {
     region: String,
     kms: rota_kms::KmsClient,
     api: rota_kms::OpenApi,
-    history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
+    history: std::sync::Arc<rota_rotation::SqliteHistory>,
 }
 
 type Entry = std::sync::Arc<(Workflow, rota_engine::config::workflow::WorkflowBlock)>;
@@ -154,7 +154,7 @@ impl WorkflowJobs {
         config: &rota_engine::config::Config,
         global: &GlobalArgs,
         backend: &backend::Backend,
-        history: std::sync::Arc<rota_engine::rotation::SqliteHistory>,
+        history: std::sync::Arc<rota_rotation::SqliteHistory>,
     ) -> Result<Self> {
         let region = backend::region(global, &config.provider);
         let loaded = Loaded::compile(config, &region)?;
@@ -205,7 +205,7 @@ impl WorkflowJobs {
         &self,
         run: &rota_scheduler::JobRun,
     ) -> std::result::Result<String, rota_scheduler::RunError> {
-        use rota_engine::rotation::{HistorySink as _, StepEvent, StepOutcome};
+        use rota_rotation::{HistorySink as _, StepEvent, StepOutcome};
         let loaded = self.current();
         let Some(entry) = loaded.workflows.get(run.name.as_ref()).cloned() else {
             return Err(rota_scheduler::RunError::permanent(

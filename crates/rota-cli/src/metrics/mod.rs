@@ -25,9 +25,9 @@ pub(crate) mod server;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rota_engine::rotation::history::{HistorySink, StepEvent};
 use rota_kms::Product;
 use rota_kms::observe::{Call, CallObserver};
+use rota_rotation::history::{HistorySink, StepEvent};
 use rota_scheduler::JobCounts;
 
 use exposition::{CounterVec, Encode, GaugeVec, HistogramVec};
@@ -255,9 +255,9 @@ impl HistorySink for MeteredHistory {
 
 #[cfg(test)]
 mod tests {
-    use rota_engine::rotation::history::{MemoryHistory, StepOutcome};
     use rota_kms::observe::Observed;
     use rota_kms::{ApiError, ApiRequest, BoxFuture, Error, Transport};
+    use rota_rotation::history::{MemoryHistory, StepOutcome};
 
     use super::*;
 

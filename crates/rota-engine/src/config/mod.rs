@@ -41,7 +41,7 @@ use hcl::eval::{Context, Evaluate as _};
 use rota_kms::SecretString;
 
 pub use diag::{Diagnostic, Diagnostics, Location, SourceFile};
-pub use rotation::{OnFailure, RotationTarget};
+pub use rota_rotation::{OnFailure, RotationTarget};
 
 use crate::resource::{self, Kind, RESOURCE_TYPE, SecretArgs, Timeouts};
 
@@ -175,6 +175,8 @@ pub struct Config {
     /// the implicit rotations. Plugin names and settings are checked by
     /// [`rotation::validate_plugins`].
     pub rotations: Vec<RotationTarget>,
+    /// Where each rotation target is configured, for diagnostics.
+    pub rotation_locations: rotation::RotationLocations,
     /// The `workflow` blocks.
     pub workflows: Vec<workflow::WorkflowBlock>,
     /// Folders named by `plugins { paths = … }`, resolved against the
@@ -200,6 +202,15 @@ impl std::fmt::Debug for Config {
 pub type Known = BTreeMap<String, Value>;
 
 impl Config {
+    /// Checks every rotation's plugin name and settings against
+    /// `registry` ([`rotation::validate_plugins`]).
+    pub fn validate_plugins(
+        &self,
+        registry: &rota_rotation::PluginRegistry,
+    ) -> Result<(), Diagnostics> {
+        rotation::validate_plugins(&self.rotations, &self.rotation_locations, registry)
+    }
+
     /// Reads, evaluates and validates a configuration.
     pub fn load(options: &LoadOptions) -> Result<Self, Diagnostics> {
         Loader::default().load(options)
@@ -919,6 +930,7 @@ impl Loader {
             provider,
             resources,
             rotations: Vec::new(),
+            rotation_locations: Default::default(),
             workflows: Vec::new(),
             plugin_paths: Vec::new(),
             vars,
@@ -956,14 +968,21 @@ impl Loader {
         }
         if diags.is_empty() {
             let ctx = base_context(&config.root, config.vars.clone(), config.locals.clone());
-            config.rotations = rotation::load(
+            for (target, location) in rotation::load(
                 &config.files,
                 &rotation_blocks,
                 &ctx,
                 &config.root,
                 &config.resources,
                 &mut diags,
-            );
+            ) {
+                if let Some(l) = location {
+                    config
+                        .rotation_locations
+                        .insert((target.rotation.clone(), target.secret.clone()), l);
+                }
+                config.rotations.push(target);
+            }
             config.workflows = workflow::load(
                 &config.files,
                 &workflow_blocks,

@@ -55,7 +55,7 @@ use rota_scheduler::{CatchUp, Schedule};
 use super::diag::{Diagnostic, Location, SourceFile};
 use super::{Resource, eval_message, funcs, suggest};
 use crate::resource::{RESOURCE_TYPE, parse_duration};
-use crate::rotation::plugin::PluginRegistry;
+use rota_rotation::{OnFailure, PluginRegistry, RegistryError, RotationTarget};
 
 /// Arguments of a `rotation` block.
 pub const ROTATION_ARGS: &[&str] = &[
@@ -76,66 +76,9 @@ pub const ROTATION_ARGS: &[&str] = &[
 /// Blocks inside a `rotation` block.
 const ROTATION_BLOCKS: &[&str] = &["match", "on_failure"];
 
-/// What to do when a rotation's retry budget is spent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OnFailure {
-    /// A URL to POST a JSON notification to.
-    pub webhook: Option<String>,
-}
-
-/// One secret under one rotation: what the daemon registers as a job.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RotationTarget {
-    /// The rotation block's name (`auto:<resource>` when implicit).
-    pub rotation: String,
-    /// The secret's name in KMS.
-    pub secret: String,
-    /// The resource address, when the secret is configured here.
-    pub address: Option<String>,
-    /// The secret's type, when the secret is configured here.
-    pub secret_type: Option<String>,
-    /// Schedule expression (any dialect of the scheduler).
-    pub schedule: String,
-    /// IANA time zone.
-    pub timezone: String,
-    /// Start window.
-    pub window: Duration,
-    /// Deterministic jitter across the window.
-    pub jitter: bool,
-    /// Missed slots.
-    pub catch_up: CatchUp,
-    /// A secret newly scheduled (no job for it in the scheduler's store yet)
-    /// rotates at once instead of waiting for its first slot.
-    pub rotate_immediately: bool,
-    /// Plugin name.
-    pub plugin: String,
-    /// Plugin settings as written (defaults are filled in by the registry).
-    pub settings: serde_json::Value,
-    /// Attempts per slot.
-    pub max_attempts: u32,
-    /// First retry backoff.
-    pub retry_backoff: Duration,
-    /// Time one attempt may take.
-    pub timeout: Duration,
-    /// Notifications.
-    pub on_failure: OnFailure,
-    /// Whether it comes from `enable_automatic_rotation` rather than a block.
-    pub implicit: bool,
-    /// Where the plugin is named (or the block, or the resource).
-    pub location: Option<Location>,
-}
-
-impl RotationTarget {
-    /// The scheduler job name: `rotate:<secret>`.
-    pub fn job_name(&self) -> String {
-        job_name(&self.secret)
-    }
-}
-
-/// The scheduler job name of a secret's rotation.
-pub fn job_name(secret: &str) -> String {
-    format!("rotate:{secret}")
-}
+/// Where each rotation target is configured: (rotation, secret) → the
+/// plugin attribute, else the block (the resource for implicit rotations).
+pub type RotationLocations = BTreeMap<(String, String), Location>;
 
 /// Matches `pattern` (with `*` and `?`) against `text`.
 pub use rota_kms::pattern::wildcard_match as glob_match;
@@ -175,8 +118,8 @@ pub(crate) fn load(
     root: &std::path::Path,
     resources: &[Resource],
     diags: &mut Vec<Diagnostic>,
-) -> Vec<RotationTarget> {
-    let mut out: Vec<RotationTarget> = Vec::new();
+) -> Vec<(RotationTarget, Option<Location>)> {
+    let mut out: Vec<(RotationTarget, Option<Location>)> = Vec::new();
     // secret name → (rotation, location) that claimed it.
     let mut claimed: BTreeMap<String, String> = BTreeMap::new();
     let mut names: BTreeMap<String, ()> = BTreeMap::new();
@@ -242,8 +185,9 @@ pub(crate) fn load(
             timeout: Duration::from_secs(15 * 60),
             on_failure: OnFailure::default(),
             implicit: false,
-            location: Some(here(&head)),
         };
+        // Where the plugin is named, else the block.
+        let mut location = Some(here(&head));
         let mut entries: Vec<(String, Range<usize>)> = Vec::new();
         let mut selectors: Vec<Selector> = Vec::new();
         let mut schedule_span = None;
@@ -373,7 +317,7 @@ pub(crate) fn load(
                 "plugin" => match string(&v) {
                     Some(p) => {
                         t.plugin = p;
-                        t.location = Some(here(&span));
+                        location = Some(here(&span));
                     }
                     None => diags.push(bad(&span, "plugin must be a string".into(), "e.g. \"password\"")),
                 },
@@ -601,7 +545,7 @@ pub(crate) fn load(
                     continue;
                 }
             }
-            out.push(target);
+            out.push((target, location.clone()));
         }
     }
     // Implicit rotations: enable_automatic_rotation without a block.
@@ -617,26 +561,28 @@ pub(crate) fn load(
             .iter()
             .find(|a| a.key == "enable_automatic_rotation")
             .map(|a| Location::of(file, &a.span, true));
-        out.push(RotationTarget {
-            rotation: format!("auto:{}", r.name),
-            secret: r.args.secret_name.clone(),
-            address: Some(r.address.clone()),
-            secret_type: Some(r.args.secret_type.clone()),
-            schedule: interval_schedule(r),
-            timezone: "UTC".into(),
-            window: Duration::ZERO,
-            jitter: true,
-            catch_up: CatchUp::Once,
-            rotate_immediately: false,
-            plugin: default_plugin(&r.args.secret_type).into(),
-            settings: serde_json::Value::Null,
-            max_attempts: 3,
-            retry_backoff: Duration::from_secs(10),
-            timeout: Duration::from_secs(15 * 60),
-            on_failure: OnFailure::default(),
-            implicit: true,
+        out.push((
+            RotationTarget {
+                rotation: format!("auto:{}", r.name),
+                secret: r.args.secret_name.clone(),
+                address: Some(r.address.clone()),
+                secret_type: Some(r.args.secret_type.clone()),
+                schedule: interval_schedule(r),
+                timezone: "UTC".into(),
+                window: Duration::ZERO,
+                jitter: true,
+                catch_up: CatchUp::Once,
+                rotate_immediately: false,
+                plugin: default_plugin(&r.args.secret_type).into(),
+                settings: serde_json::Value::Null,
+                max_attempts: 3,
+                retry_backoff: Duration::from_secs(10),
+                timeout: Duration::from_secs(15 * 60),
+                on_failure: OnFailure::default(),
+                implicit: true,
+            },
             location,
-        });
+        ));
     }
     out
 }
@@ -657,6 +603,7 @@ fn interval_schedule(r: &Resource) -> String {
 /// (and the plugin's secret types, when the secret is configured here).
 pub fn validate_plugins(
     targets: &[RotationTarget],
+    locations: &RotationLocations,
     registry: &PluginRegistry,
 ) -> Result<(), super::Diagnostics> {
     let mut diags = Vec::new();
@@ -666,14 +613,15 @@ pub fn validate_plugins(
             Some(ty) => registry.resolve(&t.plugin, ty, &t.settings).map(|_| ()),
             None => registry.get(&t.plugin).and_then(|p| {
                 let d = p.descriptor();
-                let s = d.settings.validate(&t.settings).map_err(|source| {
-                    crate::rotation::RegistryError::Settings {
-                        plugin: d.name.clone(),
-                        source,
-                    }
-                })?;
+                let s =
+                    d.settings
+                        .validate(&t.settings)
+                        .map_err(|source| RegistryError::Settings {
+                            plugin: d.name.clone(),
+                            source,
+                        })?;
                 p.validate_settings(&s)
-                    .map_err(|source| crate::rotation::RegistryError::Settings {
+                    .map_err(|source| RegistryError::Settings {
                         plugin: d.name.clone(),
                         source,
                     })
@@ -687,9 +635,13 @@ pub fn validate_plugins(
                     _ => format!("rotation.{}", t.rotation),
                 };
                 let mut d = Diagnostic::new(message)
-                    .at_opt(t.location.clone())
+                    .at_opt(
+                        locations
+                            .get(&(t.rotation.clone(), t.secret.clone()))
+                            .cloned(),
+                    )
                     .address(address);
-                if matches!(e, crate::rotation::RegistryError::Unknown { .. }) {
+                if matches!(e, RegistryError::Unknown { .. }) {
                     let names: Vec<String> = registry
                         .iter()
                         .map(|p| p.descriptor().name.clone())

@@ -4,7 +4,6 @@
 
 mod common;
 mod lifecycle;
-mod rotation;
 mod rotation_config;
 mod saved;
 mod seed;

@@ -5,11 +5,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rota_engine::config::rotation::validate_plugins;
 use rota_engine::config::{Config, LoadOptions};
-use rota_engine::rotation::{PluginRegistry, job_spec};
 use rota_kms::SecretString;
 use rota_kms::kms::PutSecretValue;
+use rota_rotation::PluginRegistry;
 use rota_scheduler::CatchUp;
 
 use crate::common::Env;
@@ -117,9 +116,10 @@ rotation "ops" {{
     assert_eq!(c.rotations[2].secret_type, None);
     assert!(c.rotations[4].implicit);
 
-    validate_plugins(&c.rotations, &PluginRegistry::with_builtins()).unwrap();
+    c.validate_plugins(&PluginRegistry::with_builtins())
+        .unwrap();
 
-    let spec = job_spec(db).unwrap();
+    let spec = db.job_spec().unwrap();
     assert_eq!(spec.name, "rotate:app/db");
     assert_eq!(spec.payload["plugin"], "password");
     assert_eq!(spec.payload["settings"]["length"], 24);
@@ -200,7 +200,7 @@ fn plugin_names_and_settings_are_checked_through_the_registry() {
             "{SECRETS}rotation \"r\" {{\n  secrets  = [\"app/db\"]\n  schedule = \"@daily\"\n  {line}\n}}\n"
         );
         let c = load(&text).unwrap();
-        let msg = match validate_plugins(&c.rotations, &registry) {
+        let msg = match c.validate_plugins(&registry) {
             Ok(()) => "ok".to_owned(),
             Err(d) => d.to_string(),
         };

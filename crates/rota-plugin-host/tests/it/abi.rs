@@ -3,8 +3,8 @@
 //! mismatch — with a clear error; a panicking plugin is contained and the
 //! host keeps working.
 
-use rota_engine::rotation::{PluginError, RotationPlugin, SettingKind};
 use rota_plugin_host::{LoadError, StepKind};
+use rota_rotation::{PluginError, RotationPlugin, SettingKind};
 use serde_json::json;
 
 use crate::common::{build_plugin, copy_into, load};

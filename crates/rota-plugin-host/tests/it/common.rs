@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use rota_engine::rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
 use rota_kms::kms::{CreateSecret, GetSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
 use rota_local::LocalCloud;
 use rota_plugin_host::LoadedPlugin;
+use rota_rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
 use serde_json::Value;
 
 pub(crate) fn workspace_root() -> PathBuf {
@@ -151,7 +151,7 @@ pub(crate) fn request(secret: &str, plugin: &str, settings: Value, token: &str) 
 }
 
 pub(crate) fn token(n: i64) -> String {
-    rota_engine::rotation::slot_token(
+    rota_rotation::slot_token(
         "s",
         chrono::DateTime::from_timestamp(1_700_000_000 + n * 3600, 0).unwrap(),
     )

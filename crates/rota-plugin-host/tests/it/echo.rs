@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rota_engine::rotation::{RotationOutcome, Step};
+use rota_rotation::{RotationOutcome, Step};
 use serde_json::json;
 
 use crate::common::{env, load, request, steps, token};

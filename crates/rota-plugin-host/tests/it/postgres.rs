@@ -15,8 +15,8 @@
 //! "the role's password equals ACSCurrent" means: ACSCurrent's password
 //! matches the role's verifier, and the old password does not.
 
-use rota_engine::rotation::{CrashHook, CrashPoint, RotationOutcome};
 use rota_local::targets::scram_sha_256_matches as scram_matches;
+use rota_rotation::{CrashHook, CrashPoint, RotationOutcome};
 use serde_json::{Value, json};
 
 use crate::common::{Env, env, load, request, token};

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rota_engine::rotation::{
-    CrashHook, MemoryHistory, PluginRegistry, RotationRequest, Rotator, SecretInfo, StepContext,
-};
 use rota_kms::kms::{CreateSecret, GetSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
 use rota_local::{LocalCloud, World};
+use rota_rotation::{
+    CrashHook, MemoryHistory, PluginRegistry, RotationRequest, Rotator, SecretInfo, StepContext,
+};
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rota_engine::rotation::RotationPlugin as _;
+use rota_rotation::RotationPlugin as _;
 use rota_script::{Limits, RuntimeOptions, ScriptPlugin, ScriptRuntime};
 
 use crate::common::{CANARY, capture_logs, env, logs, manifest, request};

@@ -168,7 +168,7 @@ async fn the_shipped_plugins_and_scripts_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_script_is_picked_up_by_the_next_call() {
-    use rota_engine::rotation::RotationPlugin as _;
+    use rota_rotation::RotationPlugin as _;
     let e = env().await;
     let dir = write_plugin(
         e.dir.path(),
@@ -196,7 +196,7 @@ async fn an_edited_script_is_picked_up_by_the_next_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_hooks_file_is_recompiled_and_a_broken_one_keeps_the_old_ast() {
-    use rota_engine::rotation::RotationPlugin as _;
+    use rota_rotation::RotationPlugin as _;
     let e = env().await;
     let dir = write_plugin(
         e.dir.path(),

@@ -3,8 +3,8 @@
 //! loopback stub), each with a crash between `set` and `finish` that the
 //! next run completes.
 
-use rota_engine::rotation::{CrashHook, CrashPoint, RotationOutcome};
 use rota_kms::OpenApi;
+use rota_rotation::{CrashHook, CrashPoint, RotationOutcome};
 use serde_json::{Value, json};
 
 use crate::common::{CANARY, Env, env_world, request, stub};

@@ -10,13 +10,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rota_engine::rotation::{
-    HistorySink, MemoryHistory, PluginRegistry, RotationJobs, RotationRequest, Rotator,
-    SecretLocks, SqliteHistory, StepEvent, slot_token,
-};
 use rota_kms::kms::CreateSecret;
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
 use rota_local::{LocalCloud, World};
+use rota_rotation::{
+    HistorySink, MemoryHistory, PluginRegistry, RotationJobs, RotationRequest, Rotator,
+    SecretLocks, SqliteHistory, StepEvent, slot_token,
+};
 
 const N: usize = 1_000;
 

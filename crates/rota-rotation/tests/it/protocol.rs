@@ -5,13 +5,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use rota_engine::rotation::{
-    MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin,
-    RotationRequest, Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
-};
 use rota_kms::kms::{CreateSecret, GetSecretValue, PutSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
 use rota_local::LocalCloud;
+use rota_rotation::{
+    MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin,
+    RotationRequest, Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
+};
 use serde_json::{Value, json};
 
 const CANARY: &str = "canary-8c41d2";
@@ -350,7 +350,7 @@ impl RotationPlugin for FakePlugin {
     fn generate<'a>(
         &'a self,
         _ctx: &'a StepContext,
-    ) -> rota_engine::rotation::plugin::StepFuture<'a, Option<SecretString>> {
+    ) -> rota_rotation::plugin::StepFuture<'a, Option<SecretString>> {
         Box::pin(async move {
             if self.0.failing(Fail::Generate) {
                 return Err(PluginError::failed("generator down"));
@@ -362,10 +362,7 @@ impl RotationPlugin for FakePlugin {
         })
     }
 
-    fn set<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-    ) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
+    fn set<'a>(&'a self, ctx: &'a StepContext) -> rota_rotation::plugin::StepFuture<'a, ()> {
         Box::pin(async move {
             let pending = ctx.pending_value()?.expose_secret().to_owned();
             if self.0.credential() == pending {
@@ -383,10 +380,7 @@ impl RotationPlugin for FakePlugin {
         })
     }
 
-    fn test<'a>(
-        &'a self,
-        ctx: &'a StepContext,
-    ) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
+    fn test<'a>(&'a self, ctx: &'a StepContext) -> rota_rotation::plugin::StepFuture<'a, ()> {
         Box::pin(async move {
             if self.0.failing(Fail::Test) {
                 return Err(PluginError::failed("login check failed"));
@@ -400,10 +394,7 @@ impl RotationPlugin for FakePlugin {
         })
     }
 
-    fn finish<'a>(
-        &'a self,
-        _ctx: &'a StepContext,
-    ) -> rota_engine::rotation::plugin::StepFuture<'a, ()> {
+    fn finish<'a>(&'a self, _ctx: &'a StepContext) -> rota_rotation::plugin::StepFuture<'a, ()> {
         Box::pin(async move {
             if self.0.failing(Fail::Finish) {
                 return Err(PluginError::failed("clean-up failed"));
@@ -455,7 +446,7 @@ impl Fixture {
         name: &str,
         token: &str,
         attempt: u32,
-    ) -> Result<RotationOutcome, rota_engine::rotation::RotationError> {
+    ) -> Result<RotationOutcome, rota_rotation::RotationError> {
         self.rotator
             .rotate(&request(name, "fake-target", json!({}), token, attempt))
             .await

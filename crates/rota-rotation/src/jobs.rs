@@ -7,12 +7,11 @@
 //! The daemon (`rota run`), manual rotations (`rota rotate`) and the
 //! benchmark share this code.
 
-use rota_scheduler::{JobRun, JobSpec, Policy, RetryPolicy, RunError, ScheduleError};
+use rota_scheduler::{JobRun, RunError};
 use serde::{Deserialize, Serialize};
 
 use super::lease::SecretLocks;
 use super::protocol::{RotationError, RotationOutcome, RotationRequest, Rotator, Step, slot_token};
-use crate::config::RotationTarget;
 
 /// What a rotation job carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,32 +24,6 @@ pub struct JobPayload {
     pub plugin: String,
     /// Its settings as configured.
     pub settings: serde_json::Value,
-}
-
-/// The scheduler job of a configured rotation.
-pub fn job_spec(t: &RotationTarget) -> Result<JobSpec, ScheduleError> {
-    let tz = rota_scheduler::parse_tz(&t.timezone)?;
-    let mut policy = Policy::default();
-    policy.window = t.window;
-    policy.jitter = t.jitter;
-    policy.catch_up = t.catch_up;
-    policy.timeout = t.timeout;
-    policy.retry = RetryPolicy::new(
-        t.max_attempts,
-        t.retry_backoff,
-        (t.retry_backoff * 64).max(std::time::Duration::from_secs(600)),
-    );
-    let payload = JobPayload {
-        rotation: t.rotation.clone(),
-        secret: t.secret.clone(),
-        plugin: t.plugin.clone(),
-        settings: t.settings.clone(),
-    };
-    Ok(JobSpec::new(t.job_name(), t.schedule.clone())
-        .tz(tz)
-        .payload(serde_json::to_value(payload).unwrap_or_default())
-        .policy(policy)
-        .start_now(t.rotate_immediately))
 }
 
 /// Why a rotation did not run or did not succeed.

@@ -23,6 +23,7 @@ mod metrics;
 mod output;
 mod plugins;
 mod progress;
+mod signals;
 
 use std::process::ExitCode;
 

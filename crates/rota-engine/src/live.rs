@@ -96,7 +96,7 @@ impl LiveSecret {
 
     /// The version holding `stage` (needs `versions` for stages other than ACSCurrent).
     pub fn stage_holder(&self, stage: &str) -> Option<&str> {
-        if stage == "ACSCurrent" {
+        if stage == rota_kms::kms::stage::CURRENT {
             return Some(&self.version_id);
         }
         self.versions.as_ref().and_then(|vs| {

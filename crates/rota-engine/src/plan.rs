@@ -627,7 +627,7 @@ fn creation_changes(args: &SecretArgs, set: &BTreeSet<String>) -> Vec<Change> {
 fn creation_steps(args: &SecretArgs) -> Vec<Step> {
     let mut steps = vec![Step::CreateSecret];
     if let Some(stages) = &args.version_stages
-        && stages.as_slice() != ["ACSCurrent"]
+        && stages.as_slice() != [rota_kms::kms::stage::CURRENT]
     {
         steps.push(Step::PutSecretValue {
             version_id: args.version_id.clone(),
@@ -1142,7 +1142,7 @@ fn diff_existing(
                     ),
                 ));
             }
-            let after_put_holder = if put_new && stage == "ACSCurrent" {
+            let after_put_holder = if put_new && stage == rota_kms::kms::stage::CURRENT {
                 Some(args.version_id.clone())
             } else {
                 holder.clone()

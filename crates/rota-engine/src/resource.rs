@@ -643,7 +643,11 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
                 "version_stage needs move_to_version or remove_from_version",
                 "the seed: RemoveFromVersion and MoveToVersion specify at least one of the parameters",
             ));
-        } else if matches!(args.version_stage.as_str(), "ACSCurrent" | "ACSPrevious")
+        } else if [
+            rota_kms::kms::stage::CURRENT,
+            rota_kms::kms::stage::PREVIOUS,
+        ]
+        .contains(&args.version_stage.as_str())
             && args.move_to_version.is_none()
         {
             out.push(problem(

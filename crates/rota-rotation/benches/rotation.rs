@@ -110,7 +110,7 @@ async fn run(concurrency: usize) {
     );
     let mut by_step: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for e in history.1.events() {
-        by_step.entry(e.step).or_default().push(e.duration);
+        by_step.entry(e.step.name()).or_default().push(e.duration);
     }
     for step in ["inspect", "create", "set", "test", "finish"] {
         let Some(d) = by_step.get_mut(step) else {

@@ -1,6 +1,11 @@
 //! Rotation history: one event per protocol step (secret, token, step,
-//! attempt, time, duration, outcome, redacted error), kept durably in
-//! SQLite beside the scheduler's run history, and shown by `rota history`.
+//! attempt, time, duration, outcome, redacted error), and one row per
+//! workflow run (summary and report kept with it), durably in SQLite beside
+//! the scheduler's run history, and shown by `rota history`.
+//!
+//! Workflow runs were once stored as rotation steps named `run` of a plugin
+//! called `workflow`; opening a history moves such rows into their own
+//! table.
 
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
@@ -9,9 +14,13 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone as _, Utc};
 use rota_scheduler::store::retry_busy;
 use rusqlite::{Connection, OptionalExtension as _, params};
+use serde::Serialize;
 
-/// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub use crate::protocol::Step;
+
+/// How a step (or a workflow run) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
     /// It succeeded.
     Ok,
@@ -27,6 +36,15 @@ impl StepOutcome {
             Self::Failed => "failed",
         }
     }
+
+    /// The outcome named `s` (as stored).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ok" => Some(Self::Ok),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
 }
 
 /// One step of one rotation.
@@ -38,8 +56,8 @@ pub struct StepEvent {
     pub token: String,
     /// The plugin.
     pub plugin: String,
-    /// `inspect`, `create`, `set`, `test`, `finish` or `rollback`.
-    pub step: &'static str,
+    /// The step.
+    pub step: Step,
     /// Attempt number at the token.
     pub attempt: u32,
     /// When it ended.
@@ -53,7 +71,7 @@ pub struct StepEvent {
 }
 
 /// A stored step event.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredStep {
     /// Row id.
     pub id: i64,
@@ -64,16 +82,40 @@ pub struct StoredStep {
     /// The plugin.
     pub plugin: String,
     /// The step.
-    pub step: String,
+    pub step: Step,
     /// Attempt.
     pub attempt: u32,
-    /// When (RFC 3339).
-    pub at: String,
+    /// When it ended.
+    pub at: DateTime<Utc>,
     /// Milliseconds.
     pub duration_ms: u64,
-    /// `ok` or `failed`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: StepOutcome,
     /// Redacted error.
+    pub error: Option<String>,
+}
+
+/// One run of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowRunRecord {
+    /// The workflow's name.
+    pub workflow: String,
+    /// The scheduler slot it ran for (none for runs recorded before slots
+    /// were kept).
+    pub slot: Option<DateTime<Utc>>,
+    /// Attempt at that slot.
+    pub attempt: u32,
+    /// When it ended.
+    pub at: DateTime<Utc>,
+    /// Milliseconds.
+    pub duration_ms: u64,
+    /// How it ended.
+    pub outcome: StepOutcome,
+    /// The report's one-line summary.
+    pub summary: Option<String>,
+    /// The report as JSON (secrets shown as `***`).
+    pub report: Option<serde_json::Value>,
+    /// The redacted error.
     pub error: Option<String>,
 }
 
@@ -81,6 +123,11 @@ pub struct StoredStep {
 pub trait HistorySink: Send + Sync + std::fmt::Debug {
     /// Records one event. Failing to record is logged, never fatal.
     fn record(&self, event: StepEvent);
+
+    /// Records one workflow run (by default: dropped).
+    fn record_workflow(&self, run: WorkflowRunRecord) {
+        let _ = run;
+    }
 }
 
 /// Drops every event (dry runs, benchmarks).
@@ -142,14 +189,38 @@ pub struct SqliteHistory {
 
 enum Msg {
     Event(StepEvent),
+    Workflow(WorkflowRunRecord),
     Flush(mpsc::Sender<()>),
 }
 
 /// Most events written in one transaction.
 const BATCH: usize = 512;
 
-fn insert_batch(conn: &mut Connection, events: &[StepEvent]) -> rusqlite::Result<()> {
+fn insert_batch(
+    conn: &mut Connection,
+    events: &[StepEvent],
+    runs: &[WorkflowRunRecord],
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO workflow_runs (workflow, slot_ms, attempt, at_ms, duration_ms, outcome, summary, report, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for r in runs {
+            stmt.execute(params![
+                r.workflow,
+                r.slot.map(|s| s.timestamp_millis()),
+                r.attempt,
+                r.at.timestamp_millis(),
+                r.duration_ms as i64,
+                r.outcome.as_str(),
+                r.summary,
+                r.report.as_ref().map(serde_json::Value::to_string),
+                r.error
+            ])?;
+        }
+    }
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO rotation_steps (secret, token, plugin, step, attempt, at_ms, duration_ms, outcome, error)
@@ -160,7 +231,7 @@ fn insert_batch(conn: &mut Connection, events: &[StepEvent]) -> rusqlite::Result
                 e.secret,
                 e.token,
                 e.plugin,
-                e.step,
+                e.step.name(),
                 e.attempt,
                 e.at.timestamp_millis(),
                 e.duration.as_millis() as i64,
@@ -174,23 +245,26 @@ fn insert_batch(conn: &mut Connection, events: &[StepEvent]) -> rusqlite::Result
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Msg>) {
     let mut events = Vec::new();
+    let mut runs = Vec::new();
     let mut flushes = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Event(e) => events.push(e),
+                Msg::Workflow(r) => runs.push(r),
                 Msg::Flush(done) => flushes.push(done),
             }
-            if events.len() < BATCH {
+            if events.len() + runs.len() < BATCH {
                 next = rx.try_recv().ok();
             }
         }
-        if !events.is_empty() {
-            if let Err(err) = insert_batch(&mut conn, &events) {
-                tracing::warn!(events = events.len(), error = %err, "cannot record rotation steps");
+        if !events.is_empty() || !runs.is_empty() {
+            if let Err(err) = insert_batch(&mut conn, &events, &runs) {
+                tracing::warn!(events = events.len() + runs.len(), error = %err, "cannot record rotation history");
             }
             events.clear();
+            runs.clear();
         }
         for done in flushes.drain(..) {
             let _ = done.send(());
@@ -220,7 +294,29 @@ impl SqliteHistory {
                 outcome TEXT NOT NULL,
                 error TEXT
             );
-            CREATE INDEX IF NOT EXISTS rotation_steps_secret ON rotation_steps(secret, id);",
+            CREATE INDEX IF NOT EXISTS rotation_steps_secret ON rotation_steps(secret, id);
+            CREATE TABLE IF NOT EXISTS workflow_runs (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                workflow TEXT NOT NULL,
+                slot_ms INTEGER,
+                attempt INTEGER NOT NULL,
+                at_ms INTEGER NOT NULL,
+                duration_ms INTEGER NOT NULL,
+                outcome TEXT NOT NULL,
+                summary TEXT,
+                report TEXT,
+                error TEXT
+            );
+            CREATE INDEX IF NOT EXISTS workflow_runs_workflow ON workflow_runs(workflow, id);
+            BEGIN IMMEDIATE;
+            INSERT INTO workflow_runs (workflow, slot_ms, attempt, at_ms, duration_ms, outcome, error)
+                SELECT substr(secret, 10), NULL, attempt, at_ms, duration_ms, outcome, error
+                FROM rotation_steps
+                WHERE plugin = 'workflow' AND step = 'run' AND secret LIKE 'workflow:%'
+                ORDER BY id;
+            DELETE FROM rotation_steps
+                WHERE plugin = 'workflow' AND step = 'run' AND secret LIKE 'workflow:%';
+            COMMIT;",
             )
         })?;
         let writer_conn = Connection::open(path)?;
@@ -265,21 +361,57 @@ impl SqliteHistory {
         let mut rows: Vec<StoredStep> = stmt
             .query_map(params![secret, limit], |r| {
                 let at_ms: i64 = r.get(6)?;
+                let step: String = r.get(4)?;
+                let outcome: String = r.get(8)?;
                 Ok(StoredStep {
                     id: r.get(0)?,
                     secret: r.get(1)?,
                     token: r.get(2)?,
                     plugin: r.get(3)?,
-                    step: r.get(4)?,
+                    step: step.parse().map_err(|e| unknown_value(4, e))?,
                     attempt: r.get(5)?,
-                    at: Utc
-                        .timestamp_millis_opt(at_ms)
-                        .single()
-                        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-                        .unwrap_or_default(),
+                    at: time(at_ms),
                     duration_ms: r.get::<_, i64>(7)?.max(0) as u64,
-                    outcome: r.get(8)?,
+                    outcome: StepOutcome::parse(&outcome)
+                        .ok_or_else(|| unknown_value(8, format!("unknown outcome {outcome:?}")))?,
                     error: r.get(9)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// The latest `limit` workflow runs, newest last, for one workflow or all.
+    pub fn workflow_runs(
+        &self,
+        workflow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WorkflowRunRecord>, HistoryError> {
+        self.flush();
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = conn.prepare(
+            "SELECT workflow, slot_ms, attempt, at_ms, duration_ms, outcome, summary, report, error
+             FROM workflow_runs WHERE (?1 IS NULL OR workflow = ?1) ORDER BY id DESC LIMIT ?2",
+        )?;
+        let mut rows: Vec<WorkflowRunRecord> = stmt
+            .query_map(params![workflow, limit], |r| {
+                let outcome: String = r.get(5)?;
+                let report: Option<String> = r.get(7)?;
+                Ok(WorkflowRunRecord {
+                    workflow: r.get(0)?,
+                    slot: r.get::<_, Option<i64>>(1)?.map(time),
+                    attempt: r.get(2)?,
+                    at: time(r.get(3)?),
+                    duration_ms: r.get::<_, i64>(4)?.max(0) as u64,
+                    outcome: StepOutcome::parse(&outcome)
+                        .ok_or_else(|| unknown_value(5, format!("unknown outcome {outcome:?}")))?,
+                    summary: r.get(6)?,
+                    report: report.and_then(|t| serde_json::from_str(&t).ok()),
+                    error: r.get(8)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -311,17 +443,38 @@ impl SqliteHistory {
     }
 }
 
-impl HistorySink for SqliteHistory {
-    fn record(&self, e: StepEvent) {
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+fn unknown_value(column: usize, message: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, message.into())
+}
+
+impl SqliteHistory {
+    fn send(&self, msg: Msg) {
         let guard = self
             .writer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((tx, _)) = guard.as_ref()
-            && tx.send(Msg::Event(e)).is_err()
+            && tx.send(msg).is_err()
         {
-            tracing::warn!("the rotation history writer has stopped; a step was not recorded");
+            tracing::warn!("the rotation history writer has stopped; a record was lost");
         }
+    }
+}
+
+impl HistorySink for SqliteHistory {
+    fn record(&self, e: StepEvent) {
+        self.send(Msg::Event(e));
+    }
+
+    /// Written by the writer thread, like steps.
+    fn record_workflow(&self, run: WorkflowRunRecord) {
+        self.send(Msg::Workflow(run));
     }
 }
 
@@ -336,5 +489,45 @@ impl Drop for SqliteHistory {
             drop(tx);
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workflow_runs_stored_as_steps_move_to_their_own_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("scheduler.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE rotation_steps (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT, secret TEXT NOT NULL,
+                    token TEXT NOT NULL, plugin TEXT NOT NULL, step TEXT NOT NULL,
+                    attempt INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+                    duration_ms INTEGER NOT NULL, outcome TEXT NOT NULL, error TEXT);
+                 INSERT INTO rotation_steps (secret, token, plugin, step, attempt, at_ms, duration_ms, outcome, error)
+                 VALUES ('workflow:report', 'workflow-20260101T000000Z', 'workflow', 'run', 1, 1000, 5, 'ok', NULL),
+                        ('app/db', 'rota-x', 'password', 'finish', 1, 2000, 3, 'ok', NULL);",
+            )
+            .unwrap();
+        }
+        let h = SqliteHistory::open(&path).unwrap();
+        let runs = h.workflow_runs(None, 10).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].workflow, "report");
+        assert_eq!(runs[0].outcome, StepOutcome::Ok);
+        let steps = h.list(None, 10).unwrap();
+        assert_eq!(steps.len(), 1);
+        assert_eq!(
+            (steps[0].secret.as_str(), steps[0].step),
+            ("app/db", Step::Finish)
+        );
+        drop(h);
+        // Opening again moves nothing twice.
+        let h = SqliteHistory::open(&path).unwrap();
+        assert_eq!(h.workflow_runs(None, 10).unwrap().len(), 1);
     }
 }

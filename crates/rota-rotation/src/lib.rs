@@ -11,7 +11,10 @@
 //!   [`WorkflowTarget`]) and the typed job names ([`JobKind`]);
 //! - [`jobs`]: a rotation under the per-secret lock ([`lease`]), and the
 //!   mapping from a scheduler run to a protocol request;
-//! - [`history`]: every protocol step, durably, for `rota history`;
+//! - [`history`]: every protocol step and workflow run, durably;
+//!   [`report`]: the rows `rota status` and `rota history` show;
+//! - [`daemon`]: the daemon core — jobs kept in step with the targets, the
+//!   scheduler's handler, `--once` passes, needs-attention webhooks;
 //! - [`notify`]: `on_failure` webhooks; [`crash`]: the crash points tests
 //!   abort at.
 //!
@@ -21,6 +24,8 @@
 #![forbid(unsafe_code)]
 
 pub mod crash;
+pub mod daemon;
+pub mod error;
 pub mod history;
 pub mod jobs;
 pub mod lease;
@@ -29,11 +34,19 @@ pub mod notify;
 pub mod password;
 pub mod plugin;
 pub mod protocol;
+pub mod report;
 pub mod settings;
 pub mod target;
 
 pub use crash::{CrashHook, CrashPoint};
-pub use history::{HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome};
+pub use daemon::{
+    Daemon, DaemonError, DaemonObserver, DaemonOptions, NoWorkflows, OnceReport, RunOutcome,
+    Targets, WorkflowOutput, WorkflowRunner,
+};
+pub use history::{
+    HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome, StoredStep,
+    WorkflowRunRecord,
+};
 pub use jobs::{JobPayload, RotationJobs, RunRotationError};
 pub use lease::{SecretLock, SecretLocks};
 pub use notify::{FailureNotice, NoticeKind, Notifier, NotifyError};
@@ -42,12 +55,12 @@ pub use plugin::{
     StepContext, StepSet, Strategy,
 };
 pub use protocol::{
-    DryRunReport, RotationError, RotationOutcome, RotationRequest, Rotator, Step, manual_token,
-    slot_token,
+    DryRunReport, FailureKind, RotationError, RotationOutcome, RotationRequest, Rotator, Step,
+    manual_token, slot_token,
 };
 pub use settings::{SettingField, SettingKind, SettingsError, SettingsSchema};
 pub use target::{JobKind, OnFailure, RotationTarget, WorkflowTarget};
 
 // The client types in the plugin contract's signatures, re-exported so plugin
 // hosts (rota-plugin-host) implement it without depending on rota-kms.
-pub use rota_kms::{OpenApi, SecretString};
+pub use rota_kms::{BoxFuture, OpenApi, SecretString};

@@ -16,6 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+use crate::protocol::Step;
+use crate::target::RotationTarget;
+
 /// Why a notification is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -48,28 +51,37 @@ pub struct FailureNotice {
 }
 
 impl FailureNotice {
-    /// A notice at `time`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        event: NoticeKind,
-        secret: impl Into<String>,
-        rotation: impl Into<String>,
-        plugin: impl Into<String>,
-        step: Option<String>,
-        error: impl Into<String>,
-        attempt: u32,
-        time: DateTime<Utc>,
-    ) -> Self {
+    /// A notice about `target` at `time`; the step, error and attempt are
+    /// set with the builder methods.
+    pub fn new(event: NoticeKind, target: &RotationTarget, time: DateTime<Utc>) -> Self {
         Self {
             event,
-            secret: secret.into(),
-            rotation: rotation.into(),
-            plugin: plugin.into(),
-            step,
-            error: error.into(),
-            attempt,
+            secret: target.secret.clone(),
+            rotation: target.rotation.clone(),
+            plugin: target.plugin.clone(),
+            step: None,
+            error: String::new(),
+            attempt: 1,
             time: time.to_rfc3339_opts(SecondsFormat::Secs, true),
         }
+    }
+
+    /// The step that failed, when known.
+    pub fn step(mut self, step: Option<Step>) -> Self {
+        self.step = step.map(|s| s.name().to_owned());
+        self
+    }
+
+    /// The redacted error.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = error.into();
+        self
+    }
+
+    /// The attempt that failed.
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
     }
 }
 
@@ -213,19 +225,38 @@ mod tests {
 
     #[test]
     fn a_notice_serialises_without_surprises() {
+        let target = RotationTarget {
+            rotation: "apps".into(),
+            secret: "app/db".into(),
+            address: None,
+            secret_type: None,
+            schedule: "@daily".into(),
+            timezone: "UTC".into(),
+            window: Duration::ZERO,
+            jitter: false,
+            catch_up: rota_scheduler::CatchUp::Once,
+            rotate_immediately: false,
+            plugin: "password".into(),
+            settings: serde_json::Value::Null,
+            max_attempts: 3,
+            retry_backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            on_failure: crate::OnFailure::default(),
+            implicit: false,
+        };
         let n = FailureNotice::new(
             NoticeKind::NeedsAttention,
-            "app/db",
-            "apps",
-            "password",
-            Some("set".into()),
-            "set failed: refused",
-            3,
+            &target,
             DateTime::from_timestamp(0, 0).unwrap(),
-        );
+        )
+        .step(Some(Step::Set))
+        .error("set failed: refused")
+        .attempt(3);
         let v = serde_json::to_value(&n).unwrap();
         assert_eq!(v["event"], "needs_attention");
         assert_eq!(v["time"], "1970-01-01T00:00:00Z");
         assert_eq!(v["attempt"], 3);
+        assert_eq!(v["step"], "set");
+        assert_eq!(v["secret"], "app/db");
     }
 }

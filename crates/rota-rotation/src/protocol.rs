@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rota_kms::kms::stage::{CURRENT, PENDING, PREVIOUS};
 use rota_kms::kms::{
     GetSecretValue, PutSecretValue, SecretMetadata, UpdateSecretVersionStage, VersionInfo,
 };
@@ -43,21 +44,16 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use super::crash::{CrashHook, CrashPoint};
-use super::history::{HistorySink, StepEvent, StepOutcome};
-use super::plugin::{
+use crate::crash::{CrashHook, CrashPoint};
+pub use crate::error::{FailureKind, RotationError};
+use crate::history::{HistorySink, StepEvent, StepOutcome};
+use crate::plugin::{
     PluginError, PluginRegistry, RotationPlugin, SecretInfo, StepContext, Strategy,
 };
 
-/// ACSCurrent.
-pub const CURRENT: &str = "ACSCurrent";
-/// ACSPrevious.
-pub const PREVIOUS: &str = "ACSPrevious";
-/// ACSPending.
-pub const PENDING: &str = "ACSPending";
-
 /// The protocol's steps, as recorded in history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Step {
     /// Reading the secret and its versions.
     Inspect,
@@ -84,6 +80,24 @@ impl Step {
             Self::Finish => "finish",
             Self::Rollback => "rollback",
         }
+    }
+}
+
+impl std::str::FromStr for Step {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Self::Inspect,
+            Self::Create,
+            Self::Set,
+            Self::Test,
+            Self::Finish,
+            Self::Rollback,
+        ]
+        .into_iter()
+        .find(|step| step.name() == s)
+        .ok_or_else(|| format!("unknown rotation step {s:?}"))
     }
 }
 
@@ -144,40 +158,6 @@ pub enum RotationOutcome {
         /// The current version.
         version_id: String,
     },
-}
-
-/// A failed rotation. The message is redacted (it never contains a value).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{step} failed: {message}")]
-pub struct RotationError {
-    /// Where it failed.
-    pub step: Step,
-    /// What happened.
-    pub message: String,
-    /// Whether a later attempt may succeed.
-    pub retryable: bool,
-}
-
-impl RotationError {
-    fn new(step: Step, message: impl Into<String>, retryable: bool) -> Self {
-        Self {
-            step,
-            message: message.into(),
-            retryable,
-        }
-    }
-
-    fn kms(step: Step, action: &str, e: &rota_kms::Error) -> Self {
-        Self::new(
-            step,
-            format!("{action}: {e}"),
-            e.kind().is_retryable() || e.kind() == ErrorKind::Other,
-        )
-    }
-
-    fn plugin(step: Step, e: &PluginError) -> Self {
-        Self::new(step, e.to_string(), e.is_retryable())
-    }
 }
 
 /// Runs rotations.
@@ -265,6 +245,11 @@ impl Rotator {
         &self.registry
     }
 
+    /// The clock history records are dated by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     /// Rotates one secret through the protocol.
     pub async fn rotate(&self, req: &RotationRequest) -> Result<RotationOutcome, RotationError> {
         let span = tracing::info_span!("rotation", secret.name = %req.secret, rotation.token = %req.token, rotation.plugin = %req.plugin);
@@ -277,21 +262,28 @@ impl Rotator {
         let (plugin, settings) = self
             .registry
             .resolve(&req.plugin, &meta.secret_type, &req.settings)
-            .map_err(|e| RotationError::new(Step::Inspect, e.to_string(), false))?;
-        let settings = Arc::new(settings);
-        let info = secret_info(&meta);
+            .map_err(|e| {
+                RotationError::new(
+                    Step::Inspect,
+                    FailureKind::Configuration,
+                    e.to_string(),
+                    false,
+                )
+            })?;
         let versions = self.versions(&req.secret).await?;
         self.record(req, &req.token, Step::Inspect, started, Ok(()));
-
-        match plugin.strategy() {
-            Strategy::Managed => {
-                self.rotate_managed(req, plugin, settings, info, versions)
-                    .await
-            }
-            Strategy::Protocol => {
-                self.rotate_protocol(req, plugin, settings, info, versions)
-                    .await
-            }
+        let run = Run {
+            rotator: self,
+            req,
+            plugin,
+            settings: Arc::new(settings),
+            info: secret_info(&meta),
+            current: None,
+            previous: None,
+        };
+        match run.plugin.strategy() {
+            Strategy::Managed => run.managed(versions).await,
+            Strategy::Protocol => run.protocol(versions).await,
         }
     }
 
@@ -300,10 +292,11 @@ impl Rotator {
             .kms
             .describe_secret(name)
             .await
-            .map_err(|e| RotationError::kms(Step::Inspect, "DescribeSecret", &e))?;
+            .map_err(|e| RotationError::kms(Step::Inspect, "DescribeSecret", e))?;
         if meta.planned_delete_time.is_some() {
             return Err(RotationError::new(
                 Step::Inspect,
+                FailureKind::State,
                 "the secret is scheduled for deletion",
                 false,
             ));
@@ -316,14 +309,19 @@ impl Rotator {
             .kms
             .list_all_versions(name)
             .await
-            .map_err(|e| RotationError::kms(Step::Inspect, "ListSecretVersionIds", &e))?;
+            .map_err(|e| RotationError::kms(Step::Inspect, "ListSecretVersionIds", e))?;
         let find = |stage: &str| {
             all.iter()
                 .find(|v| v.version_stages.contains(stage))
                 .cloned()
         };
         let current = find(CURRENT).ok_or_else(|| {
-            RotationError::new(Step::Inspect, "the secret has no ACSCurrent version", false)
+            RotationError::new(
+                Step::Inspect,
+                FailureKind::State,
+                "the secret has no ACSCurrent version",
+                false,
+            )
         })?;
         let previous = find(PREVIOUS);
         let pending = all
@@ -338,16 +336,20 @@ impl Rotator {
         })
     }
 
+    /// A version's value (by id or stage); `None` when it does not exist.
     async fn value(
         &self,
         name: &str,
-        version: Option<&str>,
-        stage: Option<&str>,
+        at: At<'_>,
     ) -> Result<Option<SecretValueParts>, RotationError> {
+        let (version_id, version_stage) = match at {
+            At::Version(v) => (Some(v.to_owned()), None),
+            At::Stage(s) => (None, Some(s.to_owned())),
+        };
         let req = GetSecretValue {
             secret_name: name.to_owned(),
-            version_id: version.map(str::to_owned),
-            version_stage: stage.map(str::to_owned),
+            version_id,
+            version_stage,
             fetch_extended_config: None,
             dry_run: None,
         };
@@ -357,71 +359,8 @@ impl Rotator {
                 data_type: v.secret_data_type,
             })),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(RotationError::kms(Step::Inspect, "GetSecretValue", &e)),
+            Err(e) => Err(RotationError::kms(Step::Inspect, "GetSecretValue", e)),
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn context(
-        &self,
-        info: &SecretInfo,
-        token: &str,
-        settings: &Arc<Value>,
-        current: Option<SecretString>,
-        previous: Option<SecretString>,
-        pending: Option<SecretString>,
-        step: Step,
-    ) -> StepContext {
-        StepContext {
-            secret: info.clone(),
-            token: token.to_owned(),
-            pending,
-            current,
-            previous,
-            settings: settings.clone(),
-            api: self.api.clone(),
-            kms: self.kms.clone(),
-            deadline: Instant::now() + self.step_timeout,
-            crash: self.crash.clone(),
-            span: tracing::debug_span!("rotation.step", rotation.step = step.name()),
-        }
-    }
-
-    /// A step's context in a protocol rotation: the shared values plus the
-    /// token, the candidate and the step.
-    fn step_ctx(
-        &self,
-        v: &StepValues<'_>,
-        token: &str,
-        pending: Option<SecretString>,
-        step: Step,
-    ) -> StepContext {
-        self.context(
-            v.info,
-            token,
-            v.settings,
-            v.current.clone(),
-            v.previous.clone(),
-            pending,
-            step,
-        )
-    }
-
-    async fn run_step<T>(
-        &self,
-        req: &RotationRequest,
-        token: &str,
-        step: Step,
-        fut: impl Future<Output = Result<T, PluginError>>,
-    ) -> Result<T, RotationError> {
-        let started = Instant::now();
-        let result = match tokio::time::timeout(self.step_timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(PluginError::DeadlineExceeded),
-        };
-        let recorded = result.as_ref().map(|_| ()).map_err(ToString::to_string);
-        self.record(req, token, step, started, recorded);
-        result.map_err(|e| RotationError::plugin(step, &e))
     }
 
     fn record(
@@ -445,7 +384,7 @@ impl Rotator {
             secret: req.secret.clone(),
             token: token.to_owned(),
             plugin: req.plugin.clone(),
-            step: step.name(),
+            step,
             attempt: req.attempt,
             at: self.clock.now(),
             duration: started.elapsed(),
@@ -454,324 +393,23 @@ impl Rotator {
         });
     }
 
-    async fn stage(
-        &self,
-        name: &str,
-        stage: &str,
-        move_to: Option<&str>,
-        remove_from: Option<&str>,
-    ) -> Result<(), RotationError> {
+    /// Moves `stage` to `move_to` and/or removes it from `remove_from`.
+    async fn stage(&self, name: &str, stage: &str, moves: Moves<'_>) -> Result<(), RotationError> {
         self.kms
             .send(&UpdateSecretVersionStage {
                 secret_name: name.to_owned(),
                 version_stage: stage.to_owned(),
-                move_to_version: move_to.map(str::to_owned),
-                remove_from_version: remove_from.map(str::to_owned),
+                move_to_version: moves.to.map(str::to_owned),
+                remove_from_version: moves.from.map(str::to_owned),
             })
             .await
             .map(|_| ())
-            .map_err(|e| RotationError::kms(Step::Finish, "UpdateSecretVersionStage", &e))
+            .map_err(|e| RotationError::kms(Step::Finish, "UpdateSecretVersionStage", e))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn rotate_protocol(
-        &self,
-        req: &RotationRequest,
-        plugin: Arc<dyn RotationPlugin>,
-        settings: Arc<Value>,
-        info: SecretInfo,
-        versions: Versions,
-    ) -> Result<RotationOutcome, RotationError> {
-        let name = req.secret.as_str();
-        let current_parts = self
-            .value(name, Some(&versions.current.version_id), None)
-            .await?
-            .ok_or_else(|| {
-                RotationError::new(Step::Inspect, "the ACSCurrent value cannot be read", true)
-            })?;
-        let previous = match &versions.previous {
-            Some(p) => self
-                .value(name, Some(&p.version_id), None)
-                .await?
-                .map(|v| v.data),
-            None => None,
-        };
-        let current = Some(current_parts.data.clone());
-        let values = StepValues {
-            info: &info,
-            settings: &settings,
-            current: current.clone(),
-            previous: previous.clone(),
-        };
-
-        // Already promoted: tidy what a crash in finish may have left.
-        if versions.current.version_id == req.token {
-            if versions.current.version_stages.contains(PENDING) {
-                self.stage(name, PENDING, None, Some(&req.token)).await?;
-            }
-            let ctx = self.context(
-                &info,
-                &req.token,
-                &settings,
-                current.clone(),
-                previous.clone(),
-                current.clone(),
-                Step::Finish,
-            );
-            self.run_step(req, &req.token, Step::Finish, plugin.finish(&ctx))
-                .await?;
-            return Ok(RotationOutcome::AlreadyDone {
-                version_id: req.token.clone(),
-            });
-        }
-
-        // A rotation interrupted inside finish (ACSCurrent moved, ACSPending
-        // not yet dropped) under another token: tidy it and report it as the
-        // rotation resumed, rather than rotating a second time.
-        if versions.current.version_stages.contains(PENDING) {
-            let token = versions.current.version_id.clone();
-            tracing::info!(rotation.resumed = %token, "finishing the promotion already in flight");
-            let started = Instant::now();
-            self.stage(name, PENDING, None, Some(&token)).await?;
-            let ctx = self.step_ctx(&values, &token, current.clone(), Step::Finish);
-            let finished = tokio::time::timeout(self.step_timeout, plugin.finish(&ctx))
-                .await
-                .unwrap_or(Err(PluginError::DeadlineExceeded));
-            self.record(
-                req,
-                &token,
-                Step::Finish,
-                started,
-                finished.as_ref().map(|_| ()).map_err(ToString::to_string),
-            );
-            finished.map_err(|e| RotationError::plugin(Step::Finish, &e))?;
-            return Ok(RotationOutcome::Rotated {
-                version_id: token,
-                resumed: true,
-            });
-        }
-
-        // One rotation at a time: resume a candidate already in flight.
-        let (mut token, resumed) = match &versions.pending {
-            Some(p) if p.version_id != req.token => {
-                tracing::info!(rotation.resumed = %p.version_id, "finishing the rotation already in flight");
-                (p.version_id.clone(), true)
-            }
-            _ => (req.token.clone(), false),
-        };
-
-        // create: reuse the written candidate, or write one.
-        let started = Instant::now();
-        let mut pending = match versions.all.iter().find(|v| v.version_id == token) {
-            Some(v) if v.version_stages.contains(PENDING) => {
-                self.value(name, Some(&token), None).await?.map(|p| p.data)
-            }
-            Some(_) => {
-                // The token's version exists but was abandoned: use a new token.
-                token = next_token(&token, &versions.all);
-                None
-            }
-            None => None,
-        };
-
-        // After repeated failures with one candidate, replace it if the
-        // target does not hold it.
-        if pending.is_some()
-            && req.attempt > self.fresh_after
-            && (req.attempt - 1).is_multiple_of(self.fresh_after)
-        {
-            let ctx = self.step_ctx(&values, &token, pending.clone(), Step::Test);
-            if plugin.test(&ctx).await.is_err() {
-                tracing::info!("replacing a candidate the target never accepted");
-                self.stage(name, PENDING, None, Some(&token)).await?;
-                token = next_token(&token, &versions.all);
-                pending = None;
-            }
-        }
-
-        let pending = match pending {
-            Some(p) => p,
-            None => {
-                let ctx = self.step_ctx(&values, &token, None, Step::Create);
-                let generated = match tokio::time::timeout(self.step_timeout, plugin.generate(&ctx))
-                    .await
-                {
-                    Ok(Ok(Some(v))) => v,
-                    Ok(Ok(None)) => rota_kms::password::PasswordPolicy::default()
-                        .generate()
-                        .map_err(|e| RotationError::new(Step::Create, e.to_string(), false))?,
-                    Ok(Err(e)) => {
-                        let err = RotationError::plugin(Step::Create, &e);
-                        self.record(req, &token, Step::Create, started, Err(err.message.clone()));
-                        return Err(err);
-                    }
-                    Err(_) => {
-                        let err =
-                            RotationError::plugin(Step::Create, &PluginError::DeadlineExceeded);
-                        self.record(req, &token, Step::Create, started, Err(err.message.clone()));
-                        return Err(err);
-                    }
-                };
-                let put = PutSecretValue {
-                    secret_name: name.to_owned(),
-                    version_id: token.clone(),
-                    secret_data: generated.clone(),
-                    secret_data_type: Some(current_parts.data_type.clone())
-                        .filter(|t| !t.is_empty()),
-                    version_stages: Some(vec![PENDING.to_owned()]),
-                };
-                if let Err(e) = self.kms.send(&put).await {
-                    let err = RotationError::kms(Step::Create, "PutSecretValue", &e);
-                    self.record(req, &token, Step::Create, started, Err(err.message.clone()));
-                    return Err(err);
-                }
-                generated
-            }
-        };
-        self.record(req, &token, Step::Create, started, Ok(()));
-        self.crash.reach(CrashPoint::AfterCreate);
-
-        // set: the plugin probes, then changes the target.
-        let ctx = self.step_ctx(&values, &token, Some(pending.clone()), Step::Set);
-        self.crash.reach(CrashPoint::BeforeTargetChange);
-        let set_result = self
-            .run_step(req, &token, Step::Set, plugin.set(&ctx))
-            .await;
-        if let Err(e) = set_result {
-            if plugin.descriptor().steps.rollback {
-                let rb = self.step_ctx(&values, &token, Some(pending.clone()), Step::Rollback);
-                if self
-                    .run_step(req, &token, Step::Rollback, plugin.rollback(&rb))
-                    .await
-                    .is_ok()
-                {
-                    // The target is back on ACSCurrent: the candidate can go.
-                    self.stage(name, PENDING, None, Some(&token)).await?;
-                }
-            }
-            return Err(e);
-        }
-        self.crash.reach(CrashPoint::AfterTargetChange);
-        self.crash.reach(CrashPoint::AfterSet);
-
-        // test
-        let ctx = self.step_ctx(&values, &token, Some(pending.clone()), Step::Test);
-        self.run_step(req, &token, Step::Test, plugin.test(&ctx))
-            .await?;
-        self.crash.reach(CrashPoint::AfterTest);
-
-        // finish: ACSPrevious to the old current, ACSCurrent to the token, drop ACSPending.
-        let started = Instant::now();
-        let old = versions.current.version_id.as_str();
-        let finish = async {
-            if versions.previous.as_ref().map(|p| p.version_id.as_str()) != Some(old) {
-                let prev_holder = versions.previous.as_ref().map(|p| p.version_id.as_str());
-                self.stage(name, PREVIOUS, Some(old), prev_holder).await?;
-            }
-            self.stage(name, CURRENT, Some(&token), Some(old)).await?;
-            self.crash.reach(CrashPoint::InFinish);
-            self.stage(name, PENDING, None, Some(&token)).await
-        };
-        if let Err(e) = finish.await {
-            self.record(req, &token, Step::Finish, started, Err(e.message.clone()));
-            return Err(e);
-        }
-        let ctx = self.context(
-            &info,
-            &token,
-            &settings,
-            Some(pending.clone()),
-            current.clone(),
-            Some(pending),
-            Step::Finish,
-        );
-        match tokio::time::timeout(self.step_timeout, plugin.finish(&ctx)).await {
-            Ok(Ok(())) => self.record(req, &token, Step::Finish, started, Ok(())),
-            Ok(Err(e)) => {
-                // Promotion is done; the plugin's extra work is retried by the next run.
-                self.record(req, &token, Step::Finish, started, Err(e.to_string()));
-                return Err(RotationError::plugin(Step::Finish, &e));
-            }
-            Err(_) => {
-                self.record(
-                    req,
-                    &token,
-                    Step::Finish,
-                    started,
-                    Err(PluginError::DeadlineExceeded.to_string()),
-                );
-                return Err(RotationError::plugin(
-                    Step::Finish,
-                    &PluginError::DeadlineExceeded,
-                ));
-            }
-        }
-        tracing::info!(rotation.version = %token, "rotated");
-        Ok(RotationOutcome::Rotated {
-            version_id: token,
-            resumed,
-        })
-    }
-
-    async fn rotate_managed(
-        &self,
-        req: &RotationRequest,
-        plugin: Arc<dyn RotationPlugin>,
-        settings: Arc<Value>,
-        info: SecretInfo,
-        versions: Versions,
-    ) -> Result<RotationOutcome, RotationError> {
-        let token = req.token.clone();
-        if versions.current.version_id == token {
-            return Ok(RotationOutcome::AlreadyDone { version_id: token });
-        }
-        let ctx = self.context(&info, &token, &settings, None, None, None, Step::Set);
-        self.crash.reach(CrashPoint::BeforeTargetChange);
-        self.run_step(req, &token, Step::Set, plugin.set(&ctx))
-            .await?;
-        self.crash.reach(CrashPoint::AfterTargetChange);
-        self.crash.reach(CrashPoint::AfterSet);
-        let ctx = self.context(&info, &token, &settings, None, None, None, Step::Test);
-        self.run_step(req, &token, Step::Test, plugin.test(&ctx))
-            .await?;
-        if let Some(verify) = settings.get("verify").and_then(Value::as_str) {
-            let verify_settings = settings
-                .get("verify_settings")
-                .cloned()
-                .unwrap_or(Value::Null);
-            let (verifier, vs) = self
-                .registry
-                .resolve(verify, &info.secret_type, &verify_settings)
-                .map_err(|e| RotationError::new(Step::Test, e.to_string(), false))?;
-            let current = self
-                .value(&req.secret, None, Some(CURRENT))
-                .await?
-                .map(|v| v.data);
-            let previous = self
-                .value(&req.secret, None, Some(PREVIOUS))
-                .await?
-                .map(|v| v.data);
-            let ctx = self.context(
-                &info,
-                &token,
-                &Arc::new(vs),
-                current.clone(),
-                previous,
-                current,
-                Step::Test,
-            );
-            self.run_step(req, &token, Step::Test, verifier.test(&ctx))
-                .await?;
-        }
-        self.crash.reach(CrashPoint::AfterTest);
-        let ctx = self.context(&info, &token, &settings, None, None, None, Step::Finish);
-        self.run_step(req, &token, Step::Finish, plugin.finish(&ctx))
-            .await?;
-        tracing::info!(rotation.version = %token, "rotated by the cloud");
-        Ok(RotationOutcome::Rotated {
-            version_id: token,
-            resumed: false,
-        })
+    /// Removes `ACSPending` from `token`'s version.
+    async fn drop_pending(&self, name: &str, token: &str) -> Result<(), RotationError> {
+        self.stage(name, PENDING, Moves::from(token)).await
     }
 
     /// Resolves the plugin, validates its settings and runs the read-only
@@ -781,67 +419,53 @@ impl Rotator {
         let (plugin, settings) = self
             .registry
             .resolve(&req.plugin, &meta.secret_type, &req.settings)
-            .map_err(|e| RotationError::new(Step::Inspect, e.to_string(), false))?;
+            .map_err(|e| {
+                RotationError::new(
+                    Step::Inspect,
+                    FailureKind::Configuration,
+                    e.to_string(),
+                    false,
+                )
+            })?;
         let versions = self.versions(&req.secret).await?;
-        let mut plan = Vec::new();
-        let probe = match plugin.strategy() {
-            Strategy::Managed => {
-                plan.push(format!("call RotateSecret with VersionId {}", req.token));
-                plan.push("wait until ACSCurrent carries that version".to_owned());
-                if let Some(v) = settings.get("verify").and_then(Value::as_str) {
-                    plan.push(format!("verify the new credential with plugin {v:?}"));
-                }
-                Ok(())
-            }
+        let run = Run {
+            rotator: self,
+            req,
+            plugin,
+            settings: Arc::new(settings),
+            info: secret_info(&meta),
+            current: None,
+            previous: None,
+        };
+        let (plan, probe) = match run.plugin.strategy() {
+            Strategy::Managed => (run.managed_plan(), Ok(())),
             Strategy::Protocol => {
-                if let Some(p) = &versions.pending {
-                    plan.push(format!(
-                        "finish the rotation already in flight (pending version {})",
-                        p.version_id
-                    ));
-                } else {
-                    let how = if plugin.descriptor().steps.generate {
-                        "the plugin's generate step"
-                    } else {
-                        "the default password policy"
-                    };
-                    plan.push(format!("generate a new value with {how}"));
-                    plan.push(format!(
-                        "write it as version {} with stage ACSPending",
-                        req.token
-                    ));
-                }
-                plan.push(format!(
-                    "set: make the target accept it ({})",
-                    plugin.descriptor().name
-                ));
-                plan.push("test: prove the new value works".to_owned());
-                plan.push(format!("finish: move ACSCurrent from {} to the new version, ACSPrevious to the old one", versions.current.version_id));
+                let plan = run.protocol_plan(&versions);
                 // The read-only probe: does the target accept the current value?
                 let current = self
-                    .value(&req.secret, Some(&versions.current.version_id), None)
+                    .value(&req.secret, At::Version(&versions.current.version_id))
                     .await?
                     .map(|v| v.data);
-                let info = secret_info(&meta);
-                let settings = Arc::new(settings);
-                let ctx = self.context(
-                    &info,
+                let ctx = run.context(
                     &versions.current.version_id,
-                    &settings,
-                    current.clone(),
-                    None,
-                    current,
+                    Values {
+                        current: current.clone(),
+                        previous: None,
+                        pending: current,
+                    },
                     Step::Test,
                 );
-                match tokio::time::timeout(self.step_timeout, plugin.test(&ctx)).await {
-                    Ok(r) => r.map_err(|e| e.to_string()),
-                    Err(_) => Err(PluginError::DeadlineExceeded.to_string()),
-                }
+                let probe =
+                    match tokio::time::timeout(self.step_timeout, run.plugin.test(&ctx)).await {
+                        Ok(r) => r.map_err(|e| e.to_string()),
+                        Err(_) => Err(PluginError::DeadlineExceeded.to_string()),
+                    };
+                (plan, probe)
             }
         };
         Ok(DryRunReport {
             secret: req.secret.clone(),
-            plugin: plugin.descriptor().name.clone(),
+            plugin: run.plugin.descriptor().name.clone(),
             current_version: versions.current.version_id.clone(),
             plan,
             probe,
@@ -849,12 +473,483 @@ impl Rotator {
     }
 }
 
-/// What every step of one protocol rotation shares.
-struct StepValues<'a> {
-    info: &'a SecretInfo,
-    settings: &'a Arc<Value>,
+/// Which version of a secret to read.
+#[derive(Clone, Copy)]
+enum At<'a> {
+    Version(&'a str),
+    Stage(&'a str),
+}
+
+/// Where a stage moves: to a version, away from one, or both.
+#[derive(Clone, Copy, Default)]
+struct Moves<'a> {
+    to: Option<&'a str>,
+    from: Option<&'a str>,
+}
+
+impl<'a> Moves<'a> {
+    fn from(version: &'a str) -> Self {
+        Self {
+            to: None,
+            from: Some(version),
+        }
+    }
+
+    fn to(version: &'a str, from: Option<&'a str>) -> Self {
+        Self {
+            to: Some(version),
+            from,
+        }
+    }
+}
+
+/// The values a step sees.
+struct Values {
     current: Option<SecretString>,
     previous: Option<SecretString>,
+    pending: Option<SecretString>,
+}
+
+/// One rotation in progress: the request, its plugin and settings, and the
+/// values every step shares.
+struct Run<'a> {
+    rotator: &'a Rotator,
+    req: &'a RotationRequest,
+    plugin: Arc<dyn RotationPlugin>,
+    settings: Arc<Value>,
+    info: SecretInfo,
+    current: Option<SecretString>,
+    previous: Option<SecretString>,
+}
+
+impl Run<'_> {
+    fn name(&self) -> &str {
+        &self.req.secret
+    }
+
+    fn context(&self, token: &str, values: Values, step: Step) -> StepContext {
+        let r = self.rotator;
+        StepContext {
+            secret: self.info.clone(),
+            token: token.to_owned(),
+            pending: values.pending,
+            current: values.current,
+            previous: values.previous,
+            settings: self.settings.clone(),
+            api: r.api.clone(),
+            kms: r.kms.clone(),
+            deadline: Instant::now() + r.step_timeout,
+            crash: r.crash.clone(),
+            span: tracing::debug_span!("rotation.step", rotation.step = step.name()),
+        }
+    }
+
+    /// A step's context with the rotation's current and previous values.
+    fn step_ctx(&self, token: &str, pending: Option<SecretString>, step: Step) -> StepContext {
+        self.context(
+            token,
+            Values {
+                current: self.current.clone(),
+                previous: self.previous.clone(),
+                pending,
+            },
+            step,
+        )
+    }
+
+    /// Runs `work` as `step` of the rotation at `token`: bounded by the step
+    /// timeout, recorded in history either way.
+    async fn timed<T>(
+        &self,
+        token: &str,
+        step: Step,
+        work: impl Future<Output = Result<T, RotationError>>,
+    ) -> Result<T, RotationError> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.rotator.step_timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(RotationError::plugin(step, PluginError::DeadlineExceeded)),
+        };
+        let recorded = result.as_ref().map(|_| ()).map_err(|e| e.message.clone());
+        self.rotator
+            .record(self.req, token, step, started, recorded);
+        result
+    }
+
+    /// Runs the plugin's `step` (a future of the plugin) as [`Run::timed`].
+    async fn plugin_step(
+        &self,
+        token: &str,
+        step: Step,
+        work: impl Future<Output = Result<(), PluginError>>,
+    ) -> Result<(), RotationError> {
+        self.timed(token, step, async {
+            work.await.map_err(|e| RotationError::plugin(step, e))
+        })
+        .await
+    }
+
+    async fn protocol(mut self, versions: Versions) -> Result<RotationOutcome, RotationError> {
+        let r = self.rotator;
+        let current = r
+            .value(self.name(), At::Version(&versions.current.version_id))
+            .await?
+            .ok_or_else(|| {
+                RotationError::new(
+                    Step::Inspect,
+                    FailureKind::State,
+                    "the ACSCurrent value cannot be read",
+                    true,
+                )
+            })?;
+        self.previous = match &versions.previous {
+            Some(p) => r
+                .value(self.name(), At::Version(&p.version_id))
+                .await?
+                .map(|v| v.data),
+            None => None,
+        };
+        self.current = Some(current.data.clone());
+
+        // Already promoted: tidy what a crash in finish may have left.
+        if versions.current.version_id == self.req.token {
+            return self.tidy_promoted(&versions).await;
+        }
+        // A rotation interrupted inside finish (ACSCurrent moved, ACSPending
+        // not yet dropped) under another token: tidy it and report it as the
+        // rotation resumed, rather than rotating a second time.
+        if versions.current.version_stages.contains(PENDING) {
+            return self.finish_interrupted_promotion(&versions).await;
+        }
+        let (token, resumed, pending) = self.candidate(&versions, &current.data_type).await?;
+        r.crash.reach(CrashPoint::AfterCreate);
+        self.set(&token, &pending).await?;
+        r.crash.reach(CrashPoint::AfterTargetChange);
+        r.crash.reach(CrashPoint::AfterSet);
+        let ctx = self.step_ctx(&token, Some(pending.clone()), Step::Test);
+        self.plugin_step(&token, Step::Test, self.plugin.test(&ctx))
+            .await?;
+        r.crash.reach(CrashPoint::AfterTest);
+        self.promote(&versions, &token, pending).await?;
+        tracing::info!(rotation.version = %token, "rotated");
+        Ok(RotationOutcome::Rotated {
+            version_id: token,
+            resumed,
+        })
+    }
+
+    /// The token is ACSCurrent already: drop a leftover ACSPending and run
+    /// the plugin's `finish` again.
+    async fn tidy_promoted(&self, versions: &Versions) -> Result<RotationOutcome, RotationError> {
+        let token = &self.req.token;
+        if versions.current.version_stages.contains(PENDING) {
+            self.rotator.drop_pending(self.name(), token).await?;
+        }
+        let ctx = self.step_ctx(token, self.current.clone(), Step::Finish);
+        self.plugin_step(token, Step::Finish, self.plugin.finish(&ctx))
+            .await?;
+        Ok(RotationOutcome::AlreadyDone {
+            version_id: token.clone(),
+        })
+    }
+
+    /// ACSCurrent moved to another token but kept ACSPending: finish that
+    /// promotion.
+    async fn finish_interrupted_promotion(
+        &self,
+        versions: &Versions,
+    ) -> Result<RotationOutcome, RotationError> {
+        let token = versions.current.version_id.clone();
+        tracing::info!(rotation.resumed = %token, "finishing the promotion already in flight");
+        self.timed(&token, Step::Finish, async {
+            self.rotator.drop_pending(self.name(), &token).await?;
+            let ctx = self.step_ctx(&token, self.current.clone(), Step::Finish);
+            self.plugin
+                .finish(&ctx)
+                .await
+                .map_err(|e| RotationError::plugin(Step::Finish, e))
+        })
+        .await?;
+        Ok(RotationOutcome::Rotated {
+            version_id: token,
+            resumed: true,
+        })
+    }
+
+    /// The create step: the candidate already written (a rotation in flight,
+    /// resumed), or a new one generated and written as ACSPending. Returns
+    /// the token, whether it resumed another rotation, and the value.
+    async fn candidate(
+        &self,
+        versions: &Versions,
+        data_type: &str,
+    ) -> Result<(String, bool, SecretString), RotationError> {
+        // One rotation at a time: resume a candidate already in flight.
+        let (mut token, resumed) = match &versions.pending {
+            Some(p) if p.version_id != self.req.token => {
+                tracing::info!(rotation.resumed = %p.version_id, "finishing the rotation already in flight");
+                (p.version_id.clone(), true)
+            }
+            _ => (self.req.token.clone(), false),
+        };
+        let started = Instant::now();
+        let mut pending = match versions.all.iter().find(|v| v.version_id == token) {
+            Some(v) if v.version_stages.contains(PENDING) => self
+                .rotator
+                .value(self.name(), At::Version(&token))
+                .await?
+                .map(|p| p.data),
+            Some(_) => {
+                // The token's version exists but was abandoned: use a new token.
+                token = next_token(&token, &versions.all);
+                None
+            }
+            None => None,
+        };
+        if let Some(p) = &pending
+            && self.stale(p, &token).await
+        {
+            tracing::info!("replacing a candidate the target never accepted");
+            self.rotator.drop_pending(self.name(), &token).await?;
+            token = next_token(&token, &versions.all);
+            pending = None;
+        }
+        let pending = match pending {
+            Some(p) => {
+                self.rotator
+                    .record(self.req, &token, Step::Create, started, Ok(()));
+                p
+            }
+            None => {
+                self.timed(
+                    &token,
+                    Step::Create,
+                    self.write_candidate(&token, data_type),
+                )
+                .await?
+            }
+        };
+        Ok((token, resumed, pending))
+    }
+
+    /// After repeated failures with one candidate: whether the target does
+    /// not hold it (so a fresh one may replace it).
+    async fn stale(&self, pending: &SecretString, token: &str) -> bool {
+        let attempt = self.req.attempt;
+        let every = self.rotator.fresh_after;
+        if attempt <= every || !(attempt - 1).is_multiple_of(every) {
+            return false;
+        }
+        let ctx = self.step_ctx(token, Some(pending.clone()), Step::Test);
+        self.plugin.test(&ctx).await.is_err()
+    }
+
+    /// Generates a value (the plugin's `generate`, else the default
+    /// password policy) and writes it as `token` with ACSPending.
+    async fn write_candidate(
+        &self,
+        token: &str,
+        data_type: &str,
+    ) -> Result<SecretString, RotationError> {
+        let ctx = self.step_ctx(token, None, Step::Create);
+        let generated = match self.plugin.generate(&ctx).await {
+            Ok(Some(v)) => v,
+            Ok(None) => rota_kms::password::PasswordPolicy::default()
+                .generate()
+                .map_err(|e| {
+                    RotationError::new(
+                        Step::Create,
+                        FailureKind::Configuration,
+                        e.to_string(),
+                        false,
+                    )
+                })?,
+            Err(e) => return Err(RotationError::plugin(Step::Create, e)),
+        };
+        let put = PutSecretValue {
+            secret_name: self.name().to_owned(),
+            version_id: token.to_owned(),
+            secret_data: generated.clone(),
+            secret_data_type: Some(data_type.to_owned()).filter(|t| !t.is_empty()),
+            version_stages: Some(vec![PENDING.to_owned()]),
+        };
+        self.rotator
+            .kms
+            .send(&put)
+            .await
+            .map_err(|e| RotationError::kms(Step::Create, "PutSecretValue", e))?;
+        Ok(generated)
+    }
+
+    /// The set step: the plugin probes, then changes the target. When it
+    /// fails and the plugin can roll back, the target goes back to
+    /// ACSCurrent and the candidate is dropped.
+    async fn set(&self, token: &str, pending: &SecretString) -> Result<(), RotationError> {
+        let ctx = self.step_ctx(token, Some(pending.clone()), Step::Set);
+        self.rotator.crash.reach(CrashPoint::BeforeTargetChange);
+        let Err(e) = self
+            .plugin_step(token, Step::Set, self.plugin.set(&ctx))
+            .await
+        else {
+            return Ok(());
+        };
+        if self.plugin.descriptor().steps.rollback {
+            let rb = self.step_ctx(token, Some(pending.clone()), Step::Rollback);
+            if self
+                .plugin_step(token, Step::Rollback, self.plugin.rollback(&rb))
+                .await
+                .is_ok()
+            {
+                // The target is back on ACSCurrent: the candidate can go.
+                self.rotator.drop_pending(self.name(), token).await?;
+            }
+        }
+        Err(e)
+    }
+
+    /// The finish step: ACSPrevious to the old current, ACSCurrent to the
+    /// token, drop ACSPending, then the plugin's `finish` (whose failure is
+    /// retried by the next run; the promotion is done).
+    async fn promote(
+        &self,
+        versions: &Versions,
+        token: &str,
+        pending: SecretString,
+    ) -> Result<(), RotationError> {
+        let r = self.rotator;
+        let name = self.name();
+        let old = versions.current.version_id.as_str();
+        self.timed(token, Step::Finish, async {
+            let previous = versions.previous.as_ref().map(|p| p.version_id.as_str());
+            if previous != Some(old) {
+                r.stage(name, PREVIOUS, Moves::to(old, previous)).await?;
+            }
+            r.stage(name, CURRENT, Moves::to(token, Some(old))).await?;
+            r.crash.reach(CrashPoint::InFinish);
+            r.drop_pending(name, token).await?;
+            let ctx = self.context(
+                token,
+                Values {
+                    current: Some(pending.clone()),
+                    previous: self.current.clone(),
+                    pending: Some(pending),
+                },
+                Step::Finish,
+            );
+            self.plugin
+                .finish(&ctx)
+                .await
+                .map_err(|e| RotationError::plugin(Step::Finish, e))
+        })
+        .await
+    }
+
+    async fn managed(&self, versions: Versions) -> Result<RotationOutcome, RotationError> {
+        let r = self.rotator;
+        let token = self.req.token.clone();
+        if versions.current.version_id == token {
+            return Ok(RotationOutcome::AlreadyDone { version_id: token });
+        }
+        let ctx = self.step_ctx(&token, None, Step::Set);
+        r.crash.reach(CrashPoint::BeforeTargetChange);
+        self.plugin_step(&token, Step::Set, self.plugin.set(&ctx))
+            .await?;
+        r.crash.reach(CrashPoint::AfterTargetChange);
+        r.crash.reach(CrashPoint::AfterSet);
+        let ctx = self.step_ctx(&token, None, Step::Test);
+        self.plugin_step(&token, Step::Test, self.plugin.test(&ctx))
+            .await?;
+        self.verify_managed(&token).await?;
+        r.crash.reach(CrashPoint::AfterTest);
+        let ctx = self.step_ctx(&token, None, Step::Finish);
+        self.plugin_step(&token, Step::Finish, self.plugin.finish(&ctx))
+            .await?;
+        tracing::info!(rotation.version = %token, "rotated by the cloud");
+        Ok(RotationOutcome::Rotated {
+            version_id: token,
+            resumed: false,
+        })
+    }
+
+    /// The managed plugin's optional `verify` plugin: its `test` proves the
+    /// new credential.
+    async fn verify_managed(&self, token: &str) -> Result<(), RotationError> {
+        let Some(verify) = self.settings.get("verify").and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let r = self.rotator;
+        let verify_settings = self
+            .settings
+            .get("verify_settings")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let (verifier, vs) = r
+            .registry
+            .resolve(verify, &self.info.secret_type, &verify_settings)
+            .map_err(|e| {
+                RotationError::new(Step::Test, FailureKind::Configuration, e.to_string(), false)
+            })?;
+        let current = r
+            .value(self.name(), At::Stage(CURRENT))
+            .await?
+            .map(|v| v.data);
+        let previous = r
+            .value(self.name(), At::Stage(PREVIOUS))
+            .await?
+            .map(|v| v.data);
+        let mut ctx = self.context(
+            token,
+            Values {
+                current: current.clone(),
+                previous,
+                pending: current,
+            },
+            Step::Test,
+        );
+        ctx.settings = Arc::new(vs);
+        self.plugin_step(token, Step::Test, verifier.test(&ctx))
+            .await
+    }
+
+    fn managed_plan(&self) -> Vec<String> {
+        let mut plan = vec![
+            format!("call RotateSecret with VersionId {}", self.req.token),
+            "wait until ACSCurrent carries that version".to_owned(),
+        ];
+        if let Some(v) = self.settings.get("verify").and_then(Value::as_str) {
+            plan.push(format!("verify the new credential with plugin {v:?}"));
+        }
+        plan
+    }
+
+    fn protocol_plan(&self, versions: &Versions) -> Vec<String> {
+        let mut plan = Vec::new();
+        let d = self.plugin.descriptor();
+        if let Some(p) = &versions.pending {
+            plan.push(format!(
+                "finish the rotation already in flight (pending version {})",
+                p.version_id
+            ));
+        } else {
+            let how = if d.steps.generate {
+                "the plugin's generate step"
+            } else {
+                "the default password policy"
+            };
+            plan.push(format!("generate a new value with {how}"));
+            plan.push(format!(
+                "write it as version {} with stage ACSPending",
+                self.req.token
+            ));
+        }
+        plan.push(format!("set: make the target accept it ({})", d.name));
+        plan.push("test: prove the new value works".to_owned());
+        plan.push(format!(
+            "finish: move ACSCurrent from {} to the new version, ACSPrevious to the old one",
+            versions.current.version_id
+        ));
+        plan
+    }
 }
 
 struct SecretValueParts {

@@ -71,6 +71,7 @@ impl RotationTarget {
     /// The scheduler job of this rotation.
     pub fn job_spec(&self) -> Result<JobSpec, ScheduleError> {
         let tz = rota_scheduler::parse_tz(&self.timezone)?;
+        rota_scheduler::Schedule::parse_in(&self.schedule, &self.timezone)?;
         let mut policy = Policy::default();
         policy.window = self.window;
         policy.jitter = self.jitter;
@@ -105,6 +106,8 @@ pub struct WorkflowTarget {
     pub schedule: String,
     /// The IANA zone.
     pub timezone: String,
+    /// What it runs, for display (a script's path).
+    pub script: String,
     /// How long one run may take.
     pub timeout: Duration,
     /// A workflow newly scheduled runs at once instead of waiting for its
@@ -126,6 +129,7 @@ impl WorkflowTarget {
     /// The scheduler job of this workflow.
     pub fn job_spec(&self) -> Result<JobSpec, ScheduleError> {
         let tz = rota_scheduler::parse_tz(&self.timezone)?;
+        rota_scheduler::Schedule::parse_in(&self.schedule, &self.timezone)?;
         let mut policy = Policy::default();
         policy.timeout = self.timeout;
         Ok(JobSpec::new(self.job_name(), self.schedule.clone())

@@ -114,8 +114,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 &backend,
                 &config,
                 &plan,
-                saved || args.auto_approve,
-                "apply",
+                Approval::given(saved || args.auto_approve),
+                Verb::Apply,
                 Report::AsOutput,
             )
             .await
@@ -133,8 +133,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 &backend,
                 &config,
                 &plan,
-                args.auto_approve,
-                "destroy",
+                Approval::given(args.auto_approve),
+                Verb::Destroy,
                 Report::AsOutput,
             )
             .await
@@ -337,6 +337,40 @@ fn print_plan(global: &GlobalArgs, plan: &Plan) -> Result<()> {
     }
 }
 
+/// Whether [`execute`] may go ahead without asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Approval {
+    /// Approved already (`--auto-approve`, a saved plan, `rota run --apply`).
+    Approved,
+    /// Ask on the terminal (refused without one).
+    Ask,
+}
+
+impl Approval {
+    /// `Approved` when `yes`, else `Ask`.
+    pub(crate) fn given(yes: bool) -> Self {
+        if yes { Self::Approved } else { Self::Ask }
+    }
+}
+
+/// What [`execute`] does with the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    /// `rota apply`.
+    Apply,
+    /// `rota destroy`.
+    Destroy,
+}
+
+impl Verb {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Apply => "apply",
+            Self::Destroy => "destroy",
+        }
+    }
+}
+
 /// What `rota apply`/`rota destroy` print on standard output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Report {
@@ -410,8 +444,8 @@ pub(crate) async fn execute(
     backend: &backend::Backend,
     config: &Config,
     plan: &Plan,
-    approved: bool,
-    verb: &'static str,
+    approval: Approval,
+    verb: Verb,
     report_as: Report,
 ) -> Result<ExitCode> {
     let text = report_as == Report::AsOutput && global.output == OutputFormat::Text;
@@ -428,7 +462,8 @@ pub(crate) async fn execute(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !approved {
+    let verb = verb.as_str();
+    if approval == Approval::Ask {
         if !std::io::stdin().is_terminal() {
             return Err(Hint::error(
                 format!(

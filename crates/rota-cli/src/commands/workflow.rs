@@ -3,10 +3,13 @@
 //! prints its report. Scheduling workflows on cron (`workflow` blocks under
 //! `rota run`) builds on the same library call, `rota_script::Workflow`.
 
+use std::collections::HashMap;
 use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use rota_rotation::{WorkflowOutput, WorkflowRunner};
 use rota_script::{CancelFlag, RuntimeOptions, ScriptRuntime, Workflow, WorkflowContext};
 
 use super::lifecycle;
@@ -77,44 +80,26 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
     }
 }
 
-/// The configured `workflow` blocks, loaded for the daemon: one scheduler
-/// job each (`workflow:<name>`), whose runs are recorded in the rotation
-/// history under that name (`rota history workflow:<name>`). A reload
-/// (SIGHUP) compiles the new set first and swaps it in only if every script
-/// loads; a run in flight keeps the workflow it started with.
+/// The configured `workflow` blocks, loaded for the daemon, which runs them
+/// through [`WorkflowRunner`] (the daemon core records each run in the
+/// history: `rota history workflow:<name>`). A reload (SIGHUP) compiles the
+/// new set first and swaps it in only if every script loads; a run in
+/// flight keeps the workflow it started with.
 pub(crate) struct WorkflowJobs {
-    loaded: std::sync::RwLock<std::sync::Arc<Loaded>>,
+    loaded: RwLock<Arc<Loaded>>,
     region: String,
     kms: rota_kms::KmsClient,
     api: rota_kms::OpenApi,
-    history: std::sync::Arc<rota_rotation::SqliteHistory>,
 }
 
-type Entry = std::sync::Arc<(Workflow, rota_engine::config::workflow::WorkflowBlock)>;
+type Entry = Arc<(Workflow, rota_engine::config::workflow::WorkflowBlock)>;
 
 /// Workflows compiled by [`WorkflowJobs::prepare`], not yet installed.
-pub(crate) struct Prepared(std::sync::Arc<Loaded>);
-
-fn specs(loaded: &Loaded) -> Result<Vec<rota_scheduler::JobSpec>> {
-    let mut out = Vec::new();
-    for entry in loaded.workflows.values() {
-        let b = &entry.1;
-        let tz = rota_scheduler::parse_tz(&b.timezone)?;
-        let mut policy = rota_scheduler::Policy::default();
-        policy.timeout = b.timeout;
-        out.push(
-            rota_scheduler::JobSpec::new(b.job_name(), b.schedule.clone())
-                .tz(tz)
-                .policy(policy)
-                .start_now(b.run_immediately),
-        );
-    }
-    Ok(out)
-}
+pub(crate) struct Prepared(Arc<Loaded>);
 
 /// One configuration's workflows.
 struct Loaded {
-    workflows: std::collections::HashMap<String, Entry>,
+    workflows: HashMap<String, Entry>,
     /// What the compliance report needs to know: which secrets rotate.
     rotation: serde_json::Value,
 }
@@ -126,13 +111,13 @@ impl Loaded {
             clock: crate::clock::shared(),
             ..Default::default()
         });
-        let mut workflows = std::collections::HashMap::new();
+        let mut workflows = HashMap::new();
         for block in &config.workflows {
             let w = Workflow::load(&runtime, &block.script, block.settings.clone())
                 .with_context(|| format!("workflow {:?}", block.name))?
                 .with_name(block.name.clone())
                 .with_http_hosts(block.http_hosts.clone());
-            workflows.insert(block.job_name(), std::sync::Arc::new((w, block.clone())));
+            workflows.insert(block.name.clone(), Arc::new((w, block.clone())));
         }
         let rotation = serde_json::Value::Object(
             config
@@ -154,26 +139,21 @@ impl WorkflowJobs {
         config: &rota_engine::config::Config,
         global: &GlobalArgs,
         backend: &backend::Backend,
-        history: std::sync::Arc<rota_rotation::SqliteHistory>,
     ) -> Result<Self> {
         let region = backend::region(global, &config.provider);
         let loaded = Loaded::compile(config, &region)?;
         Ok(Self {
-            loaded: std::sync::RwLock::new(std::sync::Arc::new(loaded)),
+            loaded: RwLock::new(Arc::new(loaded)),
             region,
             kms: backend.client.clone(),
             api: backend.api.clone(),
-            history,
         })
     }
 
     /// Compiles `config`'s workflows without installing them (a reload
     /// checks them first).
     pub(crate) fn prepare(&self, config: &rota_engine::config::Config) -> Result<Prepared> {
-        Ok(Prepared(std::sync::Arc::new(Loaded::compile(
-            config,
-            &self.region,
-        )?)))
+        Ok(Prepared(Arc::new(Loaded::compile(config, &self.region)?)))
     }
 
     /// Installs prepared workflows: runs from now on use them.
@@ -183,70 +163,41 @@ impl WorkflowJobs {
         }
     }
 
-    fn current(&self) -> std::sync::Arc<Loaded> {
+    fn current(&self) -> Arc<Loaded> {
         self.loaded
             .read()
             .map(|l| l.clone())
             .unwrap_or_else(|e| e.into_inner().clone())
     }
+}
 
-    /// The scheduler jobs of the installed workflows.
-    pub(crate) fn specs(&self) -> Result<Vec<rota_scheduler::JobSpec>> {
-        specs(&self.current())
-    }
-
-    /// The scheduler jobs of prepared workflows.
-    pub(crate) fn specs_of(prepared: &Prepared) -> Result<Vec<rota_scheduler::JobSpec>> {
-        specs(&prepared.0)
-    }
-
-    /// Runs the workflow job `run.name`, recording the run in history.
-    pub(crate) async fn run(
-        &self,
-        run: &rota_scheduler::JobRun,
-    ) -> std::result::Result<String, rota_scheduler::RunError> {
-        use rota_rotation::{HistorySink as _, StepEvent, StepOutcome};
-        let loaded = self.current();
-        let Some(entry) = loaded.workflows.get(run.name.as_ref()).cloned() else {
-            return Err(rota_scheduler::RunError::permanent(
-                "workflow no longer configured",
-            ));
-        };
-        let (w, b) = (&entry.0, &entry.1);
-        let started = std::time::Instant::now();
-        let ctx = WorkflowContext {
-            kms: self.kms.clone(),
-            api: self.api.clone(),
-            deadline: tokio::time::Instant::now() + b.timeout,
-            now: crate::clock::now(),
-            rotation: loaded.rotation.clone(),
-            cancel: CancelFlag::new(),
-        };
-        let result = w.run(ctx).await;
-        let (outcome, error) = match &result {
-            Ok(_) => (StepOutcome::Ok, None),
-            Err(e) => (StepOutcome::Failed, Some(e.to_string())),
-        };
-        self.history.record(StepEvent {
-            secret: b.job_name(),
-            token: format!("workflow-{}", run.slot.format("%Y%m%dT%H%M%SZ")),
-            plugin: "workflow".into(),
-            step: "run",
-            attempt: run.attempt,
-            at: crate::clock::now(),
-            duration: started.elapsed(),
-            outcome,
-            error,
-        });
-        match result {
-            Ok(report) => {
-                tracing::info!(job.name = %run.name, summary = %report.summary, "workflow ran");
-                Ok(report.summary)
+impl WorkflowRunner for WorkflowJobs {
+    fn run<'a>(
+        &'a self,
+        name: &'a str,
+        _run: &'a rota_scheduler::JobRun,
+    ) -> rota_kms::BoxFuture<'a, std::result::Result<WorkflowOutput, String>> {
+        Box::pin(async move {
+            let loaded = self.current();
+            let Some(entry) = loaded.workflows.get(name).cloned() else {
+                return Err("workflow no longer configured".to_owned());
+            };
+            let (w, b) = (&entry.0, &entry.1);
+            let ctx = WorkflowContext {
+                kms: self.kms.clone(),
+                api: self.api.clone(),
+                deadline: tokio::time::Instant::now() + b.timeout,
+                now: crate::clock::now(),
+                rotation: loaded.rotation.clone(),
+                cancel: CancelFlag::new(),
+            };
+            match w.run(ctx).await {
+                Ok(report) => Ok(WorkflowOutput {
+                    summary: report.summary.clone(),
+                    report: serde_json::to_value(&report).unwrap_or_default(),
+                }),
+                Err(e) => Err(e.to_string()),
             }
-            Err(e) => {
-                tracing::warn!(job.name = %run.name, error = %e, "workflow failed");
-                Err(rota_scheduler::RunError::retryable(e.to_string()))
-            }
-        }
+        })
     }
 }

@@ -10,8 +10,8 @@
 //!   [`HistorySink`], the one place the protocol reports every step it
 //!   finished (with plugin, step and duration); the durable history still
 //!   gets every event.
-//! - Rotation and workflow outcomes and start lag: the daemon's scheduler
-//!   handler (`commands::rotation`).
+//! - Rotation and workflow outcomes and start lag: [`Metrics`] is the
+//!   daemon core's [`DaemonObserver`].
 //! - Jobs needing attention: the runner's in-memory counts, read when
 //!   `/metrics` is scraped.
 //!
@@ -28,23 +28,10 @@ use std::time::Duration;
 use rota_kms::Product;
 use rota_kms::observe::{Call, CallObserver};
 use rota_rotation::history::{HistorySink, StepEvent};
+use rota_rotation::{DaemonObserver, RunOutcome};
 use rota_scheduler::JobCounts;
 
 use exposition::{CounterVec, Encode, GaugeVec, HistogramVec};
-
-/// `rota_rotations_total` outcomes.
-pub(crate) mod outcome {
-    /// A new version is ACSCurrent.
-    pub(crate) const ROTATED: &str = "rotated";
-    /// An interrupted rotation was finished instead.
-    pub(crate) const RESUMED: &str = "resumed";
-    /// The slot's version was already current.
-    pub(crate) const ALREADY_DONE: &str = "already_done";
-    /// The attempt failed (it may be retried).
-    pub(crate) const FAILED: &str = "failed";
-    /// Every rotation outcome.
-    pub(crate) const ALL: [&str; 4] = [ROTATED, RESUMED, ALREADY_DONE, FAILED];
-}
 
 /// Step durations: from a local in-process step (milliseconds) to the
 /// default step timeout (5 minutes).
@@ -144,8 +131,8 @@ impl Metrics {
     /// Creates the rotation series of `plugin` at zero, so rates over them
     /// start at the first scrape.
     pub(crate) fn expect_plugin(&self, plugin: &str) {
-        for o in outcome::ALL {
-            self.rotations.touch([plugin, o]);
+        for o in RunOutcome::ROTATION {
+            self.rotations.touch([plugin, o.as_str()]);
         }
     }
 
@@ -156,20 +143,15 @@ impl Metrics {
         }
     }
 
-    /// One scheduled rotation attempt ended with `outcome` (see [`outcome`]).
-    pub(crate) fn rotation(&self, plugin: &str, outcome: &str) {
-        self.rotations.inc([plugin, outcome]);
-    }
-
-    /// One scheduled workflow run ended.
-    pub(crate) fn workflow_run(&self, name: &str, ok: bool) {
-        self.workflow_runs
-            .inc([name, if ok { "ran" } else { "failed" }]);
-    }
-
-    /// A scheduled run started `lag` after it was due.
-    pub(crate) fn run_started(&self, lag: Duration) {
-        self.slot_lag.observe([], lag.as_secs_f64());
+    /// Creates every series of the configured plugins and workflows at
+    /// zero (at start and on each reload).
+    pub(crate) fn expect(&self, targets: &rota_rotation::Targets) {
+        for t in &targets.rotations {
+            self.expect_plugin(&t.plugin);
+        }
+        for w in &targets.workflows {
+            self.expect_workflow(&w.name);
+        }
     }
 
     /// The text exposition of every family; `counts` (the runner's, once
@@ -230,6 +212,22 @@ impl CallObserver for Metrics {
     }
 }
 
+/// Outcomes and start lag of the daemon's runs.
+impl DaemonObserver for Metrics {
+    fn run_started(&self, lag: Duration) {
+        self.slot_lag.observe([], lag.as_secs_f64());
+    }
+
+    fn rotation_finished(&self, plugin: &str, outcome: RunOutcome) {
+        self.rotations.inc([plugin, outcome.as_str()]);
+    }
+
+    fn workflow_finished(&self, workflow: &str, ok: bool) {
+        self.workflow_runs
+            .inc([workflow, if ok { "ran" } else { "failed" }]);
+    }
+}
+
 /// The rotator's history sink with step durations observed on the way.
 #[derive(Debug)]
 pub(crate) struct MeteredHistory {
@@ -246,10 +244,15 @@ impl MeteredHistory {
 
 impl HistorySink for MeteredHistory {
     fn record(&self, event: StepEvent) {
-        self.metrics
-            .step_seconds
-            .observe([&event.plugin, event.step], event.duration.as_secs_f64());
+        self.metrics.step_seconds.observe(
+            [&event.plugin, event.step.name()],
+            event.duration.as_secs_f64(),
+        );
         self.inner.record(event);
+    }
+
+    fn record_workflow(&self, run: rota_rotation::WorkflowRunRecord) {
+        self.inner.record_workflow(run);
     }
 }
 
@@ -314,7 +317,7 @@ mod tests {
             secret: "app/canary-secret".into(),
             token: "rota-x".into(),
             plugin: "password".into(),
-            step: "set",
+            step: rota_rotation::Step::Set,
             attempt: 1,
             at: chrono::DateTime::UNIX_EPOCH,
             duration: Duration::from_millis(20),
@@ -338,8 +341,8 @@ mod tests {
         let m = Metrics::new();
         m.expect_plugin("password");
         m.expect_workflow("compliance");
-        m.rotation("password", outcome::ROTATED);
-        m.workflow_run("compliance", false);
+        m.rotation_finished("password", RunOutcome::Rotated);
+        m.workflow_finished("compliance", false);
         m.run_started(Duration::from_millis(30));
         let mut counts = JobCounts::default();
         counts.needs_attention = 2;

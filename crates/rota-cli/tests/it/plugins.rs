@@ -181,10 +181,12 @@ fn workflow_blocks_run_under_rota_run_and_show_in_history() {
     let history: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let runs = history.as_array().unwrap();
     assert_eq!(runs.len(), 1, "{history}");
-    assert_eq!(runs[0]["plugin"], "workflow");
-    assert_eq!(runs[0]["outcome"], "ran", "{history}");
-    assert_eq!(runs[0]["steps"][0]["outcome"], "ok", "{history}");
-    assert_eq!(runs[0]["steps"][0]["step"], "run");
+    // A workflow run is its own row, with the report's summary kept.
+    assert_eq!(runs[0]["workflow"], "reminder", "{history}");
+    assert_eq!(runs[0]["outcome"], "ok", "{history}");
+    assert_eq!(runs[0]["attempt"], 1, "{history}");
+    assert!(runs[0]["summary"].is_string(), "{history}");
+    assert!(runs[0]["report"].is_object(), "{history}");
 
     // A broken block is refused by validate, with where it is.
     std::fs::write(

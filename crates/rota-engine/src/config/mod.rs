@@ -202,6 +202,15 @@ impl std::fmt::Debug for Config {
 pub type Known = BTreeMap<String, Value>;
 
 impl Config {
+    /// What the rotation daemon schedules: the rotation targets and the
+    /// workflow blocks.
+    pub fn targets(&self) -> rota_rotation::Targets {
+        rota_rotation::Targets {
+            rotations: self.rotations.clone(),
+            workflows: self.workflows.iter().map(|w| w.target()).collect(),
+        }
+    }
+
     /// Checks every rotation's plugin name and settings against
     /// `registry` ([`rotation::validate_plugins`]).
     pub fn validate_plugins(
@@ -1288,7 +1297,7 @@ fn eval_resource(
     let mut args = SecretArgs {
         secret_type: "Generic".into(),
         secret_data_type: "text".into(),
-        version_stage: "ACSCurrent".into(),
+        version_stage: rota_kms::kms::stage::CURRENT.into(),
         recovery_window_in_days: 30,
         ..SecretArgs::default()
     };

@@ -68,7 +68,19 @@ pub struct WorkflowBlock {
 impl WorkflowBlock {
     /// The scheduler job's name: `workflow:<name>`.
     pub fn job_name(&self) -> String {
-        format!("workflow:{}", self.name)
+        self.target().job_name()
+    }
+
+    /// The block as the rotation daemon schedules it.
+    pub fn target(&self) -> rota_rotation::WorkflowTarget {
+        rota_rotation::WorkflowTarget {
+            name: self.name.clone(),
+            schedule: self.schedule.clone(),
+            timezone: self.timezone.clone(),
+            script: self.script.display().to_string(),
+            timeout: self.timeout,
+            run_immediately: self.run_immediately,
+        }
     }
 }
 

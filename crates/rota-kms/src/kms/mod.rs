@@ -2,6 +2,17 @@
 
 pub mod types;
 
+/// The version stages KMS itself gives meaning to, named once for every
+/// crate.
+pub mod stage {
+    /// The version readers get by default.
+    pub const CURRENT: &str = "ACSCurrent";
+    /// The version ACSCurrent had before the last rotation.
+    pub const PREVIOUS: &str = "ACSPrevious";
+    /// The candidate of a rotation in progress.
+    pub const PENDING: &str = "ACSPending";
+}
+
 use std::sync::Arc;
 
 use tracing::Instrument as _;

@@ -68,7 +68,7 @@ use crate::targets::ecs::{Exec, ROTATE_LINUX, ROTATE_WINDOWS};
 use crate::world::OsType;
 
 /// The stage of a rotation in progress.
-pub(crate) const PENDING: &str = "ACSPending";
+pub(crate) use rota_kms::kms::stage::PENDING;
 
 /// A step of a managed rotation, reported to a [`RotationHook`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -71,8 +71,7 @@ use crate::errors::ServiceError;
 use crate::params::Params;
 use crate::store::Op;
 
-pub(crate) const CURRENT: &str = "ACSCurrent";
-pub(crate) const PREVIOUS: &str = "ACSPrevious";
+pub(crate) use rota_kms::kms::stage::{CURRENT, PREVIOUS};
 
 pub(crate) fn to_json<T: Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("response types serialize")

@@ -161,6 +161,6 @@ pub(crate) fn token(n: i64) -> String {
 pub(crate) fn steps(h: &MemoryHistory) -> Vec<(&'static str, String)> {
     h.events()
         .iter()
-        .map(|e| (e.step, e.outcome.as_str().to_owned()))
+        .map(|e| (e.step.name(), e.outcome.as_str().to_owned()))
         .collect()
 }

@@ -1,4 +1,5 @@
 //! rota-rotation integration tests: the protocol and the daemon core
 //! against the embedded local cloud (`rota_local::LocalCloud`), no binary.
 
+mod daemon;
 mod protocol;

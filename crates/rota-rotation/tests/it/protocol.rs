@@ -123,7 +123,7 @@ async fn password_plugin_rotates_a_generic_secret() {
     let steps: Vec<_> = history
         .events()
         .iter()
-        .map(|ev| (ev.step, ev.outcome.as_str()))
+        .map(|ev| (ev.step.name(), ev.outcome.as_str()))
         .collect();
     assert_eq!(
         steps,

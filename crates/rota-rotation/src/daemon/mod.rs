@@ -1,0 +1,570 @@
+//! The daemon core: what `rota run` does between the scheduler and the
+//! protocol, without argv, signals or printing (the binary keeps those).
+//!
+//! - [`Daemon::register`] keeps the scheduler's jobs in step with the
+//!   configuration: one job per [`RotationTarget`] and per
+//!   [`WorkflowTarget`], and Rota's jobs that are no longer configured
+//!   removed. A job's kind is a [`JobKind`], never a string prefix taken
+//!   apart.
+//! - The handler maps a scheduler run onto the protocol (a rotation under
+//!   the per-secret lock, through [`RotationJobs`]) or onto the
+//!   [`WorkflowRunner`] the binary supplies (rota-script's workflows: the
+//!   daemon core does not depend on Rhai), records workflow runs in the
+//!   history, and reports to an optional [`DaemonObserver`] (the metrics).
+//! - `on_failure` webhooks are posted when a job needs attention
+//!   ([`Daemon::start`] watches the runner's events for it).
+//! - [`Daemon::once`] is `rota run --once`: one pass over what is due
+//!   within a horizon on a frozen clock, with its typed [`OnceReport`].
+
+mod once;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rota_kms::BoxFuture;
+use rota_scheduler::{
+    Clock, Event, JobRun, JobSpec, JobStore, Runner, RunnerConfig, RunnerError, ScheduleError,
+    ShutdownReport, StoreError,
+};
+use serde::Serialize;
+
+pub use once::{OnceReport, OnceRun, OnceWorkflow};
+
+use crate::history::{HistorySink, StepOutcome, WorkflowRunRecord};
+use crate::jobs::{RotationJobs, RunRotationError};
+use crate::notify::{FailureNotice, NoticeKind, Notifier};
+use crate::protocol::{RotationOutcome, Step};
+use crate::target::{JobKind, RotationTarget, WorkflowTarget};
+
+/// What a workflow run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowOutput {
+    /// One line for history and the summary.
+    pub summary: String,
+    /// The whole report as JSON (secrets shown as `***`).
+    pub report: serde_json::Value,
+}
+
+/// Runs workflows for the daemon. The binary implements it over
+/// rota-script, so the daemon core never depends on Rhai.
+pub trait WorkflowRunner: Send + Sync + 'static {
+    /// Runs the workflow `name` for the scheduler run `run`; `Err` is the
+    /// redacted failure.
+    fn run<'a>(
+        &'a self,
+        name: &'a str,
+        run: &'a JobRun,
+    ) -> BoxFuture<'a, Result<WorkflowOutput, String>>;
+}
+
+/// A daemon without workflows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoWorkflows;
+
+impl WorkflowRunner for NoWorkflows {
+    fn run<'a>(
+        &'a self,
+        name: &'a str,
+        _run: &'a JobRun,
+    ) -> BoxFuture<'a, Result<WorkflowOutput, String>> {
+        Box::pin(async move { Err(format!("workflow {name:?} is not configured")) })
+    }
+}
+
+/// How one run of a job ended, as the daemon, `rota rotate` and metrics
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// A new version is ACSCurrent.
+    Rotated,
+    /// An interrupted rotation was finished instead.
+    Resumed,
+    /// The slot's version was already current.
+    AlreadyDone,
+    /// The attempt failed (it may be retried).
+    Failed,
+    /// Another rotation of the secret was running.
+    Busy,
+    /// A workflow ran.
+    Ran,
+    /// Not run here (`--once`: missed, or another process's).
+    Skipped,
+}
+
+impl RunOutcome {
+    /// The outcomes of a rotation attempt (metrics create each at zero).
+    pub const ROTATION: [Self; 4] = [
+        Self::Rotated,
+        Self::Resumed,
+        Self::AlreadyDone,
+        Self::Failed,
+    ];
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rotated => "rotated",
+            Self::Resumed => "resumed",
+            Self::AlreadyDone => "already_done",
+            Self::Failed => "failed",
+            Self::Busy => "busy",
+            Self::Ran => "ran",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// The outcome of a protocol run.
+    pub fn of(outcome: &RotationOutcome) -> Self {
+        match outcome {
+            RotationOutcome::Rotated { resumed: true, .. } => Self::Resumed,
+            RotationOutcome::Rotated { .. } => Self::Rotated,
+            RotationOutcome::AlreadyDone { .. } => Self::AlreadyDone,
+        }
+    }
+}
+
+/// What the daemon reports as it works (the binary's metrics). Every
+/// method has a no-op default.
+pub trait DaemonObserver: Send + Sync + 'static {
+    /// A run started `lag` after it was due.
+    fn run_started(&self, lag: Duration) {
+        let _ = lag;
+    }
+
+    /// A rotation attempt with `plugin` ended.
+    fn rotation_finished(&self, plugin: &str, outcome: RunOutcome) {
+        let _ = (plugin, outcome);
+    }
+
+    /// A run of `workflow` ended.
+    fn workflow_finished(&self, workflow: &str, ok: bool) {
+        let _ = (workflow, ok);
+    }
+}
+
+/// What the daemon schedules.
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// One per (rotation, secret).
+    pub rotations: Vec<RotationTarget>,
+    /// One per workflow block.
+    pub workflows: Vec<WorkflowTarget>,
+}
+
+impl Targets {
+    /// The scheduler jobs of every target, rotations' errors naming the
+    /// rotation and workflows' the workflow.
+    pub fn job_specs(&self) -> Result<Vec<JobSpec>, DaemonError> {
+        let workflows = self.workflows.iter().map(|w| {
+            w.job_spec().map_err(|source| DaemonError::Schedule {
+                what: format!("workflow {:?}", w.name),
+                source,
+            })
+        });
+        let rotations = self.rotations.iter().map(|t| {
+            t.job_spec().map_err(|source| DaemonError::Schedule {
+                what: format!("rotation {:?} of {:?}", t.rotation, t.secret),
+                source,
+            })
+        });
+        workflows.chain(rotations).collect()
+    }
+}
+
+/// Why the daemon could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// A schedule does not parse.
+    #[error("{what}: invalid schedule")]
+    Schedule {
+        /// Which target.
+        what: String,
+        /// Why.
+        #[source]
+        source: ScheduleError,
+    },
+    /// The scheduler refused.
+    #[error("the scheduler failed")]
+    Runner(#[from] RunnerError),
+    /// The scheduler's store failed.
+    #[error("the scheduler's store failed")]
+    Store(#[from] StoreError),
+    /// A blocking task was lost.
+    #[error("a store task did not finish")]
+    Join(#[from] tokio::task::JoinError),
+    /// [`Daemon::start`] was called twice, or [`Daemon::once`] after it.
+    #[error("the daemon is already running")]
+    AlreadyRunning,
+}
+
+/// How the daemon is set up.
+pub struct DaemonOptions {
+    /// The lease owner id of this process.
+    pub owner: String,
+    /// Runs at once.
+    pub concurrency: usize,
+    /// Where the daemon gets the time.
+    pub clock: Arc<dyn Clock>,
+    /// Runs workflows.
+    pub workflows: Arc<dyn WorkflowRunner>,
+    /// Where workflow runs are recorded (rotation steps are recorded by
+    /// the rotator).
+    pub history: Arc<dyn HistorySink>,
+    /// Metrics, if any.
+    pub observer: Option<Arc<dyn DaemonObserver>>,
+    /// How long a webhook delivery may take.
+    pub notify_timeout: Duration,
+}
+
+/// The daemon core. See the module docs.
+pub struct Daemon {
+    store: Arc<dyn JobStore>,
+    shared: Arc<Shared>,
+    owner: String,
+    concurrency: usize,
+    clock: Arc<dyn Clock>,
+    runner: Mutex<Option<Runner>>,
+}
+
+/// What the handler and the notification task share.
+struct Shared {
+    jobs: RotationJobs,
+    workflows: Arc<dyn WorkflowRunner>,
+    history: Arc<dyn HistorySink>,
+    observer: Option<Arc<dyn DaemonObserver>>,
+    notifications: Notifications,
+    clock: Arc<dyn Clock>,
+    /// Per job, the outcome of its last run in this process (`--once`).
+    seen: Mutex<HashMap<String, RunOutcome>>,
+    /// Per workflow job, the summary of its last run in this process.
+    summaries: Mutex<HashMap<String, String>>,
+    /// Runs in flight.
+    working: tokio::sync::watch::Sender<usize>,
+}
+
+impl Daemon {
+    /// A daemon over the scheduler's `store`, rotating through `jobs`.
+    pub fn new(store: Arc<dyn JobStore>, jobs: RotationJobs, options: DaemonOptions) -> Self {
+        let shared = Arc::new(Shared {
+            jobs,
+            workflows: options.workflows,
+            history: options.history,
+            observer: options.observer,
+            notifications: Notifications::new(options.notify_timeout, options.clock.clone()),
+            clock: options.clock.clone(),
+            seen: Mutex::default(),
+            summaries: Mutex::default(),
+            working: tokio::sync::watch::Sender::new(0),
+        });
+        Self {
+            store,
+            shared,
+            owner: options.owner,
+            concurrency: options.concurrency,
+            clock: options.clock,
+            runner: Mutex::new(None),
+        }
+    }
+
+    /// This process's lease owner id.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The running runner (after [`Daemon::start`]), for health checks.
+    pub fn runner(&self) -> Option<Runner> {
+        lock(&self.runner).clone()
+    }
+
+    /// Registers a job per target and removes Rota's jobs that are no
+    /// longer configured; the webhooks follow the new targets. Returns the
+    /// job names. Nothing changes when a schedule is invalid.
+    pub async fn register(&self, targets: &Targets) -> Result<Vec<String>, DaemonError> {
+        let specs = targets.job_specs()?;
+        let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let runner = match self.runner() {
+            Some(r) => r,
+            // Jobs are registered on the daemon's clock (a new job's first
+            // slot is the first fire time after now); the runner loads them
+            // when it starts.
+            None => Runner::new(
+                self.store.clone(),
+                self.clock.clone(),
+                RunnerConfig::with_owner(self.owner.clone()),
+                |_run: JobRun| async { Ok::<(), rota_scheduler::RunError>(()) },
+            ),
+        };
+        runner.register_many(specs).await?;
+        let configured: HashSet<&str> = names.iter().map(String::as_str).collect();
+        for row in self.jobs().await? {
+            if JobKind::parse(&row.name).is_some() && !configured.contains(row.name.as_str()) {
+                tracing::info!(job.name = %row.name, "no longer configured; job removed");
+                runner.remove(&row.name).await?;
+            }
+        }
+        self.shared.notifications.replace(&targets.rotations);
+        Ok(names)
+    }
+
+    async fn jobs(&self) -> Result<Vec<rota_scheduler::store::JobRow>, DaemonError> {
+        let store = self.store.clone();
+        Ok(tokio::task::spawn_blocking(move || store.jobs()).await??)
+    }
+
+    fn handler(&self) -> impl rota_scheduler::Handler {
+        let shared = self.shared.clone();
+        move |run: JobRun| {
+            let shared = shared.clone();
+            async move { shared.handle(run).await }
+        }
+    }
+
+    /// Starts the scheduler on the daemon's clock; jobs that need
+    /// attention get their `on_failure` webhook. Returns the runner (for
+    /// health checks).
+    pub async fn start(&self) -> Result<Runner, DaemonError> {
+        if self.runner().is_some() {
+            return Err(DaemonError::AlreadyRunning);
+        }
+        let runner = Runner::new(
+            self.store.clone(),
+            self.clock.clone(),
+            RunnerConfig::with_owner(self.owner.clone()).max_concurrent(self.concurrency),
+            self.handler(),
+        );
+        let mut events = runner.subscribe();
+        runner.start().await?;
+        *lock(&self.runner) = Some(runner.clone());
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Finished {
+                        name,
+                        needs_attention: true,
+                        error,
+                        attempt,
+                        ..
+                    }) => {
+                        // Delivered aside: a slow webhook never delays
+                        // the next event.
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            shared
+                                .notifications
+                                .needs_attention(&name, attempt, error)
+                                .await;
+                        });
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(runner)
+    }
+
+    /// Stops the scheduler, letting runs in flight finish within `grace`.
+    pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
+        let runner = lock(&self.runner).take();
+        match runner {
+            Some(r) => r.shutdown(grace).await,
+            None => ShutdownReport::default(),
+        }
+    }
+}
+
+impl Shared {
+    /// One scheduler run: a rotation or a workflow.
+    async fn handle(&self, run: JobRun) -> Result<(), rota_scheduler::RunError> {
+        let _working = Working::new(&self.working);
+        if let Some(o) = &self.observer
+            && let Ok(lag) = (self.clock.now() - run.due).to_std()
+        {
+            // Negative under --once --all-due-within (run early on
+            // purpose): not lag, not observed.
+            o.run_started(lag);
+        }
+        match JobKind::parse(&run.name) {
+            Some(JobKind::Workflow(name)) => self.workflow(&name, &run).await,
+            Some(JobKind::Rotation(_)) => self.rotation(&run).await,
+            None => Err(rota_scheduler::RunError::permanent(format!(
+                "{:?} is not one of Rota's jobs",
+                run.name
+            ))),
+        }
+    }
+
+    async fn rotation(&self, run: &JobRun) -> Result<(), rota_scheduler::RunError> {
+        let name = run.name.to_string();
+        let req = RotationJobs::request(run)?;
+        let result = self.jobs.rotate(&req).await;
+        let outcome = match &result {
+            Ok(o) => {
+                tracing::info!(job.name = %name, rotation.version = %version_of(o), outcome = RunOutcome::of(o).as_str(), "rotation done");
+                RunOutcome::of(o)
+            }
+            Err(e) => {
+                tracing::warn!(job.name = %name, error = %e, "rotation failed");
+                self.notifications.failed_in(&name, e.step());
+                RunOutcome::Failed
+            }
+        };
+        if let Some(o) = &self.observer {
+            o.rotation_finished(&req.plugin, outcome);
+        }
+        lock(&self.seen).insert(name, outcome);
+        result.map(|_| ()).map_err(|e| e.to_run_error())
+    }
+
+    async fn workflow(&self, name: &str, run: &JobRun) -> Result<(), rota_scheduler::RunError> {
+        let started = std::time::Instant::now();
+        let result = self.workflows.run(name, run).await;
+        let (outcome, summary, report, error) = match &result {
+            Ok(out) => (
+                StepOutcome::Ok,
+                Some(out.summary.clone()),
+                Some(out.report.clone()),
+                None,
+            ),
+            Err(e) => (StepOutcome::Failed, None, None, Some(e.clone())),
+        };
+        self.history.record_workflow(WorkflowRunRecord {
+            workflow: name.to_owned(),
+            slot: Some(run.slot),
+            attempt: run.attempt,
+            at: self.clock.now(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            outcome,
+            summary,
+            report,
+            error,
+        });
+        if let Some(o) = &self.observer {
+            o.workflow_finished(name, result.is_ok());
+        }
+        let job = run.name.to_string();
+        match result {
+            Ok(out) => {
+                tracing::info!(job.name = %job, summary = %out.summary, "workflow ran");
+                lock(&self.summaries).insert(job.clone(), out.summary);
+                lock(&self.seen).insert(job, RunOutcome::Ran);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(job.name = %job, error = %e, "workflow failed");
+                lock(&self.seen).insert(job, RunOutcome::Failed);
+                Err(rota_scheduler::RunError::retryable(e))
+            }
+        }
+    }
+}
+
+fn version_of(o: &RotationOutcome) -> &str {
+    match o {
+        RotationOutcome::Rotated { version_id, .. }
+        | RotationOutcome::AlreadyDone { version_id } => version_id,
+    }
+}
+
+/// The `on_failure` webhooks of the configured rotations, by job name, and
+/// the step each job's last failure was in.
+struct Notifications {
+    targets: Mutex<HashMap<String, RotationTarget>>,
+    steps: Mutex<HashMap<String, Step>>,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl Notifications {
+    fn new(timeout: Duration, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            targets: Mutex::default(),
+            steps: Mutex::default(),
+            timeout,
+            clock,
+        }
+    }
+
+    fn replace(&self, targets: &[RotationTarget]) {
+        *lock(&self.targets) = targets.iter().map(|t| (t.job_name(), t.clone())).collect();
+    }
+
+    /// Records the step a failed attempt of `job` failed in.
+    fn failed_in(&self, job: &str, step: Option<Step>) {
+        let mut steps = lock(&self.steps);
+        match step {
+            Some(step) => steps.insert(job.to_owned(), step),
+            None => steps.remove(job),
+        };
+    }
+
+    /// `job` spent its retry budget: log it and POST to its webhook.
+    async fn needs_attention(&self, job: &str, attempt: u32, error: Option<String>) {
+        let target = lock(&self.targets).get(job).cloned();
+        let step = lock(&self.steps).get(job).copied();
+        tracing::error!(job.name = %job, error = ?error, "rotation needs attention");
+        let Some(t) = target else { return };
+        let notice = FailureNotice::new(NoticeKind::NeedsAttention, &t, self.clock.now())
+            .step(step)
+            .error(error.unwrap_or_default())
+            .attempt(attempt);
+        send_notice(&t, &notice, self.timeout).await;
+    }
+}
+
+/// Posts `notice` to `target`'s webhook, if it has one; a failed delivery
+/// is logged.
+pub async fn send_notice(target: &RotationTarget, notice: &FailureNotice, timeout: Duration) {
+    let Some(url) = &target.on_failure.webhook else {
+        return;
+    };
+    match Notifier::new(timeout) {
+        Ok(n) => {
+            n.notify(url, notice).await;
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot send the failure notification"),
+    }
+}
+
+/// Posts the `on_failure` webhook of a manual rotation (`rota rotate`) that
+/// failed permanently.
+pub async fn notify_manual_failure(
+    target: &RotationTarget,
+    error: &RunRotationError,
+    attempt: u32,
+    clock: &dyn Clock,
+    timeout: Duration,
+) {
+    if error.is_retryable() {
+        return;
+    }
+    let notice = FailureNotice::new(NoticeKind::Failed, target, clock.now())
+        .step(error.step())
+        .error(error.to_string())
+        .attempt(attempt);
+    send_notice(target, &notice, timeout).await;
+}
+
+/// Counts a run doing work for as long as it lives.
+struct Working(tokio::sync::watch::Sender<usize>);
+
+impl Working {
+    fn new(tx: &tokio::sync::watch::Sender<usize>) -> Self {
+        tx.send_modify(|n| *n += 1);
+        Self(tx.clone())
+    }
+}
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -735,3 +735,19 @@ mod tests {
         }
     }
 }
+
+impl Command {
+    /// Whether the command is a long-running service (the `rota run`
+    /// daemon, `rota local serve`), whose log lines are its output: services
+    /// log at `info` by default, one-shot commands at `warn` (their results
+    /// are what they print).
+    pub(crate) fn is_service(&self) -> bool {
+        match self {
+            Self::Run(args) => !args.once,
+            Self::Local {
+                command: LocalCommand::Serve { .. },
+            } => true,
+            _ => false,
+        }
+    }
+}

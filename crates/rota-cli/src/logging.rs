@@ -53,15 +53,18 @@ impl std::io::Write for Stderr {
     }
 }
 
-/// Installs the subscriber once, at start-up.
-pub(crate) fn init(global: &GlobalArgs) {
+/// Installs the subscriber once, at start-up. A `service` (the daemon,
+/// `rota local serve`) logs lifecycle transitions at `info`; one-shot
+/// commands print their results and log only warnings unless `-v`.
+pub(crate) fn init(global: &GlobalArgs, service: bool) {
     // More specific targets win, so the embedded cloud and the client stay
     // at warn while rota's own crates report lifecycle transitions at info.
-    let default = match (global.quiet, global.verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn,rota=info,rota_local=warn,rota_kms=warn",
-        (false, 1) => "info,rota=debug,rota_local=info,rota_kms=info",
-        (false, _) => "debug,rota_kms=trace,rota_local=trace",
+    let default = match (global.quiet, global.verbose, service) {
+        (true, _, _) => "error",
+        (false, 0, true) => "warn,rota=info,rota_rotation=info,rota_local=warn,rota_kms=warn",
+        (false, 0, false) => "warn",
+        (false, 1, _) => "info,rota=debug,rota_rotation=debug,rota_local=info,rota_kms=info",
+        (false, _, _) => "debug,rota_kms=trace,rota_local=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         errln!("error: {e}");
         return ExitCode::from(2);
     }
-    logging::init(&cli.global);
+    logging::init(&cli.global, cli.command.is_service());
     clock::warn_if_moved();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,10 +7,13 @@ use clap::CommandFactory as _;
 
 use crate::cli::{Cli, Command};
 
+mod daemon;
 mod init;
 mod lifecycle;
 mod local;
 mod plugins;
+mod records;
+mod rotate;
 mod rotation;
 mod schedule;
 mod secret;

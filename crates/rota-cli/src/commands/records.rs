@@ -1,0 +1,195 @@
+//! `rota status` and `rota history [NAME]`: the rows of
+//! `rota_rotation::report`, read from the scheduler's store and the
+//! history in the data directory, printed as a table or lines, or JSON.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use rota_engine::config::Config;
+use rota_rotation::SqliteHistory;
+use rota_rotation::report::{self, Records, StatusRow, Subject};
+use rota_scheduler::SqliteStore;
+use serde::Serialize;
+
+use super::rotation::store_path;
+use crate::backend;
+use crate::cli::{GlobalArgs, HistoryArgs, OutputFormat};
+use crate::output::{emit_json, outln};
+
+fn open_records(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>> {
+    let path = store_path(data_dir);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&path).context("cannot open the scheduler store")?;
+    let history = SqliteHistory::open(&path).context("cannot open the rotation history")?;
+    Ok(Some((store, history)))
+}
+
+pub(crate) fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
+    let opened = open_records(&backend::data_dir(global, config))?;
+    let records = opened
+        .as_ref()
+        .map(|(store, history)| Records { store, history });
+    let rows = report::status(&config.targets(), records.as_ref(), crate::clock::now())?;
+    if global.output == OutputFormat::Json {
+        emit_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        outln!("No rotations or workflows are configured.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let at =
+        |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or_else(|| "-".into(), report::rfc3339);
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| match r {
+            StatusRow::Rotation(x) => vec![
+                r.name(),
+                x.state.as_str().into(),
+                x.plugin.clone(),
+                at(x.last_rotation),
+                at(x.next_slot),
+            ],
+            StatusRow::Workflow(w) => vec![
+                r.name(),
+                w.state.as_str().into(),
+                "workflow".into(),
+                at(w.last_run),
+                at(w.next_slot),
+            ],
+        })
+        .collect();
+    outln!(
+        "{}",
+        crate::output::table(
+            &["NAME", "STATE", "PLUGIN", "LAST RUN", "NEXT SLOT"],
+            &cells
+        )
+    );
+    for r in &rows {
+        if let Some(reason) = r.reason() {
+            outln!("{}: {reason}", r.name());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ history
+
+/// One row of `rota history`: a rotation run, or a workflow run.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum HistoryRow {
+    Rotation(report::RotationRun),
+    Workflow(rota_rotation::WorkflowRunRecord),
+}
+
+pub(crate) fn history(
+    global: &GlobalArgs,
+    config: &Config,
+    args: &HistoryArgs,
+) -> Result<ExitCode> {
+    let targets = config.targets();
+    let Some((_, h)) = open_records(&backend::data_dir(global, config))? else {
+        return print_history(global, &[]);
+    };
+    let limit = u32::try_from(args.limit).unwrap_or(u32::MAX);
+    let mut rows: Vec<HistoryRow> = Vec::new();
+    let rotations = |secrets: &[&str]| -> Result<Vec<HistoryRow>> {
+        let mut steps = Vec::new();
+        for s in secrets {
+            steps.extend(h.list(Some(s), 100_000)?);
+        }
+        steps.sort_by_key(|s| s.id);
+        Ok(report::rotation_runs(steps)
+            .into_iter()
+            .map(HistoryRow::Rotation)
+            .collect())
+    };
+    match args.name.as_deref().map(|n| (n, targets.resolve(n))) {
+        None => {
+            rows.extend(
+                report::rotation_runs(h.list(None, 100_000)?)
+                    .into_iter()
+                    .map(HistoryRow::Rotation),
+            );
+            rows.extend(
+                h.workflow_runs(None, limit)?
+                    .into_iter()
+                    .map(HistoryRow::Workflow),
+            );
+        }
+        Some((_, Subject::Rotations(found))) => {
+            let secrets: Vec<&str> = found.iter().map(|t| t.secret.as_str()).collect();
+            rows = rotations(&secrets)?;
+        }
+        Some((_, Subject::Workflow(w))) => {
+            rows.extend(
+                h.workflow_runs(Some(&w), limit)?
+                    .into_iter()
+                    .map(HistoryRow::Workflow),
+            );
+        }
+        // A secret outside this configuration may still have a history.
+        Some((name, Subject::Unknown)) => rows = rotations(&[name])?,
+    }
+    let skip = rows.len().saturating_sub(args.limit);
+    print_history(global, &rows[skip..])
+}
+
+fn print_history(global: &GlobalArgs, rows: &[HistoryRow]) -> Result<ExitCode> {
+    if global.output == OutputFormat::Json {
+        emit_json(&rows)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        outln!("No rotations recorded.");
+    }
+    for row in rows {
+        match row {
+            HistoryRow::Rotation(r) => {
+                outln!(
+                    "{}  {}  {}  attempt {}  {}  ({})",
+                    report::rfc3339_millis(r.ended_at),
+                    r.secret,
+                    r.token,
+                    r.attempt,
+                    r.outcome.as_str(),
+                    r.plugin
+                );
+                for s in &r.steps {
+                    let err = s
+                        .error
+                        .as_ref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    outln!(
+                        "  {:<8} {:<6} {:>6} ms{err}",
+                        s.step.name(),
+                        s.outcome.as_str(),
+                        s.duration_ms
+                    );
+                }
+            }
+            HistoryRow::Workflow(w) => {
+                let detail = match (&w.summary, &w.error) {
+                    (_, Some(e)) => e.clone(),
+                    (Some(s), None) => s.clone(),
+                    (None, None) => String::new(),
+                };
+                outln!(
+                    "{}  workflow:{}  attempt {}  {}  {:>6} ms  {detail}",
+                    report::rfc3339_millis(w.at),
+                    w.workflow,
+                    w.attempt,
+                    w.outcome.as_str(),
+                    w.duration_ms
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -13,11 +13,17 @@
 //! - [`ManualClock`]: a clock that moves only when told to, and wakes every
 //!   sleeper whose deadline it passes. Tests and simulations.
 //!
+//! It also holds the one duration grammar ([`parse_duration`]).
+//!
 //! Why a crate of its own: the scheduler, the embedded cloud and the client
 //! all need the same notion of "now", and none of them may depend on the
 //! others; a leaf crate with two small dependencies is the smallest home
 //! that all of them can reach.
 #![forbid(unsafe_code)]
+
+pub mod duration;
+
+pub use duration::{DurationError, parse_duration};
 
 use std::fmt;
 use std::future::Future;

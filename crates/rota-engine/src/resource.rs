@@ -163,32 +163,10 @@ impl Default for Timeouts {
     }
 }
 
-/// Parses a Terraform duration: `30s`, `5m`, `1h30m`, `2h`.
+/// A duration in Rota's one grammar ([`rota_clock::parse_duration`]):
+/// `30s`, `5m`, `1h30m`, `1d` (a superset of Terraform's timeouts).
 pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let n: u64 = num.parse().ok()?;
-        num.clear();
-        total += match c {
-            's' => n,
-            'm' => n * 60,
-            'h' => n * 3600,
-            _ => return None,
-        };
-    }
-    if !num.is_empty() {
-        return None;
-    }
-    Some(Duration::from_secs(total))
+    rota_clock::parse_duration(s).ok()
 }
 
 /// `<int><d|h|m|s>` → seconds (kms-api.md §3.9, gotcha G11).
@@ -700,6 +678,7 @@ mod tests {
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("10"), None);
+        assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
         assert_eq!(interval_seconds("7d"), Some(604_800));
         assert_eq!(interval_seconds("604800s"), Some(604_800));
         assert_eq!(interval_seconds("7w"), None);

@@ -377,30 +377,29 @@ fn parse_one_shot(text: &str, tz: Tz) -> Result<DateTime<Utc>, ScheduleError> {
     })
 }
 
-/// `Ok(None)` when `text` is not shaped like an interval at all.
+/// `Ok(None)` when `text` is not shaped like an interval at all. An
+/// interval is a duration in Rota's one grammar (`7d`, `604800s`, `1h30m`,
+/// `2 weeks`; [`rota_clock::parse_duration`]), in whole seconds.
 fn parse_interval(text: &str) -> Result<Option<i64>, ScheduleError> {
-    let Some(unit) = text.chars().last() else {
-        return Ok(None);
-    };
-    let digits = &text[..text.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let shaped = text.starts_with(|c: char| c.is_ascii_digit())
+        && text.chars().any(|c| c.is_ascii_alphabetic())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        // `0 3 * * 0` has no letter; `30 2 * * mon` has a field count.
+        && text.split_whitespace().count() <= 6
+        && !text.split_whitespace().any(|w| w.bytes().all(|b| b.is_ascii_digit()));
+    if !shaped {
         return Ok(None);
     }
-    let scale: i64 = match unit {
-        's' | 'S' => 1,
-        'm' | 'M' => 60,
-        'h' | 'H' => 3_600,
-        'd' | 'D' => 86_400,
-        _ => return Ok(None),
-    };
     let err = |reason| ScheduleError::Interval {
         value: text.to_owned(),
         reason,
     };
-    let n: i64 = digits.parse().map_err(|_| err("number too large"))?;
-    let secs = n
-        .checked_mul(scale)
-        .ok_or_else(|| err("number too large"))?;
+    let d = rota_clock::parse_duration(text)
+        .map_err(|_| err("not a duration: write e.g. 7d, 12h, 90m or 604800s"))?;
+    if d.subsec_nanos() != 0 {
+        return Err(err("must be whole seconds"));
+    }
+    let secs = i64::try_from(d.as_secs()).map_err(|_| err("number too large"))?;
     if secs == 0 {
         return Err(err("must be positive"));
     }

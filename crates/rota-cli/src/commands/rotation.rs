@@ -98,8 +98,7 @@ pub(crate) fn owner_id() -> String {
 }
 
 pub(crate) fn parse_duration(s: &str, what: &str) -> Result<Duration> {
-    rota_engine::resource::parse_duration(s)
-        .with_context(|| format!("{what}: {s:?} is not a duration (e.g. 30s, 15m, 1h)"))
+    rota_clock::parse_duration(s).with_context(|| what.to_owned())
 }
 
 pub(crate) fn store_path(data_dir: &Path) -> PathBuf {

@@ -29,8 +29,7 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
     // A bare number is seconds, as this option took before durations.
     let timeout = match timeout.trim().parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
-        Err(_) => rota_engine::resource::parse_duration(&timeout)
-            .with_context(|| format!("--timeout: {timeout:?} is not a duration (e.g. 90s, 10m)"))?,
+        Err(_) => rota_clock::parse_duration(&timeout).context("--timeout")?,
     };
     let settings: serde_json::Value = match settings {
         Some(text) => serde_json::from_str(&text).context("--settings is not valid JSON")?,

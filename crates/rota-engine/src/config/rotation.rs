@@ -222,7 +222,7 @@ pub(crate) fn load(
                     diags.push(bad(
                         &span,
                         format!("{key} must be a duration"),
-                        "write e.g. \"30s\", \"15m\", \"2h\" or \"1h30m\"",
+                        "write e.g. \"30s\", \"15m\", \"2h\", \"1h30m\" or \"1d\"",
                     ));
                 }
                 d

@@ -137,7 +137,7 @@ mod tests {
         let err = t
             .call(ApiRequest::new(
                 Product::Ecs,
-                "2014-05-26",
+                crate::transport::version::ECS,
                 "DescribeInstances",
             ))
             .await

@@ -68,24 +68,33 @@ impl Product {
     /// The API version Rota speaks for this product, if it knows one.
     pub fn default_version(&self) -> Option<&'static str> {
         match self {
-            Self::Kms => Some("2016-01-20"),
-            Self::Ecs => Some("2014-05-26"),
-            Self::Rds => Some("2014-08-15"),
-            Self::Ram => Some("2015-05-01"),
+            Self::Kms => Some(version::KMS),
+            Self::Ecs => Some(version::ECS),
+            Self::Rds => Some(version::RDS),
+            Self::Ram => Some(version::RAM),
             Self::Other(_) => None,
         }
     }
 
     /// The product a request version belongs to, for the versions Rota knows.
-    pub fn from_version(version: &str) -> Option<Self> {
-        match version {
-            "2016-01-20" => Some(Self::Kms),
-            "2014-05-26" => Some(Self::Ecs),
-            "2014-08-15" => Some(Self::Rds),
-            "2015-05-01" => Some(Self::Ram),
-            _ => None,
-        }
+    pub fn from_version(v: &str) -> Option<Self> {
+        [Self::Kms, Self::Ecs, Self::Rds, Self::Ram]
+            .into_iter()
+            .find(|p| p.default_version() == Some(v))
     }
+}
+
+/// The OpenAPI versions Rota speaks, named once for every crate (the
+/// client, the local cloud's dispatcher, Rhai's host modules).
+pub mod version {
+    /// KMS.
+    pub const KMS: &str = "2016-01-20";
+    /// ECS (Cloud Assistant).
+    pub const ECS: &str = "2014-05-26";
+    /// RDS.
+    pub const RDS: &str = "2014-08-15";
+    /// RAM.
+    pub const RAM: &str = "2015-05-01";
 }
 
 impl fmt::Display for Product {
@@ -149,7 +158,7 @@ impl ApiRequest {
 
     /// A KMS request for `action`.
     pub fn kms(action: &'static str) -> Self {
-        Self::new(Product::Kms, "2016-01-20", action)
+        Self::new(Product::Kms, version::KMS, action)
     }
 
     /// Adds a query parameter.

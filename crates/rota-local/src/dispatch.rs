@@ -20,14 +20,9 @@ use crate::engine::Engine;
 use crate::errors::ServiceError;
 use crate::params::Params;
 
-/// The KMS API version.
-pub const KMS_VERSION: &str = "2016-01-20";
-/// The ECS API version.
-pub const ECS_VERSION: &str = "2014-05-26";
-/// The RDS API version.
-pub const RDS_VERSION: &str = "2014-08-15";
-/// The RAM API version.
-pub const RAM_VERSION: &str = "2015-05-01";
+pub use rota_kms::transport::version::{
+    ECS as ECS_VERSION, KMS as KMS_VERSION, RAM as RAM_VERSION, RDS as RDS_VERSION,
+};
 
 /// Routes requests to the engine.
 #[derive(Debug, Clone)]

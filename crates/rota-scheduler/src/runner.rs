@@ -24,7 +24,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, broadcast, mpsc, watc
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
-use crate::job::{CatchUp, Handler, JobRun, JobSpec, Policy, RunError, stable_hash};
+use crate::job::{CatchUp, Handler, JobRun, JobSpec, Policy, RunError};
 use crate::schedule::{Schedule, ScheduleError, parse_tz};
 use crate::store::{
     Claim, ClaimOutcome, Claimed, Finish, JobRow, JobStore, NewJob, Next, Outcome, Retention,
@@ -1275,10 +1275,7 @@ async fn run(
         Err(Some(e)) => {
             let budget_left = claimed.attempt < p.policy.retry.max_attempts;
             if e.is_retryable() && budget_left {
-                let seed = stable_hash(p.name.as_bytes())
-                    ^ u64::from_ne_bytes(run_slot.to_ne_bytes())
-                    ^ u64::from(claimed.attempt);
-                let wait = dur_ms(p.policy.retry.backoff(claimed.attempt, seed));
+                let wait = dur_ms(p.policy.retry.backoff(claimed.attempt, rand::random()));
                 (
                     Outcome::Failed,
                     Some(e.message().to_owned()),

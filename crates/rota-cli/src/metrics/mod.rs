@@ -294,7 +294,11 @@ mod tests {
         put.body("SecretData", "canary-value");
         assert!(t.call(ApiRequest::kms("GetSecretValue")).await.is_ok());
         assert!(t.call(put).await.is_err());
-        let ecs = ApiRequest::new(Product::Ecs, "2014-05-26", "DescribeInstances");
+        let ecs = ApiRequest::new(
+            Product::Ecs,
+            rota_kms::transport::version::ECS,
+            "DescribeInstances",
+        );
         assert!(t.call(ecs).await.is_err());
         assert_eq!(m.kms_requests.get(["GetSecretValue"]), 1);
         assert_eq!(m.kms_requests.get(["PutSecretValue"]), 1);

@@ -15,9 +15,7 @@ use crate::convert::{to_dynamic, to_param};
 use crate::env;
 use crate::secret::Secret;
 
-const ECS: &str = "2014-05-26";
-const RDS: &str = "2014-08-15";
-const RAM: &str = "2015-05-01";
+use rota_kms::transport::version::{ECS, RAM, RDS};
 
 fn call(
     what: &str,

@@ -17,9 +17,9 @@
 //!
 //! Labels are bounded: plugin, step, outcome, workflow (configured names),
 //! product, action and error code — never a secret name, version or value.
-//! The format is written by [`exposition`]; the HTTP front is [`server`].
+//! The text format is prometheus-client's (OpenMetrics text, which
+//! Prometheus reads); the HTTP front is [`server`].
 
-pub(crate) mod exposition;
 pub(crate) mod server;
 
 use std::sync::Arc;
@@ -31,7 +31,11 @@ use rota_rotation::history::{HistorySink, StepEvent};
 use rota_rotation::{DaemonObserver, RunOutcome};
 use rota_scheduler::JobCounts;
 
-use exposition::{CounterVec, Encode, GaugeVec, HistogramVec};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// Step durations: from a local in-process step (milliseconds) to the
 /// default step timeout (5 minutes).
@@ -45,19 +49,67 @@ const LAG_BUCKETS: &[f64] = &[
 /// The longest error code used as a label; longer ones are `other`.
 const MAX_CODE_LEN: usize = 64;
 
+/// The content type of [`Metrics::render`].
+pub(crate) const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// A series' labels, in the order they are declared.
+type Labels = Vec<(&'static str, String)>;
+
+/// A family of counters with `N` labels.
+#[derive(Debug, Clone)]
+struct Counters<const N: usize> {
+    names: [&'static str; N],
+    family: Family<Labels, Counter>,
+}
+
+impl<const N: usize> Counters<N> {
+    fn new(registry: &mut Registry, name: &str, help: &str, names: [&'static str; N]) -> Self {
+        let family = Family::default();
+        // The registry adds `_total` to a counter's name.
+        registry.register(name.trim_end_matches("_total"), help, family.clone());
+        Self { names, family }
+    }
+
+    fn labels(&self, values: [&str; N]) -> Labels {
+        self.names
+            .iter()
+            .zip(values)
+            .map(|(k, v)| (*k, v.to_owned()))
+            .collect()
+    }
+
+    /// Creates the series at zero.
+    fn touch(&self, values: [&str; N]) {
+        let _ = self.family.get_or_create(&self.labels(values));
+    }
+
+    fn inc(&self, values: [&str; N]) {
+        self.family.get_or_create(&self.labels(values)).inc();
+    }
+
+    #[cfg(test)]
+    fn get(&self, values: [&str; N]) -> u64 {
+        self.family.get_or_create(&self.labels(values)).get()
+    }
+}
+
+fn step_histogram() -> Histogram {
+    Histogram::new(STEP_BUCKETS.iter().copied())
+}
+
 /// Everything the daemon counts.
 #[derive(Debug)]
 pub(crate) struct Metrics {
-    build_info: GaugeVec<1>,
-    rotations: CounterVec<2>,
-    step_seconds: HistogramVec<2>,
-    jobs_needing_attention: GaugeVec<0>,
-    slot_lag: HistogramVec<0>,
-    workflow_runs: CounterVec<2>,
-    kms_requests: CounterVec<1>,
-    kms_errors: CounterVec<2>,
-    cloud_requests: CounterVec<2>,
-    cloud_errors: CounterVec<3>,
+    registry: Registry,
+    rotations: Counters<2>,
+    step_seconds: Family<Labels, Histogram, fn() -> Histogram>,
+    jobs_needing_attention: Gauge,
+    slot_lag: Histogram,
+    workflow_runs: Counters<2>,
+    kms_requests: Counters<1>,
+    kms_errors: Counters<2>,
+    cloud_requests: Counters<2>,
+    cloud_errors: Counters<3>,
 }
 
 impl Default for Metrics {
@@ -69,63 +121,82 @@ impl Default for Metrics {
 impl Metrics {
     /// Every family, empty but for `rota_build_info`.
     pub(crate) fn new() -> Self {
-        let m = Self {
-            build_info: GaugeVec::new(
-                "rota_build_info",
-                "Always 1; the version label is the running rota's version.",
-                ["version"],
-            ),
-            rotations: CounterVec::new(
-                "rota_rotations_total",
-                "Scheduled rotation attempts by plugin and outcome (rotated, resumed, already_done, failed).",
-                ["plugin", "outcome"],
-            ),
-            step_seconds: HistogramVec::new(
-                "rota_rotation_step_duration_seconds",
-                "Duration of rotation protocol steps (inspect, create, set, test, finish, rollback), failed ones included.",
-                ["plugin", "step"],
-                STEP_BUCKETS,
-            ),
-            jobs_needing_attention: GaugeVec::new(
-                "rota_jobs_needing_attention",
-                "Jobs whose retry budget is spent with no success since.",
-                [],
-            ),
-            slot_lag: HistogramVec::new(
-                "rota_next_slot_lag_seconds",
-                "How late each scheduled run started after the time it was due (slot plus deliberate jitter, or retry time).",
-                [],
-                LAG_BUCKETS,
-            ),
-            workflow_runs: CounterVec::new(
-                "rota_workflow_runs_total",
-                "Scheduled workflow runs by workflow and outcome (ran, failed).",
-                ["workflow", "outcome"],
-            ),
-            kms_requests: CounterVec::new(
-                "rota_kms_requests_total",
-                "KMS API requests by action (retries inside one request not counted).",
-                ["action"],
-            ),
-            kms_errors: CounterVec::new(
-                "rota_kms_errors_total",
-                "Failed KMS API requests by action and error code (the service's Code, else the failure class).",
-                ["action", "code"],
-            ),
-            cloud_requests: CounterVec::new(
-                "rota_cloud_requests_total",
-                "Other OpenAPI requests (ECS, RDS, RAM, ...) made by plugins and hooks, by product and action.",
-                ["product", "action"],
-            ),
-            cloud_errors: CounterVec::new(
-                "rota_cloud_errors_total",
-                "Failed OpenAPI requests to products other than KMS, by product, action and error code.",
-                ["product", "action", "code"],
-            ),
-        };
-        m.build_info.set([env!("CARGO_PKG_VERSION")], 1.0);
-        m.jobs_needing_attention.set([], 0.0);
-        m
+        let mut r = Registry::default();
+        let build_info = Family::<Labels, Gauge>::default();
+        r.register(
+            "rota_build_info",
+            "Always 1; the version label is the running rota's version.",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&vec![("version", env!("CARGO_PKG_VERSION").to_owned())])
+            .set(1);
+        let rotations = Counters::new(
+            &mut r,
+            "rota_rotations_total",
+            "Scheduled rotation attempts by plugin and outcome (rotated, resumed, already_done, failed).",
+            ["plugin", "outcome"],
+        );
+        let step_seconds = Family::new_with_constructor(step_histogram as fn() -> Histogram);
+        r.register(
+            "rota_rotation_step_duration_seconds",
+            "Duration of rotation protocol steps (inspect, create, set, test, finish, rollback), failed ones included.",
+            step_seconds.clone(),
+        );
+        let jobs_needing_attention = Gauge::default();
+        r.register(
+            "rota_jobs_needing_attention",
+            "Jobs whose retry budget is spent with no success since.",
+            jobs_needing_attention.clone(),
+        );
+        let slot_lag = Histogram::new(LAG_BUCKETS.iter().copied());
+        r.register(
+            "rota_next_slot_lag_seconds",
+            "How late each scheduled run started after the time it was due (slot plus deliberate jitter, or retry time).",
+            slot_lag.clone(),
+        );
+        let workflow_runs = Counters::new(
+            &mut r,
+            "rota_workflow_runs_total",
+            "Scheduled workflow runs by workflow and outcome (ran, failed).",
+            ["workflow", "outcome"],
+        );
+        let kms_requests = Counters::new(
+            &mut r,
+            "rota_kms_requests_total",
+            "KMS API requests by action (retries inside one request not counted).",
+            ["action"],
+        );
+        let kms_errors = Counters::new(
+            &mut r,
+            "rota_kms_errors_total",
+            "Failed KMS API requests by action and error code (the service's Code, else the failure class).",
+            ["action", "code"],
+        );
+        let cloud_requests = Counters::new(
+            &mut r,
+            "rota_cloud_requests_total",
+            "Other OpenAPI requests (ECS, RDS, RAM, ...) made by plugins and hooks, by product and action.",
+            ["product", "action"],
+        );
+        let cloud_errors = Counters::new(
+            &mut r,
+            "rota_cloud_errors_total",
+            "Failed OpenAPI requests to products other than KMS, by product, action and error code.",
+            ["product", "action", "code"],
+        );
+        Self {
+            registry: r,
+            rotations,
+            step_seconds,
+            jobs_needing_attention,
+            slot_lag,
+            workflow_runs,
+            kms_requests,
+            kms_errors,
+            cloud_requests,
+            cloud_errors,
+        }
     }
 
     /// Creates the rotation series of `plugin` at zero, so rates over them
@@ -159,21 +230,12 @@ impl Metrics {
     pub(crate) fn render(&self, counts: Option<JobCounts>) -> String {
         if let Some(c) = counts {
             self.jobs_needing_attention
-                .set([], c.needs_attention as f64);
+                .set(i64::try_from(c.needs_attention).unwrap_or(i64::MAX));
         }
-        let families: [&dyn Encode; 10] = [
-            &self.build_info,
-            &self.rotations,
-            &self.step_seconds,
-            &self.jobs_needing_attention,
-            &self.slot_lag,
-            &self.workflow_runs,
-            &self.kms_requests,
-            &self.kms_errors,
-            &self.cloud_requests,
-            &self.cloud_errors,
-        ];
-        exposition::render(&families)
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
     }
 }
 
@@ -215,7 +277,7 @@ impl CallObserver for Metrics {
 /// Outcomes and start lag of the daemon's runs.
 impl DaemonObserver for Metrics {
     fn run_started(&self, lag: Duration) {
-        self.slot_lag.observe([], lag.as_secs_f64());
+        self.slot_lag.observe(lag.as_secs_f64());
     }
 
     fn rotation_finished(&self, plugin: &str, outcome: RunOutcome) {
@@ -244,10 +306,13 @@ impl MeteredHistory {
 
 impl HistorySink for MeteredHistory {
     fn record(&self, event: StepEvent) {
-        self.metrics.step_seconds.observe(
-            [&event.plugin, event.step.name()],
-            event.duration.as_secs_f64(),
-        );
+        self.metrics
+            .step_seconds
+            .get_or_create(&vec![
+                ("plugin", event.plugin.clone()),
+                ("step", event.step.name().to_owned()),
+            ])
+            .observe(event.duration.as_secs_f64());
         self.inner.record(event);
     }
 
@@ -329,11 +394,10 @@ mod tests {
             error: None,
         });
         assert_eq!(inner.events().len(), 1);
-        assert_eq!(m.step_seconds.count(["password", "set"]), 1);
         let text = m.render(None);
         assert!(
             text.contains(
-                "rota_rotation_step_duration_seconds_bucket{plugin=\"password\",step=\"set\",le=\"0.025\"} 1\n"
+                "rota_rotation_step_duration_seconds_bucket{le=\"0.025\",plugin=\"password\",step=\"set\"} 1\n"
             ),
             "{text}"
         );
@@ -359,6 +423,7 @@ mod tests {
             "rota_jobs_needing_attention 2\n",
             "rota_next_slot_lag_seconds_count 1\n",
             "# TYPE rota_next_slot_lag_seconds histogram\n",
+            "# TYPE rota_rotations counter\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }

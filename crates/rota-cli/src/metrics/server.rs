@@ -27,8 +27,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::CONTENT_TYPE;
 use super::Metrics;
-use super::exposition::CONTENT_TYPE;
 
 /// What the server reports on: the metrics, and the runner once it runs.
 #[derive(Debug)]
@@ -258,7 +258,12 @@ mod tests {
         let state = State::new(Arc::new(Metrics::new()));
         let m = route(&state, &Method::GET, "/metrics");
         assert_eq!((m.status, m.content_type), (StatusCode::OK, CONTENT_TYPE));
-        assert!(m.body.contains("# TYPE rota_rotations_total counter\n"));
+        assert!(
+            m.body.contains("# TYPE rota_build_info gauge\n"),
+            "{}",
+            m.body
+        );
+        assert!(m.body.ends_with("# EOF\n"), "{}", m.body);
         assert_eq!(get(&state, "/").0, 404);
         assert_eq!(get(&state, "/metrics/x").0, 404);
         assert_eq!(route(&state, &Method::POST, "/metrics").status, 405);

@@ -165,7 +165,7 @@ fn metrics_move_after_a_scheduled_rotation_and_never_show_the_value() {
         assert!(sum(&after, &count) >= 1.0, "{step} not observed:\n{after}");
     }
     for line in [
-        "# TYPE rota_rotations_total counter",
+        "# TYPE rota_rotations counter",
         "# TYPE rota_rotation_step_duration_seconds histogram",
         "rota_jobs_needing_attention 0",
         "# TYPE rota_next_slot_lag_seconds histogram",

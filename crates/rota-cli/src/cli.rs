@@ -653,6 +653,22 @@ Examples:
     },
 }
 
+impl Command {
+    /// Whether the command is a long-running service (the `rota run`
+    /// daemon, `rota local serve`), whose log lines are its output: services
+    /// log at `info` by default, one-shot commands at `warn` (their results
+    /// are what they print).
+    pub(crate) fn is_service(&self) -> bool {
+        match self {
+            Self::Run(args) => !args.once,
+            Self::Local {
+                command: LocalCommand::Serve { .. },
+            } => true,
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
@@ -732,22 +748,6 @@ mod tests {
                     "{path}: {id} has no help"
                 );
             }
-        }
-    }
-}
-
-impl Command {
-    /// Whether the command is a long-running service (the `rota run`
-    /// daemon, `rota local serve`), whose log lines are its output: services
-    /// log at `info` by default, one-shot commands at `warn` (their results
-    /// are what they print).
-    pub(crate) fn is_service(&self) -> bool {
-        match self {
-            Self::Run(args) => !args.once,
-            Self::Local {
-                command: LocalCommand::Serve { .. },
-            } => true,
-            _ => false,
         }
     }
 }

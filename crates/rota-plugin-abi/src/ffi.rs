@@ -166,6 +166,12 @@ pub struct HostTable {
 }
 
 /// What a plugin offers the host. Grows only at the end.
+///
+/// Every function is a nullable pointer (`Option` of a function pointer has
+/// the C pointer's layout): `describe`, `set`, `test` and `free_buffer` are
+/// required — the host refuses a table where one is NULL — and an optional
+/// step (`generate`, `finish`, `rollback`) may be NULL, meaning the plugin
+/// does not implement it (as answering [`status::UNSUPPORTED`] does).
 #[repr(C)]
 #[derive(Debug)]
 pub struct PluginTable {
@@ -173,20 +179,20 @@ pub struct PluginTable {
     pub abi_version: u32,
     /// `size_of::<PluginTable>()` as the plugin knows it.
     pub struct_size: u32,
-    /// The descriptor JSON.
-    pub describe: DescribeFn,
-    /// Step `generate`.
-    pub generate: StepFn,
-    /// Step `set`.
-    pub set: StepFn,
-    /// Step `test`.
-    pub test: StepFn,
-    /// Step `finish`.
-    pub finish: StepFn,
-    /// Step `rollback`.
-    pub rollback: StepFn,
-    /// Frees a buffer the plugin allocated.
-    pub free_buffer: FreeFn,
+    /// The descriptor JSON (required).
+    pub describe: Option<DescribeFn>,
+    /// Step `generate` (optional).
+    pub generate: Option<StepFn>,
+    /// Step `set` (required).
+    pub set: Option<StepFn>,
+    /// Step `test` (required).
+    pub test: Option<StepFn>,
+    /// Step `finish` (optional).
+    pub finish: Option<StepFn>,
+    /// Step `rollback` (optional).
+    pub rollback: Option<StepFn>,
+    /// Frees a buffer the plugin allocated (required).
+    pub free_buffer: Option<FreeFn>,
 }
 
 // ------------------------------------------------------------ host handle
@@ -286,13 +292,13 @@ pub const fn plugin_table<P: Instance>(abi_version: u32) -> PluginTable {
     PluginTable {
         abi_version,
         struct_size: size_of::<PluginTable>() as u32,
-        describe: describe::<P>,
-        generate: step::<P, 0>,
-        set: step::<P, 1>,
-        test: step::<P, 2>,
-        finish: step::<P, 3>,
-        rollback: step::<P, 4>,
-        free_buffer,
+        describe: Some(describe::<P>),
+        generate: Some(step::<P, 0>),
+        set: Some(step::<P, 1>),
+        test: Some(step::<P, 2>),
+        finish: Some(step::<P, 3>),
+        rollback: Some(step::<P, 4>),
+        free_buffer: Some(free_buffer),
     }
 }
 

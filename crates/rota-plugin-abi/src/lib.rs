@@ -45,12 +45,37 @@
 //! | field | meaning |
 //! |---|---|
 //! | `abi_version`, `struct_size` | as above |
-//! | `describe(out) -> Status` | the descriptor JSON (below) into `out` |
-//! | `generate`, `set`, `test`, `finish`, `rollback` | one step each: `(host, ctx, input_ptr, input_len, out, err) -> Status` — the step input JSON in, the step output JSON in `out` on success, a UTF-8 error message in `err` otherwise |
-//! | `free_buffer(buf)` | frees a buffer the plugin allocated (`out`, `err`) |
+//! | `describe(out) -> Status` | the descriptor JSON (below) into `out` (required) |
+//! | `generate`, `set`, `test`, `finish`, `rollback` | one step each: `(host, ctx, input_ptr, input_len, out, err) -> Status` — the step input JSON in, the step output JSON in `out` on success, a UTF-8 error message in `err` otherwise. `set` and `test` are required; `generate`, `finish` and `rollback` may be NULL (not implemented, as [`status::UNSUPPORTED`] would say) |
+//! | `free_buffer(buf)` | frees a buffer the plugin allocated (`out`, `err`); takes the buffer **by value** (required) |
+//!
+//! A NULL required function makes the host refuse the library at load. In
+//! Rust the function fields are `Option`s of function pointers, which have
+//! exactly the C layout of a nullable pointer.
 //!
 //! `ctx` is an opaque host pointer valid for the duration of one call only:
 //! pass it back to the host functions, never keep it.
+//!
+//! # From C and other languages
+//!
+//! `include/rota_plugin.h` in this crate declares the same tables for C
+//! (and anything that reads C headers); a test compiles the C plugin in
+//! `plugins/c-echo/echo.c` against it, compares every size and offset with
+//! these Rust definitions, and rotates a secret through it. Name the
+//! library `lib<name>.so` (`.dylib` on macOS, `<name>.dll` on Windows) and
+//! put it in a plugin folder (`plugins/`, `plugins/<name>/`, a folder named
+//! by `plugins { paths }` or `--plugin-dir`). A `plugin.toml` beside it may
+//! pin the file: `sha256 = "<hex>"`, and `library = "<file>"` when the
+//! folder holds several libraries; other keys are refused.
+//!
+//! # Deadlines
+//!
+//! Each step runs under the deadline the rotation gives it (the protocol's
+//! per-step limit, within the rotation block's `timeout` for the whole
+//! attempt); `deadline_remaining_ms` says how much of it is left. The host
+//! cannot stop a native call: a step that overruns is reported failed and
+//! its answer ignored, so plugins should check the remaining time before
+//! anything slow.
 //!
 //! # Ownership
 //!

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rota_plugin_abi::{
-    ABI_MAJOR, ABI_VERSION, Buffer, ENTRY_SYMBOL, EntryFn, HostTable, PluginTable, Status,
+    ABI_MAJOR, ABI_VERSION, Buffer, ENTRY_SYMBOL, EntryFn, HostTable, PluginTable, Status, StepFn,
     abi_major, abi_minor, status,
 };
 use serde_json::Value;
@@ -105,7 +105,20 @@ pub(crate) fn open(path: &Path) -> Result<Table, LoadError> {
     // SAFETY: the major matches and the table is at least as large as the
     // v1.0 table, so it holds every field this host reads; it lives in the
     // never-unloaded library.
-    Ok(Table(unsafe { &*ptr }))
+    let table: &'static PluginTable = unsafe { &*ptr };
+    let required = [
+        ("describe", table.describe.is_some()),
+        ("set", table.set.is_some()),
+        ("test", table.test.is_some()),
+        ("free_buffer", table.free_buffer.is_some()),
+    ];
+    if let Some((field, _)) = required.into_iter().find(|(_, present)| !present) {
+        return Err(LoadError::MissingFunction {
+            path: path.to_owned(),
+            field,
+        });
+    }
+    Ok(Table(table))
 }
 
 /// The answer of one call: status, `out` bytes, `err` bytes (copied out of
@@ -146,20 +159,48 @@ impl StepKind {
 
 impl Table {
     fn take(&self, buf: Buffer) -> Vec<u8> {
+        let Some(free) = self.0.free_buffer else {
+            // Checked at load: never NULL.
+            return Vec::new();
+        };
         // SAFETY: `buf` is empty or was just handed over by the plugin and
         // not yet freed; it goes back to the plugin's own `free_buffer` once.
         unsafe {
             let bytes = buf.to_vec();
-            (self.0.free_buffer)(buf);
+            free(buf);
             bytes
+        }
+    }
+
+    /// Whether the table has the optional step `step` (a NULL one is
+    /// unsupported).
+    pub(crate) fn has(&self, step: StepKind) -> bool {
+        self.function(step).is_some()
+    }
+
+    fn function(&self, step: StepKind) -> Option<StepFn> {
+        match step {
+            StepKind::Generate => self.0.generate,
+            StepKind::Set => self.0.set,
+            StepKind::Test => self.0.test,
+            StepKind::Finish => self.0.finish,
+            StepKind::Rollback => self.0.rollback,
         }
     }
 
     /// Calls `describe`.
     pub(crate) fn describe(&self) -> Answer {
         let mut out = Buffer::empty();
+        let Some(describe) = self.0.describe else {
+            // Checked at load: never NULL.
+            return Answer {
+                status: status::PERMANENT,
+                out: Vec::new(),
+                err: b"describe is NULL".to_vec(),
+            };
+        };
         // SAFETY: the table was validated at load; `out` is writable.
-        let status = unsafe { (self.0.describe)(&mut out) };
+        let status = unsafe { describe(&mut out) };
         Answer {
             status,
             out: self.take(out),
@@ -169,12 +210,12 @@ impl Table {
 
     /// Calls one step with `input`; `ctx` (if any) must outlive the call.
     pub(crate) fn step(&self, step: StepKind, ctx: Option<&CallCtx>, input: &[u8]) -> Answer {
-        let f = match step {
-            StepKind::Generate => self.0.generate,
-            StepKind::Set => self.0.set,
-            StepKind::Test => self.0.test,
-            StepKind::Finish => self.0.finish,
-            StepKind::Rollback => self.0.rollback,
+        let Some(f) = self.function(step) else {
+            return Answer {
+                status: status::UNSUPPORTED,
+                out: Vec::new(),
+                err: Vec::new(),
+            };
         };
         let ctx_ptr = ctx.map_or(std::ptr::null(), |c| std::ptr::from_ref(c).cast::<c_void>());
         let mut out = Buffer::empty();

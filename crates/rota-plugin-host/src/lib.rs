@@ -92,6 +92,14 @@ pub enum LoadError {
         /// The minimum.
         expected: u32,
     },
+    /// A required function of the plugin table is NULL.
+    #[error("{}: the plugin table's required function `{field}` is NULL", path.display())]
+    MissingFunction {
+        /// The file.
+        path: PathBuf,
+        /// The table field.
+        field: &'static str,
+    },
     /// The library's SHA-256 is not the one `plugin.toml` pins.
     #[error("{}: checksum mismatch: plugin.toml pins sha256 {expected}, the file has {actual}", path.display())]
     ChecksumMismatch {
@@ -120,8 +128,11 @@ pub enum LoadError {
     },
 }
 
-/// The manifest a native plugin may have beside its library.
+/// The manifest a native plugin may have beside its library: `sha256`
+/// pins the library's digest, `library` names the file the pin applies to.
+/// Any other key is refused (a typo must not disable the pin).
 #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Manifest {
     /// The library the pin applies to (a file name in the same folder);
     /// absent: every library in the folder.

@@ -83,10 +83,12 @@ impl LoadedPlugin {
             secret_types: d.secret_types.clone(),
             settings: SettingsSchema::new(fields),
             origin: format!("native: {}", path.display()),
+            // A step the descriptor claims but the table leaves NULL is
+            // not there.
             steps: StepSet {
-                generate: d.steps.generate,
-                finish: d.steps.finish,
-                rollback: d.steps.rollback,
+                generate: d.steps.generate && table.has(StepKind::Generate),
+                finish: d.steps.finish && table.has(StepKind::Finish),
+                rollback: d.steps.rollback && table.has(StepKind::Rollback),
             },
         };
         Ok(Self {

@@ -12,7 +12,16 @@
 //!
 //! Tests that pin their own instants (a DST fixture, a schedule's known
 //! answers) keep them: they never depended on the wall clock.
+//!
+//! **Native plugins.** [`build_plugin`] builds a shipped plugin crate (or a
+//! test variant of it) into its own target directory, so tests of several
+//! crates need nothing prebuilt.
 #![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 pub use rota_clock::{Clock, ManualClock, SystemClock};
@@ -67,6 +76,83 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 /// `t` as RFC 3339 text with whole seconds and `Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/rota-test-support is two levels down")
+        .to_path_buf()
+}
+
+/// The file name of `package`'s library on this platform
+/// (`libexample_echo.so` for `example-echo` on Linux).
+pub fn library_file(package: &str) -> String {
+    format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        package.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Builds the plugin crate `package` with `features` into a target
+/// directory of its own under `target/plugin-tests` (no wait on the running
+/// test's build lock, and variants never overwrite each other), and
+/// returns the library's path. Each variant is built once per process;
+/// cargo makes repeated builds no-ops.
+///
+/// # Panics
+///
+/// When the build fails (with cargo's output).
+pub fn build_plugin(package: &str, features: &str) -> PathBuf {
+    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let variant = if features.is_empty() {
+        package.to_owned()
+    } else {
+        format!("{package}+{}", features.replace(',', "+"))
+    };
+    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&variant) {
+        return p.clone();
+    }
+    let root = workspace_root();
+    let target = root.join("target/plugin-tests").join(&variant);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .env_remove("CARGO_TARGET_DIR")
+        .args(["build", "--quiet", "-p", package, "--target-dir"])
+        .arg(&target);
+    if !features.is_empty() {
+        cmd.args(["--features", features]);
+    }
+    let out = cmd.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building {variant} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = target.join("debug").join(library_file(package));
+    assert!(path.exists(), "{} was not built", path.display());
+    built
+        .get_or_insert_with(HashMap::new)
+        .insert(variant, path.clone());
+    path
+}
+
+/// Copies a built library into `dir` (created), returning the copy.
+///
+/// # Panics
+///
+/// When the copy fails.
+pub fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create the plugin folder");
+    let dest = dir.join(lib.file_name().expect("a library file"));
+    std::fs::copy(lib, &dest).expect("copy the library");
+    dest
 }
 
 #[cfg(test)]

@@ -125,7 +125,10 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             if rota_plugin_host::is_library(&as_path) && as_path.is_file() {
                 return Ok(report_native(&name, Some(rota_plugin_host::load(&as_path))));
             }
-            let result = if as_path.join(rota_script::MANIFEST).is_file() {
+            if as_path.is_dir() && !as_path.join(rota_script::HOOKS).is_file() {
+                return Ok(check_native_folder(&as_path));
+            }
+            let result = if as_path.join(rota_script::HOOKS).is_file() {
                 Some(ScriptPlugin::load(&runtime, &as_path))
             } else {
                 discover(&runtime, &dirs).into_iter().find(|p| match p {
@@ -177,6 +180,49 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             }
         }
     }
+}
+
+/// `rota plugins check FOLDER` for a folder without `hooks.rhai`: every
+/// shared library in it is loaded as a native plugin (its `plugin.toml`, if
+/// any, is the checksum pin).
+fn check_native_folder(dir: &std::path::Path) -> ExitCode {
+    let libraries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            let mut v: Vec<PathBuf> = entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && rota_plugin_host::is_library(p))
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+    if libraries.is_empty() {
+        let has_manifest = dir.join(rota_script::MANIFEST).is_file();
+        errln!(
+            "error: {} holds no plugin: {}",
+            dir.display(),
+            if has_manifest {
+                "it has a plugin.toml but neither hooks.rhai (a Rhai plugin) nor a shared library (a native plugin)"
+            } else {
+                "a Rhai plugin has plugin.toml and hooks.rhai, a native plugin a shared library"
+            }
+        );
+        errln!(
+            "hint: a native plugin's library is named {}<name>{} (built with crate-type = [\"cdylib\"])",
+            std::env::consts::DLL_PREFIX,
+            std::env::consts::DLL_SUFFIX
+        );
+        return ExitCode::FAILURE;
+    }
+    let mut code = ExitCode::SUCCESS;
+    for lib in libraries {
+        let name = lib.display().to_string();
+        if report_native(&name, Some(rota_plugin_host::load(&lib))) != ExitCode::SUCCESS {
+            code = ExitCode::FAILURE;
+        }
+    }
+    code
 }
 
 fn report_native(

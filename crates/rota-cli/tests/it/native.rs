@@ -12,10 +12,8 @@
 //! verifier read from `pg_authid` (see `role_has_password`).
 
 use rota_local::targets::scram_sha_256_matches as scram_matches;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
 use rota_kms::KmsClient;
 use rota_kms::kms::GetSecretValue;
@@ -24,69 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::common::{rota, stderr, stdout};
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("crates/rota-cli is two levels down")
-        .to_path_buf()
-}
-
-/// Builds `package` with `features` into a target directory of its own
-/// under target/plugin-tests (as rota-plugin-host's tests do: no wait on the
-/// running test's build lock, variants never overwrite each other) and
-/// returns the library's path. Each variant is built once per process.
-fn build_plugin(package: &str, features: &str) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let variant = if features.is_empty() {
-        package.to_owned()
-    } else {
-        format!("{package}+{}", features.replace(',', "+"))
-    };
-    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&variant) {
-        return p.clone();
-    }
-    let root = workspace_root();
-    let target = root.join("target/plugin-tests").join(&variant);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .env_remove("CARGO_TARGET_DIR")
-        .args(["build", "--quiet", "-p", package, "--target-dir"])
-        .arg(&target);
-    if !features.is_empty() {
-        cmd.args(["--features", features]);
-    }
-    let out = cmd.output().expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building {variant} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let file = library_file(package);
-    let path = target.join("debug").join(file);
-    assert!(path.exists(), "{} was not built", path.display());
-    built.as_mut().unwrap().insert(variant, path.clone());
-    path
-}
-
-fn library_file(package: &str) -> String {
-    format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        package.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    )
-}
-
-/// Copies a built library into `dir`.
-fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let dest = dir.join(lib.file_name().unwrap());
-    std::fs::copy(lib, &dest).unwrap();
-    dest
-}
+use rota_test_support::{build_plugin, copy_into, library_file};
 
 fn sha256_hex(path: &Path) -> String {
     Sha256::digest(std::fs::read(path).unwrap())
@@ -379,4 +315,63 @@ fn a_real_crash_after_set_with_postgres_role_is_completed_by_the_next_run() {
     );
     assert!(!role_has_password(&role.0, "Initial-Pass-9"));
     assert!(stage(&data, "db/app", "ACSPending").is_none());
+}
+
+/// `rota plugins check FOLDER` on native plugin folders: a bare library, a
+/// library pinned by a `sha256`-only `plugin.toml`, a `plugin.toml` with a
+/// misspelt key (refused: a typo must not disable the pin), and a
+/// `plugin.toml` with nothing beside it.
+#[test]
+fn check_takes_native_plugin_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let echo = build_plugin("example-echo", "");
+    let check = |folder: &Path| run_in(dir, &["plugins", "check", folder.to_str().unwrap()]);
+
+    let plain = dir.join("plain");
+    copy_into(&echo, &plain);
+    let o = check(&plain);
+    ok(&o);
+    assert!(
+        stdout(&o).starts_with("example-echo: ok (native, version "),
+        "{}",
+        stdout(&o)
+    );
+
+    let pinned = dir.join("pinned");
+    let lib = copy_into(&echo, &pinned);
+    std::fs::write(
+        pinned.join("plugin.toml"),
+        format!("sha256 = \"{}\"\n", sha256_hex(&lib)),
+    )
+    .unwrap();
+    let o = check(&pinned);
+    ok(&o);
+    assert!(stdout(&o).contains(&sha256_hex(&lib)), "{}", stdout(&o));
+
+    let typo = dir.join("typo");
+    let lib = copy_into(&echo, &typo);
+    std::fs::write(
+        typo.join("plugin.toml"),
+        format!("sha265 = \"{}\"\n", sha256_hex(&lib)),
+    )
+    .unwrap();
+    let o = check(&typo);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("unknown field `sha265`"),
+        "{}",
+        stderr(&o)
+    );
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("plugin.toml"), "sha256 = \"00\"\n").unwrap();
+    let o = check(&empty);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("holds no plugin: it has a plugin.toml but neither hooks.rhai"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -1,10 +1,7 @@
 //! Shared helpers: building a plugin variant and copying it to its own
 //! folder, the embedded local cloud, and KMS shortcuts.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rota_kms::kms::{CreateSecret, GetSecretValue};
 use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
@@ -13,65 +10,7 @@ use rota_plugin_host::LoadedPlugin;
 use rota_rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
 use serde_json::Value;
 
-pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("crates/rota-plugin-host is two levels down")
-        .to_path_buf()
-}
-
-/// Builds `package` with `features` into a target directory of its own
-/// under target/plugin-tests (so it never waits on the running test's build
-/// lock, and variants never overwrite each other even when test processes
-/// run in parallel), and returns the library's path. Each variant is built
-/// once per test process; cargo makes repeated builds no-ops.
-pub(crate) fn build_plugin(package: &str, features: &str) -> PathBuf {
-    static BUILT: Mutex<Option<HashMap<String, PathBuf>>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    let variant = if features.is_empty() {
-        package.to_owned()
-    } else {
-        format!("{package}+{}", features.replace(',', "+"))
-    };
-    if let Some(p) = built.get_or_insert_with(HashMap::new).get(&variant) {
-        return p.clone();
-    }
-    let root = workspace_root();
-    let target = root.join("target/plugin-tests").join(&variant);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&root)
-        .args(["build", "--quiet", "-p", package, "--target-dir"])
-        .arg(&target);
-    if !features.is_empty() {
-        cmd.args(["--features", features]);
-    }
-    let out = cmd.output().expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building {variant} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let file = format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        package.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    );
-    let path = target.join("debug").join(file);
-    assert!(path.exists(), "{} was not built", path.display());
-    built.as_mut().unwrap().insert(variant, path.clone());
-    path
-}
-
-/// Copies a built library into `dir` (for manifest and discovery tests).
-pub(crate) fn copy_into(lib: &Path, dir: &Path) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let dest = dir.join(lib.file_name().unwrap());
-    std::fs::copy(lib, &dest).unwrap();
-    dest
-}
+pub(crate) use rota_test_support::{build_plugin, copy_into, workspace_root};
 
 /// Builds and loads a plugin variant.
 pub(crate) fn load(package: &str, features: &str) -> LoadedPlugin {

@@ -3,6 +3,7 @@
 //! so a clean clone needs nothing else.
 
 mod abi;
+mod c_plugin;
 mod common;
 mod echo;
 mod postgres;

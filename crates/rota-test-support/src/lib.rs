@@ -13,6 +13,10 @@
 //! Tests that pin their own instants (a DST fixture, a schedule's known
 //! answers) keep them: they never depended on the wall clock.
 //!
+//! **The local cloud.** [`cloud::open`] gives a cloud in a temp dir with
+//! clients on it and the KMS shortcuts tests keep writing ([`cloud::Cloud`]);
+//! [`logs::capture`] collects every tracing event for canary checks.
+//!
 //! **Native plugins.** [`build_plugin`] builds a shipped plugin crate (or a
 //! test variant of it) into its own target directory, so tests of several
 //! crates need nothing prebuilt.
@@ -24,6 +28,9 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+
+pub mod cloud;
+pub mod logs;
 pub use rota_clock::{Clock, ManualClock, SystemClock};
 
 /// The variable that moves the suite's base instant (and the `rota`

@@ -2,7 +2,7 @@
 //! both transports, and a global log capture.
 
 use std::io::Write as _;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rota_kms::credentials::{Credentials, StaticCredentials};
@@ -198,40 +198,7 @@ pub(crate) fn status<T: std::fmt::Debug>(r: Result<T, rota_kms::Error>) -> u16 {
     }
 }
 
-/// Every log line of this test binary (all tests), at TRACE.
-pub(crate) fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.get().expect("capture installed").lock().unwrap()).into_owned()
-}
-
-static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-
-#[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().write_all(buf)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-pub(crate) fn capture_logs() {
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(buf.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        // Another test binary harness could have set one; ours is the first here.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buf
-    });
-}
+pub(crate) use rota_test_support::logs::{capture as capture_logs, logs};
 
 /// Writes one line to the real stdout (for the crash test's child).
 pub(crate) fn say(line: &str) {

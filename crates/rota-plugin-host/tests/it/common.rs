@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use rota_kms::kms::{CreateSecret, GetSecretValue};
-use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
-use rota_local::LocalCloud;
 use rota_plugin_host::LoadedPlugin;
 use rota_rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
+use rota_test_support::cloud::Cloud;
 use serde_json::Value;
 
 pub(crate) use rota_test_support::{build_plugin, copy_into, workspace_root};
@@ -17,25 +15,20 @@ pub(crate) fn load(package: &str, features: &str) -> LoadedPlugin {
     rota_plugin_host::load(&build_plugin(package, features)).unwrap()
 }
 
-pub(crate) struct Env {
-    pub(crate) _dir: tempfile::TempDir,
-    pub(crate) kms: KmsClient,
-    pub(crate) api: OpenApi,
+/// A local cloud ([`rota_test_support::cloud::Cloud`]: `kms`, `api`,
+/// `create`, `stage`) and rotators on it.
+pub(crate) struct Env(Cloud);
+
+impl std::ops::Deref for Env {
+    type Target = Cloud;
+
+    fn deref(&self) -> &Cloud {
+        &self.0
+    }
 }
 
 pub(crate) async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let cloud = LocalCloud::options(dir.path().join("cloud"))
-        .clock(Arc::new(rota_test_support::system_clock()))
-        .open()
-        .await
-        .unwrap();
-    let transport: Arc<dyn Transport> = Arc::new(cloud);
-    Env {
-        _dir: dir,
-        kms: KmsClient::new(transport.clone()),
-        api: OpenApi::new(transport),
-    }
+    Env(rota_test_support::cloud::open(None).await)
 }
 
 impl Env {
@@ -51,31 +44,6 @@ impl Env {
         )
         .with_clock(Arc::new(rota_test_support::system_clock()));
         (r, history)
-    }
-
-    pub(crate) async fn create(&self, name: &str, value: &str) {
-        self.kms
-            .send(&CreateSecret {
-                secret_name: name.into(),
-                secret_data: SecretString::new(value),
-                version_id: "v1".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    /// `(version id, value)` of the version carrying `stage`.
-    pub(crate) async fn stage(&self, name: &str, stage: &str) -> Option<(String, String)> {
-        self.kms
-            .send(&GetSecretValue {
-                secret_name: name.into(),
-                version_stage: Some(stage.into()),
-                ..Default::default()
-            })
-            .await
-            .ok()
-            .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
     }
 }
 

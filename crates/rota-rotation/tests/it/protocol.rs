@@ -5,9 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rota_kms::kms::{CreateSecret, GetSecretValue, PutSecretValue};
-use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
-use rota_local::LocalCloud;
+use rota_kms::kms::{CreateSecret, PutSecretValue};
+use rota_kms::{KmsClient, SecretString};
 use rota_rotation::{
     MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin,
     RotationRequest, Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
@@ -16,25 +15,10 @@ use serde_json::{Value, json};
 
 const CANARY: &str = "canary-8c41d2";
 
-struct Env {
-    _dir: tempfile::TempDir,
-    kms: KmsClient,
-    api: OpenApi,
-}
+use rota_test_support::cloud::{Cloud as Env, stage_of as stage_value};
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let cloud = LocalCloud::options(dir.path().join("cloud"))
-        .clock(Arc::new(rota_test_support::system_clock()))
-        .open()
-        .await
-        .unwrap();
-    let transport: Arc<dyn Transport> = Arc::new(cloud);
-    Env {
-        _dir: dir,
-        kms: KmsClient::new(transport.clone()),
-        api: OpenApi::new(transport),
-    }
+    rota_test_support::cloud::open(None).await
 }
 
 async fn create(kms: &KmsClient, name: &str, value: &str) {
@@ -46,17 +30,6 @@ async fn create(kms: &KmsClient, name: &str, value: &str) {
     })
     .await
     .unwrap();
-}
-
-async fn stage_value(kms: &KmsClient, name: &str, stage: &str) -> Option<(String, String)> {
-    kms.send(&GetSecretValue {
-        secret_name: name.into(),
-        version_stage: Some(stage.into()),
-        ..Default::default()
-    })
-    .await
-    .ok()
-    .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
 }
 
 fn request(

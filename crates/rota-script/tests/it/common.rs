@@ -4,26 +4,32 @@
 //! loopback HTTP stub.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rota_kms::kms::{CreateSecret, GetSecretValue};
-use rota_kms::{KmsClient, OpenApi, SecretString, Transport};
-use rota_local::{LocalCloud, World};
+use rota_kms::SecretString;
 use rota_rotation::{
     CrashHook, MemoryHistory, PluginRegistry, RotationRequest, Rotator, SecretInfo, StepContext,
 };
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime};
+use rota_test_support::cloud::Cloud;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 pub(crate) const CANARY: &str = "canary-5f3e9a7c";
 
+/// A local cloud ([`rota_test_support::cloud::Cloud`]: `dir`, `kms`, `api`,
+/// `create`, `stage`) and a script runtime.
 pub(crate) struct Env {
-    pub(crate) dir: tempfile::TempDir,
-    _cloud: LocalCloud,
-    pub(crate) kms: KmsClient,
-    pub(crate) api: OpenApi,
+    cloud: Cloud,
     pub(crate) runtime: Arc<ScriptRuntime>,
+}
+
+impl std::ops::Deref for Env {
+    type Target = Cloud;
+
+    fn deref(&self) -> &Cloud {
+        &self.cloud
+    }
 }
 
 pub(crate) async fn env() -> Env {
@@ -31,20 +37,8 @@ pub(crate) async fn env() -> Env {
 }
 
 pub(crate) async fn env_world(world: Option<&str>) -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let world = world.map_or_else(World::default, |w| World::parse(w).unwrap());
-    let cloud = LocalCloud::options(dir.path().join("cloud"))
-        .world(world)
-        .clock(Arc::new(rota_test_support::system_clock()))
-        .open()
-        .await
-        .unwrap();
-    let transport: Arc<dyn Transport> = Arc::new(cloud.clone());
     Env {
-        dir,
-        _cloud: cloud,
-        kms: KmsClient::new(transport.clone()),
-        api: OpenApi::new(transport),
+        cloud: rota_test_support::cloud::open(world).await,
         runtime: ScriptRuntime::new(RuntimeOptions {
             region: "cn-hangzhou".into(),
             clock: Arc::new(rota_test_support::system_clock()),
@@ -54,30 +48,6 @@ pub(crate) async fn env_world(world: Option<&str>) -> Env {
 }
 
 impl Env {
-    pub(crate) async fn create(&self, name: &str, value: &str) {
-        self.kms
-            .send(&CreateSecret {
-                secret_name: name.into(),
-                secret_data: SecretString::new(value),
-                version_id: "v1".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-    }
-
-    pub(crate) async fn stage(&self, name: &str, stage: &str) -> Option<(String, String)> {
-        self.kms
-            .send(&GetSecretValue {
-                secret_name: name.into(),
-                version_stage: Some(stage.into()),
-                ..Default::default()
-            })
-            .await
-            .ok()
-            .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
-    }
-
     /// A plugin folder under the temp dir.
     pub(crate) fn plugin_dir(&self, name: &str, manifest: &str, hooks: Option<&str>) -> PathBuf {
         write_plugin(self.dir.path(), name, manifest, hooks)
@@ -178,39 +148,7 @@ pub(crate) fn request(
 
 // ------------------------------------------------------------------ logs
 
-static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-
-#[derive(Clone)]
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Installs (once) a global subscriber writing every event to a buffer.
-pub(crate) fn capture_logs() {
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = Sink(buf.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buf
-    });
-}
-
-pub(crate) fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.get().unwrap().lock().unwrap()).into_owned()
-}
+pub(crate) use rota_test_support::logs::{capture as capture_logs, logs};
 
 // ------------------------------------------------------------------ HTTP stub
 

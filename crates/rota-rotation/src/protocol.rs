@@ -258,6 +258,20 @@ impl Rotator {
 
     async fn rotate_inner(&self, req: &RotationRequest) -> Result<RotationOutcome, RotationError> {
         let started = Instant::now();
+        let (run, versions) = self.inspect(req).await?;
+        self.record(req, &req.token, Step::Inspect, started, Ok(()));
+        match run.plugin.strategy() {
+            Strategy::Managed => run.managed(versions).await,
+            Strategy::Protocol => run.protocol(versions).await,
+        }
+    }
+
+    /// The inspect step: the secret, its plugin (settings validated) and
+    /// its versions.
+    async fn inspect<'a>(
+        &'a self,
+        req: &'a RotationRequest,
+    ) -> Result<(Run<'a>, Versions), RotationError> {
         let meta = self.describe(&req.secret).await?;
         let (plugin, settings) = self
             .registry
@@ -271,7 +285,6 @@ impl Rotator {
                 )
             })?;
         let versions = self.versions(&req.secret).await?;
-        self.record(req, &req.token, Step::Inspect, started, Ok(()));
         let run = Run {
             rotator: self,
             req,
@@ -281,10 +294,7 @@ impl Rotator {
             current: None,
             previous: None,
         };
-        match run.plugin.strategy() {
-            Strategy::Managed => run.managed(versions).await,
-            Strategy::Protocol => run.protocol(versions).await,
-        }
+        Ok((run, versions))
     }
 
     async fn describe(&self, name: &str) -> Result<SecretMetadata, RotationError> {
@@ -415,28 +425,7 @@ impl Rotator {
     /// Resolves the plugin, validates its settings and runs the read-only
     /// probes, changing nothing: what `rota rotate --dry-run` shows.
     pub async fn dry_run(&self, req: &RotationRequest) -> Result<DryRunReport, RotationError> {
-        let meta = self.describe(&req.secret).await?;
-        let (plugin, settings) = self
-            .registry
-            .resolve(&req.plugin, &meta.secret_type, &req.settings)
-            .map_err(|e| {
-                RotationError::new(
-                    Step::Inspect,
-                    FailureKind::Configuration,
-                    e.to_string(),
-                    false,
-                )
-            })?;
-        let versions = self.versions(&req.secret).await?;
-        let run = Run {
-            rotator: self,
-            req,
-            plugin,
-            settings: Arc::new(settings),
-            info: secret_info(&meta),
-            current: None,
-            previous: None,
-        };
+        let (run, versions) = self.inspect(req).await?;
         let (plan, probe) = match run.plugin.strategy() {
             Strategy::Managed => (run.managed_plan(), Ok(())),
             Strategy::Protocol => {

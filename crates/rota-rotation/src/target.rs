@@ -70,8 +70,6 @@ impl RotationTarget {
 
     /// The scheduler job of this rotation.
     pub fn job_spec(&self) -> Result<JobSpec, ScheduleError> {
-        let tz = rota_scheduler::parse_tz(&self.timezone)?;
-        rota_scheduler::Schedule::parse_in(&self.schedule, &self.timezone)?;
         let mut policy = Policy::default();
         policy.window = self.window;
         policy.jitter = self.jitter;
@@ -88,11 +86,14 @@ impl RotationTarget {
             plugin: self.plugin.clone(),
             settings: self.settings.clone(),
         };
-        Ok(JobSpec::new(self.job_name(), self.schedule.clone())
-            .tz(tz)
-            .payload(serde_json::to_value(payload).unwrap_or_default())
-            .policy(policy)
-            .start_now(self.rotate_immediately))
+        Ok(spec(
+            self.job(),
+            &self.schedule,
+            &self.timezone,
+            policy,
+            self.rotate_immediately,
+        )?
+        .payload(serde_json::to_value(payload).unwrap_or_default()))
     }
 }
 
@@ -128,15 +129,33 @@ impl WorkflowTarget {
 
     /// The scheduler job of this workflow.
     pub fn job_spec(&self) -> Result<JobSpec, ScheduleError> {
-        let tz = rota_scheduler::parse_tz(&self.timezone)?;
-        rota_scheduler::Schedule::parse_in(&self.schedule, &self.timezone)?;
         let mut policy = Policy::default();
         policy.timeout = self.timeout;
-        Ok(JobSpec::new(self.job_name(), self.schedule.clone())
-            .tz(tz)
-            .policy(policy)
-            .start_now(self.run_immediately))
+        spec(
+            self.job(),
+            &self.schedule,
+            &self.timezone,
+            policy,
+            self.run_immediately,
+        )
     }
+}
+
+/// A job's spec, its schedule checked first (the scheduler would refuse it
+/// later, without naming the target).
+fn spec(
+    job: JobKind,
+    schedule: &str,
+    timezone: &str,
+    policy: Policy,
+    start_now: bool,
+) -> Result<JobSpec, ScheduleError> {
+    let tz = rota_scheduler::parse_tz(timezone)?;
+    rota_scheduler::Schedule::parse_in(schedule, timezone)?;
+    Ok(JobSpec::new(job.name(), schedule.to_owned())
+        .tz(tz)
+        .policy(policy)
+        .start_now(start_now))
 }
 
 /// What one of Rota's scheduler jobs does. In the scheduler's store (and in

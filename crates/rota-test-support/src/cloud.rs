@@ -50,15 +50,7 @@ impl Cloud {
     ///
     /// When KMS refuses.
     pub async fn create(&self, name: &str, value: &str) {
-        self.kms
-            .send(&CreateSecret {
-                secret_name: name.into(),
-                secret_data: SecretString::new(value),
-                version_id: "v1".into(),
-                ..Default::default()
-            })
-            .await
-            .expect("CreateSecret");
+        create_in(&self.kms, name, value).await;
     }
 
     /// `(version id, value)` of the version of `name` carrying `stage`.
@@ -80,6 +72,23 @@ impl Cloud {
             .map(|v| (v.version_id, v.version_stages.version_stage))
             .collect()
     }
+}
+
+/// Creates a Generic secret `name` with `value` as version `v1`, through
+/// any client.
+///
+/// # Panics
+///
+/// When KMS refuses.
+pub async fn create_in(kms: &KmsClient, name: &str, value: &str) {
+    kms.send(&CreateSecret {
+        secret_name: name.into(),
+        secret_data: SecretString::new(value),
+        version_id: "v1".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("CreateSecret");
 }
 
 /// `(version id, value)` of the version of `name` carrying `stage`, through

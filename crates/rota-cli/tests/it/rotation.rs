@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Child, Output, Stdio};
 
 use rota_kms::KmsClient;
-use rota_kms::kms::GetSecretValue;
 use rota_local::LocalCloud;
 use serde_json::Value;
 
@@ -71,16 +70,7 @@ pub(crate) struct Stages {
     pub(crate) previous: Option<String>,
 }
 
-async fn stage(kms: &KmsClient, name: &str, stage: &str) -> Option<(String, String)> {
-    kms.send(&GetSecretValue {
-        secret_name: name.into(),
-        version_stage: Some(stage.into()),
-        ..Default::default()
-    })
-    .await
-    .ok()
-    .map(|v| (v.version_id, v.secret_data.expose_secret().to_owned()))
-}
+use rota_test_support::cloud::stage_of as stage;
 
 pub(crate) async fn stages(kms: &KmsClient, name: &str) -> Stages {
     let versions = kms

@@ -5,8 +5,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use rota_kms::kms::{CreateSecret, PutSecretValue};
-use rota_kms::{KmsClient, SecretString};
+use rota_kms::SecretString;
+use rota_kms::kms::PutSecretValue;
 use rota_rotation::{
     MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin,
     RotationRequest, Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
@@ -15,21 +15,10 @@ use serde_json::{Value, json};
 
 const CANARY: &str = "canary-8c41d2";
 
-use rota_test_support::cloud::{Cloud as Env, stage_of as stage_value};
+use rota_test_support::cloud::{Cloud as Env, create_in as create, stage_of as stage_value};
 
 async fn env() -> Env {
     rota_test_support::cloud::open(None).await
-}
-
-async fn create(kms: &KmsClient, name: &str, value: &str) {
-    kms.send(&CreateSecret {
-        secret_name: name.into(),
-        secret_data: SecretString::new(value),
-        version_id: "v1".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
 }
 
 fn request(

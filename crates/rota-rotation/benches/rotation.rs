@@ -89,6 +89,7 @@ async fn run(concurrency: usize) {
                 }
                 let secret = format!("app/s{i:04}");
                 let req = RotationRequest {
+                    timeout: None,
                     token: slot_token(&secret, slot),
                     secret,
                     plugin: "password".into(),

@@ -24,6 +24,10 @@ pub struct JobPayload {
     pub plugin: String,
     /// Its settings as configured.
     pub settings: serde_json::Value,
+    /// The time one attempt may take, in milliseconds (absent in jobs
+    /// registered by older versions: the step limit alone applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 /// Why a rotation did not run or did not succeed.
@@ -118,6 +122,7 @@ impl RotationJobs {
             plugin: p.plugin,
             settings: p.settings,
             attempt: run.attempt.max(1),
+            timeout: p.timeout_ms.map(std::time::Duration::from_millis),
         })
     }
 

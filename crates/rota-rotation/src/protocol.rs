@@ -141,6 +141,11 @@ pub struct RotationRequest {
     pub token: String,
     /// Attempt number at this token (1 for the first).
     pub attempt: u32,
+    /// How long the whole attempt may take (the rotation block's
+    /// `timeout`); `None`: only the per-step limit. Every step's deadline is
+    /// the earlier of the step limit and the attempt's end, and hooks see it
+    /// (`StepContext::deadline`).
+    pub timeout: Option<Duration>,
 }
 
 /// How a rotation ended.
@@ -159,6 +164,10 @@ pub enum RotationOutcome {
         version_id: String,
     },
 }
+
+/// How long after a step's deadline the protocol still waits for the
+/// plugin's own answer.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs rotations.
 #[derive(Debug, Clone)]
@@ -272,6 +281,7 @@ impl Rotator {
         &'a self,
         req: &'a RotationRequest,
     ) -> Result<(Run<'a>, Versions), RotationError> {
+        let ends = req.timeout.map(|t| Instant::now() + t);
         let meta = self.describe(&req.secret).await?;
         let (plugin, settings) = self
             .registry
@@ -293,6 +303,7 @@ impl Rotator {
             info: secret_info(&meta),
             current: None,
             previous: None,
+            ends,
         };
         Ok((run, versions))
     }
@@ -509,11 +520,20 @@ struct Run<'a> {
     info: SecretInfo,
     current: Option<SecretString>,
     previous: Option<SecretString>,
+    /// When the attempt must be over (`RotationRequest::timeout`).
+    ends: Option<Instant>,
 }
 
 impl Run<'_> {
     fn name(&self) -> &str {
         &self.req.secret
+    }
+
+    /// The deadline of a step starting now: the step limit, or the
+    /// attempt's end if that comes first.
+    fn step_deadline(&self) -> Instant {
+        let limit = Instant::now() + self.rotator.step_timeout;
+        self.ends.map_or(limit, |end| end.min(limit))
     }
 
     fn context(&self, token: &str, values: Values, step: Step) -> StepContext {
@@ -527,7 +547,7 @@ impl Run<'_> {
             settings: self.settings.clone(),
             api: r.api.clone(),
             kms: r.kms.clone(),
-            deadline: Instant::now() + r.step_timeout,
+            deadline: self.step_deadline(),
             crash: r.crash.clone(),
             span: tracing::debug_span!("rotation.step", rotation.step = step.name()),
         }
@@ -555,10 +575,14 @@ impl Run<'_> {
         work: impl Future<Output = Result<T, RotationError>>,
     ) -> Result<T, RotationError> {
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.rotator.step_timeout, work).await {
-            Ok(r) => r,
-            Err(_) => Err(RotationError::plugin(step, PluginError::DeadlineExceeded)),
-        };
+        // The plugin sees the deadline and stops there with its own error
+        // (a Rhai hook names its file and line); the grace lets that error
+        // arrive before the protocol gives up on the step.
+        let result =
+            match tokio::time::timeout_at(self.step_deadline() + DEADLINE_GRACE, work).await {
+                Ok(r) => r,
+                Err(_) => Err(RotationError::plugin(step, PluginError::DeadlineExceeded)),
+            };
         let recorded = result.as_ref().map(|_| ()).map_err(|e| e.message.clone());
         self.rotator
             .record(self.req, token, step, started, recorded);

@@ -85,6 +85,7 @@ impl RotationTarget {
             secret: self.secret.clone(),
             plugin: self.plugin.clone(),
             settings: self.settings.clone(),
+            timeout_ms: u64::try_from(self.timeout.as_millis()).ok(),
         };
         Ok(spec(
             self.job(),

@@ -196,6 +196,7 @@ pub(crate) fn request(t: &RotationTarget) -> RotationRequest {
         settings: t.settings.clone(),
         token: manual_token(crate::clock::now()),
         attempt: 1,
+        timeout: Some(t.timeout),
     }
 }
 

@@ -49,6 +49,7 @@ impl Env {
 
 pub(crate) fn request(secret: &str, plugin: &str, settings: Value, token: &str) -> RotationRequest {
     RotationRequest {
+        timeout: None,
         secret: secret.into(),
         plugin: plugin.into(),
         settings,

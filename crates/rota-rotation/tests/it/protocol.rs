@@ -29,6 +29,7 @@ fn request(
     attempt: u32,
 ) -> RotationRequest {
     RotationRequest {
+        timeout: None,
         secret: secret.into(),
         plugin: plugin.into(),
         settings,

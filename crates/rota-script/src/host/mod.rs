@@ -72,20 +72,40 @@ pub(crate) fn backend(what: &str) -> HostResult<(KmsClient, OpenApi)> {
         .ok_or_else(|| fail(what, "no cloud backend is configured for this script"))
 }
 
-/// Runs `fut` on the call's runtime, bounded by its deadline.
+/// Runs `fut` on the call's runtime, bounded by its deadline and stopped
+/// when the call is cancelled (the step's future was dropped: a scheduler
+/// timeout, a shutdown). A hook that waits (`time::sleep_ms`, `ecs::wait`,
+/// `http::`, KMS calls) therefore ends at its step's deadline like one that
+/// computes.
 pub(crate) fn block_on<T, E: std::fmt::Display>(
     what: &str,
     fut: impl Future<Output = Result<T, E>>,
 ) -> HostResult<T> {
     env::needs_thread()?;
-    let (handle, deadline) = env::with(|e| e.handle.clone().map(|h| (h, e.deadline)))
-        .flatten()
-        .ok_or_else(|| fail(what, "no async runtime for this script"))?;
+    let (handle, deadline, cancel) =
+        env::with(|e| e.handle.clone().map(|h| (h, e.deadline, e.cancel.clone())))
+            .flatten()
+            .ok_or_else(|| fail(what, "no async runtime for this script"))?;
     let deadline = tokio::time::Instant::from_std(deadline);
-    match handle.block_on(async { tokio::time::timeout_at(deadline, fut).await }) {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(fail(what, e)),
-        Err(_) => Err(fail(what, "the step's deadline passed while waiting")),
+    let outcome = handle.block_on(async {
+        tokio::select! {
+            r = tokio::time::timeout_at(deadline, fut) => Some(r),
+            () = cancelled(&cancel) => None,
+        }
+    });
+    match outcome {
+        Some(Ok(Ok(v))) => Ok(v),
+        Some(Ok(Err(e))) => Err(fail(what, e)),
+        Some(Err(_)) => Err(fail(what, "the step's deadline passed while waiting")),
+        None => Err(fail(what, "the step was cancelled while waiting")),
+    }
+}
+
+/// Resolves once `flag` is set (checked every 20 ms: the flag is set from
+/// another thread, which has nothing to wake a waiter with).
+async fn cancelled(flag: &env::CancelFlag) {
+    while !flag.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

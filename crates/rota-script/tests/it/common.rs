@@ -138,6 +138,7 @@ pub(crate) fn request(
     attempt: u32,
 ) -> RotationRequest {
     RotationRequest {
+        timeout: None,
         secret: secret.into(),
         plugin: plugin.into(),
         settings,

@@ -25,6 +25,7 @@
 //! resource address and the allowed names, with a "did you mean".
 //! Nothing here reads the environment: the caller passes `TF_VAR_*` values in.
 
+mod block;
 pub mod diag;
 pub mod funcs;
 pub mod plugins;

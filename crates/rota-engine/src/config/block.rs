@@ -4,13 +4,14 @@
 //! A [`BlockDecoder`] checks a block's labels, reports unknown attributes
 //! and blocks (with a "did you mean"), evaluates attributes (reporting what
 //! cannot be evaluated), and type-checks the values: strings, bools,
-//! lists of strings, maps, time zones and schedules. Every
+//! durations, lists of strings, maps, time zones and schedules. Every
 //! problem becomes a [`Diagnostic`] at the offending span, with the block's
 //! address when it has one.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
 use hcl::Value;
 use hcl::edit::Span as _;
@@ -20,6 +21,7 @@ use rota_scheduler::Schedule;
 
 use super::diag::{Diagnostic, Location, SourceFile};
 use super::{eval_message, expr_span, funcs, suggest};
+use crate::resource::parse_duration;
 
 /// How a block words a value of the wrong type in [`BlockDecoder::string`],
 /// [`BlockDecoder::bool`] and [`BlockDecoder::strings`].
@@ -268,6 +270,20 @@ impl<'a> BlockDecoder<'a> {
             }
         }
         out
+    }
+
+    /// The value as a duration (`"30s"`, `"1h30m"`, …); otherwise reports
+    /// `key must be a duration`.
+    pub(super) fn duration(&mut self, a: &Attr) -> Option<Duration> {
+        let d = a.value.as_str().and_then(parse_duration);
+        if d.is_none() {
+            self.must_be(
+                a,
+                "a duration",
+                "write e.g. \"30s\", \"15m\", \"2h\", \"1h30m\" or \"1d\"",
+            );
+        }
+        d
     }
 
     /// The value as a JSON object (a map); otherwise reports

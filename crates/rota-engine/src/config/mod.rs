@@ -1395,14 +1395,10 @@ fn eval_resource(
         recovery_window_in_days: 30,
         ..SecretArgs::default()
     };
-    let mut diags = Vec::new();
-    let err = |raw: &RawAttr, msg: String, help: Option<String>| {
-        let sensitive = raw.key == "secret_data";
-        let mut d = Diagnostic::new(msg)
-            .at(Location::of(file, &raw.span, !sensitive))
-            .address(&r.address);
-        d.help = help;
-        d
+    let mut report = AttrReport {
+        file,
+        address: &r.address,
+        diags: Vec::new(),
     };
     for raw in &r.attrs {
         let Some(spec) = resource::schema_arg(&raw.key) else {
@@ -1412,7 +1408,7 @@ fn eval_resource(
             Ok(v) => v,
             Err(e) => {
                 let (msg, help) = eval_message(&e, file.slice(&raw.span), spec.sensitive);
-                diags.push(err(raw, format!("{}: {msg}", raw.key), help));
+                report.error(raw, format!("{}: {msg}", raw.key), help);
                 continue;
             }
         };
@@ -1422,7 +1418,39 @@ fn eval_resource(
         if contains_unknown(&value) {
             args.unknown.insert(raw.key.clone());
         }
-        let kind_name = match spec.kind {
+        set_argument(&mut args, raw, spec.kind, &value, &mut report);
+    }
+    args.timeouts = eval_timeouts(r, ctx, &mut report);
+    let mut diags = report.diags;
+    missing_arguments(file, r, &mut diags);
+    // Both spellings of custom data (`custom_data`,
+    // `extended_config_custom_data`) fill `custom_data`; validation reports
+    // if both are set.
+    Ok((args, diags))
+}
+
+/// Collects the problems with one resource's attributes.
+struct AttrReport<'a> {
+    file: &'a SourceFile,
+    address: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl AttrReport<'_> {
+    /// Reports `message` at the attribute's value (without the source line
+    /// for `secret_data`).
+    fn error(&mut self, raw: &RawAttr, message: String, help: Option<String>) {
+        let sensitive = raw.key == "secret_data";
+        let mut d = Diagnostic::new(message)
+            .at(Location::of(self.file, &raw.span, !sensitive))
+            .address(self.address);
+        d.help = help;
+        self.diags.push(d);
+    }
+
+    /// Reports a value that is not of the attribute's schema kind.
+    fn wrong_kind(&mut self, raw: &RawAttr, kind: Kind) {
+        let kind_name = match kind {
             Kind::String => "a string",
             Kind::Bool => "a bool",
             Kind::Int => "a whole number",
@@ -1430,137 +1458,146 @@ fn eval_resource(
             Kind::List => "a list of strings",
             Kind::Object => "an object or a JSON object string",
         };
-        let scalar = |v: &Value| -> Option<String> {
-            match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
+        self.error(
+            raw,
+            format!("{} must be {kind_name}", raw.key),
+            Some(format!("{} is {kind_name} in the schema", raw.key)),
+        );
+    }
+}
+
+/// A value as a string, as Terraform converts it: strings, numbers and
+/// bools.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Stores the evaluated value of one attribute in `args`, converted to its
+/// schema `kind`; a value that does not convert is reported.
+fn set_argument(
+    args: &mut SecretArgs,
+    raw: &RawAttr,
+    kind: Kind,
+    value: &Value,
+    report: &mut AttrReport<'_>,
+) {
+    match kind {
+        Kind::String => match scalar(value) {
+            Some(s) => set_string(args, &raw.key, s),
+            None => report.wrong_kind(raw, kind),
+        },
+        Kind::Bool => {
+            let b = match value {
+                Value::Bool(b) => *b,
+                Value::String(s) if s == "true" => true,
+                Value::String(s) if s == "false" => false,
+                _ => return report.wrong_kind(raw, kind),
+            };
+            match raw.key.as_str() {
+                "enable_automatic_rotation" => args.enable_automatic_rotation = Some(b),
+                "force_delete_without_recovery" => args.force_delete_without_recovery = b,
+                _ => {}
+            }
+        }
+        Kind::Int => {
+            let n = match value {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
                 _ => None,
+            };
+            match n.and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => args.recovery_window_in_days = n,
+                None => report.wrong_kind(raw, kind),
             }
-        };
-        let bad = || {
-            err(
-                raw,
-                format!("{} must be {kind_name}", raw.key),
-                Some(format!("{} is {kind_name} in the schema", raw.key)),
-            )
-        };
-        match spec.kind {
-            Kind::String => {
-                let Some(s) = scalar(&value) else {
-                    diags.push(bad());
-                    continue;
-                };
-                let opt = Some(s.clone());
-                match raw.key.as_str() {
-                    "secret_name" => args.secret_name = s,
-                    "secret_data" => args.secret_data = SecretString::new(s),
-                    "version_id" => args.version_id = s,
-                    "secret_type" => args.secret_type = s,
-                    "secret_data_type" => args.secret_data_type = s,
-                    "description" => args.description = opt,
-                    "encryption_key_id" => args.encryption_key_id = opt,
-                    "dkms_instance_id" => args.dkms_instance_id = opt,
-                    "rotation_interval" => args.rotation_interval = opt,
-                    "policy" => args.policy = opt,
-                    "policy_name" => args.policy_name = opt,
-                    "version_stage" => args.version_stage = s,
-                    "move_to_version" => args.move_to_version = opt,
-                    "remove_from_version" => args.remove_from_version = opt,
-                    _ => {}
+        }
+        Kind::Map => {
+            let Value::Object(o) = value else {
+                return report.wrong_kind(raw, kind);
+            };
+            let mut m = BTreeMap::new();
+            for (k, v) in o {
+                match scalar(v) {
+                    Some(s) => {
+                        m.insert(k.clone(), s);
+                    }
+                    None => report.wrong_kind(raw, kind),
                 }
             }
-            Kind::Bool => {
-                let b = match &value {
-                    Value::Bool(b) => *b,
-                    Value::String(s) if s == "true" => true,
-                    Value::String(s) if s == "false" => false,
-                    _ => {
-                        diags.push(bad());
-                        continue;
-                    }
-                };
-                match raw.key.as_str() {
-                    "enable_automatic_rotation" => args.enable_automatic_rotation = Some(b),
-                    "force_delete_without_recovery" => args.force_delete_without_recovery = b,
-                    _ => {}
-                }
+            args.tags = m;
+        }
+        Kind::List => {
+            let Value::Array(a) = value else {
+                return report.wrong_kind(raw, kind);
+            };
+            match a.iter().map(scalar).collect::<Option<Vec<String>>>() {
+                Some(l) => args.version_stages = Some(l),
+                None => report.wrong_kind(raw, kind),
             }
-            Kind::Int => {
-                let n = match &value {
-                    Value::Number(n) => n.as_u64(),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                };
-                let Some(n) = n.and_then(|n| u32::try_from(n).ok()) else {
-                    diags.push(bad());
-                    continue;
-                };
-                args.recovery_window_in_days = n;
-            }
-            Kind::Map => {
-                let Value::Object(o) = &value else {
-                    diags.push(bad());
-                    continue;
-                };
-                let mut m = BTreeMap::new();
-                for (k, v) in o {
-                    match scalar(v) {
-                        Some(s) => {
-                            m.insert(k.clone(), s);
-                        }
-                        None => diags.push(bad()),
-                    }
-                }
-                args.tags = m;
-            }
-            Kind::List => {
-                let Value::Array(a) = &value else {
-                    diags.push(bad());
-                    continue;
-                };
-                let list: Option<Vec<String>> = a.iter().map(scalar).collect();
-                match list {
-                    Some(l) => args.version_stages = Some(l),
-                    None => diags.push(bad()),
-                }
-            }
-            Kind::Object => {
-                let (json, text) = match &value {
-                    Value::Object(_) => {
-                        let j = funcs::to_json(&value);
-                        let t = j.to_string();
-                        (Some(j), t)
-                    }
-                    Value::String(s) => {
-                        (serde_json::from_str::<serde_json::Value>(s).ok(), s.clone())
-                    }
-                    _ => {
-                        diags.push(bad());
-                        continue;
-                    }
-                };
-                match raw.key.as_str() {
-                    "extended_config" => args.extended_config = Some(text),
-                    _ => {
-                        match json {
-                            Some(serde_json::Value::Object(o)) => args.custom_data = Some(o),
-                            _ => {
-                                if !args.is_unknown(&raw.key) {
-                                    diags.push(err(
-                                    raw,
-                                    format!("{} is not a JSON object", raw.key),
-                                    Some("write a map { Key = \"value\" } or a JSON object string".into()),
-                                ));
-                                }
-                            }
-                        }
-                    }
-                }
+        }
+        Kind::Object => set_object(args, raw, value, report),
+    }
+}
+
+/// Stores a string argument in its field of `args`.
+fn set_string(args: &mut SecretArgs, key: &str, s: String) {
+    let opt = Some(s.clone());
+    match key {
+        "secret_name" => args.secret_name = s,
+        "secret_data" => args.secret_data = SecretString::new(s),
+        "version_id" => args.version_id = s,
+        "secret_type" => args.secret_type = s,
+        "secret_data_type" => args.secret_data_type = s,
+        "description" => args.description = opt,
+        "encryption_key_id" => args.encryption_key_id = opt,
+        "dkms_instance_id" => args.dkms_instance_id = opt,
+        "rotation_interval" => args.rotation_interval = opt,
+        "policy" => args.policy = opt,
+        "policy_name" => args.policy_name = opt,
+        "version_stage" => args.version_stage = s,
+        "move_to_version" => args.move_to_version = opt,
+        "remove_from_version" => args.remove_from_version = opt,
+        _ => {}
+    }
+}
+
+/// Stores an object argument: `extended_config` as JSON text, custom data
+/// as a JSON object (an object or a JSON object string; a string that is
+/// not one is reported unless it is not known yet).
+fn set_object(args: &mut SecretArgs, raw: &RawAttr, value: &Value, report: &mut AttrReport<'_>) {
+    let (json, text) = match value {
+        Value::Object(_) => {
+            let j = funcs::to_json(value);
+            let t = j.to_string();
+            (Some(j), t)
+        }
+        Value::String(s) => (serde_json::from_str::<serde_json::Value>(s).ok(), s.clone()),
+        _ => return report.wrong_kind(raw, Kind::Object),
+    };
+    if raw.key == "extended_config" {
+        args.extended_config = Some(text);
+        return;
+    }
+    match json {
+        Some(serde_json::Value::Object(o)) => args.custom_data = Some(o),
+        _ => {
+            if !args.is_unknown(&raw.key) {
+                report.error(
+                    raw,
+                    format!("{} is not a JSON object", raw.key),
+                    Some("write a map { Key = \"value\" } or a JSON object string".into()),
+                );
             }
         }
     }
-    // Timeouts.
+}
+
+/// The `timeouts` block of a resource; what is not a duration is reported.
+fn eval_timeouts(r: &Resource, ctx: &Context<'_>, report: &mut AttrReport<'_>) -> Timeouts {
     let mut timeouts = Timeouts::default();
     for raw in &r.timeouts {
         let v = raw.expr.evaluate(ctx).ok();
@@ -1569,11 +1606,11 @@ fn eval_resource(
             .and_then(|v| v.as_str())
             .and_then(resource::parse_duration);
         let Some(d) = d else {
-            diags.push(err(
+            report.error(
                 raw,
                 format!("timeouts.{} is not a duration", raw.key),
                 Some("write a duration such as \"30s\", \"5m\" or \"1h30m\"".into()),
-            ));
+            );
             continue;
         };
         match raw.key.as_str() {
@@ -1582,8 +1619,11 @@ fn eval_resource(
             _ => timeouts.delete = d,
         }
     }
-    args.timeouts = timeouts;
-    // Required arguments.
+    timeouts
+}
+
+/// Reports each required argument the resource block does not set.
+fn missing_arguments(file: &SourceFile, r: &Resource, diags: &mut Vec<Diagnostic>) {
     for spec in resource::SCHEMA.iter().filter(|a| a.required) {
         if !r.set.contains(spec.name) {
             diags.push(
@@ -1603,10 +1643,6 @@ fn eval_resource(
             );
         }
     }
-    if r.set.contains("custom_data") || r.set.contains("extended_config_custom_data") {
-        // Both spellings fill `custom_data`; validation reports if both are set.
-    }
-    Ok((args, diags))
 }
 
 #[cfg(test)]

@@ -653,21 +653,100 @@ pub async fn plan(
         crate::hex(&bytes)
     });
     let mut refusals: Vec<Diagnostic> = Vec::new();
-    let mut known = Known::new();
-    let mut planned: Vec<Planned<'_>> = Vec::new();
-    let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
-    let mut creating: BTreeSet<String> = BTreeSet::new();
 
     // The secrets this configuration created: needed for orphans, renames,
     // and `$Auto` names (KMS names a RAMCredentials secret created with
     // `$Auto`; the `rota:address` tag finds it again).
     let owned = live::owned_secrets(client, &options.ownership).await?;
+    let (planned, mut lives) = read_configured(client, config, options, &owned).await?;
+
+    // Orphans: secrets this configuration created that it no longer declares.
+    let configured_names: BTreeSet<String> =
+        planned.iter().map(|p| p.args.secret_name.clone()).collect();
+    let mut orphans: Vec<(String, BTreeMap<String, String>)> = owned
+        .into_iter()
+        .filter(|(name, _)| !configured_names.contains(name))
+        .collect();
+
+    let mut resources = Vec::new();
+    let mut data_hashes = BTreeMap::new();
+    let mut live_map = BTreeMap::new();
+
+    for p in &planned {
+        let r = p.resource;
+        let args = &p.args;
+        let live = lives.remove(&r.address).flatten();
+        data_hashes.insert(
+            r.address.clone(),
+            salted_hash(&salt, args.secret_data.expose_secret()),
+        );
+        let mut rc = unchanged(r, args);
+        let live = match options.mode {
+            PlanMode::Destroy => {
+                if let Some(l) = &live {
+                    plan_destroy(&mut rc, args, l);
+                }
+                live
+            }
+            PlanMode::Apply => match live {
+                None => {
+                    plan_create(&mut rc, r, args, &mut orphans);
+                    None
+                }
+                Some(mut l) => {
+                    read_versions_if_needed(client, args, &mut l).await?;
+                    diff_existing(config, r, args, &l, &mut rc, &mut refusals);
+                    Some(l)
+                }
+            },
+        };
+        if let Some(l) = live {
+            live_map.insert(r.address.clone(), l);
+        }
+        resources.push(rc);
+    }
+
+    // Orphans are destroyed after everything else (they are not referenced).
+    for (name, tags) in orphans {
+        if let Some((rc, l)) = plan_orphan(client, options, name, &tags).await? {
+            live_map.insert(rc.address.clone(), l);
+            resources.push(rc);
+        }
+    }
+
+    if options.mode == PlanMode::Destroy {
+        resources.reverse();
+    }
+    if !refusals.is_empty() {
+        return Err(EngineError::Refused(Diagnostics(refusals)));
+    }
+    Ok(Plan {
+        mode: options.mode,
+        resources,
+        config_id: options.ownership.config_id().to_owned(),
+        live: live_map,
+        salt,
+        data_hashes,
+    })
+}
+
+/// Evaluates the configured resources level by level (a resource once
+/// what it refers to is known) and reads their live state, each level
+/// concurrently. Returns them in that order, with the live secret by
+/// address (`None`: it does not exist, or its name is not known yet).
+async fn read_configured<'c>(
+    client: &KmsClient,
+    config: &'c Config,
+    options: &PlanOptions,
+    owned: &[(String, BTreeMap<String, String>)],
+) -> Result<(Vec<Planned<'c>>, BTreeMap<String, Option<LiveSecret>>), EngineError> {
     let auto_names: BTreeMap<&str, &str> = owned
         .iter()
         .filter_map(|(name, tags)| tags.get(ADDRESS_TAG).map(|a| (a.as_str(), name.as_str())))
         .collect();
-
-    // Level by level: evaluate with what is known, then read live concurrently.
+    let mut known = Known::new();
+    let mut planned: Vec<Planned<'_>> = Vec::new();
+    let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
     let mut remaining: Vec<&Resource> = config.resources.iter().collect();
     while !remaining.is_empty() {
         let (level, rest): (Vec<&Resource>, Vec<&Resource>) = remaining
@@ -679,12 +758,7 @@ pub async fn plan(
         }
         let mut batch = Vec::new();
         for r in level {
-            let mut args = config.evaluate(r, &known).map_err(EngineError::Config)?;
-            if args.secret_name == AUTO_NAME
-                && let Some(name) = auto_names.get(r.address.as_str())
-            {
-                args.secret_name = (*name).to_owned();
-            }
+            let args = evaluate_for_plan(config, r, &known, &auto_names)?;
             let opts = ReadOptions {
                 policy: args.policy.is_some(),
                 versions: !args.is_managed()
@@ -708,181 +782,178 @@ pub async fn plan(
                     .next()
                     .unwrap_or_else(|| Err(EngineError::Internal("read lost".into())))?
             };
-            let will_exist_as_is = live.is_some();
             let obj = match &live {
-                Some(l) if will_exist_as_is => resource_object(&args, Some(&l.computed())),
-                _ => {
-                    creating.insert(r.name.clone());
-                    resource_object(&args, None)
-                }
+                Some(l) => resource_object(&args, Some(&l.computed())),
+                None => resource_object(&args, None),
             };
             known.insert(r.name.clone(), obj);
             lives.insert(r.address.clone(), live);
             planned.push(Planned { resource: r, args });
         }
     }
+    Ok((planned, lives))
+}
 
-    // Orphans: secrets this configuration created that it no longer declares.
-    let configured_names: BTreeSet<String> =
-        planned.iter().map(|p| p.args.secret_name.clone()).collect();
-    let mut orphans: Vec<(String, BTreeMap<String, String>)> = owned
-        .into_iter()
-        .filter(|(name, _)| !configured_names.contains(name))
-        .collect();
-
-    let mut resources = Vec::new();
-    let mut data_hashes = BTreeMap::new();
-    let mut live_map = BTreeMap::new();
-
-    for p in &planned {
-        let r = p.resource;
-        let args = &p.args;
-        let live = lives.remove(&r.address).flatten();
-        data_hashes.insert(
-            r.address.clone(),
-            salted_hash(&salt, args.secret_data.expose_secret()),
-        );
-        let mut rc = ResourceChange {
-            address: r.address.clone(),
-            name: Some(r.name.clone()),
-            secret_name: args.secret_name.clone(),
-            action: Action::NoOp,
-            reasons: Vec::new(),
-            changes: Vec::new(),
-            steps: Vec::new(),
-            notes: Vec::new(),
-            depends_on: r.depends_on.iter().cloned().collect(),
-        };
-        if options.mode == PlanMode::Destroy {
-            if let Some(l) = &live {
-                if l.planned_delete_time.is_some() && !args.force_delete_without_recovery {
-                    rc.notes.push(format!(
-                        "already scheduled for deletion at {}",
-                        l.planned_delete_time.as_deref().unwrap_or("")
-                    ));
-                } else {
-                    rc.action = Action::Delete;
-                    rc.secret_name = l.name.clone();
-                    rc.changes = destroy_changes(l);
-                    rc.steps.push(delete_step(&l.name, args));
-                    rc.reasons.push(delete_reason(args));
-                }
-                live_map.insert(r.address.clone(), l.clone());
-            }
-            resources.push(rc);
-            continue;
-        }
-        match live {
-            None => {
-                // A secret created at this address under another name?
-                let renamed = orphans
-                    .iter()
-                    .position(|(_, tags)| tags.get(ADDRESS_TAG) == Some(&r.address));
-                rc.changes = creation_changes(args, &r.set);
-                rc.steps = creation_steps(args);
-                if let Some(i) = renamed {
-                    let (old, _) = orphans.remove(i);
-                    rc.action = Action::Replace;
-                    rc.reasons.push(format!(
-                        "secret_name changed from {old:?}: the secret {old:?} is deleted and {:?} is created; the versions of {old:?} are not carried over",
-                        args.secret_name
-                    ));
-                    if let Some(c) = rc.changes.iter_mut().find(|c| c.attr == "secret_name") {
-                        c.before = Some(val(&old));
-                        c.forces_replacement = true;
-                    }
-                    rc.steps.insert(
-                        0,
-                        Step::DeleteSecret {
-                            secret_name: old,
-                            force: args.force_delete_without_recovery,
-                            recovery_window_in_days: args.recovery_window_in_days,
-                        },
-                    );
-                } else {
-                    rc.action = Action::Create;
-                }
-            }
-            Some(mut l) => {
-                // Versions are needed when the current one differs from the configured one.
-                if !args.is_managed()
-                    && l.versions.is_none()
-                    && !args.is_unknown("version_id")
-                    && l.version_id != args.version_id
-                    && l.planned_delete_time.is_none()
-                {
-                    l.versions =
-                        Some(client.list_all_versions(&l.name).await.map_err(|source| {
-                            EngineError::Kms {
-                                secret: l.name.clone(),
-                                action: "ListSecretVersionIds",
-                                source,
-                            }
-                        })?);
-                }
-                diff_existing(config, r, args, &l, &mut rc, &mut refusals);
-                live_map.insert(r.address.clone(), l);
-            }
-        }
-        resources.push(rc);
+/// Evaluates a resource with what is `known`; a `$Auto` name becomes the
+/// name KMS gave the secret this address created, if there is one.
+fn evaluate_for_plan(
+    config: &Config,
+    r: &Resource,
+    known: &Known,
+    auto_names: &BTreeMap<&str, &str>,
+) -> Result<SecretArgs, EngineError> {
+    let mut args = config.evaluate(r, known).map_err(EngineError::Config)?;
+    if args.secret_name == AUTO_NAME
+        && let Some(name) = auto_names.get(r.address.as_str())
+    {
+        args.secret_name = (*name).to_owned();
     }
+    Ok(args)
+}
 
-    // Orphans are destroyed after everything else (they are not referenced).
-    for (name, tags) in orphans {
-        let address = tags
-            .get(ADDRESS_TAG)
-            .cloned()
-            .unwrap_or_else(|| format!("{RESOURCE_TYPE}.{name}"));
-        let l = match live::read(client, &name, ReadOptions::default()).await? {
-            Some(l) => l,
-            None => continue,
-        };
-        let mut rc = ResourceChange {
-            address: address.clone(),
-            name: None,
+/// The change of a configured resource before anything is planned for it:
+/// nothing.
+fn unchanged(r: &Resource, args: &SecretArgs) -> ResourceChange {
+    ResourceChange {
+        address: r.address.clone(),
+        name: Some(r.name.clone()),
+        secret_name: args.secret_name.clone(),
+        action: Action::NoOp,
+        reasons: Vec::new(),
+        changes: Vec::new(),
+        steps: Vec::new(),
+        notes: Vec::new(),
+        depends_on: r.depends_on.iter().cloned().collect(),
+    }
+}
+
+/// Destroy mode: deletes the existing secret `l`, unless it is already
+/// scheduled for deletion (and not to be forced).
+fn plan_destroy(rc: &mut ResourceChange, args: &SecretArgs, l: &LiveSecret) {
+    if l.planned_delete_time.is_some() && !args.force_delete_without_recovery {
+        rc.notes.push(format!(
+            "already scheduled for deletion at {}",
+            l.planned_delete_time.as_deref().unwrap_or("")
+        ));
+    } else {
+        rc.action = Action::Delete;
+        rc.secret_name = l.name.clone();
+        rc.changes = destroy_changes(l);
+        rc.steps.push(delete_step(&l.name, args));
+        rc.reasons.push(delete_reason(args));
+    }
+}
+
+/// A secret that does not exist: created, or, when a secret this address
+/// created under another name is among the `orphans`, replaced (that one
+/// deleted, this one created).
+fn plan_create(
+    rc: &mut ResourceChange,
+    r: &Resource,
+    args: &SecretArgs,
+    orphans: &mut Vec<(String, BTreeMap<String, String>)>,
+) {
+    let renamed = orphans
+        .iter()
+        .position(|(_, tags)| tags.get(ADDRESS_TAG) == Some(&r.address));
+    rc.changes = creation_changes(args, &r.set);
+    rc.steps = creation_steps(args);
+    let Some(i) = renamed else {
+        rc.action = Action::Create;
+        return;
+    };
+    let (old, _) = orphans.remove(i);
+    rc.action = Action::Replace;
+    rc.reasons.push(format!(
+        "secret_name changed from {old:?}: the secret {old:?} is deleted and {:?} is created; the versions of {old:?} are not carried over",
+        args.secret_name
+    ));
+    if let Some(c) = rc.changes.iter_mut().find(|c| c.attr == "secret_name") {
+        c.before = Some(val(&old));
+        c.forces_replacement = true;
+    }
+    rc.steps.insert(
+        0,
+        Step::DeleteSecret {
+            secret_name: old,
+            force: args.force_delete_without_recovery,
+            recovery_window_in_days: args.recovery_window_in_days,
+        },
+    );
+}
+
+/// Lists the versions of `l` when the diff needs them: a Generic secret
+/// whose current version differs from the configured one.
+async fn read_versions_if_needed(
+    client: &KmsClient,
+    args: &SecretArgs,
+    l: &mut LiveSecret,
+) -> Result<(), EngineError> {
+    if !args.is_managed()
+        && l.versions.is_none()
+        && !args.is_unknown("version_id")
+        && l.version_id != args.version_id
+        && l.planned_delete_time.is_none()
+    {
+        l.versions =
+            Some(
+                client
+                    .list_all_versions(&l.name)
+                    .await
+                    .map_err(|source| EngineError::Kms {
+                        secret: l.name.clone(),
+                        action: "ListSecretVersionIds",
+                        source,
+                    })?,
+            );
+    }
+    Ok(())
+}
+
+/// The deletion of an orphan: secret `name`, created by this
+/// configuration and no longer declared. `None` if it is gone already.
+async fn plan_orphan(
+    client: &KmsClient,
+    options: &PlanOptions,
+    name: String,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<(ResourceChange, LiveSecret)>, EngineError> {
+    let address = tags
+        .get(ADDRESS_TAG)
+        .cloned()
+        .unwrap_or_else(|| format!("{RESOURCE_TYPE}.{name}"));
+    let Some(l) = live::read(client, &name, ReadOptions::default()).await? else {
+        return Ok(None);
+    };
+    let mut rc = ResourceChange {
+        address: address.clone(),
+        name: None,
+        secret_name: name.clone(),
+        action: Action::Delete,
+        reasons: vec![format!(
+            "{address} is no longer in the configuration, and this configuration created secret {name:?} (tag rota:config={})",
+            options.ownership.config_id()
+        )],
+        changes: destroy_changes(&l),
+        steps: vec![Step::DeleteSecret {
             secret_name: name.clone(),
-            action: Action::Delete,
-            reasons: vec![format!(
-                "{address} is no longer in the configuration, and this configuration created secret {name:?} (tag rota:config={})",
-                options.ownership.config_id()
-            )],
-            changes: destroy_changes(&l),
-            steps: vec![Step::DeleteSecret {
-                secret_name: name.clone(),
-                force: false,
-                recovery_window_in_days: 30,
-            }],
-            notes: Vec::new(),
-            depends_on: Vec::new(),
-        };
-        if l.planned_delete_time.is_some() {
-            rc.action = Action::NoOp;
-            rc.steps.clear();
-            rc.changes.clear();
-            rc.reasons.clear();
-            rc.notes.push("already scheduled for deletion".into());
-        } else {
-            rc.reasons
-                .push("it is deleted with a recovery window of 30 days".into());
-        }
-        live_map.insert(address, l);
-        resources.push(rc);
+            force: false,
+            recovery_window_in_days: 30,
+        }],
+        notes: Vec::new(),
+        depends_on: Vec::new(),
+    };
+    if l.planned_delete_time.is_some() {
+        rc.action = Action::NoOp;
+        rc.steps.clear();
+        rc.changes.clear();
+        rc.reasons.clear();
+        rc.notes.push("already scheduled for deletion".into());
+    } else {
+        rc.reasons
+            .push("it is deleted with a recovery window of 30 days".into());
     }
-
-    if options.mode == PlanMode::Destroy {
-        resources.reverse();
-    }
-    if !refusals.is_empty() {
-        return Err(EngineError::Refused(Diagnostics(refusals)));
-    }
-    Ok(Plan {
-        mode: options.mode,
-        resources,
-        config_id: options.ownership.config_id().to_owned(),
-        live: live_map,
-        salt,
-        data_hashes,
-    })
+    Ok(Some((rc, l)))
 }
 
 fn delete_step(name: &str, args: &SecretArgs) -> Step {

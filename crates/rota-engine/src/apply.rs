@@ -164,16 +164,32 @@ pub async fn apply(
     ownership: &Ownership,
     progress: &dyn Progress,
 ) -> ApplyReport {
-    let mut report = ApplyReport::default();
+    let mut applier = Applier {
+        client,
+        config,
+        plan,
+        ownership,
+        progress,
+        known: known_before(config, plan),
+        failed: BTreeSet::new(),
+        // Names (labels) some other resource depends on: their live attributes are read after apply.
+        depended: plan
+            .resources
+            .iter()
+            .flat_map(|r| r.depends_on.iter().cloned())
+            .collect(),
+        report: ApplyReport::default(),
+    };
+    for rc in &plan.resources {
+        applier.resource(rc).await;
+    }
+    applier.report
+}
+
+/// What is known before anything happens: the resources that stay as
+/// they are, with their live attributes.
+fn known_before(config: &Config, plan: &Plan) -> Known {
     let mut known = Known::new();
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    // Names (labels) some other resource depends on: their live attributes are read after apply.
-    let depended: BTreeSet<String> = plan
-        .resources
-        .iter()
-        .flat_map(|r| r.depends_on.iter().cloned())
-        .collect();
-    // What is known before anything happens: resources that stay as they are.
     for r in &plan.resources {
         if let (Some(name), Some(l)) = (&r.name, plan.live(&r.address))
             && matches!(r.action, Action::NoOp | Action::Update)
@@ -185,91 +201,100 @@ pub async fn apply(
             );
         }
     }
+    known
+}
 
-    for rc in &plan.resources {
-        // Dependencies: a failed one blocks this resource (reverse for destroys).
-        let blockers: Vec<String> = match plan.mode {
+/// One apply in progress: what is known about the resources applied so
+/// far, which failed, and the report.
+struct Applier<'a> {
+    client: &'a KmsClient,
+    config: &'a Config,
+    plan: &'a Plan,
+    ownership: &'a Ownership,
+    progress: &'a dyn Progress,
+    /// The attributes references see, by name label.
+    known: Known,
+    /// Name labels of the resources that failed or were skipped.
+    failed: BTreeSet<String>,
+    /// Name labels some other resource depends on.
+    depended: BTreeSet<String>,
+    report: ApplyReport,
+}
+
+impl Applier<'_> {
+    /// Applies one resource change (nothing for a no-op), unless a resource
+    /// it depends on failed; records the outcome.
+    async fn resource(&mut self, rc: &ResourceChange) {
+        let blocked = self.blocker(rc);
+        if rc.action == Action::NoOp {
+            return;
+        }
+        let planned_calls: Vec<&'static str> = rc.steps.iter().map(Step::action).collect();
+        if let Some(b) = blocked {
+            self.skip(rc, &b, planned_calls);
+            return;
+        }
+        self.progress.event(&ApplyEvent::Started {
+            address: &rc.address,
+            action: rc.action,
+        });
+        // Arguments, evaluated again with what is known now.
+        let args = match rc.name.as_deref().and_then(|n| self.config.resource(n)) {
+            Some(res) => match self.config.evaluate(res, &self.known) {
+                Ok(a) => Some(a),
+                Err(d) => {
+                    let error = EngineError::Config(d);
+                    self.fail(rc, error, Vec::new(), planned_calls, None);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let (result, done, id) = self.run(rc, args.as_ref()).await;
+        let not_done: Vec<&'static str> = planned_calls.iter().skip(done.len()).copied().collect();
+        match result {
+            Ok(()) => self.applied(rc, args.as_ref(), done, not_done, id).await,
+            Err(error) => self.fail(rc, error, done, not_done, id),
+        }
+    }
+
+    /// A failed resource this one depends on (for a destroy: a failed
+    /// resource that depends on this one), if there is one.
+    fn blocker(&self, rc: &ResourceChange) -> Option<String> {
+        let blockers: Vec<String> = match self.plan.mode {
             PlanMode::Apply => rc.depends_on.clone(),
-            PlanMode::Destroy => plan
+            PlanMode::Destroy => self
+                .plan
                 .resources
                 .iter()
                 .filter(|o| rc.name.as_ref().is_some_and(|n| o.depends_on.contains(n)))
                 .filter_map(|o| o.name.clone())
                 .collect(),
         };
-        let blocked = blockers.iter().find(|b| failed.contains(*b)).cloned();
-        if rc.action == Action::NoOp {
-            continue;
-        }
-        let planned_calls: Vec<&'static str> = rc.steps.iter().map(Step::action).collect();
-        if let Some(b) = blocked {
-            if let Some(n) = &rc.name {
-                failed.insert(n.clone());
-            }
-            let reason = format!(
-                "{} failed",
-                crate::resource::RESOURCE_TYPE.to_owned() + "." + &b
-            );
-            progress.event(&ApplyEvent::Skipped {
-                address: &rc.address,
-                reason: &reason,
-            });
-            report.outcomes.push(Outcome {
-                address: rc.address.clone(),
-                action: rc.action,
-                status: Status::Skipped(reason),
-                done: Vec::new(),
-                not_done: planned_calls,
-                id: None,
-            });
-            continue;
-        }
+        blockers.iter().find(|b| self.failed.contains(*b)).cloned()
+    }
 
-        progress.event(&ApplyEvent::Started {
-            address: &rc.address,
-            action: rc.action,
-        });
-        // Arguments, evaluated again with what is known now.
-        let resource = rc.name.as_deref().and_then(|n| config.resource(n));
-        let args = match resource {
-            Some(res) => match config.evaluate(res, &known) {
-                Ok(a) => Some(a),
-                Err(d) => {
-                    let error = EngineError::Config(d);
-                    progress.event(&ApplyEvent::Failed {
-                        address: &rc.address,
-                        error: &error,
-                    });
-                    if let Some(n) = &rc.name {
-                        failed.insert(n.clone());
-                    }
-                    report.outcomes.push(Outcome {
-                        address: rc.address.clone(),
-                        action: rc.action,
-                        status: Status::Failed(error),
-                        done: Vec::new(),
-                        not_done: planned_calls,
-                        id: None,
-                    });
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let timeouts = args.as_ref().map(|a| a.timeouts).unwrap_or_default();
+    /// Makes the planned calls of `rc` within its timeout. Returns the
+    /// result, the calls made and the secret's id afterwards.
+    async fn run(
+        &self,
+        rc: &ResourceChange,
+        args: Option<&SecretArgs>,
+    ) -> (Result<(), EngineError>, Vec<&'static str>, Option<String>) {
+        let timeouts = args.map(|a| a.timeouts).unwrap_or_default();
         let limit = match rc.action {
             Action::Create | Action::Replace => timeouts.create,
             Action::Update => timeouts.update,
             _ => timeouts.delete,
         };
         let mut run = Run {
-            client,
+            client: self.client,
             rc,
-            args: args.as_ref(),
-            ownership,
-            progress,
+            args,
+            ownership: self.ownership,
+            progress: self.progress,
             done: Vec::new(),
-            id: plan.live(&rc.address).map(|l| l.name.clone()),
+            id: self.plan.live(&rc.address).map(|l| l.name.clone()),
         };
         let span = tracing::info_span!(
             "rota.apply",
@@ -284,64 +309,103 @@ pub async fn apply(
                 seconds: limit.as_secs(),
             }),
         };
-        let done = std::mem::take(&mut run.done);
-        let id = run.id.clone();
-        let not_done: Vec<&'static str> = planned_calls.iter().skip(done.len()).copied().collect();
-        match result {
-            Ok(()) => {
-                progress.event(&ApplyEvent::Finished {
-                    address: &rc.address,
-                    action: rc.action,
-                    id: id.as_deref().filter(|_| rc.action != Action::Delete),
-                });
-                if let (Some(name), Some(args)) = (&rc.name, &args)
-                    && rc.action != Action::Delete
-                {
-                    let computed = if depended.contains(name) {
-                        match live::read(
-                            client,
-                            id.as_deref().unwrap_or(&args.secret_name),
-                            ReadOptions::default(),
-                        )
-                        .await
-                        {
-                            Ok(Some(l)) => Some(l.computed()),
-                            _ => None,
-                        }
-                    } else {
-                        None
-                    };
-                    known.insert(name.clone(), resource_object(args, computed.as_ref()));
-                }
-                report.outcomes.push(Outcome {
-                    address: rc.address.clone(),
-                    action: rc.action,
-                    status: Status::Applied,
-                    done,
-                    not_done,
-                    id: id.filter(|_| rc.action != Action::Delete),
-                });
-            }
-            Err(error) => {
-                progress.event(&ApplyEvent::Failed {
-                    address: &rc.address,
-                    error: &error,
-                });
-                if let Some(n) = &rc.name {
-                    failed.insert(n.clone());
-                }
-                report.outcomes.push(Outcome {
-                    address: rc.address.clone(),
-                    action: rc.action,
-                    status: Status::Failed(error),
-                    done,
-                    not_done,
-                    id,
-                });
-            }
-        }
+        (result, run.done, run.id)
     }
-    report
+
+    /// Records a resource that was applied; what references to it see is
+    /// updated (read live again when another resource depends on it).
+    async fn applied(
+        &mut self,
+        rc: &ResourceChange,
+        args: Option<&SecretArgs>,
+        done: Vec<&'static str>,
+        not_done: Vec<&'static str>,
+        id: Option<String>,
+    ) {
+        self.progress.event(&ApplyEvent::Finished {
+            address: &rc.address,
+            action: rc.action,
+            id: id.as_deref().filter(|_| rc.action != Action::Delete),
+        });
+        if let (Some(name), Some(args)) = (&rc.name, args)
+            && rc.action != Action::Delete
+        {
+            let computed = if self.depended.contains(name) {
+                match live::read(
+                    self.client,
+                    id.as_deref().unwrap_or(&args.secret_name),
+                    ReadOptions::default(),
+                )
+                .await
+                {
+                    Ok(Some(l)) => Some(l.computed()),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            self.known
+                .insert(name.clone(), resource_object(args, computed.as_ref()));
+        }
+        self.report.outcomes.push(Outcome {
+            address: rc.address.clone(),
+            action: rc.action,
+            status: Status::Applied,
+            done,
+            not_done,
+            id: id.filter(|_| rc.action != Action::Delete),
+        });
+    }
+
+    /// Records a resource that failed, which blocks what depends on it.
+    fn fail(
+        &mut self,
+        rc: &ResourceChange,
+        error: EngineError,
+        done: Vec<&'static str>,
+        not_done: Vec<&'static str>,
+        id: Option<String>,
+    ) {
+        self.progress.event(&ApplyEvent::Failed {
+            address: &rc.address,
+            error: &error,
+        });
+        if let Some(n) = &rc.name {
+            self.failed.insert(n.clone());
+        }
+        self.report.outcomes.push(Outcome {
+            address: rc.address.clone(),
+            action: rc.action,
+            status: Status::Failed(error),
+            done,
+            not_done,
+            id,
+        });
+    }
+
+    /// Records a resource not attempted because `blocker` failed; it blocks
+    /// what depends on it in turn.
+    fn skip(&mut self, rc: &ResourceChange, blocker: &str, planned_calls: Vec<&'static str>) {
+        if let Some(n) = &rc.name {
+            self.failed.insert(n.clone());
+        }
+        let reason = format!(
+            "{} failed",
+            crate::resource::RESOURCE_TYPE.to_owned() + "." + blocker
+        );
+        self.progress.event(&ApplyEvent::Skipped {
+            address: &rc.address,
+            reason: &reason,
+        });
+        self.report.outcomes.push(Outcome {
+            address: rc.address.clone(),
+            action: rc.action,
+            status: Status::Skipped(reason),
+            done: Vec::new(),
+            not_done: planned_calls,
+            id: None,
+        });
+    }
 }
 
 fn operation(action: Action, _t: &Timeouts) -> &'static str {

@@ -416,6 +416,7 @@ fn operation(action: Action, _t: &Timeouts) -> &'static str {
     }
 }
 
+/// The calls of one resource change, as they are made.
 struct Run<'a> {
     client: &'a KmsClient,
     rc: &'a ResourceChange,
@@ -427,18 +428,21 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The configured arguments (a resource being destroyed may have none).
     fn args(&self) -> Result<&SecretArgs, EngineError> {
         self.args.ok_or_else(|| {
             EngineError::Internal(format!("{} has no configuration", self.rc.address))
         })
     }
 
+    /// The secret's name: its id once known, else the planned name.
     fn name(&self) -> String {
         self.id
             .clone()
             .unwrap_or_else(|| self.rc.secret_name.clone())
     }
 
+    /// Wraps a failed KMS `action` on this secret.
     fn kms(&self, action: &'static str) -> impl FnOnce(rota_kms::Error) -> EngineError + '_ {
         move |source| EngineError::Kms {
             secret: self.name(),
@@ -447,6 +451,7 @@ impl Run<'_> {
         }
     }
 
+    /// Makes every planned call in order, recording each one made.
     async fn steps(&mut self) -> Result<(), EngineError> {
         for step in &self.rc.steps {
             self.step(step).await?;
@@ -459,6 +464,7 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Makes the KMS call of one planned step.
     async fn step(&mut self, step: &Step) -> Result<(), EngineError> {
         let client = self.client;
         match step {
@@ -475,69 +481,10 @@ impl Run<'_> {
                 force,
                 recovery_window_in_days,
             } => {
-                let r = client
-                    .send(&DeleteSecret {
-                        secret_name: secret_name.clone(),
-                        force_delete_without_recovery: Some(*force),
-                        recovery_window_in_days: Some(*recovery_window_in_days),
-                    })
-                    .await;
-                match r {
-                    Ok(_) => {}
-                    // Already gone counts as deleted (as in the Terraform provider).
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(EngineError::Kms {
-                            secret: secret_name.clone(),
-                            action: "DeleteSecret",
-                            source,
-                        });
-                    }
-                }
-                if self.rc.action == Action::Delete {
-                    self.id = None;
-                }
+                self.delete_secret(secret_name, *force, *recovery_window_in_days)
+                    .await?
             }
-            Step::CreateSecret => {
-                let args = self.args()?;
-                let mut tags: Vec<Tag> = args
-                    .tags
-                    .iter()
-                    .map(|(k, v)| Tag::new(k.clone(), v.clone()))
-                    .collect();
-                tags.extend(self.ownership.tags(&self.rc.address));
-                let extended_config = match (&args.custom_data, args.extended_config_json()) {
-                    (Some(cd), Some(mut ext)) => {
-                        ext.insert("CustomData".into(), serde_json::Value::Object(cd.clone()));
-                        Some(serde_json::Value::Object(ext).to_string())
-                    }
-                    _ => args.extended_config.clone(),
-                };
-                let resp = client
-                    .send(&CreateSecret {
-                        secret_name: args.secret_name.clone(),
-                        secret_data: args.secret_data.clone(),
-                        version_id: args.version_id.clone(),
-                        secret_data_type: Some(args.secret_data_type.clone()),
-                        secret_type: Some(args.secret_type.clone()),
-                        encryption_key_id: args.encryption_key_id.clone(),
-                        dkms_instance_id: args.dkms_instance_id.clone(),
-                        description: args.description.clone(),
-                        tags,
-                        extended_config,
-                        enable_automatic_rotation: args.enable_automatic_rotation,
-                        rotation_interval: args.rotation_interval.clone(),
-                        policy: args.policy.clone(),
-                    })
-                    .await
-                    .map_err(|source| EngineError::Kms {
-                        secret: args.secret_name.clone(),
-                        action: "CreateSecret",
-                        source,
-                    })?;
-                tracing::info!(secret.name = %resp.secret_name, "secret created");
-                self.id = Some(resp.secret_name);
-            }
+            Step::CreateSecret => self.create_secret().await?,
             Step::PutSecretValue { version_id } => {
                 let args = self.args()?;
                 client
@@ -566,22 +513,7 @@ impl Run<'_> {
                     .await
                     .map_err(self.kms("UpdateSecretVersionStage"))?;
             }
-            Step::UpdateSecretRotationPolicy => {
-                let args = self.args()?;
-                let on = args.enable_automatic_rotation.unwrap_or(false);
-                client
-                    .send(&UpdateSecretRotationPolicy {
-                        secret_name: self.name(),
-                        enable_automatic_rotation: on,
-                        rotation_interval: if on {
-                            args.rotation_interval.clone()
-                        } else {
-                            None
-                        },
-                    })
-                    .await
-                    .map_err(self.kms("UpdateSecretRotationPolicy"))?;
-            }
+            Step::UpdateSecretRotationPolicy => self.update_rotation_policy().await?,
             Step::SetSecretPolicy => {
                 let args = self.args()?;
                 client
@@ -596,23 +528,7 @@ impl Run<'_> {
             Step::UpdateSecret {
                 description,
                 custom_data,
-            } => {
-                let args = self.args()?;
-                client
-                    .send(&UpdateSecret {
-                        secret_name: self.name(),
-                        description: description
-                            .then(|| args.description.clone().unwrap_or_default()),
-                        custom_data: if *custom_data {
-                            args.desired_custom_data()
-                                .map(|o| serde_json::Value::Object(o).to_string())
-                        } else {
-                            None
-                        },
-                    })
-                    .await
-                    .map_err(self.kms("UpdateSecret"))?;
-            }
+            } => self.update_secret(*description, *custom_data).await?,
             Step::UntagResources { keys } => {
                 client
                     .send(&UntagResources {
@@ -624,23 +540,147 @@ impl Run<'_> {
                     .await
                     .map_err(self.kms("UntagResources"))?;
             }
-            Step::TagResources { keys } => {
-                let args = self.args()?;
-                let tags: Vec<Tag> = keys
-                    .iter()
-                    .filter_map(|k| args.tags.get(k).map(|v| Tag::new(k.clone(), v.clone())))
-                    .collect();
-                if !tags.is_empty() {
-                    client
-                        .send(&TagResources {
-                            resource_type: "secret".into(),
-                            resource_ids: vec![self.name()],
-                            tags,
-                        })
-                        .await
-                        .map_err(self.kms("TagResources"))?;
-                }
+            Step::TagResources { keys } => self.tag_resources(keys).await?,
+        }
+        Ok(())
+    }
+
+    /// DeleteSecret; a secret already gone counts as deleted. After a
+    /// destroy the resource has no id.
+    async fn delete_secret(
+        &mut self,
+        secret_name: &str,
+        force: bool,
+        recovery_window_in_days: u32,
+    ) -> Result<(), EngineError> {
+        let r = self
+            .client
+            .send(&DeleteSecret {
+                secret_name: secret_name.to_owned(),
+                force_delete_without_recovery: Some(force),
+                recovery_window_in_days: Some(recovery_window_in_days),
+            })
+            .await;
+        match r {
+            Ok(_) => {}
+            // Already gone counts as deleted (as in the Terraform provider).
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(EngineError::Kms {
+                    secret: secret_name.to_owned(),
+                    action: "DeleteSecret",
+                    source,
+                });
             }
+        }
+        if self.rc.action == Action::Delete {
+            self.id = None;
+        }
+        Ok(())
+    }
+
+    /// CreateSecret with the configured arguments, the user's tags plus
+    /// the ownership tags, and the custom data inside the extended
+    /// configuration. The secret's id is the name KMS returns.
+    async fn create_secret(&mut self) -> Result<(), EngineError> {
+        let args = self.args()?;
+        let mut tags: Vec<Tag> = args
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::new(k.clone(), v.clone()))
+            .collect();
+        tags.extend(self.ownership.tags(&self.rc.address));
+        let extended_config = match (&args.custom_data, args.extended_config_json()) {
+            (Some(cd), Some(mut ext)) => {
+                ext.insert("CustomData".into(), serde_json::Value::Object(cd.clone()));
+                Some(serde_json::Value::Object(ext).to_string())
+            }
+            _ => args.extended_config.clone(),
+        };
+        let resp = self
+            .client
+            .send(&CreateSecret {
+                secret_name: args.secret_name.clone(),
+                secret_data: args.secret_data.clone(),
+                version_id: args.version_id.clone(),
+                secret_data_type: Some(args.secret_data_type.clone()),
+                secret_type: Some(args.secret_type.clone()),
+                encryption_key_id: args.encryption_key_id.clone(),
+                dkms_instance_id: args.dkms_instance_id.clone(),
+                description: args.description.clone(),
+                tags,
+                extended_config,
+                enable_automatic_rotation: args.enable_automatic_rotation,
+                rotation_interval: args.rotation_interval.clone(),
+                policy: args.policy.clone(),
+            })
+            .await
+            .map_err(|source| EngineError::Kms {
+                secret: args.secret_name.clone(),
+                action: "CreateSecret",
+                source,
+            })?;
+        tracing::info!(secret.name = %resp.secret_name, "secret created");
+        self.id = Some(resp.secret_name);
+        Ok(())
+    }
+
+    /// UpdateSecretRotationPolicy: on with the configured interval, or off.
+    async fn update_rotation_policy(&self) -> Result<(), EngineError> {
+        let args = self.args()?;
+        let on = args.enable_automatic_rotation.unwrap_or(false);
+        self.client
+            .send(&UpdateSecretRotationPolicy {
+                secret_name: self.name(),
+                enable_automatic_rotation: on,
+                rotation_interval: if on {
+                    args.rotation_interval.clone()
+                } else {
+                    None
+                },
+            })
+            .await
+            .map_err(self.kms("UpdateSecretRotationPolicy"))?;
+        Ok(())
+    }
+
+    /// UpdateSecret with the description and/or the custom data, as
+    /// planned.
+    async fn update_secret(&self, description: bool, custom_data: bool) -> Result<(), EngineError> {
+        let args = self.args()?;
+        self.client
+            .send(&UpdateSecret {
+                secret_name: self.name(),
+                description: description.then(|| args.description.clone().unwrap_or_default()),
+                custom_data: if custom_data {
+                    args.desired_custom_data()
+                        .map(|o| serde_json::Value::Object(o).to_string())
+                } else {
+                    None
+                },
+            })
+            .await
+            .map_err(self.kms("UpdateSecret"))?;
+        Ok(())
+    }
+
+    /// TagResources with the configured values of `keys` (no call when
+    /// none is configured).
+    async fn tag_resources(&self, keys: &[String]) -> Result<(), EngineError> {
+        let args = self.args()?;
+        let tags: Vec<Tag> = keys
+            .iter()
+            .filter_map(|k| args.tags.get(k).map(|v| Tag::new(k.clone(), v.clone())))
+            .collect();
+        if !tags.is_empty() {
+            self.client
+                .send(&TagResources {
+                    resource_type: "secret".into(),
+                    resource_ids: vec![self.name()],
+                    tags,
+                })
+                .await
+                .map_err(self.kms("TagResources"))?;
         }
         Ok(())
     }

@@ -164,16 +164,32 @@ pub async fn apply(
     ownership: &Ownership,
     progress: &dyn Progress,
 ) -> ApplyReport {
-    let mut report = ApplyReport::default();
+    let mut applier = Applier {
+        client,
+        config,
+        plan,
+        ownership,
+        progress,
+        known: known_before(config, plan),
+        failed: BTreeSet::new(),
+        // Names (labels) some other resource depends on: their live attributes are read after apply.
+        depended: plan
+            .resources
+            .iter()
+            .flat_map(|r| r.depends_on.iter().cloned())
+            .collect(),
+        report: ApplyReport::default(),
+    };
+    for rc in &plan.resources {
+        applier.resource(rc).await;
+    }
+    applier.report
+}
+
+/// What is known before anything happens: the resources that stay as
+/// they are, with their live attributes.
+fn known_before(config: &Config, plan: &Plan) -> Known {
     let mut known = Known::new();
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    // Names (labels) some other resource depends on: their live attributes are read after apply.
-    let depended: BTreeSet<String> = plan
-        .resources
-        .iter()
-        .flat_map(|r| r.depends_on.iter().cloned())
-        .collect();
-    // What is known before anything happens: resources that stay as they are.
     for r in &plan.resources {
         if let (Some(name), Some(l)) = (&r.name, plan.live(&r.address))
             && matches!(r.action, Action::NoOp | Action::Update)
@@ -185,91 +201,100 @@ pub async fn apply(
             );
         }
     }
+    known
+}
 
-    for rc in &plan.resources {
-        // Dependencies: a failed one blocks this resource (reverse for destroys).
-        let blockers: Vec<String> = match plan.mode {
+/// One apply in progress: what is known about the resources applied so
+/// far, which failed, and the report.
+struct Applier<'a> {
+    client: &'a KmsClient,
+    config: &'a Config,
+    plan: &'a Plan,
+    ownership: &'a Ownership,
+    progress: &'a dyn Progress,
+    /// The attributes references see, by name label.
+    known: Known,
+    /// Name labels of the resources that failed or were skipped.
+    failed: BTreeSet<String>,
+    /// Name labels some other resource depends on.
+    depended: BTreeSet<String>,
+    report: ApplyReport,
+}
+
+impl Applier<'_> {
+    /// Applies one resource change (nothing for a no-op), unless a resource
+    /// it depends on failed; records the outcome.
+    async fn resource(&mut self, rc: &ResourceChange) {
+        let blocked = self.blocker(rc);
+        if rc.action == Action::NoOp {
+            return;
+        }
+        let planned_calls: Vec<&'static str> = rc.steps.iter().map(Step::action).collect();
+        if let Some(b) = blocked {
+            self.skip(rc, &b, planned_calls);
+            return;
+        }
+        self.progress.event(&ApplyEvent::Started {
+            address: &rc.address,
+            action: rc.action,
+        });
+        // Arguments, evaluated again with what is known now.
+        let args = match rc.name.as_deref().and_then(|n| self.config.resource(n)) {
+            Some(res) => match self.config.evaluate(res, &self.known) {
+                Ok(a) => Some(a),
+                Err(d) => {
+                    let error = EngineError::Config(d);
+                    self.fail(rc, error, Vec::new(), planned_calls, None);
+                    return;
+                }
+            },
+            None => None,
+        };
+        let (result, done, id) = self.run(rc, args.as_ref()).await;
+        let not_done: Vec<&'static str> = planned_calls.iter().skip(done.len()).copied().collect();
+        match result {
+            Ok(()) => self.applied(rc, args.as_ref(), done, not_done, id).await,
+            Err(error) => self.fail(rc, error, done, not_done, id),
+        }
+    }
+
+    /// A failed resource this one depends on (for a destroy: a failed
+    /// resource that depends on this one), if there is one.
+    fn blocker(&self, rc: &ResourceChange) -> Option<String> {
+        let blockers: Vec<String> = match self.plan.mode {
             PlanMode::Apply => rc.depends_on.clone(),
-            PlanMode::Destroy => plan
+            PlanMode::Destroy => self
+                .plan
                 .resources
                 .iter()
                 .filter(|o| rc.name.as_ref().is_some_and(|n| o.depends_on.contains(n)))
                 .filter_map(|o| o.name.clone())
                 .collect(),
         };
-        let blocked = blockers.iter().find(|b| failed.contains(*b)).cloned();
-        if rc.action == Action::NoOp {
-            continue;
-        }
-        let planned_calls: Vec<&'static str> = rc.steps.iter().map(Step::action).collect();
-        if let Some(b) = blocked {
-            if let Some(n) = &rc.name {
-                failed.insert(n.clone());
-            }
-            let reason = format!(
-                "{} failed",
-                crate::resource::RESOURCE_TYPE.to_owned() + "." + &b
-            );
-            progress.event(&ApplyEvent::Skipped {
-                address: &rc.address,
-                reason: &reason,
-            });
-            report.outcomes.push(Outcome {
-                address: rc.address.clone(),
-                action: rc.action,
-                status: Status::Skipped(reason),
-                done: Vec::new(),
-                not_done: planned_calls,
-                id: None,
-            });
-            continue;
-        }
+        blockers.iter().find(|b| self.failed.contains(*b)).cloned()
+    }
 
-        progress.event(&ApplyEvent::Started {
-            address: &rc.address,
-            action: rc.action,
-        });
-        // Arguments, evaluated again with what is known now.
-        let resource = rc.name.as_deref().and_then(|n| config.resource(n));
-        let args = match resource {
-            Some(res) => match config.evaluate(res, &known) {
-                Ok(a) => Some(a),
-                Err(d) => {
-                    let error = EngineError::Config(d);
-                    progress.event(&ApplyEvent::Failed {
-                        address: &rc.address,
-                        error: &error,
-                    });
-                    if let Some(n) = &rc.name {
-                        failed.insert(n.clone());
-                    }
-                    report.outcomes.push(Outcome {
-                        address: rc.address.clone(),
-                        action: rc.action,
-                        status: Status::Failed(error),
-                        done: Vec::new(),
-                        not_done: planned_calls,
-                        id: None,
-                    });
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let timeouts = args.as_ref().map(|a| a.timeouts).unwrap_or_default();
+    /// Makes the planned calls of `rc` within its timeout. Returns the
+    /// result, the calls made and the secret's id afterwards.
+    async fn run(
+        &self,
+        rc: &ResourceChange,
+        args: Option<&SecretArgs>,
+    ) -> (Result<(), EngineError>, Vec<&'static str>, Option<String>) {
+        let timeouts = args.map(|a| a.timeouts).unwrap_or_default();
         let limit = match rc.action {
             Action::Create | Action::Replace => timeouts.create,
             Action::Update => timeouts.update,
             _ => timeouts.delete,
         };
         let mut run = Run {
-            client,
+            client: self.client,
             rc,
-            args: args.as_ref(),
-            ownership,
-            progress,
+            args,
+            ownership: self.ownership,
+            progress: self.progress,
             done: Vec::new(),
-            id: plan.live(&rc.address).map(|l| l.name.clone()),
+            id: self.plan.live(&rc.address).map(|l| l.name.clone()),
         };
         let span = tracing::info_span!(
             "rota.apply",
@@ -284,64 +309,103 @@ pub async fn apply(
                 seconds: limit.as_secs(),
             }),
         };
-        let done = std::mem::take(&mut run.done);
-        let id = run.id.clone();
-        let not_done: Vec<&'static str> = planned_calls.iter().skip(done.len()).copied().collect();
-        match result {
-            Ok(()) => {
-                progress.event(&ApplyEvent::Finished {
-                    address: &rc.address,
-                    action: rc.action,
-                    id: id.as_deref().filter(|_| rc.action != Action::Delete),
-                });
-                if let (Some(name), Some(args)) = (&rc.name, &args)
-                    && rc.action != Action::Delete
-                {
-                    let computed = if depended.contains(name) {
-                        match live::read(
-                            client,
-                            id.as_deref().unwrap_or(&args.secret_name),
-                            ReadOptions::default(),
-                        )
-                        .await
-                        {
-                            Ok(Some(l)) => Some(l.computed()),
-                            _ => None,
-                        }
-                    } else {
-                        None
-                    };
-                    known.insert(name.clone(), resource_object(args, computed.as_ref()));
-                }
-                report.outcomes.push(Outcome {
-                    address: rc.address.clone(),
-                    action: rc.action,
-                    status: Status::Applied,
-                    done,
-                    not_done,
-                    id: id.filter(|_| rc.action != Action::Delete),
-                });
-            }
-            Err(error) => {
-                progress.event(&ApplyEvent::Failed {
-                    address: &rc.address,
-                    error: &error,
-                });
-                if let Some(n) = &rc.name {
-                    failed.insert(n.clone());
-                }
-                report.outcomes.push(Outcome {
-                    address: rc.address.clone(),
-                    action: rc.action,
-                    status: Status::Failed(error),
-                    done,
-                    not_done,
-                    id,
-                });
-            }
-        }
+        (result, run.done, run.id)
     }
-    report
+
+    /// Records a resource that was applied; what references to it see is
+    /// updated (read live again when another resource depends on it).
+    async fn applied(
+        &mut self,
+        rc: &ResourceChange,
+        args: Option<&SecretArgs>,
+        done: Vec<&'static str>,
+        not_done: Vec<&'static str>,
+        id: Option<String>,
+    ) {
+        self.progress.event(&ApplyEvent::Finished {
+            address: &rc.address,
+            action: rc.action,
+            id: id.as_deref().filter(|_| rc.action != Action::Delete),
+        });
+        if let (Some(name), Some(args)) = (&rc.name, args)
+            && rc.action != Action::Delete
+        {
+            let computed = if self.depended.contains(name) {
+                match live::read(
+                    self.client,
+                    id.as_deref().unwrap_or(&args.secret_name),
+                    ReadOptions::default(),
+                )
+                .await
+                {
+                    Ok(Some(l)) => Some(l.computed()),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            self.known
+                .insert(name.clone(), resource_object(args, computed.as_ref()));
+        }
+        self.report.outcomes.push(Outcome {
+            address: rc.address.clone(),
+            action: rc.action,
+            status: Status::Applied,
+            done,
+            not_done,
+            id: id.filter(|_| rc.action != Action::Delete),
+        });
+    }
+
+    /// Records a resource that failed, which blocks what depends on it.
+    fn fail(
+        &mut self,
+        rc: &ResourceChange,
+        error: EngineError,
+        done: Vec<&'static str>,
+        not_done: Vec<&'static str>,
+        id: Option<String>,
+    ) {
+        self.progress.event(&ApplyEvent::Failed {
+            address: &rc.address,
+            error: &error,
+        });
+        if let Some(n) = &rc.name {
+            self.failed.insert(n.clone());
+        }
+        self.report.outcomes.push(Outcome {
+            address: rc.address.clone(),
+            action: rc.action,
+            status: Status::Failed(error),
+            done,
+            not_done,
+            id,
+        });
+    }
+
+    /// Records a resource not attempted because `blocker` failed; it blocks
+    /// what depends on it in turn.
+    fn skip(&mut self, rc: &ResourceChange, blocker: &str, planned_calls: Vec<&'static str>) {
+        if let Some(n) = &rc.name {
+            self.failed.insert(n.clone());
+        }
+        let reason = format!(
+            "{} failed",
+            crate::resource::RESOURCE_TYPE.to_owned() + "." + blocker
+        );
+        self.progress.event(&ApplyEvent::Skipped {
+            address: &rc.address,
+            reason: &reason,
+        });
+        self.report.outcomes.push(Outcome {
+            address: rc.address.clone(),
+            action: rc.action,
+            status: Status::Skipped(reason),
+            done: Vec::new(),
+            not_done: planned_calls,
+            id: None,
+        });
+    }
 }
 
 fn operation(action: Action, _t: &Timeouts) -> &'static str {
@@ -352,6 +416,7 @@ fn operation(action: Action, _t: &Timeouts) -> &'static str {
     }
 }
 
+/// The calls of one resource change, as they are made.
 struct Run<'a> {
     client: &'a KmsClient,
     rc: &'a ResourceChange,
@@ -363,18 +428,21 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The configured arguments (a resource being destroyed may have none).
     fn args(&self) -> Result<&SecretArgs, EngineError> {
         self.args.ok_or_else(|| {
             EngineError::Internal(format!("{} has no configuration", self.rc.address))
         })
     }
 
+    /// The secret's name: its id once known, else the planned name.
     fn name(&self) -> String {
         self.id
             .clone()
             .unwrap_or_else(|| self.rc.secret_name.clone())
     }
 
+    /// Wraps a failed KMS `action` on this secret.
     fn kms(&self, action: &'static str) -> impl FnOnce(rota_kms::Error) -> EngineError + '_ {
         move |source| EngineError::Kms {
             secret: self.name(),
@@ -383,6 +451,7 @@ impl Run<'_> {
         }
     }
 
+    /// Makes every planned call in order, recording each one made.
     async fn steps(&mut self) -> Result<(), EngineError> {
         for step in &self.rc.steps {
             self.step(step).await?;
@@ -395,6 +464,7 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// Makes the KMS call of one planned step.
     async fn step(&mut self, step: &Step) -> Result<(), EngineError> {
         let client = self.client;
         match step {
@@ -411,69 +481,10 @@ impl Run<'_> {
                 force,
                 recovery_window_in_days,
             } => {
-                let r = client
-                    .send(&DeleteSecret {
-                        secret_name: secret_name.clone(),
-                        force_delete_without_recovery: Some(*force),
-                        recovery_window_in_days: Some(*recovery_window_in_days),
-                    })
-                    .await;
-                match r {
-                    Ok(_) => {}
-                    // Already gone counts as deleted (as in the Terraform provider).
-                    Err(e) if e.kind() == ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(EngineError::Kms {
-                            secret: secret_name.clone(),
-                            action: "DeleteSecret",
-                            source,
-                        });
-                    }
-                }
-                if self.rc.action == Action::Delete {
-                    self.id = None;
-                }
+                self.delete_secret(secret_name, *force, *recovery_window_in_days)
+                    .await?
             }
-            Step::CreateSecret => {
-                let args = self.args()?;
-                let mut tags: Vec<Tag> = args
-                    .tags
-                    .iter()
-                    .map(|(k, v)| Tag::new(k.clone(), v.clone()))
-                    .collect();
-                tags.extend(self.ownership.tags(&self.rc.address));
-                let extended_config = match (&args.custom_data, args.extended_config_json()) {
-                    (Some(cd), Some(mut ext)) => {
-                        ext.insert("CustomData".into(), serde_json::Value::Object(cd.clone()));
-                        Some(serde_json::Value::Object(ext).to_string())
-                    }
-                    _ => args.extended_config.clone(),
-                };
-                let resp = client
-                    .send(&CreateSecret {
-                        secret_name: args.secret_name.clone(),
-                        secret_data: args.secret_data.clone(),
-                        version_id: args.version_id.clone(),
-                        secret_data_type: Some(args.secret_data_type.clone()),
-                        secret_type: Some(args.secret_type.clone()),
-                        encryption_key_id: args.encryption_key_id.clone(),
-                        dkms_instance_id: args.dkms_instance_id.clone(),
-                        description: args.description.clone(),
-                        tags,
-                        extended_config,
-                        enable_automatic_rotation: args.enable_automatic_rotation,
-                        rotation_interval: args.rotation_interval.clone(),
-                        policy: args.policy.clone(),
-                    })
-                    .await
-                    .map_err(|source| EngineError::Kms {
-                        secret: args.secret_name.clone(),
-                        action: "CreateSecret",
-                        source,
-                    })?;
-                tracing::info!(secret.name = %resp.secret_name, "secret created");
-                self.id = Some(resp.secret_name);
-            }
+            Step::CreateSecret => self.create_secret().await?,
             Step::PutSecretValue { version_id } => {
                 let args = self.args()?;
                 client
@@ -502,22 +513,7 @@ impl Run<'_> {
                     .await
                     .map_err(self.kms("UpdateSecretVersionStage"))?;
             }
-            Step::UpdateSecretRotationPolicy => {
-                let args = self.args()?;
-                let on = args.enable_automatic_rotation.unwrap_or(false);
-                client
-                    .send(&UpdateSecretRotationPolicy {
-                        secret_name: self.name(),
-                        enable_automatic_rotation: on,
-                        rotation_interval: if on {
-                            args.rotation_interval.clone()
-                        } else {
-                            None
-                        },
-                    })
-                    .await
-                    .map_err(self.kms("UpdateSecretRotationPolicy"))?;
-            }
+            Step::UpdateSecretRotationPolicy => self.update_rotation_policy().await?,
             Step::SetSecretPolicy => {
                 let args = self.args()?;
                 client
@@ -532,23 +528,7 @@ impl Run<'_> {
             Step::UpdateSecret {
                 description,
                 custom_data,
-            } => {
-                let args = self.args()?;
-                client
-                    .send(&UpdateSecret {
-                        secret_name: self.name(),
-                        description: description
-                            .then(|| args.description.clone().unwrap_or_default()),
-                        custom_data: if *custom_data {
-                            args.desired_custom_data()
-                                .map(|o| serde_json::Value::Object(o).to_string())
-                        } else {
-                            None
-                        },
-                    })
-                    .await
-                    .map_err(self.kms("UpdateSecret"))?;
-            }
+            } => self.update_secret(*description, *custom_data).await?,
             Step::UntagResources { keys } => {
                 client
                     .send(&UntagResources {
@@ -560,23 +540,147 @@ impl Run<'_> {
                     .await
                     .map_err(self.kms("UntagResources"))?;
             }
-            Step::TagResources { keys } => {
-                let args = self.args()?;
-                let tags: Vec<Tag> = keys
-                    .iter()
-                    .filter_map(|k| args.tags.get(k).map(|v| Tag::new(k.clone(), v.clone())))
-                    .collect();
-                if !tags.is_empty() {
-                    client
-                        .send(&TagResources {
-                            resource_type: "secret".into(),
-                            resource_ids: vec![self.name()],
-                            tags,
-                        })
-                        .await
-                        .map_err(self.kms("TagResources"))?;
-                }
+            Step::TagResources { keys } => self.tag_resources(keys).await?,
+        }
+        Ok(())
+    }
+
+    /// DeleteSecret; a secret already gone counts as deleted. After a
+    /// destroy the resource has no id.
+    async fn delete_secret(
+        &mut self,
+        secret_name: &str,
+        force: bool,
+        recovery_window_in_days: u32,
+    ) -> Result<(), EngineError> {
+        let r = self
+            .client
+            .send(&DeleteSecret {
+                secret_name: secret_name.to_owned(),
+                force_delete_without_recovery: Some(force),
+                recovery_window_in_days: Some(recovery_window_in_days),
+            })
+            .await;
+        match r {
+            Ok(_) => {}
+            // Already gone counts as deleted (as in the Terraform provider).
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(EngineError::Kms {
+                    secret: secret_name.to_owned(),
+                    action: "DeleteSecret",
+                    source,
+                });
             }
+        }
+        if self.rc.action == Action::Delete {
+            self.id = None;
+        }
+        Ok(())
+    }
+
+    /// CreateSecret with the configured arguments, the user's tags plus
+    /// the ownership tags, and the custom data inside the extended
+    /// configuration. The secret's id is the name KMS returns.
+    async fn create_secret(&mut self) -> Result<(), EngineError> {
+        let args = self.args()?;
+        let mut tags: Vec<Tag> = args
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::new(k.clone(), v.clone()))
+            .collect();
+        tags.extend(self.ownership.tags(&self.rc.address));
+        let extended_config = match (&args.custom_data, args.extended_config_json()) {
+            (Some(cd), Some(mut ext)) => {
+                ext.insert("CustomData".into(), serde_json::Value::Object(cd.clone()));
+                Some(serde_json::Value::Object(ext).to_string())
+            }
+            _ => args.extended_config.clone(),
+        };
+        let resp = self
+            .client
+            .send(&CreateSecret {
+                secret_name: args.secret_name.clone(),
+                secret_data: args.secret_data.clone(),
+                version_id: args.version_id.clone(),
+                secret_data_type: Some(args.secret_data_type.clone()),
+                secret_type: Some(args.secret_type.clone()),
+                encryption_key_id: args.encryption_key_id.clone(),
+                dkms_instance_id: args.dkms_instance_id.clone(),
+                description: args.description.clone(),
+                tags,
+                extended_config,
+                enable_automatic_rotation: args.enable_automatic_rotation,
+                rotation_interval: args.rotation_interval.clone(),
+                policy: args.policy.clone(),
+            })
+            .await
+            .map_err(|source| EngineError::Kms {
+                secret: args.secret_name.clone(),
+                action: "CreateSecret",
+                source,
+            })?;
+        tracing::info!(secret.name = %resp.secret_name, "secret created");
+        self.id = Some(resp.secret_name);
+        Ok(())
+    }
+
+    /// UpdateSecretRotationPolicy: on with the configured interval, or off.
+    async fn update_rotation_policy(&self) -> Result<(), EngineError> {
+        let args = self.args()?;
+        let on = args.enable_automatic_rotation.unwrap_or(false);
+        self.client
+            .send(&UpdateSecretRotationPolicy {
+                secret_name: self.name(),
+                enable_automatic_rotation: on,
+                rotation_interval: if on {
+                    args.rotation_interval.clone()
+                } else {
+                    None
+                },
+            })
+            .await
+            .map_err(self.kms("UpdateSecretRotationPolicy"))?;
+        Ok(())
+    }
+
+    /// UpdateSecret with the description and/or the custom data, as
+    /// planned.
+    async fn update_secret(&self, description: bool, custom_data: bool) -> Result<(), EngineError> {
+        let args = self.args()?;
+        self.client
+            .send(&UpdateSecret {
+                secret_name: self.name(),
+                description: description.then(|| args.description.clone().unwrap_or_default()),
+                custom_data: if custom_data {
+                    args.desired_custom_data()
+                        .map(|o| serde_json::Value::Object(o).to_string())
+                } else {
+                    None
+                },
+            })
+            .await
+            .map_err(self.kms("UpdateSecret"))?;
+        Ok(())
+    }
+
+    /// TagResources with the configured values of `keys` (no call when
+    /// none is configured).
+    async fn tag_resources(&self, keys: &[String]) -> Result<(), EngineError> {
+        let args = self.args()?;
+        let tags: Vec<Tag> = keys
+            .iter()
+            .filter_map(|k| args.tags.get(k).map(|v| Tag::new(k.clone(), v.clone())))
+            .collect();
+        if !tags.is_empty() {
+            self.client
+                .send(&TagResources {
+                    resource_type: "secret".into(),
+                    resource_ids: vec![self.name()],
+                    tags,
+                })
+                .await
+                .map_err(self.kms("TagResources"))?;
         }
         Ok(())
     }

@@ -653,21 +653,100 @@ pub async fn plan(
         crate::hex(&bytes)
     });
     let mut refusals: Vec<Diagnostic> = Vec::new();
-    let mut known = Known::new();
-    let mut planned: Vec<Planned<'_>> = Vec::new();
-    let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
-    let mut creating: BTreeSet<String> = BTreeSet::new();
 
     // The secrets this configuration created: needed for orphans, renames,
     // and `$Auto` names (KMS names a RAMCredentials secret created with
     // `$Auto`; the `rota:address` tag finds it again).
     let owned = live::owned_secrets(client, &options.ownership).await?;
+    let (planned, mut lives) = read_configured(client, config, options, &owned).await?;
+
+    // Orphans: secrets this configuration created that it no longer declares.
+    let configured_names: BTreeSet<String> =
+        planned.iter().map(|p| p.args.secret_name.clone()).collect();
+    let mut orphans: Vec<(String, BTreeMap<String, String>)> = owned
+        .into_iter()
+        .filter(|(name, _)| !configured_names.contains(name))
+        .collect();
+
+    let mut resources = Vec::new();
+    let mut data_hashes = BTreeMap::new();
+    let mut live_map = BTreeMap::new();
+
+    for p in &planned {
+        let r = p.resource;
+        let args = &p.args;
+        let live = lives.remove(&r.address).flatten();
+        data_hashes.insert(
+            r.address.clone(),
+            salted_hash(&salt, args.secret_data.expose_secret()),
+        );
+        let mut rc = unchanged(r, args);
+        let live = match options.mode {
+            PlanMode::Destroy => {
+                if let Some(l) = &live {
+                    plan_destroy(&mut rc, args, l);
+                }
+                live
+            }
+            PlanMode::Apply => match live {
+                None => {
+                    plan_create(&mut rc, r, args, &mut orphans);
+                    None
+                }
+                Some(mut l) => {
+                    read_versions_if_needed(client, args, &mut l).await?;
+                    diff_existing(config, r, args, &l, &mut rc, &mut refusals);
+                    Some(l)
+                }
+            },
+        };
+        if let Some(l) = live {
+            live_map.insert(r.address.clone(), l);
+        }
+        resources.push(rc);
+    }
+
+    // Orphans are destroyed after everything else (they are not referenced).
+    for (name, tags) in orphans {
+        if let Some((rc, l)) = plan_orphan(client, options, name, &tags).await? {
+            live_map.insert(rc.address.clone(), l);
+            resources.push(rc);
+        }
+    }
+
+    if options.mode == PlanMode::Destroy {
+        resources.reverse();
+    }
+    if !refusals.is_empty() {
+        return Err(EngineError::Refused(Diagnostics(refusals)));
+    }
+    Ok(Plan {
+        mode: options.mode,
+        resources,
+        config_id: options.ownership.config_id().to_owned(),
+        live: live_map,
+        salt,
+        data_hashes,
+    })
+}
+
+/// Evaluates the configured resources level by level (a resource once
+/// what it refers to is known) and reads their live state, each level
+/// concurrently. Returns them in that order, with the live secret by
+/// address (`None`: it does not exist, or its name is not known yet).
+async fn read_configured<'c>(
+    client: &KmsClient,
+    config: &'c Config,
+    options: &PlanOptions,
+    owned: &[(String, BTreeMap<String, String>)],
+) -> Result<(Vec<Planned<'c>>, BTreeMap<String, Option<LiveSecret>>), EngineError> {
     let auto_names: BTreeMap<&str, &str> = owned
         .iter()
         .filter_map(|(name, tags)| tags.get(ADDRESS_TAG).map(|a| (a.as_str(), name.as_str())))
         .collect();
-
-    // Level by level: evaluate with what is known, then read live concurrently.
+    let mut known = Known::new();
+    let mut planned: Vec<Planned<'_>> = Vec::new();
+    let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
     let mut remaining: Vec<&Resource> = config.resources.iter().collect();
     while !remaining.is_empty() {
         let (level, rest): (Vec<&Resource>, Vec<&Resource>) = remaining
@@ -679,12 +758,7 @@ pub async fn plan(
         }
         let mut batch = Vec::new();
         for r in level {
-            let mut args = config.evaluate(r, &known).map_err(EngineError::Config)?;
-            if args.secret_name == AUTO_NAME
-                && let Some(name) = auto_names.get(r.address.as_str())
-            {
-                args.secret_name = (*name).to_owned();
-            }
+            let args = evaluate_for_plan(config, r, &known, &auto_names)?;
             let opts = ReadOptions {
                 policy: args.policy.is_some(),
                 versions: !args.is_managed()
@@ -708,181 +782,178 @@ pub async fn plan(
                     .next()
                     .unwrap_or_else(|| Err(EngineError::Internal("read lost".into())))?
             };
-            let will_exist_as_is = live.is_some();
             let obj = match &live {
-                Some(l) if will_exist_as_is => resource_object(&args, Some(&l.computed())),
-                _ => {
-                    creating.insert(r.name.clone());
-                    resource_object(&args, None)
-                }
+                Some(l) => resource_object(&args, Some(&l.computed())),
+                None => resource_object(&args, None),
             };
             known.insert(r.name.clone(), obj);
             lives.insert(r.address.clone(), live);
             planned.push(Planned { resource: r, args });
         }
     }
+    Ok((planned, lives))
+}
 
-    // Orphans: secrets this configuration created that it no longer declares.
-    let configured_names: BTreeSet<String> =
-        planned.iter().map(|p| p.args.secret_name.clone()).collect();
-    let mut orphans: Vec<(String, BTreeMap<String, String>)> = owned
-        .into_iter()
-        .filter(|(name, _)| !configured_names.contains(name))
-        .collect();
-
-    let mut resources = Vec::new();
-    let mut data_hashes = BTreeMap::new();
-    let mut live_map = BTreeMap::new();
-
-    for p in &planned {
-        let r = p.resource;
-        let args = &p.args;
-        let live = lives.remove(&r.address).flatten();
-        data_hashes.insert(
-            r.address.clone(),
-            salted_hash(&salt, args.secret_data.expose_secret()),
-        );
-        let mut rc = ResourceChange {
-            address: r.address.clone(),
-            name: Some(r.name.clone()),
-            secret_name: args.secret_name.clone(),
-            action: Action::NoOp,
-            reasons: Vec::new(),
-            changes: Vec::new(),
-            steps: Vec::new(),
-            notes: Vec::new(),
-            depends_on: r.depends_on.iter().cloned().collect(),
-        };
-        if options.mode == PlanMode::Destroy {
-            if let Some(l) = &live {
-                if l.planned_delete_time.is_some() && !args.force_delete_without_recovery {
-                    rc.notes.push(format!(
-                        "already scheduled for deletion at {}",
-                        l.planned_delete_time.as_deref().unwrap_or("")
-                    ));
-                } else {
-                    rc.action = Action::Delete;
-                    rc.secret_name = l.name.clone();
-                    rc.changes = destroy_changes(l);
-                    rc.steps.push(delete_step(&l.name, args));
-                    rc.reasons.push(delete_reason(args));
-                }
-                live_map.insert(r.address.clone(), l.clone());
-            }
-            resources.push(rc);
-            continue;
-        }
-        match live {
-            None => {
-                // A secret created at this address under another name?
-                let renamed = orphans
-                    .iter()
-                    .position(|(_, tags)| tags.get(ADDRESS_TAG) == Some(&r.address));
-                rc.changes = creation_changes(args, &r.set);
-                rc.steps = creation_steps(args);
-                if let Some(i) = renamed {
-                    let (old, _) = orphans.remove(i);
-                    rc.action = Action::Replace;
-                    rc.reasons.push(format!(
-                        "secret_name changed from {old:?}: the secret {old:?} is deleted and {:?} is created; the versions of {old:?} are not carried over",
-                        args.secret_name
-                    ));
-                    if let Some(c) = rc.changes.iter_mut().find(|c| c.attr == "secret_name") {
-                        c.before = Some(val(&old));
-                        c.forces_replacement = true;
-                    }
-                    rc.steps.insert(
-                        0,
-                        Step::DeleteSecret {
-                            secret_name: old,
-                            force: args.force_delete_without_recovery,
-                            recovery_window_in_days: args.recovery_window_in_days,
-                        },
-                    );
-                } else {
-                    rc.action = Action::Create;
-                }
-            }
-            Some(mut l) => {
-                // Versions are needed when the current one differs from the configured one.
-                if !args.is_managed()
-                    && l.versions.is_none()
-                    && !args.is_unknown("version_id")
-                    && l.version_id != args.version_id
-                    && l.planned_delete_time.is_none()
-                {
-                    l.versions =
-                        Some(client.list_all_versions(&l.name).await.map_err(|source| {
-                            EngineError::Kms {
-                                secret: l.name.clone(),
-                                action: "ListSecretVersionIds",
-                                source,
-                            }
-                        })?);
-                }
-                diff_existing(config, r, args, &l, &mut rc, &mut refusals);
-                live_map.insert(r.address.clone(), l);
-            }
-        }
-        resources.push(rc);
+/// Evaluates a resource with what is `known`; a `$Auto` name becomes the
+/// name KMS gave the secret this address created, if there is one.
+fn evaluate_for_plan(
+    config: &Config,
+    r: &Resource,
+    known: &Known,
+    auto_names: &BTreeMap<&str, &str>,
+) -> Result<SecretArgs, EngineError> {
+    let mut args = config.evaluate(r, known).map_err(EngineError::Config)?;
+    if args.secret_name == AUTO_NAME
+        && let Some(name) = auto_names.get(r.address.as_str())
+    {
+        args.secret_name = (*name).to_owned();
     }
+    Ok(args)
+}
 
-    // Orphans are destroyed after everything else (they are not referenced).
-    for (name, tags) in orphans {
-        let address = tags
-            .get(ADDRESS_TAG)
-            .cloned()
-            .unwrap_or_else(|| format!("{RESOURCE_TYPE}.{name}"));
-        let l = match live::read(client, &name, ReadOptions::default()).await? {
-            Some(l) => l,
-            None => continue,
-        };
-        let mut rc = ResourceChange {
-            address: address.clone(),
-            name: None,
+/// The change of a configured resource before anything is planned for it:
+/// nothing.
+fn unchanged(r: &Resource, args: &SecretArgs) -> ResourceChange {
+    ResourceChange {
+        address: r.address.clone(),
+        name: Some(r.name.clone()),
+        secret_name: args.secret_name.clone(),
+        action: Action::NoOp,
+        reasons: Vec::new(),
+        changes: Vec::new(),
+        steps: Vec::new(),
+        notes: Vec::new(),
+        depends_on: r.depends_on.iter().cloned().collect(),
+    }
+}
+
+/// Destroy mode: deletes the existing secret `l`, unless it is already
+/// scheduled for deletion (and not to be forced).
+fn plan_destroy(rc: &mut ResourceChange, args: &SecretArgs, l: &LiveSecret) {
+    if l.planned_delete_time.is_some() && !args.force_delete_without_recovery {
+        rc.notes.push(format!(
+            "already scheduled for deletion at {}",
+            l.planned_delete_time.as_deref().unwrap_or("")
+        ));
+    } else {
+        rc.action = Action::Delete;
+        rc.secret_name = l.name.clone();
+        rc.changes = destroy_changes(l);
+        rc.steps.push(delete_step(&l.name, args));
+        rc.reasons.push(delete_reason(args));
+    }
+}
+
+/// A secret that does not exist: created, or, when a secret this address
+/// created under another name is among the `orphans`, replaced (that one
+/// deleted, this one created).
+fn plan_create(
+    rc: &mut ResourceChange,
+    r: &Resource,
+    args: &SecretArgs,
+    orphans: &mut Vec<(String, BTreeMap<String, String>)>,
+) {
+    let renamed = orphans
+        .iter()
+        .position(|(_, tags)| tags.get(ADDRESS_TAG) == Some(&r.address));
+    rc.changes = creation_changes(args, &r.set);
+    rc.steps = creation_steps(args);
+    let Some(i) = renamed else {
+        rc.action = Action::Create;
+        return;
+    };
+    let (old, _) = orphans.remove(i);
+    rc.action = Action::Replace;
+    rc.reasons.push(format!(
+        "secret_name changed from {old:?}: the secret {old:?} is deleted and {:?} is created; the versions of {old:?} are not carried over",
+        args.secret_name
+    ));
+    if let Some(c) = rc.changes.iter_mut().find(|c| c.attr == "secret_name") {
+        c.before = Some(val(&old));
+        c.forces_replacement = true;
+    }
+    rc.steps.insert(
+        0,
+        Step::DeleteSecret {
+            secret_name: old,
+            force: args.force_delete_without_recovery,
+            recovery_window_in_days: args.recovery_window_in_days,
+        },
+    );
+}
+
+/// Lists the versions of `l` when the diff needs them: a Generic secret
+/// whose current version differs from the configured one.
+async fn read_versions_if_needed(
+    client: &KmsClient,
+    args: &SecretArgs,
+    l: &mut LiveSecret,
+) -> Result<(), EngineError> {
+    if !args.is_managed()
+        && l.versions.is_none()
+        && !args.is_unknown("version_id")
+        && l.version_id != args.version_id
+        && l.planned_delete_time.is_none()
+    {
+        l.versions =
+            Some(
+                client
+                    .list_all_versions(&l.name)
+                    .await
+                    .map_err(|source| EngineError::Kms {
+                        secret: l.name.clone(),
+                        action: "ListSecretVersionIds",
+                        source,
+                    })?,
+            );
+    }
+    Ok(())
+}
+
+/// The deletion of an orphan: secret `name`, created by this
+/// configuration and no longer declared. `None` if it is gone already.
+async fn plan_orphan(
+    client: &KmsClient,
+    options: &PlanOptions,
+    name: String,
+    tags: &BTreeMap<String, String>,
+) -> Result<Option<(ResourceChange, LiveSecret)>, EngineError> {
+    let address = tags
+        .get(ADDRESS_TAG)
+        .cloned()
+        .unwrap_or_else(|| format!("{RESOURCE_TYPE}.{name}"));
+    let Some(l) = live::read(client, &name, ReadOptions::default()).await? else {
+        return Ok(None);
+    };
+    let mut rc = ResourceChange {
+        address: address.clone(),
+        name: None,
+        secret_name: name.clone(),
+        action: Action::Delete,
+        reasons: vec![format!(
+            "{address} is no longer in the configuration, and this configuration created secret {name:?} (tag rota:config={})",
+            options.ownership.config_id()
+        )],
+        changes: destroy_changes(&l),
+        steps: vec![Step::DeleteSecret {
             secret_name: name.clone(),
-            action: Action::Delete,
-            reasons: vec![format!(
-                "{address} is no longer in the configuration, and this configuration created secret {name:?} (tag rota:config={})",
-                options.ownership.config_id()
-            )],
-            changes: destroy_changes(&l),
-            steps: vec![Step::DeleteSecret {
-                secret_name: name.clone(),
-                force: false,
-                recovery_window_in_days: 30,
-            }],
-            notes: Vec::new(),
-            depends_on: Vec::new(),
-        };
-        if l.planned_delete_time.is_some() {
-            rc.action = Action::NoOp;
-            rc.steps.clear();
-            rc.changes.clear();
-            rc.reasons.clear();
-            rc.notes.push("already scheduled for deletion".into());
-        } else {
-            rc.reasons
-                .push("it is deleted with a recovery window of 30 days".into());
-        }
-        live_map.insert(address, l);
-        resources.push(rc);
+            force: false,
+            recovery_window_in_days: 30,
+        }],
+        notes: Vec::new(),
+        depends_on: Vec::new(),
+    };
+    if l.planned_delete_time.is_some() {
+        rc.action = Action::NoOp;
+        rc.steps.clear();
+        rc.changes.clear();
+        rc.reasons.clear();
+        rc.notes.push("already scheduled for deletion".into());
+    } else {
+        rc.reasons
+            .push("it is deleted with a recovery window of 30 days".into());
     }
-
-    if options.mode == PlanMode::Destroy {
-        resources.reverse();
-    }
-    if !refusals.is_empty() {
-        return Err(EngineError::Refused(Diagnostics(refusals)));
-    }
-    Ok(Plan {
-        mode: options.mode,
-        resources,
-        config_id: options.ownership.config_id().to_owned(),
-        live: live_map,
-        salt,
-        data_hashes,
-    })
+    Ok(Some((rc, l)))
 }
 
 fn delete_step(name: &str, args: &SecretArgs) -> Step {
@@ -932,136 +1003,207 @@ fn diff_existing(
     rc: &mut ResourceChange,
     refusals: &mut Vec<Diagnostic>,
 ) {
-    let refuse = |attr: Option<&str>, msg: String, help: String| {
-        Diagnostic::new(msg)
-            .at(config.location(r, attr))
-            .address(&r.address)
-            .help(help)
+    let mut diff = Diff {
+        config,
+        r,
+        args,
+        l,
+        rc,
+        refusals,
+        changes: Vec::new(),
+        steps: Vec::new(),
     };
-    let mut changes: Vec<Change> = Vec::new();
-    let mut steps: Vec<Step> = Vec::new();
-    let mut force_reasons: Vec<&'static str> = Vec::new();
-    let known = |a: &str| !args.is_unknown(a);
+    let forced = diff.forced_changes();
+    if !forced.is_empty() {
+        diff.replace(forced);
+        return;
+    }
+    diff.restore();
+    diff.value_and_version();
+    diff.stage_moves();
+    diff.rotation_policy();
+    diff.policy();
+    diff.description_and_custom_data();
+    diff.tags();
+    diff.finish();
+}
 
-    // ForceNew arguments.
-    let mut force = |attr: &'static str, before: String, after: String| {
-        changes.push(Change {
-            attr: attr.into(),
-            before: Some(val(before)),
-            after: Some(val(after)),
-            forces_replacement: true,
-        });
-        force_reasons.push(attr);
-    };
-    if known("secret_type") && !l.secret_type.eq_ignore_ascii_case(&args.secret_type) {
-        force(
-            "secret_type",
-            l.secret_type.clone(),
-            args.secret_type.clone(),
+/// The diff of one existing secret against its configuration: what
+/// changes in place and the calls that change it, the notes and the
+/// refusals.
+struct Diff<'a> {
+    config: &'a Config,
+    r: &'a Resource,
+    args: &'a SecretArgs,
+    l: &'a LiveSecret,
+    rc: &'a mut ResourceChange,
+    refusals: &'a mut Vec<Diagnostic>,
+    /// Attribute changes made in place.
+    changes: Vec<Change>,
+    /// The calls that make them.
+    steps: Vec<Step>,
+}
+
+impl Diff<'_> {
+    /// Whether the configured value of `attr` is known (not computed from
+    /// something created later).
+    fn known(&self, attr: &str) -> bool {
+        !self.args.is_unknown(attr)
+    }
+
+    /// Refuses the plan, pointing at `attr` of the resource.
+    fn refuse(&mut self, attr: Option<&str>, message: String, help: String) {
+        self.refusals.push(
+            Diagnostic::new(message)
+                .at(self.config.location(self.r, attr))
+                .address(&self.r.address)
+                .help(help),
         );
     }
-    if let Some(k) = &args.encryption_key_id
-        && known("encryption_key_id")
-        && *k != l.encryption_key_id
-    {
-        force("encryption_key_id", l.encryption_key_id.clone(), k.clone());
+
+    /// Records an attribute changed in place.
+    fn change(&mut self, attr: &str, before: Shown, after: Shown) {
+        self.changes.push(Change {
+            attr: attr.into(),
+            before: Some(before),
+            after: Some(after),
+            forces_replacement: false,
+        });
     }
-    if let Some(d) = &args.dkms_instance_id
-        && known("dkms_instance_id")
-        && *d != l.dkms_instance_id
-    {
-        force("dkms_instance_id", l.dkms_instance_id.clone(), d.clone());
-    }
-    if known("extended_config")
-        && let Some(want) = args.extended_config_json()
-    {
-        let have: serde_json::Map<String, serde_json::Value> = l
-            .extended_config
-            .as_deref()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .and_then(|v| match v {
-                serde_json::Value::Object(o) => Some(o),
-                _ => None,
-            })
-            .unwrap_or_default();
-        let differs = want
-            .iter()
-            .filter(|(k, _)| k.as_str() != "CustomData")
-            .any(|(k, v)| have.get(k) != Some(v));
-        if differs {
+
+    /// The changes to arguments that cannot change on an existing secret
+    /// (`secret_type`, `encryption_key_id`, `dkms_instance_id`,
+    /// `extended_config` apart from its CustomData).
+    fn forced_changes(&self) -> Vec<Change> {
+        let (args, l) = (self.args, self.l);
+        let mut changes = Vec::new();
+        let mut force = |attr: &'static str, before: String, after: String| {
+            changes.push(Change {
+                attr: attr.into(),
+                before: Some(val(before)),
+                after: Some(val(after)),
+                forces_replacement: true,
+            });
+        };
+        if self.known("secret_type") && !l.secret_type.eq_ignore_ascii_case(&args.secret_type) {
             force(
-                "extended_config",
-                l.extended_config.clone().unwrap_or_default(),
-                args.extended_config.clone().unwrap_or_default(),
+                "secret_type",
+                l.secret_type.clone(),
+                args.secret_type.clone(),
             );
         }
+        if let Some(k) = &args.encryption_key_id
+            && self.known("encryption_key_id")
+            && *k != l.encryption_key_id
+        {
+            force("encryption_key_id", l.encryption_key_id.clone(), k.clone());
+        }
+        if let Some(d) = &args.dkms_instance_id
+            && self.known("dkms_instance_id")
+            && *d != l.dkms_instance_id
+        {
+            force("dkms_instance_id", l.dkms_instance_id.clone(), d.clone());
+        }
+        if self.known("extended_config")
+            && let Some(want) = args.extended_config_json()
+        {
+            let have: serde_json::Map<String, serde_json::Value> = l
+                .extended_config
+                .as_deref()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+                .and_then(|v| match v {
+                    serde_json::Value::Object(o) => Some(o),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            let differs = want
+                .iter()
+                .filter(|(k, _)| k.as_str() != "CustomData")
+                .any(|(k, v)| have.get(k) != Some(v));
+            if differs {
+                force(
+                    "extended_config",
+                    l.extended_config.clone().unwrap_or_default(),
+                    args.extended_config.clone().unwrap_or_default(),
+                );
+            }
+        }
+        changes
     }
-    if !force_reasons.is_empty() {
-        rc.action = Action::Replace;
-        rc.reasons.push(format!(
+
+    /// Plans a replacement for the `forced` changes: delete, then create.
+    /// Under the same name that needs force_delete_without_recovery,
+    /// otherwise the plan is refused with the ways out.
+    fn replace(mut self, forced: Vec<Change>) {
+        let (args, l) = (self.args, self.l);
+        let reasons: Vec<&str> = forced.iter().map(|c| c.attr.as_str()).collect();
+        self.rc.action = Action::Replace;
+        self.rc.reasons.push(format!(
             "{} cannot change on an existing secret: the secret {:?} is deleted, with all its versions, and created again",
-            force_reasons.join(", "),
+            reasons.join(", "),
             l.name
         ));
         if !args.force_delete_without_recovery {
-            refusals.push(refuse(
-                Some(force_reasons[0]),
+            self.refuse(
+                Some(reasons[0]),
                 format!(
                     "replacing {} would delete secret {:?} and create it again under the same name, but a deleted secret keeps its name taken for its recovery window ({} days)",
-                    r.address, l.name, args.recovery_window_in_days
+                    self.r.address, l.name, args.recovery_window_in_days
                 ),
                 format!(
                     "the ways out:\n\
                      - set force_delete_without_recovery = true: the secret and all its versions are deleted at once, unrecoverably, and created again;\n\
                      - or give the new secret another secret_name: the old one is deleted with its recovery window and the new one is created beside it;\n\
                      - or revert the change to {}",
-                    force_reasons.join(", ")
+                    reasons.join(", ")
                 ),
+            );
+        }
+        let forced_attrs: BTreeSet<String> = forced.iter().map(|c| c.attr.clone()).collect();
+        self.rc.changes = forced;
+        self.rc.changes.extend(
+            creation_changes(args, &self.r.set)
+                .into_iter()
+                .filter(|c| !forced_attrs.contains(&c.attr)),
+        );
+        self.rc.steps.push(delete_step(&l.name, args));
+        self.rc.steps.extend(creation_steps(args));
+    }
+
+    /// A secret scheduled for deletion is restored first.
+    fn restore(&mut self) {
+        if let Some(t) = &self.l.planned_delete_time {
+            self.steps.push(Step::RestoreSecret);
+            self.change(
+                "planned_delete_time",
+                val(t),
+                Shown::Value(serde_json::Value::Null),
+            );
+            self.rc.notes.push(format!(
+                "the secret is scheduled for deletion at {t}; it is restored first"
             ));
         }
-        let forced: BTreeSet<String> = changes.iter().map(|c| c.attr.clone()).collect();
-        rc.changes = changes;
-        rc.changes.extend(
-            creation_changes(args, &r.set)
-                .into_iter()
-                .filter(|c| !forced.contains(&c.attr)),
-        );
-        rc.steps.push(delete_step(&l.name, args));
-        rc.steps.extend(creation_steps(args));
-        return;
     }
 
-    let mut changes: Vec<Change> = Vec::new();
-    let mut change = |attr: &str, before: Shown, after: Shown| {
-        changes.push(Change {
-            attr: attr.into(),
-            before: Some(before),
-            after: Some(after),
-            forces_replacement: false,
-        });
-    };
-
-    if let Some(t) = &l.planned_delete_time {
-        steps.push(Step::RestoreSecret);
-        change(
-            "planned_delete_time",
-            val(t),
-            Shown::Value(serde_json::Value::Null),
-        );
-        rc.notes.push(format!(
-            "the secret is scheduled for deletion at {t}; it is restored first"
-        ));
-    }
-
-    // Values and versions (Generic only: managed types rotate).
-    // A secret in its deletion window may not serve its value: compare after the restore.
-    if !args.is_managed() && known("version_id") && known("secret_data") && !l.version_id.is_empty()
-    {
+    /// Values and versions (Generic only: managed types rotate). A new
+    /// version_id puts the new value, unless the rotator wrote the current
+    /// one or the configured version still exists; a new value under the
+    /// same version_id is refused.
+    fn value_and_version(&mut self) {
+        let (args, l) = (self.args, self.l);
+        // A secret in its deletion window may not serve its value: compare after the restore.
+        if args.is_managed()
+            || !self.known("version_id")
+            || !self.known("secret_data")
+            || l.version_id.is_empty()
+        {
+            return;
+        }
         let data_hash = live::sha256_hex(args.secret_data.expose_secret().as_bytes());
         if l.version_id == args.version_id {
             let data_differs = !l.data_sha256.is_empty() && l.data_sha256 != data_hash;
             let type_differs = !l.secret_data_type.is_empty()
-                && known("secret_data_type")
+                && self.known("secret_data_type")
                 && l.secret_data_type != args.secret_data_type;
             if data_differs || type_differs {
                 let what = if data_differs {
@@ -1069,63 +1211,77 @@ fn diff_existing(
                 } else {
                     "secret_data_type"
                 };
-                refusals.push(refuse(
+                self.refuse(
                     Some(what),
                     format!(
                         "{what} changed but version_id is still {:?}",
                         args.version_id
                     ),
                     "KMS versions are immutable: a new value is a new version. Set a new version_id (e.g. \"v2\") together with the new secret_data; Rota then puts it with PutSecretValue and makes it ACSCurrent".into(),
-                ));
+                );
             }
         } else if l.tags.contains_key(ROTATED_TAG)
             || rota_rotation::protocol::is_rotation_version(&l.version_id)
         {
-            rc.notes.push(format!(
+            self.rc.notes.push(format!(
                 "ACSCurrent is version {:?}, written by Rota's rotation: the configured value is the initial value and is not written back",
                 l.version_id
             ));
         } else if l.has_version(&args.version_id) {
-            rc.notes.push(format!(
+            self.rc.notes.push(format!(
                 "ACSCurrent is version {:?}; the configured version {:?} still exists and is not made current again (never fight the rotator; use move_to_version to move stages)",
                 l.version_id, args.version_id
             ));
         } else {
-            change("secret_data", Shown::Sensitive, Shown::Sensitive);
-            if l.secret_data_type != args.secret_data_type {
-                change(
-                    "secret_data_type",
-                    val(&l.secret_data_type),
-                    val(&args.secret_data_type),
-                );
-            }
-            change("version_id", val(&l.version_id), val(&args.version_id));
-            if let Some(st) = &args.version_stages {
-                change(
-                    "version_stages",
-                    Shown::Value(serde_json::Value::from(l.version_stages.clone())),
-                    Shown::Value(serde_json::Value::from(st.clone())),
-                );
-            }
-            steps.push(Step::PutSecretValue {
-                version_id: args.version_id.clone(),
-            });
+            self.put_new_version();
         }
     }
 
-    // Stage moves.
-    if !args.is_managed() && (args.move_to_version.is_some() || args.remove_from_version.is_some())
-    {
+    /// Puts the configured value as a new version.
+    fn put_new_version(&mut self) {
+        let (args, l) = (self.args, self.l);
+        self.change("secret_data", Shown::Sensitive, Shown::Sensitive);
+        if l.secret_data_type != args.secret_data_type {
+            self.change(
+                "secret_data_type",
+                val(&l.secret_data_type),
+                val(&args.secret_data_type),
+            );
+        }
+        self.change("version_id", val(&l.version_id), val(&args.version_id));
+        if let Some(st) = &args.version_stages {
+            self.change(
+                "version_stages",
+                Shown::Value(serde_json::Value::from(l.version_stages.clone())),
+                Shown::Value(serde_json::Value::from(st.clone())),
+            );
+        }
+        self.steps.push(Step::PutSecretValue {
+            version_id: args.version_id.clone(),
+        });
+    }
+
+    /// Stage moves (Generic only): move_to_version / remove_from_version
+    /// when the stage is not already where they put it. A version to move
+    /// to that does not exist is refused.
+    fn stage_moves(&mut self) {
+        let (args, l) = (self.args, self.l);
+        if args.is_managed()
+            || (args.move_to_version.is_none() && args.remove_from_version.is_none())
+        {
+            return;
+        }
         let stage = &args.version_stage;
         let holder = l.stage_holder(stage).map(str::to_owned);
-        let put_new = steps
+        let put_new = self
+            .steps
             .iter()
             .any(|s| matches!(s, Step::PutSecretValue { .. }));
         let mut needed = false;
         if let Some(to) = &args.move_to_version {
             let exists = l.has_version(to) || (put_new && *to == args.version_id);
             if !exists {
-                refusals.push(refuse(
+                self.refuse(
                     Some("move_to_version"),
                     format!("move_to_version {to:?}: the secret has no such version"),
                     format!(
@@ -1140,7 +1296,7 @@ fn diff_existing(
                                 .join(", "))
                             .unwrap_or_else(|| l.version_id.clone())
                     ),
-                ));
+                );
             }
             let after_put_holder = if put_new && stage == rota_kms::kms::stage::CURRENT {
                 Some(args.version_id.clone())
@@ -1158,7 +1314,7 @@ fn diff_existing(
             needed = true;
         }
         if needed {
-            change(
+            self.change(
                 &format!("version_stage {stage}"),
                 holder
                     .clone()
@@ -1169,7 +1325,7 @@ fn diff_existing(
                     .map(val)
                     .unwrap_or(Shown::Value(serde_json::Value::Null)),
             );
-            steps.push(Step::UpdateSecretVersionStage {
+            self.steps.push(Step::UpdateSecretVersionStage {
                 stage: stage.clone(),
                 move_to: args.move_to_version.clone(),
                 remove_from: args.remove_from_version.clone(),
@@ -1177,12 +1333,17 @@ fn diff_existing(
         }
     }
 
-    // Rotation policy.
-    if known("enable_automatic_rotation") && known("rotation_interval") {
+    /// The rotation policy: enable_automatic_rotation, and the interval
+    /// (compared in seconds) while it is on.
+    fn rotation_policy(&mut self) {
+        let (args, l) = (self.args, self.l);
+        if !self.known("enable_automatic_rotation") || !self.known("rotation_interval") {
+            return;
+        }
         let want_on = args.enable_automatic_rotation.unwrap_or(false);
         let mut rotation = false;
         if want_on != l.automatic_rotation {
-            change(
+            self.change(
                 "enable_automatic_rotation",
                 Shown::Value(l.automatic_rotation.into()),
                 Shown::Value(want_on.into()),
@@ -1192,7 +1353,7 @@ fn diff_existing(
         if want_on {
             let have = l.rotation_interval.as_deref().and_then(interval_seconds);
             if have != args.interval_seconds() {
-                change(
+                self.change(
                     "rotation_interval",
                     l.rotation_interval
                         .clone()
@@ -1207,101 +1368,120 @@ fn diff_existing(
             }
         }
         if rotation {
-            steps.push(Step::UpdateSecretRotationPolicy);
+            self.steps.push(Step::UpdateSecretRotationPolicy);
         }
     }
 
-    // Policy.
-    if let Some(p) = &args.policy
-        && known("policy")
-        && !l.policy.as_deref().is_some_and(|have| json_eq(have, p))
-    {
-        change(
-            "policy",
-            l.policy
-                .clone()
-                .map(val)
-                .unwrap_or(Shown::Value(serde_json::Value::Null)),
-            val(p),
+    /// The resource policy, compared as JSON.
+    fn policy(&mut self) {
+        let (args, l) = (self.args, self.l);
+        if let Some(p) = &args.policy
+            && self.known("policy")
+            && !l.policy.as_deref().is_some_and(|have| json_eq(have, p))
+        {
+            self.change(
+                "policy",
+                l.policy
+                    .clone()
+                    .map(val)
+                    .unwrap_or(Shown::Value(serde_json::Value::Null)),
+                val(p),
+            );
+            self.steps.push(Step::SetSecretPolicy);
+        }
+    }
+
+    /// The description and (managed types) the custom data, updated
+    /// together by one UpdateSecret.
+    fn description_and_custom_data(&mut self) {
+        let (args, l) = (self.args, self.l);
+        let mut upd_desc = false;
+        let mut upd_custom = false;
+        let want_desc = args.description.clone().unwrap_or_default();
+        if self.known("description") && want_desc != l.description {
+            self.change("description", val(&l.description), val(&want_desc));
+            upd_desc = true;
+        }
+        if args.is_managed()
+            && self.known("custom_data")
+            && self.known("extended_config_custom_data")
+            && self.known("extended_config")
+            && let Some(want) = args.desired_custom_data()
+        {
+            let have = live_custom_data(l);
+            if have != want {
+                let set = &self.r.set;
+                let attr = if set.contains("extended_config_custom_data") {
+                    "extended_config_custom_data"
+                } else if set.contains("custom_data") {
+                    "custom_data"
+                } else {
+                    "extended_config.CustomData"
+                };
+                self.change(
+                    attr,
+                    Shown::Value(serde_json::Value::Object(have)),
+                    Shown::Value(serde_json::Value::Object(want)),
+                );
+                upd_custom = true;
+            }
+        }
+        if upd_desc || upd_custom {
+            self.steps.push(Step::UpdateSecret {
+                description: upd_desc,
+                custom_data: upd_custom,
+            });
+        }
+    }
+
+    /// The user's tags (Rota's own are not compared): removed keys are
+    /// untagged, new and changed ones tagged.
+    fn tags(&mut self) {
+        if !self.known("tags") {
+            return;
+        }
+        let have = self.l.user_tags();
+        let want = &self.args.tags;
+        if have == *want {
+            return;
+        }
+        self.change(
+            "tags",
+            Shown::Value(tags_json(&have)),
+            Shown::Value(tags_json(want)),
         );
-        steps.push(Step::SetSecretPolicy);
-    }
-
-    // Description and custom data.
-    let mut upd_desc = false;
-    let mut upd_custom = false;
-    let want_desc = args.description.clone().unwrap_or_default();
-    if known("description") && want_desc != l.description {
-        change("description", val(&l.description), val(&want_desc));
-        upd_desc = true;
-    }
-    if args.is_managed()
-        && known("custom_data")
-        && known("extended_config_custom_data")
-        && known("extended_config")
-        && let Some(want) = args.desired_custom_data()
-    {
-        let have = live_custom_data(l);
-        if have != want {
-            let attr = if r.set.contains("extended_config_custom_data") {
-                "extended_config_custom_data"
-            } else if r.set.contains("custom_data") {
-                "custom_data"
-            } else {
-                "extended_config.CustomData"
-            };
-            change(
-                attr,
-                Shown::Value(serde_json::Value::Object(have)),
-                Shown::Value(serde_json::Value::Object(want)),
-            );
-            upd_custom = true;
+        let removed: Vec<String> = have
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .cloned()
+            .collect();
+        if !removed.is_empty() {
+            self.steps.push(Step::UntagResources { keys: removed });
         }
-    }
-    if upd_desc || upd_custom {
-        steps.push(Step::UpdateSecret {
-            description: upd_desc,
-            custom_data: upd_custom,
-        });
-    }
-
-    // Tags (the user's only).
-    if known("tags") {
-        let have = l.user_tags();
-        let want = &args.tags;
-        if have != *want {
-            change(
-                "tags",
-                Shown::Value(tags_json(&have)),
-                Shown::Value(tags_json(want)),
-            );
-            let removed: Vec<String> = have
-                .keys()
-                .filter(|k| !want.contains_key(*k))
-                .cloned()
-                .collect();
-            if !removed.is_empty() {
-                steps.push(Step::UntagResources { keys: removed });
-            }
-            let changed = want.iter().any(|(k, v)| have.get(k) != Some(v));
-            if changed {
-                steps.push(Step::TagResources {
-                    keys: want.keys().cloned().collect(),
-                });
-            }
+        let changed = want.iter().any(|(k, v)| have.get(k) != Some(v));
+        if changed {
+            self.steps.push(Step::TagResources {
+                keys: want.keys().cloned().collect(),
+            });
         }
     }
 
-    if !steps.is_empty() {
-        rc.action = Action::Update;
+    /// With any call to make, the resource is updated in place: the
+    /// changes (after its id) and the calls go into the resource change.
+    fn finish(self) {
+        if self.steps.is_empty() {
+            return;
+        }
+        let l = self.l;
+        self.rc.action = Action::Update;
         let mut all = vec![Change {
             attr: "id".into(),
             before: Some(val(&l.name)),
             after: Some(val(&l.name)),
             forces_replacement: false,
         }];
-        all.extend(changes);
-        rc.changes = all;
-        rc.steps = steps;
+        all.extend(self.changes);
+        self.rc.changes = all;
+        self.rc.steps = self.steps;
     }
 }

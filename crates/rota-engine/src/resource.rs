@@ -313,9 +313,23 @@ fn tag_charset_ok(s: &str) -> bool {
 /// text of the `secret_name` expression (for the suggested fix).
 pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) -> Vec<Problem> {
     let mut out = Vec::new();
-    let known = |a: &str| !args.is_unknown(a);
-    let ty = args.secret_type.as_str();
+    check_unsettable_ids(set, &mut out);
+    check_types(args, &mut out);
+    check_secret_name(args, set, name_source, &mut out);
+    check_data_and_version_id(args, set, &mut out);
+    check_extended_config(args, &mut out);
+    check_custom_data(args, set, &mut out);
+    check_rotation(args, &mut out);
+    check_policy(args, &mut out);
+    check_tags(args, &mut out);
+    check_recovery_window(args, &mut out);
+    check_version_stages(args, set, &mut out);
+    out
+}
 
+/// key_id and certificate_id: the seed lists them, but a secret can never
+/// take them.
+fn check_unsettable_ids(set: &BTreeSet<String>, out: &mut Vec<Problem>) {
     for (attr, label) in [("key_id", "KeyId"), ("certificate_id", "CertificateId")] {
         if set.contains(attr) {
             out.push(problem(
@@ -329,7 +343,13 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             ));
         }
     }
+}
 
+/// secret_type and secret_data_type: allowed values, and text for managed
+/// types.
+fn check_types(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
+    let ty = args.secret_type.as_str();
     if known("secret_type") && !SECRET_TYPES.contains(&ty) {
         out.push(problem(
             "secret_type",
@@ -356,7 +376,19 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             ));
         }
     }
+}
 
+/// secret_name: `$Auto` only for RAMCredentials, the character set and
+/// length, and the prefixes the secret type requires or forbids (with a fix
+/// built from `name_source`).
+fn check_secret_name(
+    args: &SecretArgs,
+    set: &BTreeSet<String>,
+    name_source: &str,
+    out: &mut Vec<Problem>,
+) {
+    let known = |a: &str| !args.is_unknown(a);
+    let ty = args.secret_type.as_str();
     if known("secret_name") && set.contains("secret_name") {
         let name = args.secret_name.as_str();
         if name == "$Auto" && ty != "RAMCredentials" {
@@ -397,7 +429,11 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             ));
         }
     }
+}
 
+/// The size of secret_data and the form of version_id.
+fn check_data_and_version_id(args: &SecretArgs, set: &BTreeSet<String>, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
     if known("secret_data") && args.secret_data.len() > MAX_SECRET_DATA {
         out.push(problem(
             "secret_data",
@@ -421,7 +457,13 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             "use 1 to 64 printable ASCII characters without spaces",
         ));
     }
+}
 
+/// extended_config: required for managed types, a JSON object of at most
+/// 1024 characters, only CustomData for Generic, and the sub-type.
+fn check_extended_config(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
+    let ty = args.secret_type.as_str();
     if known("extended_config") {
         match (&args.extended_config, is_managed(ty)) {
             (None, true) if SECRET_TYPES.contains(&ty) => out.push(problem(
@@ -468,7 +510,12 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             _ => {}
         }
     }
+}
 
+/// Custom data: one spelling, managed types only, at most 10 pairs.
+fn check_custom_data(args: &SecretArgs, set: &BTreeSet<String>, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
+    let ty = args.secret_type.as_str();
     if (set.contains("custom_data") || set.contains("extended_config_custom_data"))
         && known("secret_type")
     {
@@ -494,7 +541,13 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             ));
         }
     }
+}
 
+/// Automatic rotation: managed types only and with a rotation_interval;
+/// any rotation_interval given must be a period between 6h and 8760h.
+fn check_rotation(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
+    let ty = args.secret_type.as_str();
     if known("enable_automatic_rotation") && args.enable_automatic_rotation == Some(true) {
         if !is_managed(ty) {
             out.push(problem(
@@ -524,7 +577,11 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             )),
         }
     }
+}
 
+/// policy (a JSON object, at most 32768 bytes) and policy_name.
+fn check_policy(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
     if known("policy")
         && let Some(p) = &args.policy
     {
@@ -555,7 +612,12 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             "allowed values: default",
         ));
     }
+}
 
+/// Tags: keys and values, reserved prefixes, and the count left beside
+/// Rota's ownership tags.
+fn check_tags(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
     if known("tags") {
         for (k, v) in &args.tags {
             let lower = k.to_ascii_lowercase();
@@ -595,7 +657,11 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             ));
         }
     }
+}
 
+/// recovery_window_in_days: 7 to 30.
+fn check_recovery_window(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let known = |a: &str| !args.is_unknown(a);
     if known("recovery_window_in_days") && !(7..=30).contains(&args.recovery_window_in_days) {
         out.push(problem(
             "recovery_window_in_days",
@@ -606,7 +672,12 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             "allowed values: 7 to 30 (days; default 30)",
         ));
     }
+}
 
+/// version_stage, move_to_version, remove_from_version and
+/// version_stages: Generic only, and the combinations the seed requires.
+fn check_version_stages(args: &SecretArgs, set: &BTreeSet<String>, out: &mut Vec<Problem>) {
+    let ty = args.secret_type.as_str();
     let stage_args = set.contains("move_to_version") || set.contains("remove_from_version");
     if stage_args || set.contains("version_stage") {
         if is_managed(ty) {
@@ -645,7 +716,6 @@ pub fn validate(args: &SecretArgs, set: &BTreeSet<String>, name_source: &str) ->
             "new versions of managed secrets come from rotation",
         ));
     }
-    out
 }
 
 fn sub_types(ty: &str) -> Option<&'static [&'static str]> {

@@ -25,6 +25,7 @@
 //! resource address and the allowed names, with a "did you mean".
 //! Nothing here reads the environment: the caller passes `TF_VAR_*` values in.
 
+mod block;
 pub mod diag;
 pub mod funcs;
 pub mod plugins;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 use hcl::Value;
 use hcl::edit::Span as _;
+use hcl::edit::structure::{Block, Body};
 use hcl::eval::{Context, Evaluate as _};
 use rota_kms::SecretString;
 
@@ -277,6 +279,61 @@ impl Config {
         ctx
     }
 
+    /// Evaluates every resource in dependency order (computed attributes
+    /// unknown) and validates its arguments; problems go to `diags`.
+    fn evaluate_resources(&mut self, diags: &mut Vec<Diagnostic>) {
+        let mut known = Known::new();
+        for i in 0..self.resources.len() {
+            let r = &self.resources[i];
+            let ctx = self.context(r, &known);
+            let file = &self.files[r.file];
+            let result = funcs::with_base_dir(&self.root, || eval_resource(file, r, &ctx));
+            match result {
+                Ok((args, problems)) => {
+                    let name_src = r
+                        .attrs
+                        .iter()
+                        .find(|a| a.key == "secret_name")
+                        .map(|a| file.slice(&a.span).to_owned())
+                        .unwrap_or_default();
+                    for p in resource::validate(&args, &r.set, &name_src) {
+                        let mut d = Diagnostic::new(p.message)
+                            .at(self.location(r, p.attr))
+                            .address(&r.address);
+                        d.help = p.help;
+                        diags.push(d);
+                    }
+                    diags.extend(problems);
+                    known.insert(r.name.clone(), resource_object(&args, None));
+                    self.resources[i].args = args;
+                }
+                Err(d) => diags.extend(d.0),
+            }
+        }
+    }
+
+    /// Reads the rotation, workflow and plugins blocks of `top`, with the
+    /// resources evaluated; problems go to `diags`.
+    fn load_blocks(&mut self, top: &TopLevel, diags: &mut Vec<Diagnostic>) {
+        let ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
+        for (target, location) in rotation::load(
+            &self.files,
+            &top.rotations,
+            &ctx,
+            &self.root,
+            &self.resources,
+            diags,
+        ) {
+            if let Some(l) = location {
+                self.rotation_locations
+                    .insert((target.rotation.clone(), target.secret.clone()), l);
+            }
+            self.rotations.push(target);
+        }
+        self.workflows = workflow::load(&self.files, &top.workflows, &ctx, &self.root, diags);
+        self.plugin_paths = plugins::load(&self.files, &top.plugins, &ctx, &self.root, diags);
+    }
+
     /// A location inside a resource: one of its attributes, else the block.
     pub fn location(&self, resource: &Resource, attr: Option<&str>) -> Location {
         let file = &self.files[resource.file];
@@ -340,16 +397,44 @@ fn base_context(root: &Path, vars: Value, locals: Value) -> Context<'static> {
     ctx
 }
 
+/// The top-level blocks of a configuration, sorted by type (each block
+/// with the index of its file).
+#[derive(Default)]
+struct TopLevel {
+    /// The `variable` blocks, read.
+    variables: BTreeMap<String, Variable>,
+    /// The attributes of the `locals` blocks.
+    locals: Vec<(usize, RawAttr)>,
+    /// The `provider "alicloud"` blocks.
+    provider: Vec<(usize, Block)>,
+    /// The `resource "alicloud_kms_secret"` blocks.
+    resources: Vec<(usize, Block)>,
+    /// The `rotation` blocks.
+    rotations: Vec<(usize, Block)>,
+    /// The `workflow` blocks.
+    workflows: Vec<(usize, Block)>,
+    /// The `plugins` blocks.
+    plugins: Vec<(usize, Block)>,
+}
+
+/// Reads configuration files and turns them into a [`Config`], collecting
+/// every problem.
 #[derive(Default)]
 struct Loader {
     files: Vec<SourceFile>,
     diags: Vec<Diagnostic>,
 }
 
+/// A declared variable.
 struct Variable {
+    /// Its default value, if it has one.
     default: Option<Value>,
+    /// Whether its type is `string` (or `any`): a `-var` value is then
+    /// taken as text, not parsed as an expression.
     is_string: bool,
+    /// The file it is declared in.
     file: usize,
+    /// Where it is declared (the `variable` keyword).
     span: Range<usize>,
 }
 
@@ -509,8 +594,58 @@ impl Loader {
         Ok(())
     }
 
+    /// Parses, sorts, evaluates and validates the files read: variables,
+    /// locals, the provider, the resources (in dependency order), then the
+    /// rotation, workflow and plugins blocks.
     fn finish(mut self, root: PathBuf, options: &LoadOptions) -> Result<Config, Diagnostics> {
-        // Parse every file.
+        let bodies = self.parse_files();
+        if !self.diags.is_empty() {
+            return Err(Diagnostics(self.diags));
+        }
+        let mut top = self.sort_blocks(&bodies);
+        let vars = self.variable_values(&root, &top.variables, options);
+        let locals = self.locals(&root, &vars, std::mem::take(&mut top.locals));
+        let provider = self.provider(&root, &top.provider, &vars, &locals);
+        let resources = self.resources(&top.resources);
+        self.unknown_references(&resources);
+        if !self.diags.is_empty() {
+            return Err(Diagnostics(self.diags));
+        }
+        let resources = order(resources).map_err(|cycle| {
+            Diagnostics::from(
+                Diagnostic::new(format!(
+                    "the resources refer to each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ))
+                .help("a secret may refer only to secrets that do not refer back to it"),
+            )
+        })?;
+        let mut config = Config {
+            root,
+            files: self.files,
+            provider,
+            resources,
+            rotations: Vec::new(),
+            rotation_locations: Default::default(),
+            workflows: Vec::new(),
+            plugin_paths: Vec::new(),
+            vars,
+            locals,
+        };
+        let mut diags = self.diags;
+        config.evaluate_resources(&mut diags);
+        if diags.is_empty() {
+            config.load_blocks(&top, &mut diags);
+        }
+        if !diags.is_empty() {
+            return Err(Diagnostics(diags));
+        }
+        Ok(config)
+    }
+
+    /// Parses every file; a file that is not valid HCL is reported at the
+    /// line and column of the error.
+    fn parse_files(&mut self) -> Vec<(usize, Body)> {
         let mut bodies = Vec::new();
         for (i, file) in self.files.iter().enumerate() {
             match hcl::edit::parser::parse_body(file.text()) {
@@ -532,21 +667,17 @@ impl Loader {
                 }
             }
         }
-        if !self.diags.is_empty() {
-            return Err(Diagnostics(self.diags));
-        }
+        bodies
+    }
 
-        // Sort the top-level blocks.
-        let mut variables: BTreeMap<String, Variable> = BTreeMap::new();
-        let mut local_attrs: Vec<(usize, RawAttr)> = Vec::new();
-        let mut provider_blocks = Vec::new();
-        let mut resource_blocks = Vec::new();
-        let mut rotation_blocks = Vec::new();
-        let mut workflow_blocks = Vec::new();
-        let mut plugins_blocks = Vec::new();
-        for (fi, body) in &bodies {
-            let file = &self.files[*fi];
+    /// Sorts the top-level blocks of every file by type. Top-level
+    /// attributes, unsupported blocks and wrong labels are reported;
+    /// variable blocks are read here.
+    fn sort_blocks(&mut self, bodies: &[(usize, Body)]) -> TopLevel {
+        let mut top = TopLevel::default();
+        for (fi, body) in bodies {
             for attr in body.attributes() {
+                let file = &self.files[*fi];
                 self.diags.push(
                     Diagnostic::new(format!(
                         "unexpected top-level attribute `{}`",
@@ -557,169 +688,206 @@ impl Loader {
                 );
             }
             for block in body.blocks() {
-                let ident = block.ident.as_str();
-                let span = block.span().unwrap_or(0..0);
-                let head = block.ident.span().unwrap_or(span.clone());
-                let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
-                match ident {
-                    "variable" => {
-                        let Some(&[name]) = Some(labels.as_slice()) else {
-                            self.diags.push(
-                                Diagnostic::new("a variable block takes one label, its name")
-                                    .at(Location::of(file, &head, true)),
-                            );
-                            continue;
-                        };
-                        let mut var = Variable {
-                            default: None,
-                            is_string: true,
-                            file: *fi,
-                            span: head.clone(),
-                        };
-                        for a in block.body.attributes() {
-                            let key = a.key.as_str();
-                            match key {
-                                "default" => {
-                                    let expr: hcl::Expression = a.value.clone().into();
-                                    match expr.evaluate(&Context::new()) {
-                                        Ok(v) => var.default = Some(v),
-                                        Err(e) => {
-                                            let (msg, help) = eval_message(&e, "", true);
-                                            let mut d = Diagnostic::new(format!(
-                                                "the default of variable `{name}` cannot be evaluated: {msg}"
-                                            ))
-                                            .at(Location::of(file, &expr_span(&a.value), true));
-                                            d.help = help;
-                                            self.diags.push(d);
-                                        }
-                                    }
-                                }
-                                "type" => {
-                                    let text = file.slice(&expr_span(&a.value)).trim();
-                                    var.is_string = text == "string" || text == "any";
-                                }
-                                k if VARIABLE_ARGS.contains(&k) => {}
-                                other => self.diags.push(
-                                    Diagnostic::new(format!(
-                                        "unknown attribute `{other}` in variable `{name}`"
-                                    ))
-                                    .at(Location::of(file, &a.key.span().unwrap_or(0..0), true))
-                                    .help(format!(
-                                        "{}allowed: {}",
-                                        suggest(other, VARIABLE_ARGS),
-                                        VARIABLE_ARGS.join(", ")
-                                    )),
-                                ),
-                            }
-                        }
-                        if let Some(b) = block.body.blocks().next() {
-                            self.diags.push(
-                                Diagnostic::new(format!(
-                                    "`{}` blocks in variables are not supported",
-                                    b.ident.as_str()
-                                ))
-                                .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
-                                .help("check the value where it is used instead"),
-                            );
-                        }
-                        if variables.insert(name.to_owned(), var).is_some() {
-                            self.diags.push(
-                                Diagnostic::new(format!("variable `{name}` is declared twice"))
-                                    .at(Location::of(file, &head, true)),
-                            );
-                        }
-                    }
-                    "locals" => {
-                        for a in block.body.attributes() {
-                            local_attrs.push((*fi, raw_attr(a)));
-                        }
-                    }
-                    "provider" => {
-                        if labels.as_slice() != ["alicloud"] {
-                            self.diags.push(
-                                Diagnostic::new(format!(
-                                    "provider {:?} is not supported",
-                                    labels.join(" ")
-                                ))
-                                .at(Location::of(file, &head, true))
-                                .help("Rota speaks to Alibaba Cloud: provider \"alicloud\" { region = … }"),
-                            );
-                            continue;
-                        }
-                        provider_blocks.push((*fi, block.clone()));
-                    }
-                    "resource" => {
-                        if labels.len() != 2 {
-                            self.diags.push(
-                                Diagnostic::new("a resource block takes two labels: type and name")
-                                    .at(Location::of(file, &head, true))
-                                    .help("resource \"alicloud_kms_secret\" \"name\" { … }"),
-                            );
-                            continue;
-                        }
-                        if labels[0] != RESOURCE_TYPE {
-                            self.diags.push(
-                                Diagnostic::new(format!(
-                                    "resource type `{}` is not supported",
-                                    labels[0]
-                                ))
-                                .at(Location::of(file, &head, true))
-                                .help(format!(
-                                    "{}Rota manages {RESOURCE_TYPE} resources",
-                                    suggest(labels[0], &[RESOURCE_TYPE])
-                                )),
-                            );
-                            continue;
-                        }
-                        resource_blocks.push((*fi, block.clone()));
-                    }
-                    "rotation" => rotation_blocks.push((*fi, block.clone())),
-                    "workflow" => workflow_blocks.push((*fi, block.clone())),
-                    "plugins" => plugins_blocks.push((*fi, block.clone())),
-                    "terraform" => {}
-                    "data" | "output" | "module" | "moved" | "import" | "removed" | "check" => {
-                        self.diags.push(
-                            Diagnostic::new(format!(
-                                "`{ident}` blocks are a Terraform feature Rota does not support"
-                            ))
-                            .at(Location::of(file, &head, true))
-                            .help(format!(
-                                "Rota understands: {}{}",
-                                TOP_BLOCKS.join(", "),
-                                if ident == "data" {
-                                    "; to manage an existing secret, `rota import ADDRESS ID` prints its resource block"
-                                } else {
-                                    ""
-                                }
-                            )),
-                        );
-                    }
-                    other => self.diags.push(
-                        Diagnostic::new(format!("unknown block type `{other}`"))
-                            .at(Location::of(file, &head, true))
-                            .help(format!(
-                                "{}Rota understands: {}",
-                                suggest(other, TOP_BLOCKS),
-                                TOP_BLOCKS.join(", ")
-                            )),
-                    ),
-                }
+                self.top_block(*fi, block, &mut top);
             }
         }
+        top
+    }
 
-        // Variable values.
-        let vars = self.variable_values(&root, &variables, options);
+    /// Files one top-level block of file `fi` under its type in `top`, or
+    /// reports it.
+    fn top_block(&mut self, fi: usize, block: &Block, top: &mut TopLevel) {
+        let file = self.files[fi].clone();
+        let ident = block.ident.as_str();
+        let span = block.span().unwrap_or(0..0);
+        let head = block.ident.span().unwrap_or(span.clone());
+        let labels: Vec<&str> = block.labels.iter().map(|l| l.as_str()).collect();
+        match ident {
+            "variable" => self.variable_block(&file, fi, block, &labels, head, &mut top.variables),
+            "locals" => {
+                for a in block.body.attributes() {
+                    top.locals.push((fi, raw_attr(a)));
+                }
+            }
+            "provider" => {
+                if labels.as_slice() != ["alicloud"] {
+                    self.diags.push(
+                        Diagnostic::new(format!(
+                            "provider {:?} is not supported",
+                            labels.join(" ")
+                        ))
+                        .at(Location::of(&file, &head, true))
+                        .help("Rota speaks to Alibaba Cloud: provider \"alicloud\" { region = … }"),
+                    );
+                    return;
+                }
+                top.provider.push((fi, block.clone()));
+            }
+            "resource" => {
+                if self.resource_labels_ok(&file, &labels, &head) {
+                    top.resources.push((fi, block.clone()));
+                }
+            }
+            "rotation" => top.rotations.push((fi, block.clone())),
+            "workflow" => top.workflows.push((fi, block.clone())),
+            "plugins" => top.plugins.push((fi, block.clone())),
+            "terraform" => {}
+            other => self.unsupported_block(&file, other, &head),
+        }
+    }
 
-        // Locals: evaluate until nothing more resolves.
+    /// Reads a `variable` block into `variables`: its default (evaluated
+    /// without any context) and whether it is a string.
+    fn variable_block(
+        &mut self,
+        file: &SourceFile,
+        fi: usize,
+        block: &Block,
+        labels: &[&str],
+        head: Range<usize>,
+        variables: &mut BTreeMap<String, Variable>,
+    ) {
+        let &[name] = labels else {
+            self.diags.push(
+                Diagnostic::new("a variable block takes one label, its name")
+                    .at(Location::of(file, &head, true)),
+            );
+            return;
+        };
+        let mut var = Variable {
+            default: None,
+            is_string: true,
+            file: fi,
+            span: head.clone(),
+        };
+        for a in block.body.attributes() {
+            let key = a.key.as_str();
+            match key {
+                "default" => {
+                    let expr: hcl::Expression = a.value.clone().into();
+                    match expr.evaluate(&Context::new()) {
+                        Ok(v) => var.default = Some(v),
+                        Err(e) => {
+                            let (msg, help) = eval_message(&e, "", true);
+                            let mut d = Diagnostic::new(format!(
+                                "the default of variable `{name}` cannot be evaluated: {msg}"
+                            ))
+                            .at(Location::of(
+                                file,
+                                &expr_span(&a.value),
+                                true,
+                            ));
+                            d.help = help;
+                            self.diags.push(d);
+                        }
+                    }
+                }
+                "type" => {
+                    let text = file.slice(&expr_span(&a.value)).trim();
+                    var.is_string = text == "string" || text == "any";
+                }
+                k if VARIABLE_ARGS.contains(&k) => {}
+                other => self.diags.push(
+                    Diagnostic::new(format!("unknown attribute `{other}` in variable `{name}`"))
+                        .at(Location::of(file, &a.key.span().unwrap_or(0..0), true))
+                        .help(format!(
+                            "{}allowed: {}",
+                            suggest(other, VARIABLE_ARGS),
+                            VARIABLE_ARGS.join(", ")
+                        )),
+                ),
+            }
+        }
+        if let Some(b) = block.body.blocks().next() {
+            self.diags.push(
+                Diagnostic::new(format!(
+                    "`{}` blocks in variables are not supported",
+                    b.ident.as_str()
+                ))
+                .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
+                .help("check the value where it is used instead"),
+            );
+        }
+        if variables.insert(name.to_owned(), var).is_some() {
+            self.diags.push(
+                Diagnostic::new(format!("variable `{name}` is declared twice"))
+                    .at(Location::of(file, &head, true)),
+            );
+        }
+    }
+
+    /// Whether a resource block's labels are `alicloud_kms_secret` and a
+    /// name; otherwise reports them.
+    fn resource_labels_ok(
+        &mut self,
+        file: &SourceFile,
+        labels: &[&str],
+        head: &Range<usize>,
+    ) -> bool {
+        if labels.len() != 2 {
+            self.diags.push(
+                Diagnostic::new("a resource block takes two labels: type and name")
+                    .at(Location::of(file, head, true))
+                    .help("resource \"alicloud_kms_secret\" \"name\" { … }"),
+            );
+            return false;
+        }
+        if labels[0] != RESOURCE_TYPE {
+            self.diags.push(
+                Diagnostic::new(format!("resource type `{}` is not supported", labels[0]))
+                    .at(Location::of(file, head, true))
+                    .help(format!(
+                        "{}Rota manages {RESOURCE_TYPE} resources",
+                        suggest(labels[0], &[RESOURCE_TYPE])
+                    )),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// Reports a top-level block of a type Rota does not read: a Terraform
+    /// feature it does not support, or an unknown type.
+    fn unsupported_block(&mut self, file: &SourceFile, ident: &str, head: &Range<usize>) {
+        let d = match ident {
+            "data" | "output" | "module" | "moved" | "import" | "removed" | "check" => {
+                Diagnostic::new(format!(
+                    "`{ident}` blocks are a Terraform feature Rota does not support"
+                ))
+                .at(Location::of(file, head, true))
+                .help(format!(
+                    "Rota understands: {}{}",
+                    TOP_BLOCKS.join(", "),
+                    if ident == "data" {
+                        "; to manage an existing secret, `rota import ADDRESS ID` prints its resource block"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+            other => Diagnostic::new(format!("unknown block type `{other}`"))
+                .at(Location::of(file, head, true))
+                .help(format!(
+                    "{}Rota understands: {}",
+                    suggest(other, TOP_BLOCKS),
+                    TOP_BLOCKS.join(", ")
+                )),
+        };
+        self.diags.push(d);
+    }
+
+    /// Evaluates the locals, round after round, until nothing more
+    /// resolves (a local may refer to another); what never resolves is
+    /// reported.
+    fn locals(&mut self, root: &Path, vars: &Value, mut pending: Vec<(usize, RawAttr)>) -> Value {
         let mut locals = hcl::Map::new();
-        let mut pending = local_attrs;
         loop {
             let before = pending.len();
             let mut still = Vec::new();
             let mut errors = Vec::new();
             for (fi, a) in pending {
-                let ctx = base_context(&root, vars.clone(), Value::Object(locals.clone()));
-                match funcs::with_base_dir(&root, || a.expr.evaluate(&ctx)) {
+                let ctx = base_context(root, vars.clone(), Value::Object(locals.clone()));
+                match funcs::with_base_dir(root, || a.expr.evaluate(&ctx)) {
                     Ok(v) => {
                         locals.insert(a.key.clone(), v);
                     }
@@ -745,138 +913,170 @@ impl Loader {
             }
             pending = still;
         }
-        let locals = Value::Object(locals);
+        Value::Object(locals)
+    }
 
-        // Provider.
-        let provider = self.provider(&root, &provider_blocks, &vars, &locals);
-
-        // Resources.
+    /// Reads the resource blocks, not yet evaluated; a name declared twice
+    /// is reported.
+    fn resources(&mut self, blocks: &[(usize, Block)]) -> Vec<Resource> {
         let mut resources = Vec::new();
         let mut seen = BTreeSet::new();
-        for (fi, block) in &resource_blocks {
-            let file = &self.files[*fi];
+        for (fi, block) in blocks {
+            let file = self.files[*fi].clone();
             let name = block.labels[1].as_str().to_owned();
             let address = format!("{RESOURCE_TYPE}.{name}");
-            let head = block.ident.span().unwrap_or(0..0);
             if !seen.insert(name.clone()) {
+                let head = block.ident.span().unwrap_or(0..0);
                 self.diags.push(
                     Diagnostic::new(format!("{address} is declared twice"))
-                        .at(Location::of(file, &head, true))
+                        .at(Location::of(&file, &head, true))
                         .address(&address),
                 );
                 continue;
             }
-            let mut attrs = Vec::new();
-            let mut depends_on = BTreeSet::new();
-            let mut timeouts = Vec::new();
-            for a in block.body.attributes() {
-                let raw = raw_attr(a);
-                depends_on.extend(referenced_names(file.slice(&raw.span)));
-                let key = raw.key.as_str();
-                if key == "depends_on" {
-                    continue;
-                }
-                if matches!(key, "count" | "for_each" | "provider") {
-                    self.diags.push(
-                        Diagnostic::new(format!(
-                            "the meta-argument `{key}` is not supported by Rota ({address})"
-                        ))
-                        .at(Location::of(file, &raw.key_span, true))
-                        .address(&address)
-                        .help(if key == "provider" {
-                            "one provider \"alicloud\" block serves the whole configuration \
-                             (provider aliases are not supported)"
-                        } else {
-                            "write one resource block per secret (Rota keeps no state file, \
-                             so each secret has a fixed address)"
-                        }),
-                    );
-                    continue;
-                }
-                if resource::schema_arg(key).is_none() {
-                    let allowed: Vec<&str> = resource::SCHEMA
-                        .iter()
-                        .map(|a| a.name)
-                        .chain(resource::META_ARGS.iter().copied())
-                        .collect();
-                    let computed = resource::COMPUTED.contains(&key);
-                    self.diags.push(
-                        Diagnostic::new(if computed {
-                            format!("`{key}` is computed by KMS and cannot be set")
-                        } else {
-                            format!("unknown attribute `{key}` in {address}")
-                        })
-                        .at(Location::of(file, &raw.key_span, true))
-                        .address(&address)
-                        .help(format!(
-                            "{}allowed attributes: {}",
-                            suggest(key, &allowed),
-                            allowed.join(", ")
-                        )),
-                    );
-                    continue;
-                }
+            resources.push(self.resource(&file, *fi, block, name, address));
+        }
+        resources
+    }
+
+    /// Reads one resource block of file `fi`: the attributes it sets, the
+    /// resources it refers to, and its timeouts.
+    fn resource(
+        &mut self,
+        file: &SourceFile,
+        fi: usize,
+        block: &Block,
+        name: String,
+        address: String,
+    ) -> Resource {
+        let mut attrs = Vec::new();
+        let mut depends_on = BTreeSet::new();
+        for a in block.body.attributes() {
+            let raw = raw_attr(a);
+            depends_on.extend(referenced_names(file.slice(&raw.span)));
+            if self.is_argument(file, &address, &raw) {
                 attrs.push(raw);
             }
-            for b in block.body.blocks() {
-                let ident = b.ident.as_str();
-                if ident == "timeouts" {
-                    for a in b.body.attributes() {
-                        let raw = raw_attr(a);
-                        if !["create", "update", "delete"].contains(&raw.key.as_str()) {
-                            self.diags.push(
-                                Diagnostic::new(format!(
-                                    "unknown attribute `{}` in the timeouts of {address}",
-                                    raw.key
-                                ))
-                                .at(Location::of(file, &raw.key_span, true))
-                                .address(&address)
-                                .help("allowed: create, update, delete (durations such as \"5m\" or \"1h30m\")"),
-                            );
-                        } else {
-                            timeouts.push(raw);
-                        }
-                    }
-                } else if ident == "lifecycle" || ident == "dynamic" {
-                    self.diags.push(
-                        Diagnostic::new(format!(
-                            "the `{ident}` block is not supported by Rota ({address})"
-                        ))
-                        .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
-                        .address(&address)
-                        .help(
-                            "the only block a secret takes is timeouts { create, update, delete }",
-                        ),
-                    );
-                } else {
-                    self.diags.push(
-                        Diagnostic::new(format!("unknown block type `{ident}` in {address}"))
-                            .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
-                            .address(&address)
-                            .help(format!(
-                                "{}the only block a secret takes is timeouts {{ create, update, delete }}",
-                                suggest(ident, resource::BLOCKS)
-                            )),
-                    );
-                }
-            }
-            depends_on.remove(&name);
-            let set = attrs.iter().map(|a| a.key.clone()).collect();
-            resources.push(Resource {
-                name,
-                address,
-                args: SecretArgs::default(),
-                set,
-                depends_on,
-                file: *fi,
-                span: block.span().unwrap_or(0..0),
-                attrs,
-                timeouts,
-            });
         }
-        // Unknown references.
+        let timeouts = self.resource_blocks(file, &address, block);
+        depends_on.remove(&name);
+        let set = attrs.iter().map(|a| a.key.clone()).collect();
+        Resource {
+            name,
+            address,
+            args: SecretArgs::default(),
+            set,
+            depends_on,
+            file: fi,
+            span: block.span().unwrap_or(0..0),
+            attrs,
+            timeouts,
+        }
+    }
+
+    /// Whether a resource attribute is an argument of the schema. Not one:
+    /// `depends_on` (only its references count), the meta-arguments Rota
+    /// does not support, computed and unknown attributes (all reported).
+    fn is_argument(&mut self, file: &SourceFile, address: &str, raw: &RawAttr) -> bool {
+        let key = raw.key.as_str();
+        if key == "depends_on" {
+            return false;
+        }
+        if matches!(key, "count" | "for_each" | "provider") {
+            self.diags.push(
+                Diagnostic::new(format!(
+                    "the meta-argument `{key}` is not supported by Rota ({address})"
+                ))
+                .at(Location::of(file, &raw.key_span, true))
+                .address(address)
+                .help(if key == "provider" {
+                    "one provider \"alicloud\" block serves the whole configuration \
+                     (provider aliases are not supported)"
+                } else {
+                    "write one resource block per secret (Rota keeps no state file, \
+                     so each secret has a fixed address)"
+                }),
+            );
+            return false;
+        }
+        if resource::schema_arg(key).is_none() {
+            let allowed: Vec<&str> = resource::SCHEMA
+                .iter()
+                .map(|a| a.name)
+                .chain(resource::META_ARGS.iter().copied())
+                .collect();
+            let computed = resource::COMPUTED.contains(&key);
+            self.diags.push(
+                Diagnostic::new(if computed {
+                    format!("`{key}` is computed by KMS and cannot be set")
+                } else {
+                    format!("unknown attribute `{key}` in {address}")
+                })
+                .at(Location::of(file, &raw.key_span, true))
+                .address(address)
+                .help(format!(
+                    "{}allowed attributes: {}",
+                    suggest(key, &allowed),
+                    allowed.join(", ")
+                )),
+            );
+            return false;
+        }
+        true
+    }
+
+    /// The `timeouts` attributes of a resource block; any other block, and
+    /// an unknown timeout, is reported.
+    fn resource_blocks(&mut self, file: &SourceFile, address: &str, block: &Block) -> Vec<RawAttr> {
+        let mut timeouts = Vec::new();
+        for b in block.body.blocks() {
+            let ident = b.ident.as_str();
+            if ident == "timeouts" {
+                for a in b.body.attributes() {
+                    let raw = raw_attr(a);
+                    if !["create", "update", "delete"].contains(&raw.key.as_str()) {
+                        self.diags.push(
+                            Diagnostic::new(format!(
+                                "unknown attribute `{}` in the timeouts of {address}",
+                                raw.key
+                            ))
+                            .at(Location::of(file, &raw.key_span, true))
+                            .address(address)
+                            .help("allowed: create, update, delete (durations such as \"5m\" or \"1h30m\")"),
+                        );
+                    } else {
+                        timeouts.push(raw);
+                    }
+                }
+            } else if ident == "lifecycle" || ident == "dynamic" {
+                self.diags.push(
+                    Diagnostic::new(format!(
+                        "the `{ident}` block is not supported by Rota ({address})"
+                    ))
+                    .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
+                    .address(address)
+                    .help("the only block a secret takes is timeouts { create, update, delete }"),
+                );
+            } else {
+                self.diags.push(
+                    Diagnostic::new(format!("unknown block type `{ident}` in {address}"))
+                        .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
+                        .address(address)
+                        .help(format!(
+                            "{}the only block a secret takes is timeouts {{ create, update, delete }}",
+                            suggest(ident, resource::BLOCKS)
+                        )),
+                );
+            }
+        }
+        timeouts
+    }
+
+    /// Reports references to resources that are not declared, at the
+    /// attribute that makes them.
+    fn unknown_references(&mut self, resources: &[Resource]) {
         let names: BTreeSet<String> = resources.iter().map(|r| r.name.clone()).collect();
-        for r in &resources {
+        for r in resources {
             for dep in &r.depends_on {
                 if !names.contains(dep) {
                     let file = &self.files[r.file];
@@ -905,98 +1105,6 @@ impl Loader {
                 }
             }
         }
-        if !self.diags.is_empty() {
-            return Err(Diagnostics(self.diags));
-        }
-        let resources = match order(resources) {
-            Ok(r) => r,
-            Err(cycle) => {
-                return Err(Diagnostic::new(format!(
-                    "the resources refer to each other in a cycle: {}",
-                    cycle.join(" -> ")
-                ))
-                .help("a secret may refer only to secrets that do not refer back to it")
-                .into());
-            }
-        };
-        let mut config = Config {
-            root,
-            files: self.files,
-            provider,
-            resources,
-            rotations: Vec::new(),
-            rotation_locations: Default::default(),
-            workflows: Vec::new(),
-            plugin_paths: Vec::new(),
-            vars,
-            locals,
-        };
-        // Evaluate in dependency order, with computed attributes unknown.
-        let mut known = Known::new();
-        let mut diags = self.diags;
-        for i in 0..config.resources.len() {
-            let r = &config.resources[i];
-            let ctx = config.context(r, &known);
-            let file = &config.files[r.file];
-            let result = funcs::with_base_dir(&config.root, || eval_resource(file, r, &ctx));
-            match result {
-                Ok((args, problems)) => {
-                    let name_src = r
-                        .attrs
-                        .iter()
-                        .find(|a| a.key == "secret_name")
-                        .map(|a| file.slice(&a.span).to_owned())
-                        .unwrap_or_default();
-                    for p in resource::validate(&args, &r.set, &name_src) {
-                        let mut d = Diagnostic::new(p.message)
-                            .at(config.location(r, p.attr))
-                            .address(&r.address);
-                        d.help = p.help;
-                        diags.push(d);
-                    }
-                    diags.extend(problems);
-                    known.insert(r.name.clone(), resource_object(&args, None));
-                    config.resources[i].args = args;
-                }
-                Err(d) => diags.extend(d.0),
-            }
-        }
-        if diags.is_empty() {
-            let ctx = base_context(&config.root, config.vars.clone(), config.locals.clone());
-            for (target, location) in rotation::load(
-                &config.files,
-                &rotation_blocks,
-                &ctx,
-                &config.root,
-                &config.resources,
-                &mut diags,
-            ) {
-                if let Some(l) = location {
-                    config
-                        .rotation_locations
-                        .insert((target.rotation.clone(), target.secret.clone()), l);
-                }
-                config.rotations.push(target);
-            }
-            config.workflows = workflow::load(
-                &config.files,
-                &workflow_blocks,
-                &ctx,
-                &config.root,
-                &mut diags,
-            );
-            config.plugin_paths = plugins::load(
-                &config.files,
-                &plugins_blocks,
-                &ctx,
-                &config.root,
-                &mut diags,
-            );
-        }
-        if !diags.is_empty() {
-            return Err(Diagnostics(diags));
-        }
-        Ok(config)
     }
 
     fn variable_values(
@@ -1136,7 +1244,7 @@ impl Loader {
     fn provider(
         &mut self,
         root: &Path,
-        blocks: &[(usize, hcl::edit::structure::Block)],
+        blocks: &[(usize, Block)],
         vars: &Value,
         locals: &Value,
     ) -> ProviderConfig {
@@ -1287,14 +1395,10 @@ fn eval_resource(
         recovery_window_in_days: 30,
         ..SecretArgs::default()
     };
-    let mut diags = Vec::new();
-    let err = |raw: &RawAttr, msg: String, help: Option<String>| {
-        let sensitive = raw.key == "secret_data";
-        let mut d = Diagnostic::new(msg)
-            .at(Location::of(file, &raw.span, !sensitive))
-            .address(&r.address);
-        d.help = help;
-        d
+    let mut report = AttrReport {
+        file,
+        address: &r.address,
+        diags: Vec::new(),
     };
     for raw in &r.attrs {
         let Some(spec) = resource::schema_arg(&raw.key) else {
@@ -1304,7 +1408,7 @@ fn eval_resource(
             Ok(v) => v,
             Err(e) => {
                 let (msg, help) = eval_message(&e, file.slice(&raw.span), spec.sensitive);
-                diags.push(err(raw, format!("{}: {msg}", raw.key), help));
+                report.error(raw, format!("{}: {msg}", raw.key), help);
                 continue;
             }
         };
@@ -1314,7 +1418,39 @@ fn eval_resource(
         if contains_unknown(&value) {
             args.unknown.insert(raw.key.clone());
         }
-        let kind_name = match spec.kind {
+        set_argument(&mut args, raw, spec.kind, &value, &mut report);
+    }
+    args.timeouts = eval_timeouts(r, ctx, &mut report);
+    let mut diags = report.diags;
+    missing_arguments(file, r, &mut diags);
+    // Both spellings of custom data (`custom_data`,
+    // `extended_config_custom_data`) fill `custom_data`; validation reports
+    // if both are set.
+    Ok((args, diags))
+}
+
+/// Collects the problems with one resource's attributes.
+struct AttrReport<'a> {
+    file: &'a SourceFile,
+    address: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl AttrReport<'_> {
+    /// Reports `message` at the attribute's value (without the source line
+    /// for `secret_data`).
+    fn error(&mut self, raw: &RawAttr, message: String, help: Option<String>) {
+        let sensitive = raw.key == "secret_data";
+        let mut d = Diagnostic::new(message)
+            .at(Location::of(self.file, &raw.span, !sensitive))
+            .address(self.address);
+        d.help = help;
+        self.diags.push(d);
+    }
+
+    /// Reports a value that is not of the attribute's schema kind.
+    fn wrong_kind(&mut self, raw: &RawAttr, kind: Kind) {
+        let kind_name = match kind {
             Kind::String => "a string",
             Kind::Bool => "a bool",
             Kind::Int => "a whole number",
@@ -1322,137 +1458,146 @@ fn eval_resource(
             Kind::List => "a list of strings",
             Kind::Object => "an object or a JSON object string",
         };
-        let scalar = |v: &Value| -> Option<String> {
-            match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
+        self.error(
+            raw,
+            format!("{} must be {kind_name}", raw.key),
+            Some(format!("{} is {kind_name} in the schema", raw.key)),
+        );
+    }
+}
+
+/// A value as a string, as Terraform converts it: strings, numbers and
+/// bools.
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Stores the evaluated value of one attribute in `args`, converted to its
+/// schema `kind`; a value that does not convert is reported.
+fn set_argument(
+    args: &mut SecretArgs,
+    raw: &RawAttr,
+    kind: Kind,
+    value: &Value,
+    report: &mut AttrReport<'_>,
+) {
+    match kind {
+        Kind::String => match scalar(value) {
+            Some(s) => set_string(args, &raw.key, s),
+            None => report.wrong_kind(raw, kind),
+        },
+        Kind::Bool => {
+            let b = match value {
+                Value::Bool(b) => *b,
+                Value::String(s) if s == "true" => true,
+                Value::String(s) if s == "false" => false,
+                _ => return report.wrong_kind(raw, kind),
+            };
+            match raw.key.as_str() {
+                "enable_automatic_rotation" => args.enable_automatic_rotation = Some(b),
+                "force_delete_without_recovery" => args.force_delete_without_recovery = b,
+                _ => {}
+            }
+        }
+        Kind::Int => {
+            let n = match value {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse().ok(),
                 _ => None,
+            };
+            match n.and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => args.recovery_window_in_days = n,
+                None => report.wrong_kind(raw, kind),
             }
-        };
-        let bad = || {
-            err(
-                raw,
-                format!("{} must be {kind_name}", raw.key),
-                Some(format!("{} is {kind_name} in the schema", raw.key)),
-            )
-        };
-        match spec.kind {
-            Kind::String => {
-                let Some(s) = scalar(&value) else {
-                    diags.push(bad());
-                    continue;
-                };
-                let opt = Some(s.clone());
-                match raw.key.as_str() {
-                    "secret_name" => args.secret_name = s,
-                    "secret_data" => args.secret_data = SecretString::new(s),
-                    "version_id" => args.version_id = s,
-                    "secret_type" => args.secret_type = s,
-                    "secret_data_type" => args.secret_data_type = s,
-                    "description" => args.description = opt,
-                    "encryption_key_id" => args.encryption_key_id = opt,
-                    "dkms_instance_id" => args.dkms_instance_id = opt,
-                    "rotation_interval" => args.rotation_interval = opt,
-                    "policy" => args.policy = opt,
-                    "policy_name" => args.policy_name = opt,
-                    "version_stage" => args.version_stage = s,
-                    "move_to_version" => args.move_to_version = opt,
-                    "remove_from_version" => args.remove_from_version = opt,
-                    _ => {}
+        }
+        Kind::Map => {
+            let Value::Object(o) = value else {
+                return report.wrong_kind(raw, kind);
+            };
+            let mut m = BTreeMap::new();
+            for (k, v) in o {
+                match scalar(v) {
+                    Some(s) => {
+                        m.insert(k.clone(), s);
+                    }
+                    None => report.wrong_kind(raw, kind),
                 }
             }
-            Kind::Bool => {
-                let b = match &value {
-                    Value::Bool(b) => *b,
-                    Value::String(s) if s == "true" => true,
-                    Value::String(s) if s == "false" => false,
-                    _ => {
-                        diags.push(bad());
-                        continue;
-                    }
-                };
-                match raw.key.as_str() {
-                    "enable_automatic_rotation" => args.enable_automatic_rotation = Some(b),
-                    "force_delete_without_recovery" => args.force_delete_without_recovery = b,
-                    _ => {}
-                }
+            args.tags = m;
+        }
+        Kind::List => {
+            let Value::Array(a) = value else {
+                return report.wrong_kind(raw, kind);
+            };
+            match a.iter().map(scalar).collect::<Option<Vec<String>>>() {
+                Some(l) => args.version_stages = Some(l),
+                None => report.wrong_kind(raw, kind),
             }
-            Kind::Int => {
-                let n = match &value {
-                    Value::Number(n) => n.as_u64(),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                };
-                let Some(n) = n.and_then(|n| u32::try_from(n).ok()) else {
-                    diags.push(bad());
-                    continue;
-                };
-                args.recovery_window_in_days = n;
-            }
-            Kind::Map => {
-                let Value::Object(o) = &value else {
-                    diags.push(bad());
-                    continue;
-                };
-                let mut m = BTreeMap::new();
-                for (k, v) in o {
-                    match scalar(v) {
-                        Some(s) => {
-                            m.insert(k.clone(), s);
-                        }
-                        None => diags.push(bad()),
-                    }
-                }
-                args.tags = m;
-            }
-            Kind::List => {
-                let Value::Array(a) = &value else {
-                    diags.push(bad());
-                    continue;
-                };
-                let list: Option<Vec<String>> = a.iter().map(scalar).collect();
-                match list {
-                    Some(l) => args.version_stages = Some(l),
-                    None => diags.push(bad()),
-                }
-            }
-            Kind::Object => {
-                let (json, text) = match &value {
-                    Value::Object(_) => {
-                        let j = funcs::to_json(&value);
-                        let t = j.to_string();
-                        (Some(j), t)
-                    }
-                    Value::String(s) => {
-                        (serde_json::from_str::<serde_json::Value>(s).ok(), s.clone())
-                    }
-                    _ => {
-                        diags.push(bad());
-                        continue;
-                    }
-                };
-                match raw.key.as_str() {
-                    "extended_config" => args.extended_config = Some(text),
-                    _ => {
-                        match json {
-                            Some(serde_json::Value::Object(o)) => args.custom_data = Some(o),
-                            _ => {
-                                if !args.is_unknown(&raw.key) {
-                                    diags.push(err(
-                                    raw,
-                                    format!("{} is not a JSON object", raw.key),
-                                    Some("write a map { Key = \"value\" } or a JSON object string".into()),
-                                ));
-                                }
-                            }
-                        }
-                    }
-                }
+        }
+        Kind::Object => set_object(args, raw, value, report),
+    }
+}
+
+/// Stores a string argument in its field of `args`.
+fn set_string(args: &mut SecretArgs, key: &str, s: String) {
+    let opt = Some(s.clone());
+    match key {
+        "secret_name" => args.secret_name = s,
+        "secret_data" => args.secret_data = SecretString::new(s),
+        "version_id" => args.version_id = s,
+        "secret_type" => args.secret_type = s,
+        "secret_data_type" => args.secret_data_type = s,
+        "description" => args.description = opt,
+        "encryption_key_id" => args.encryption_key_id = opt,
+        "dkms_instance_id" => args.dkms_instance_id = opt,
+        "rotation_interval" => args.rotation_interval = opt,
+        "policy" => args.policy = opt,
+        "policy_name" => args.policy_name = opt,
+        "version_stage" => args.version_stage = s,
+        "move_to_version" => args.move_to_version = opt,
+        "remove_from_version" => args.remove_from_version = opt,
+        _ => {}
+    }
+}
+
+/// Stores an object argument: `extended_config` as JSON text, custom data
+/// as a JSON object (an object or a JSON object string; a string that is
+/// not one is reported unless it is not known yet).
+fn set_object(args: &mut SecretArgs, raw: &RawAttr, value: &Value, report: &mut AttrReport<'_>) {
+    let (json, text) = match value {
+        Value::Object(_) => {
+            let j = funcs::to_json(value);
+            let t = j.to_string();
+            (Some(j), t)
+        }
+        Value::String(s) => (serde_json::from_str::<serde_json::Value>(s).ok(), s.clone()),
+        _ => return report.wrong_kind(raw, Kind::Object),
+    };
+    if raw.key == "extended_config" {
+        args.extended_config = Some(text);
+        return;
+    }
+    match json {
+        Some(serde_json::Value::Object(o)) => args.custom_data = Some(o),
+        _ => {
+            if !args.is_unknown(&raw.key) {
+                report.error(
+                    raw,
+                    format!("{} is not a JSON object", raw.key),
+                    Some("write a map { Key = \"value\" } or a JSON object string".into()),
+                );
             }
         }
     }
-    // Timeouts.
+}
+
+/// The `timeouts` block of a resource; what is not a duration is reported.
+fn eval_timeouts(r: &Resource, ctx: &Context<'_>, report: &mut AttrReport<'_>) -> Timeouts {
     let mut timeouts = Timeouts::default();
     for raw in &r.timeouts {
         let v = raw.expr.evaluate(ctx).ok();
@@ -1461,11 +1606,11 @@ fn eval_resource(
             .and_then(|v| v.as_str())
             .and_then(resource::parse_duration);
         let Some(d) = d else {
-            diags.push(err(
+            report.error(
                 raw,
                 format!("timeouts.{} is not a duration", raw.key),
                 Some("write a duration such as \"30s\", \"5m\" or \"1h30m\"".into()),
-            ));
+            );
             continue;
         };
         match raw.key.as_str() {
@@ -1474,8 +1619,11 @@ fn eval_resource(
             _ => timeouts.delete = d,
         }
     }
-    args.timeouts = timeouts;
-    // Required arguments.
+    timeouts
+}
+
+/// Reports each required argument the resource block does not set.
+fn missing_arguments(file: &SourceFile, r: &Resource, diags: &mut Vec<Diagnostic>) {
     for spec in resource::SCHEMA.iter().filter(|a| a.required) {
         if !r.set.contains(spec.name) {
             diags.push(
@@ -1495,10 +1643,6 @@ fn eval_resource(
             );
         }
     }
-    if r.set.contains("custom_data") || r.set.contains("extended_config_custom_data") {
-        // Both spellings fill `custom_data`; validation reports if both are set.
-    }
-    Ok((args, diags))
 }
 
 #[cfg(test)]

@@ -12,19 +12,19 @@
 //! (Rhai, with `plugin.toml`), or a folder of plugin folders and native
 //! libraries. Several `plugins` blocks add up.
 
-use std::ops::Range;
 use std::path::PathBuf;
 
 use hcl::Value;
-use hcl::edit::Span as _;
-use hcl::eval::{Context, Evaluate as _};
+use hcl::eval::Context;
 
-use super::diag::{Diagnostic, Location, SourceFile};
-use super::{eval_message, funcs, suggest};
+use super::block::{BlockDecoder, TypeWording};
+use super::diag::{Diagnostic, SourceFile};
 
 /// Arguments of a `plugins` block.
 pub const PLUGINS_ARGS: &[&str] = &["paths"];
 
+/// Reads the `plugins` blocks: the folders they name, each once, in order.
+/// Problems go to `diags`.
 pub(crate) fn load(
     files: &[SourceFile],
     blocks: &[(usize, hcl::edit::structure::Block)],
@@ -34,80 +34,42 @@ pub(crate) fn load(
 ) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::new();
     for (fi, block) in blocks {
-        let file = &files[*fi];
-        let head = block.ident.span().unwrap_or(0..0);
-        let at = |span: &Range<usize>| Location::of(file, span, true);
-        if !block.labels.is_empty() {
-            diags.push(
-                Diagnostic::new("a plugins block takes no label")
-                    .at(at(&head))
-                    .help("plugins { paths = [\"../shared-plugins\"] }"),
-            );
+        let mut d = BlockDecoder::new(
+            &files[*fi],
+            block,
+            "plugins",
+            ctx,
+            root,
+            TypeWording::MustBe,
+            diags,
+        );
+        if !d.no_label("plugins", "plugins { paths = [\"../shared-plugins\"] }") {
             continue;
         }
-        for sub in block.body.blocks() {
-            diags.push(
-                Diagnostic::new(format!(
-                    "unknown block `{}` in the plugins block",
-                    sub.ident.as_str()
-                ))
-                .at(at(&sub.ident.span().unwrap_or(0..0)))
-                .help("a plugins block has one attribute: paths"),
-            );
-        }
+        d.no_blocks("a plugins block has one attribute: paths");
         for a in block.body.attributes() {
-            let key = a.key.as_str();
-            if !PLUGINS_ARGS.contains(&key) {
-                diags.push(
-                    Diagnostic::new(format!("unknown attribute `{key}` in the plugins block"))
-                        .at(at(&a.key.span().unwrap_or(0..0)))
-                        .help(format!(
-                            "{}allowed: {}",
-                            suggest(key, PLUGINS_ARGS),
-                            PLUGINS_ARGS.join(", ")
-                        )),
-                );
+            let Some(attr) = d.known_attribute(a, PLUGINS_ARGS, "") else {
                 continue;
-            }
-            let expr: hcl::Expression = a.value.clone().into();
-            let span = super::expr_span(&a.value);
-            let v = match funcs::with_base_dir(root, || expr.evaluate(ctx)) {
-                Ok(v) => v,
-                Err(e) => {
-                    let (msg, help) = eval_message(&e, file.slice(&span), false);
-                    let mut d = Diagnostic::new(format!("paths: {msg}")).at(at(&span));
-                    d.help = help;
-                    diags.push(d);
-                    continue;
-                }
             };
-            let Value::Array(items) = v else {
-                diags.push(
-                    Diagnostic::new("paths must be a list of folders")
-                        .at(at(&span))
-                        .help("paths = [\"../shared-plugins\", \"/opt/rota/plugins\"]"),
+            let Value::Array(items) = &attr.value else {
+                d.must_be(
+                    &attr,
+                    "a list of folders",
+                    "paths = [\"../shared-plugins\", \"/opt/rota/plugins\"]",
                 );
                 continue;
             };
-            for item in items {
-                let Value::String(s) = item else {
-                    diags.push(
-                        Diagnostic::new("paths must be a list of strings")
-                            .at(at(&span))
-                            .help("paths = [\"../shared-plugins\"]"),
-                    );
-                    continue;
-                };
+            for s in d.each_string(&attr, items, "paths = [\"../shared-plugins\"]") {
                 let path = root.join(&s);
                 if !path.is_dir() {
-                    diags.push(
-                        Diagnostic::new(format!("plugin path {s:?} is not a folder"))
-                            .at(at(&span))
-                            .help(format!(
-                                "paths are relative to the configuration directory ({}); \
-                                 each names a plugin folder or a folder of plugins",
-                                root.display()
-                            )),
+                    d.error(
+                        &attr.span,
+                        format!("plugin path {s:?} is not a folder"),
+                        &format!(
+                            "paths are relative to the configuration directory ({}); \
+                             each names a plugin folder or a folder of plugins",
+                            root.display()
+                        ),
                     );
                 } else if !out.contains(&path) {
                     out.push(path);

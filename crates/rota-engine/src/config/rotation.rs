@@ -43,18 +43,20 @@
 //! [`super::workflow`]; a workflow as an `on_failure` action next to
 //! `webhook` is not built yet.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::time::Duration;
 
 use hcl::Value;
 use hcl::edit::Span as _;
-use hcl::eval::{Context, Evaluate as _};
-use rota_scheduler::{CatchUp, Schedule};
+use hcl::edit::structure::Block;
+use hcl::eval::Context;
+use rota_scheduler::CatchUp;
 
+use super::block::{Attr, BlockDecoder, TypeWording};
 use super::diag::{Diagnostic, Location, SourceFile};
-use super::{Resource, eval_message, funcs, suggest};
-use crate::resource::{RESOURCE_TYPE, parse_duration};
+use super::{Resource, suggest};
+use crate::resource::RESOURCE_TYPE;
 use rota_rotation::{OnFailure, PluginRegistry, RegistryError, RotationTarget};
 
 /// Arguments of a `rotation` block.
@@ -87,6 +89,8 @@ fn is_pattern(s: &str) -> bool {
     s.contains('*') || s.contains('?')
 }
 
+/// A `match` block: secrets selected by name pattern, type and tags.
+#[derive(Default)]
 struct Selector {
     name: Option<String>,
     secret_type: Option<String>,
@@ -94,6 +98,7 @@ struct Selector {
 }
 
 impl Selector {
+    /// Whether `r` matches every condition of the block.
     fn matches(&self, r: &Resource) -> bool {
         self.name
             .as_deref()
@@ -109,482 +114,458 @@ impl Selector {
     }
 }
 
+/// Help for a `secrets` value that is not a list of strings.
+const SECRETS_HELP: &str = "addresses (\"alicloud_kms_secret.db\"), names or patterns (\"app/*\")";
+
 /// Reads the `rotation` blocks (and the implicit rotations) of a loaded
 /// configuration. Problems go to `diags`.
 pub(crate) fn load(
     files: &[SourceFile],
-    blocks: &[(usize, hcl::edit::structure::Block)],
+    blocks: &[(usize, Block)],
     ctx: &Context<'_>,
     root: &std::path::Path,
     resources: &[Resource],
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(RotationTarget, Option<Location>)> {
     let mut out: Vec<(RotationTarget, Option<Location>)> = Vec::new();
-    // secret name → (rotation, location) that claimed it.
+    // secret name → the rotation that claimed it.
     let mut claimed: BTreeMap<String, String> = BTreeMap::new();
-    let mut names: BTreeMap<String, ()> = BTreeMap::new();
+    let mut names = BTreeSet::new();
     for (fi, block) in blocks {
-        let file = &files[*fi];
-        let head = block.ident.span().unwrap_or(0..0);
-        let here = |span: &Range<usize>| Location::of(file, span, true);
-        let Some(name) = block
-            .labels
-            .first()
-            .map(|l| l.as_str().to_owned())
-            .filter(|_| block.labels.len() == 1)
-        else {
-            diags.push(
-                Diagnostic::new("a rotation block takes one label, its name")
-                    .at(here(&head))
-                    .help("rotation \"db-passwords\" { secrets = [\"app/*\"] … }"),
-            );
+        let mut d = BlockDecoder::new(
+            &files[*fi],
+            block,
+            "rotation",
+            ctx,
+            root,
+            TypeWording::MustBe,
+            diags,
+        );
+        let Some(name) = d.name_label(
+            "rotation",
+            "rotation \"db-passwords\" { secrets = [\"app/*\"] … }",
+        ) else {
             continue;
         };
-        let address = format!("rotation.{name}");
-        if names.insert(name.clone(), ()).is_some() {
-            diags.push(
-                Diagnostic::new(format!("rotation {name:?} is declared twice"))
-                    .at(here(&head))
-                    .address(&address),
-            );
+        if !d.first_declaration(&mut names, &name) {
             continue;
         }
-        let eval = |a: &hcl::edit::structure::Attribute,
-                    diags: &mut Vec<Diagnostic>|
-         -> Option<(Value, Range<usize>)> {
-            let expr: hcl::Expression = a.value.clone().into();
-            let span = super::expr_span(&a.value);
-            match funcs::with_base_dir(root, || expr.evaluate(ctx)) {
-                Ok(v) => Some((v, span)),
-                Err(e) => {
-                    let (msg, help) = eval_message(&e, file.slice(&span), false);
-                    let mut d = Diagnostic::new(format!("{}: {msg}", a.key.as_str()))
-                        .at(here(&span))
-                        .address(&address);
-                    d.help = help;
-                    diags.push(d);
-                    None
-                }
-            }
+        let Some(rotation) = RotationBlock::decode(&mut d, name) else {
+            continue;
         };
-        let mut t = RotationTarget {
-            rotation: name.clone(),
-            secret: String::new(),
-            address: None,
-            secret_type: None,
-            schedule: String::new(),
-            timezone: "UTC".into(),
-            window: Duration::ZERO,
-            jitter: true,
-            catch_up: CatchUp::Once,
-            rotate_immediately: false,
-            plugin: String::new(),
-            settings: serde_json::Value::Null,
-            max_attempts: 3,
-            retry_backoff: Duration::from_secs(10),
-            timeout: Duration::from_secs(15 * 60),
-            on_failure: OnFailure::default(),
-            implicit: false,
+        let selected = rotation.select(&mut d, resources);
+        rotation.targets(&mut d, selected, &mut claimed, &mut out);
+    }
+    // Implicit rotations: enable_automatic_rotation without a block.
+    for r in resources {
+        if r.args.enable_automatic_rotation.unwrap_or(false)
+            && !claimed.contains_key(&r.args.secret_name)
+        {
+            out.push(implicit_rotation(&files[r.file], r));
+        }
+    }
+    out
+}
+
+/// A rotation target with every setting at its default, for no secret yet.
+fn default_target(rotation: String) -> RotationTarget {
+    RotationTarget {
+        rotation,
+        secret: String::new(),
+        address: None,
+        secret_type: None,
+        schedule: String::new(),
+        timezone: "UTC".into(),
+        window: Duration::ZERO,
+        jitter: true,
+        catch_up: CatchUp::Once,
+        rotate_immediately: false,
+        plugin: String::new(),
+        settings: serde_json::Value::Null,
+        max_attempts: 3,
+        retry_backoff: Duration::from_secs(10),
+        timeout: Duration::from_secs(15 * 60),
+        on_failure: OnFailure::default(),
+        implicit: false,
+    }
+}
+
+/// The implicit rotation of a resource with `enable_automatic_rotation`
+/// that no block selects, located at that attribute.
+fn implicit_rotation(file: &SourceFile, r: &Resource) -> (RotationTarget, Option<Location>) {
+    let location = r
+        .attrs
+        .iter()
+        .find(|a| a.key == "enable_automatic_rotation")
+        .map(|a| Location::of(file, &a.span, true));
+    let target = RotationTarget {
+        secret: r.args.secret_name.clone(),
+        address: Some(r.address.clone()),
+        secret_type: Some(r.args.secret_type.clone()),
+        schedule: interval_schedule(r),
+        plugin: default_plugin(&r.args.secret_type).into(),
+        implicit: true,
+        ..default_target(format!("auto:{}", r.name))
+    };
+    (target, location)
+}
+
+/// A decoded `rotation` block, before its selection is resolved.
+struct RotationBlock {
+    /// The block's label.
+    name: String,
+    /// The settings every selected secret gets (`secret` still empty).
+    template: RotationTarget,
+    /// Where the plugin is named, else the block.
+    location: Option<Location>,
+    /// The `secrets` entries, each with the span of the value it is in.
+    entries: Vec<(String, Range<usize>)>,
+    /// The `match` blocks.
+    selectors: Vec<Selector>,
+    /// Where `schedule` is written, if it is.
+    schedule_span: Option<Range<usize>>,
+}
+
+impl RotationBlock {
+    /// Decodes the attributes and inner blocks of rotation `name`, then
+    /// checks that it selects something and that its schedule parses.
+    /// `None` when it selects nothing.
+    fn decode(d: &mut BlockDecoder<'_>, name: String) -> Option<Self> {
+        let mut rotation = Self {
+            template: default_target(name.clone()),
+            name,
+            location: Some(d.head_location()),
+            entries: Vec::new(),
+            selectors: Vec::new(),
+            schedule_span: None,
         };
-        // Where the plugin is named, else the block.
-        let mut location = Some(here(&head));
-        let mut entries: Vec<(String, Range<usize>)> = Vec::new();
-        let mut selectors: Vec<Selector> = Vec::new();
-        let mut schedule_span = None;
-        let bad = |span: &Range<usize>, msg: String, help: &str| {
-            Diagnostic::new(msg)
-                .at(Location::of(file, span, true))
-                .address(&address)
-                .help(help.to_owned())
-        };
-        for a in block.body.attributes() {
-            let key = a.key.as_str();
-            if !ROTATION_ARGS.contains(&key) {
-                diags.push(
-                    Diagnostic::new(format!("unknown attribute `{key}` in rotation {name:?}"))
-                        .at(here(&a.key.span().unwrap_or(0..0)))
-                        .address(&address)
-                        .help(format!(
-                            "{}allowed: {}; blocks: match, on_failure",
-                            suggest(key, ROTATION_ARGS),
-                            ROTATION_ARGS.join(", ")
-                        )),
-                );
-                continue;
-            }
-            let Some((v, span)) = eval(a, diags) else {
-                continue;
-            };
-            let string = |v: &Value| v.as_str().map(str::to_owned);
-            let duration = |v: &Value, diags: &mut Vec<Diagnostic>| -> Option<Duration> {
-                let d = v.as_str().and_then(parse_duration);
-                if d.is_none() {
-                    diags.push(bad(
-                        &span,
-                        format!("{key} must be a duration"),
-                        "write e.g. \"30s\", \"15m\", \"2h\", \"1h30m\" or \"1d\"",
-                    ));
-                }
-                d
-            };
-            match key {
-                "secrets" => match v {
-                    Value::Array(items) => {
-                        for item in items {
-                            match item {
-                                Value::String(s) => entries.push((s, span.clone())),
-                                _ => diags.push(bad(
-                                    &span,
-                                    "secrets must be a list of strings".into(),
-                                    "addresses (\"alicloud_kms_secret.db\"), names or patterns (\"app/*\")",
-                                )),
-                            }
-                        }
-                    }
-                    Value::String(s) => entries.push((s, span.clone())),
-                    _ => diags.push(bad(
-                        &span,
-                        "secrets must be a list of strings".into(),
-                        "addresses (\"alicloud_kms_secret.db\"), names or patterns (\"app/*\")",
-                    )),
-                },
-                "schedule" => match string(&v) {
-                    Some(s) => {
-                        t.schedule = s;
-                        schedule_span = Some(span.clone());
-                    }
-                    None => diags.push(bad(
-                        &span,
-                        "schedule must be a string".into(),
-                        "cron (\"0 3 * * 0\"), a macro (\"@daily\"), an interval (\"7d\") or a time",
-                    )),
-                },
-                "timezone" => match string(&v) {
-                    Some(z) => match rota_scheduler::parse_tz(&z) {
-                        Ok(_) => t.timezone = z,
-                        Err(e) => diags.push(bad(
-                            &span,
-                            format!("timezone: {e}"),
-                            "an IANA zone name such as \"Europe/Berlin\" or \"UTC\"",
-                        )),
-                    },
-                    None => diags.push(bad(
-                        &span,
-                        "timezone must be a string".into(),
-                        "an IANA zone name",
-                    )),
-                },
-                "window" => {
-                    if let Some(d) = duration(&v, diags) {
-                        t.window = d;
-                    }
-                }
-                "retry_backoff" => {
-                    if let Some(d) = duration(&v, diags) {
-                        t.retry_backoff = d;
-                    }
-                }
-                "timeout" => {
-                    if let Some(d) = duration(&v, diags) {
-                        if d.is_zero() {
-                            diags.push(bad(&span, "timeout must be positive".into(), "e.g. \"15m\""));
-                        } else {
-                            t.timeout = d;
-                        }
-                    }
-                }
-                "jitter" => match v {
-                    Value::Bool(b) => t.jitter = b,
-                    _ => diags.push(bad(&span, "jitter must be true or false".into(), "")),
-                },
-                "rotate_immediately" => match v {
-                    Value::Bool(b) => t.rotate_immediately = b,
-                    _ => diags.push(bad(
-                        &span,
-                        "rotate_immediately must be true or false".into(),
-                        "",
-                    )),
-                },
-                "catch_up" => match v.as_str() {
-                    Some("once") => t.catch_up = CatchUp::Once,
-                    Some("skip") => t.catch_up = CatchUp::Skip,
-                    _ => diags.push(bad(
-                        &span,
-                        "catch_up must be \"once\" or \"skip\"".into(),
-                        "once: one rotation for all slots missed while down; skip: wait for the next slot",
-                    )),
-                },
-                "plugin" => match string(&v) {
-                    Some(p) => {
-                        t.plugin = p;
-                        location = Some(here(&span));
-                    }
-                    None => diags.push(bad(&span, "plugin must be a string".into(), "e.g. \"password\"")),
-                },
-                "settings" => match serde_json::to_value(&v) {
-                    Ok(j @ serde_json::Value::Object(_)) => t.settings = j,
-                    _ => diags.push(bad(
-                        &span,
-                        "settings must be a map".into(),
-                        "settings = { length = 32 }",
-                    )),
-                },
-                "max_attempts" => match v.as_u64() {
-                    Some(n) if (1..=100).contains(&n) => t.max_attempts = n as u32,
-                    _ => diags.push(bad(
-                        &span,
-                        "max_attempts must be a whole number from 1 to 100".into(),
-                        "",
-                    )),
-                },
-                _ => {}
+        for a in d.block().body.attributes() {
+            if let Some(attr) = d.known_attribute(a, ROTATION_ARGS, "; blocks: match, on_failure") {
+                rotation.attribute(d, attr);
             }
         }
-        for b in block.body.blocks() {
-            let ident = b.ident.as_str();
-            let bspan = b.ident.span().unwrap_or(0..0);
-            match ident {
-                "match" => {
-                    let mut sel = Selector {
-                        name: None,
-                        secret_type: None,
-                        tags: BTreeMap::new(),
-                    };
-                    for a in b.body.attributes() {
-                        let Some((v, span)) = eval(a, diags) else {
-                            continue;
-                        };
-                        match (a.key.as_str(), v) {
-                            ("name", Value::String(s)) => sel.name = Some(s),
-                            ("type", Value::String(s)) => sel.secret_type = Some(s),
-                            ("tags", Value::Object(m)) => {
-                                for (k, v) in m {
-                                    match v {
-                                        Value::String(s) => {
-                                            sel.tags.insert(k, s);
-                                        }
-                                        _ => diags.push(bad(
-                                            &span,
-                                            format!("tag {k:?} must be a string"),
-                                            "",
-                                        )),
-                                    }
-                                }
-                            }
-                            (k @ ("name" | "type" | "tags"), _) => diags.push(bad(
-                                &span,
-                                format!("match {k} has the wrong type"),
-                                "name and type are strings, tags a map of strings",
-                            )),
-                            (k, _) => diags.push(bad(
-                                &a.key.span().unwrap_or(0..0),
-                                format!("unknown attribute `{k}` in match"),
-                                "match takes name (a pattern), type and tags",
-                            )),
-                        }
-                    }
-                    selectors.push(sel);
-                }
-                "on_failure" => {
-                    for a in b.body.attributes() {
-                        let Some((v, span)) = eval(a, diags) else {
-                            continue;
-                        };
-                        match (a.key.as_str(), v) {
-                            ("webhook", Value::String(u))
-                                if u.starts_with("https://") || u.starts_with("http://") =>
-                            {
-                                t.on_failure.webhook = Some(u);
-                            }
-                            ("webhook", _) => diags.push(bad(
-                                &span,
-                                "webhook must be an http:// or https:// URL".into(),
-                                "",
-                            )),
-                            (k, _) => diags.push(bad(
-                                &a.key.span().unwrap_or(0..0),
-                                format!("unknown attribute `{k}` in on_failure"),
-                                "on_failure takes webhook (workflow actions come with lifecycle workflows)",
-                            )),
-                        }
-                    }
-                }
-                other => diags.push(bad(
-                    &bspan,
-                    format!("unknown block type `{other}` in rotation {name:?}"),
+        for b in d.block().body.blocks() {
+            match b.ident.as_str() {
+                "match" => rotation.selectors.push(decode_match(d, b)),
+                "on_failure" => decode_on_failure(d, b, &mut rotation.template.on_failure),
+                other => d.error(
+                    &b.ident.span().unwrap_or(0..0),
+                    format!(
+                        "unknown block type `{other}` in rotation {:?}",
+                        rotation.name
+                    ),
                     &format!(
                         "{}a rotation takes the blocks match and on_failure",
                         suggest(other, ROTATION_BLOCKS)
                     ),
-                )),
+                ),
             }
         }
-        if entries.is_empty() && selectors.is_empty() {
-            diags.push(
-                Diagnostic::new(format!("rotation {name:?} selects no secrets"))
-                    .at(here(&head))
-                    .address(&address)
-                    .help("set secrets = [\"alicloud_kms_secret.db\", \"app/*\"] or a match { name, type, tags } block"),
+        if rotation.entries.is_empty() && rotation.selectors.is_empty() {
+            d.error_at_head(
+                format!("rotation {:?} selects no secrets", rotation.name),
+                "set secrets = [\"alicloud_kms_secret.db\", \"app/*\"] or a match { name, type, tags } block",
             );
-            continue;
+            return None;
         }
-        if !t.schedule.is_empty()
-            && let Err(e) = Schedule::parse_in(&t.schedule, &t.timezone)
-        {
-            diags.push(bad(
-                schedule_span.as_ref().unwrap_or(&head),
-                format!("schedule: {e}"),
-                "cron (\"0 3 * * 0\"), a macro (\"@daily\"), an interval (\"7d\") or a one-shot time",
-            ));
+        let t = &rotation.template;
+        if !t.schedule.is_empty() {
+            let span = rotation.schedule_span.clone().unwrap_or_else(|| d.head());
+            d.check_schedule(&t.schedule, &t.timezone, &span);
         }
-        // Resolve the selection, in configuration order.
-        let mut selected: Vec<(String, Option<&Resource>)> = Vec::new();
-        for (entry, span) in &entries {
-            let by_address = entry
-                .strip_prefix(RESOURCE_TYPE)
-                .and_then(|r| r.strip_prefix('.'));
-            if let Some(rname) = by_address {
-                match resources.iter().find(|r| r.name == rname) {
-                    Some(r) => selected.push((r.args.secret_name.clone(), Some(r))),
-                    None => {
-                        let declared: Vec<&str> =
-                            resources.iter().map(|r| r.name.as_str()).collect();
-                        diags.push(bad(
-                            span,
-                            format!("rotation {name:?} refers to undeclared resource {entry}"),
-                            &format!(
-                                "{}declared: {}",
-                                suggest(rname, &declared),
-                                declared.join(", ")
-                            ),
-                        ));
+        Some(rotation)
+    }
+
+    /// Takes one known, evaluated attribute of the block into the template
+    /// (or the selection), reporting values of the wrong type.
+    fn attribute(&mut self, d: &mut BlockDecoder<'_>, attr: Attr) {
+        let t = &mut self.template;
+        match attr.key.as_str() {
+            "secrets" => match &attr.value {
+                Value::Array(items) => {
+                    for s in d.each_string(&attr, items, SECRETS_HELP) {
+                        self.entries.push((s, attr.span.clone()));
                     }
                 }
-            } else if is_pattern(entry) {
-                let before = selected.len();
-                for r in resources
-                    .iter()
-                    .filter(|r| glob_match(entry, &r.args.secret_name))
-                {
-                    selected.push((r.args.secret_name.clone(), Some(r)));
+                Value::String(s) => self.entries.push((s.clone(), attr.span.clone())),
+                _ => d.must_be(&attr, "a list of strings", SECRETS_HELP),
+            },
+            "schedule" => {
+                let help = "cron (\"0 3 * * 0\"), a macro (\"@daily\"), an interval (\"7d\") or a time";
+                if let Some(s) = d.string(&attr, help) {
+                    t.schedule = s;
+                    self.schedule_span = Some(attr.span.clone());
                 }
-                if selected.len() == before {
-                    diags.push(bad(
-                        span,
-                        format!("the pattern {entry:?} matches no configured secret"),
-                        "patterns match the secret_name of the alicloud_kms_secret resources here",
-                    ));
-                }
-            } else {
-                let r = resources.iter().find(|r| &r.args.secret_name == entry);
-                selected.push((entry.clone(), r));
             }
+            "timezone" => {
+                if let Some(z) = d.timezone(&attr, "an IANA zone name") {
+                    t.timezone = z;
+                }
+            }
+            "window" => {
+                if let Some(w) = d.duration(&attr) {
+                    t.window = w;
+                }
+            }
+            "retry_backoff" => {
+                if let Some(b) = d.duration(&attr) {
+                    t.retry_backoff = b;
+                }
+            }
+            "timeout" => match d.duration(&attr) {
+                Some(limit) if limit.is_zero() => d.must_be(&attr, "positive", "e.g. \"15m\""),
+                Some(limit) => t.timeout = limit,
+                None => {}
+            },
+            "jitter" => {
+                if let Some(b) = d.bool(&attr, "") {
+                    t.jitter = b;
+                }
+            }
+            "rotate_immediately" => {
+                if let Some(b) = d.bool(&attr, "") {
+                    t.rotate_immediately = b;
+                }
+            }
+            "catch_up" => match attr.value.as_str() {
+                Some("once") => t.catch_up = CatchUp::Once,
+                Some("skip") => t.catch_up = CatchUp::Skip,
+                _ => d.must_be(
+                    &attr,
+                    "\"once\" or \"skip\"",
+                    "once: one rotation for all slots missed while down; skip: wait for the next slot",
+                ),
+            },
+            "plugin" => {
+                if let Some(p) = d.string(&attr, "e.g. \"password\"") {
+                    t.plugin = p;
+                    self.location = Some(d.location(&attr.span));
+                }
+            }
+            "settings" => {
+                if let Some(j) = d.json_object(&attr, "settings = { length = 32 }") {
+                    t.settings = j;
+                }
+            }
+            "max_attempts" => match attr.value.as_u64() {
+                Some(n) if (1..=100).contains(&n) => t.max_attempts = n as u32,
+                _ => d.must_be(&attr, "a whole number from 1 to 100", ""),
+            },
+            _ => {}
         }
-        for sel in &selectors {
+    }
+
+    /// The secrets the block selects, in configuration order (the
+    /// `secrets` entries, then the `match` blocks), with their resource
+    /// when they are configured here. May hold a secret twice.
+    fn select<'r>(
+        &self,
+        d: &mut BlockDecoder<'_>,
+        resources: &'r [Resource],
+    ) -> Vec<(String, Option<&'r Resource>)> {
+        let mut selected = Vec::new();
+        for (entry, span) in &self.entries {
+            self.select_entry(d, entry, span, resources, &mut selected);
+        }
+        for sel in &self.selectors {
             for r in resources.iter().filter(|r| sel.matches(r)) {
                 selected.push((r.args.secret_name.clone(), Some(r)));
             }
         }
-        let mut seen = std::collections::BTreeSet::new();
+        selected
+    }
+
+    /// Adds what one `secrets` entry selects: a resource address, a glob
+    /// pattern over the configured names, or a secret name. An undeclared
+    /// address or a pattern that matches nothing is reported.
+    fn select_entry<'r>(
+        &self,
+        d: &mut BlockDecoder<'_>,
+        entry: &str,
+        span: &Range<usize>,
+        resources: &'r [Resource],
+        selected: &mut Vec<(String, Option<&'r Resource>)>,
+    ) {
+        let by_address = entry
+            .strip_prefix(RESOURCE_TYPE)
+            .and_then(|r| r.strip_prefix('.'));
+        if let Some(rname) = by_address {
+            match resources.iter().find(|r| r.name == rname) {
+                Some(r) => selected.push((r.args.secret_name.clone(), Some(r))),
+                None => {
+                    let declared: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
+                    d.error(
+                        span,
+                        format!(
+                            "rotation {:?} refers to undeclared resource {entry}",
+                            self.name
+                        ),
+                        &format!(
+                            "{}declared: {}",
+                            suggest(rname, &declared),
+                            declared.join(", ")
+                        ),
+                    );
+                }
+            }
+        } else if is_pattern(entry) {
+            let before = selected.len();
+            for r in resources
+                .iter()
+                .filter(|r| glob_match(entry, &r.args.secret_name))
+            {
+                selected.push((r.args.secret_name.clone(), Some(r)));
+            }
+            if selected.len() == before {
+                d.error(
+                    span,
+                    format!("the pattern {entry:?} matches no configured secret"),
+                    "patterns match the secret_name of the alicloud_kms_secret resources here",
+                );
+            }
+        } else {
+            let r = resources.iter().find(|r| r.args.secret_name == entry);
+            selected.push((entry.to_owned(), r));
+        }
+    }
+
+    /// One target per selected secret (each once), pushed to `out` with
+    /// the block's location. A secret another block already `claimed` is
+    /// reported; the others are claimed for this block.
+    fn targets(
+        &self,
+        d: &mut BlockDecoder<'_>,
+        selected: Vec<(String, Option<&Resource>)>,
+        claimed: &mut BTreeMap<String, String>,
+        out: &mut Vec<(RotationTarget, Option<Location>)>,
+    ) {
+        let name = &self.name;
+        let mut seen = BTreeSet::new();
         for (secret, resource) in selected {
             if !seen.insert(secret.clone()) {
                 continue;
             }
             if let Some(other) = claimed.get(&secret) {
-                diags.push(
-                    Diagnostic::new(format!(
+                d.error_at_head(
+                    format!(
                         "secret {secret:?} is selected by rotation {other:?} and rotation {name:?}"
-                    ))
-                    .at(here(&head))
-                    .address(&address)
-                    .help(
-                        "a secret rotates under one rotation block: narrow one of the selections",
                     ),
+                    "a secret rotates under one rotation block: narrow one of the selections",
                 );
                 continue;
             }
             claimed.insert(secret.clone(), name.clone());
-            let mut target = t.clone();
-            target.secret = secret.clone();
-            if let Some(r) = resource {
-                target.address = Some(r.address.clone());
-                target.secret_type = Some(r.args.secret_type.clone());
-                if target.plugin.is_empty() {
-                    target.plugin = default_plugin(&r.args.secret_type).into();
-                }
-                if target.schedule.is_empty() {
-                    match r.args.enable_automatic_rotation.unwrap_or(false) {
-                        true => target.schedule = interval_schedule(r),
-                        false => {
-                            diags.push(
-                                Diagnostic::new(format!(
-                                    "rotation {name:?} has no schedule, and {} does not enable automatic rotation",
-                                    r.address
-                                ))
-                                .at(here(&head))
-                                .address(&address)
-                                .help("set schedule = \"0 3 * * 0\" (or \"7d\"), or enable_automatic_rotation = true with a rotation_interval on the secret"),
-                            );
-                            continue;
+            if let Some(target) = self.target(d, secret, resource) {
+                out.push((target, self.location.clone()));
+            }
+        }
+    }
+
+    /// The template for one secret: the plugin defaults by secret type, the
+    /// schedule to the resource's rotation interval when it enables
+    /// automatic rotation. Without a schedule, reports it and gives `None`.
+    fn target(
+        &self,
+        d: &mut BlockDecoder<'_>,
+        secret: String,
+        resource: Option<&Resource>,
+    ) -> Option<RotationTarget> {
+        let name = &self.name;
+        let mut target = self.template.clone();
+        target.secret = secret;
+        let Some(r) = resource else {
+            if target.plugin.is_empty() {
+                target.plugin = "password".into();
+            }
+            if target.schedule.is_empty() {
+                d.error_at_head(
+                    format!(
+                        "rotation {name:?} has no schedule for {:?}, which is not configured here",
+                        target.secret
+                    ),
+                    "set schedule = \"0 3 * * 0\" (or \"7d\")",
+                );
+                return None;
+            }
+            return Some(target);
+        };
+        target.address = Some(r.address.clone());
+        target.secret_type = Some(r.args.secret_type.clone());
+        if target.plugin.is_empty() {
+            target.plugin = default_plugin(&r.args.secret_type).into();
+        }
+        if target.schedule.is_empty() {
+            if !r.args.enable_automatic_rotation.unwrap_or(false) {
+                d.error_at_head(
+                    format!(
+                        "rotation {name:?} has no schedule, and {} does not enable automatic rotation",
+                        r.address
+                    ),
+                    "set schedule = \"0 3 * * 0\" (or \"7d\"), or enable_automatic_rotation = true with a rotation_interval on the secret",
+                );
+                return None;
+            }
+            target.schedule = interval_schedule(r);
+        }
+        Some(target)
+    }
+}
+
+/// Decodes a `match` block of a rotation into a [`Selector`].
+fn decode_match(d: &mut BlockDecoder<'_>, b: &Block) -> Selector {
+    let mut sel = Selector::default();
+    for a in b.body.attributes() {
+        let Some(attr) = d.eval(a) else {
+            continue;
+        };
+        match (attr.key.as_str(), &attr.value) {
+            ("name", Value::String(s)) => sel.name = Some(s.clone()),
+            ("type", Value::String(s)) => sel.secret_type = Some(s.clone()),
+            ("tags", Value::Object(m)) => {
+                for (k, v) in m {
+                    match v {
+                        Value::String(s) => {
+                            sel.tags.insert(k.clone(), s.clone());
                         }
+                        _ => d.error(&attr.span, format!("tag {k:?} must be a string"), ""),
                     }
                 }
-            } else {
-                if target.plugin.is_empty() {
-                    target.plugin = "password".into();
-                }
-                if target.schedule.is_empty() {
-                    diags.push(
-                        Diagnostic::new(format!(
-                            "rotation {name:?} has no schedule for {secret:?}, which is not configured here"
-                        ))
-                        .at(here(&head))
-                        .address(&address)
-                        .help("set schedule = \"0 3 * * 0\" (or \"7d\")"),
-                    );
-                    continue;
-                }
             }
-            out.push((target, location.clone()));
+            (k @ ("name" | "type" | "tags"), _) => d.error(
+                &attr.span,
+                format!("match {k} has the wrong type"),
+                "name and type are strings, tags a map of strings",
+            ),
+            (k, _) => d.error(
+                &a.key.span().unwrap_or(0..0),
+                format!("unknown attribute `{k}` in match"),
+                "match takes name (a pattern), type and tags",
+            ),
         }
     }
-    // Implicit rotations: enable_automatic_rotation without a block.
-    for r in resources {
-        if !r.args.enable_automatic_rotation.unwrap_or(false)
-            || claimed.contains_key(&r.args.secret_name)
-        {
+    sel
+}
+
+/// Decodes an `on_failure` block of a rotation into `on_failure`.
+fn decode_on_failure(d: &mut BlockDecoder<'_>, b: &Block, on_failure: &mut OnFailure) {
+    for a in b.body.attributes() {
+        let Some(attr) = d.eval(a) else {
             continue;
+        };
+        match (attr.key.as_str(), &attr.value) {
+            ("webhook", Value::String(u))
+                if u.starts_with("https://") || u.starts_with("http://") =>
+            {
+                on_failure.webhook = Some(u.clone());
+            }
+            ("webhook", _) => d.must_be(&attr, "an http:// or https:// URL", ""),
+            (k, _) => d.error(
+                &a.key.span().unwrap_or(0..0),
+                format!("unknown attribute `{k}` in on_failure"),
+                "on_failure takes webhook (workflow actions come with lifecycle workflows)",
+            ),
         }
-        let file = &files[r.file];
-        let location = r
-            .attrs
-            .iter()
-            .find(|a| a.key == "enable_automatic_rotation")
-            .map(|a| Location::of(file, &a.span, true));
-        out.push((
-            RotationTarget {
-                rotation: format!("auto:{}", r.name),
-                secret: r.args.secret_name.clone(),
-                address: Some(r.address.clone()),
-                secret_type: Some(r.args.secret_type.clone()),
-                schedule: interval_schedule(r),
-                timezone: "UTC".into(),
-                window: Duration::ZERO,
-                jitter: true,
-                catch_up: CatchUp::Once,
-                rotate_immediately: false,
-                plugin: default_plugin(&r.args.secret_type).into(),
-                settings: serde_json::Value::Null,
-                max_attempts: 3,
-                retry_backoff: Duration::from_secs(10),
-                timeout: Duration::from_secs(15 * 60),
-                on_failure: OnFailure::default(),
-                implicit: true,
-            },
-            location,
-        ));
     }
-    out
 }
 
 fn default_plugin(secret_type: &str) -> &'static str {
@@ -607,7 +588,7 @@ pub fn validate_plugins(
     registry: &PluginRegistry,
 ) -> Result<(), super::Diagnostics> {
     let mut diags = Vec::new();
-    let mut reported = std::collections::BTreeSet::new();
+    let mut reported = BTreeSet::new();
     for t in targets {
         let result = match &t.secret_type {
             Some(ty) => registry.resolve(&t.plugin, ty, &t.settings).map(|_| ()),

@@ -17,17 +17,13 @@
 //! itself is compiled and checked by rota-script when the daemon loads it.
 
 use std::collections::BTreeSet;
-use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hcl::Value;
-use hcl::edit::Span as _;
-use hcl::eval::{Context, Evaluate as _};
-use rota_scheduler::Schedule;
+use hcl::eval::Context;
 
+use super::block::{BlockDecoder, TypeWording};
 use super::diag::{Diagnostic, Location, SourceFile};
-use super::{eval_message, funcs, suggest};
 use crate::resource::parse_duration;
 
 /// Arguments of a `workflow` block.
@@ -84,6 +80,8 @@ impl WorkflowBlock {
     }
 }
 
+/// Reads the `workflow` blocks. A block with any problem is left out;
+/// problems go to `diags`.
 pub(crate) fn load(
     files: &[SourceFile],
     blocks: &[(usize, hcl::edit::structure::Block)],
@@ -94,162 +92,117 @@ pub(crate) fn load(
     let mut out = Vec::new();
     let mut names = BTreeSet::new();
     for (fi, block) in blocks {
-        let file = &files[*fi];
-        let head = block.ident.span().unwrap_or(0..0);
-        let here = |span: &Range<usize>| Location::of(file, span, true);
-        let Some(name) = block
-            .labels
-            .first()
-            .map(|l| l.as_str().to_owned())
-            .filter(|_| block.labels.len() == 1)
-        else {
-            diags.push(
-                Diagnostic::new("a workflow block takes one label, its name")
-                    .at(here(&head))
-                    .help("workflow \"compliance\" { schedule = \"@daily\", script = \"scripts/compliance-report.rhai\" }"),
-            );
+        let mut d = BlockDecoder::new(
+            &files[*fi],
+            block,
+            "workflow",
+            ctx,
+            root,
+            TypeWording::HasTheWrongType,
+            diags,
+        );
+        let Some(name) = d.name_label(
+            "workflow",
+            "workflow \"compliance\" { schedule = \"@daily\", script = \"scripts/compliance-report.rhai\" }",
+        ) else {
             continue;
         };
-        let address = format!("workflow.{name}");
-        if !names.insert(name.clone()) {
-            diags.push(
-                Diagnostic::new(format!("workflow {name:?} is declared twice"))
-                    .at(here(&head))
-                    .address(&address),
-            );
+        if !d.first_declaration(&mut names, &name) {
             continue;
         }
-        let bad = |span: &Range<usize>, msg: String, help: &str| {
-            Diagnostic::new(msg)
-                .at(Location::of(file, span, true))
-                .address(&address)
-                .help(help.to_owned())
-        };
-        let mut w = WorkflowBlock {
-            name: name.clone(),
-            schedule: String::new(),
-            timezone: "UTC".into(),
-            script: PathBuf::new(),
-            settings: serde_json::Value::Object(serde_json::Map::new()),
-            timeout: Duration::from_secs(600),
-            http_hosts: Vec::new(),
-            run_immediately: false,
-            location: Some(here(&head)),
-        };
-        let before = diags.len();
-        let mut schedule_span = head.clone();
-        for sub in block.body.blocks() {
-            diags.push(bad(
-                &sub.ident.span().unwrap_or(0..0),
-                format!(
-                    "unknown block `{}` in workflow {name:?}",
-                    sub.ident.as_str()
-                ),
-                "a workflow block has attributes only",
-            ));
-        }
-        for a in block.body.attributes() {
-            let key = a.key.as_str();
-            if !WORKFLOW_ARGS.contains(&key) {
-                diags.push(bad(
-                    &a.key.span().unwrap_or(0..0),
-                    format!("unknown attribute `{key}` in workflow {name:?}"),
-                    &format!(
-                        "{}allowed: {}",
-                        suggest(key, WORKFLOW_ARGS),
-                        WORKFLOW_ARGS.join(", ")
-                    ),
-                ));
-                continue;
-            }
-            let expr: hcl::Expression = a.value.clone().into();
-            let span = super::expr_span(&a.value);
-            let v = match funcs::with_base_dir(root, || expr.evaluate(ctx)) {
-                Ok(v) => v,
-                Err(e) => {
-                    let (msg, help) = eval_message(&e, file.slice(&span), false);
-                    let mut d = Diagnostic::new(format!("{key}: {msg}"))
-                        .at(here(&span))
-                        .address(&address);
-                    d.help = help;
-                    diags.push(d);
-                    continue;
-                }
-            };
-            match (key, &v) {
-                ("schedule", Value::String(s)) => {
-                    w.schedule = s.clone();
-                    schedule_span = span.clone();
-                }
-                ("timezone", Value::String(z)) => match rota_scheduler::parse_tz(z) {
-                    Ok(_) => w.timezone = z.clone(),
-                    Err(e) => diags.push(bad(
-                        &span,
-                        format!("timezone: {e}"),
-                        "an IANA zone name such as \"Europe/Berlin\" or \"UTC\"",
-                    )),
-                },
-                ("script", Value::String(s)) => {
-                    let path = root.join(s);
-                    if path.is_file() {
-                        w.script = path;
-                    } else {
-                        diags.push(bad(&span, format!("script {s:?} does not exist"), "a path relative to the configuration directory, e.g. \"scripts/compliance-report.rhai\""));
-                    }
-                }
-                ("timeout", Value::String(s)) => match parse_duration(s) {
-                    Some(d) if !d.is_zero() => w.timeout = d,
-                    _ => diags.push(bad(
-                        &span,
-                        "timeout must be a positive duration".into(),
-                        "e.g. \"10m\"",
-                    )),
-                },
-                ("settings", _) => match serde_json::to_value(&v) {
-                    Ok(j @ serde_json::Value::Object(_)) => w.settings = j,
-                    _ => diags.push(bad(
-                        &span,
-                        "settings must be a map".into(),
-                        "settings = { max_age_days = 90 }",
-                    )),
-                },
-                ("run_immediately", Value::Bool(b)) => w.run_immediately = *b,
-                ("http_hosts", Value::Array(a)) if a.iter().all(|h| h.is_string()) => {
-                    w.http_hosts = a
-                        .iter()
-                        .filter_map(|h| h.as_str().map(str::to_owned))
-                        .collect();
-                }
-                _ => diags.push(bad(
-                    &span,
-                    format!("{key} has the wrong type"),
-                    match key {
-                        "http_hosts" => "a list of host names, e.g. [\"hooks.example.com\"]",
-                        "run_immediately" => "true or false",
-                        _ => "a string",
-                    },
-                )),
-            }
-        }
-        if w.schedule.is_empty() {
-            diags.push(bad(
-                &head,
-                format!("workflow {name:?} has no schedule"),
-                "schedule = \"@daily\" (cron, a macro, an interval or a time)",
-            ));
-        } else if let Err(e) = Schedule::parse_in(&w.schedule, &w.timezone) {
-            diags.push(bad(&schedule_span, format!("schedule: {e}"), "cron (\"0 3 * * 0\"), a macro (\"@daily\"), an interval (\"7d\") or a one-shot time"));
-        }
-        if w.script.as_os_str().is_empty() && diags.len() == before {
-            diags.push(bad(
-                &head,
-                format!("workflow {name:?} has no script"),
-                "script = \"scripts/compliance-report.rhai\"",
-            ));
-        }
-        if diags.len() == before {
+        if let Some(w) = decode(&mut d, name) {
             out.push(w);
         }
     }
     out
+}
+
+/// Decodes the block of workflow `name`: its attributes, then the required
+/// schedule and script. `None` when anything in the block was reported.
+fn decode(d: &mut BlockDecoder<'_>, name: String) -> Option<WorkflowBlock> {
+    let mut w = WorkflowBlock {
+        name: name.clone(),
+        schedule: String::new(),
+        timezone: "UTC".into(),
+        script: PathBuf::new(),
+        settings: serde_json::Value::Object(serde_json::Map::new()),
+        timeout: Duration::from_secs(600),
+        http_hosts: Vec::new(),
+        run_immediately: false,
+        location: Some(d.head_location()),
+    };
+    let mut schedule_span = d.head();
+    d.no_blocks("a workflow block has attributes only");
+    for a in d.block().body.attributes() {
+        let Some(attr) = d.known_attribute(a, WORKFLOW_ARGS, "") else {
+            continue;
+        };
+        match attr.key.as_str() {
+            "schedule" => {
+                if let Some(s) = d.string(&attr, "a string") {
+                    w.schedule = s;
+                    schedule_span = attr.span.clone();
+                }
+            }
+            "timezone" => {
+                if let Some(z) = d.timezone(&attr, "a string") {
+                    w.timezone = z;
+                }
+            }
+            "script" => {
+                if let Some(s) = d.string(&attr, "a string") {
+                    let path = d.root().join(&s);
+                    if path.is_file() {
+                        w.script = path;
+                    } else {
+                        d.error(
+                            &attr.span,
+                            format!("script {s:?} does not exist"),
+                            "a path relative to the configuration directory, e.g. \"scripts/compliance-report.rhai\"",
+                        );
+                    }
+                }
+            }
+            "timeout" => {
+                if let Some(s) = d.string(&attr, "a string") {
+                    match parse_duration(&s) {
+                        Some(t) if !t.is_zero() => w.timeout = t,
+                        _ => d.must_be(&attr, "a positive duration", "e.g. \"10m\""),
+                    }
+                }
+            }
+            "settings" => {
+                if let Some(j) = d.json_object(&attr, "settings = { max_age_days = 90 }") {
+                    w.settings = j;
+                }
+            }
+            "run_immediately" => {
+                if let Some(b) = d.bool(&attr, "true or false") {
+                    w.run_immediately = b;
+                }
+            }
+            "http_hosts" => {
+                let help = "a list of host names, e.g. [\"hooks.example.com\"]";
+                if let Some(hosts) = d.strings(&attr, help) {
+                    w.http_hosts = hosts;
+                }
+            }
+            _ => {}
+        }
+    }
+    if w.schedule.is_empty() {
+        d.error_at_head(
+            format!("workflow {name:?} has no schedule"),
+            "schedule = \"@daily\" (cron, a macro, an interval or a time)",
+        );
+    } else {
+        d.check_schedule(&w.schedule, &w.timezone, &schedule_span);
+    }
+    if w.script.as_os_str().is_empty() && !d.found_problems() {
+        d.error_at_head(
+            format!("workflow {name:?} has no script"),
+            "script = \"scripts/compliance-report.rhai\"",
+        );
+    }
+    (!d.found_problems()).then_some(w)
 }

@@ -549,7 +549,7 @@ impl Run<'_> {
             kms: r.kms.clone(),
             deadline: self.step_deadline(),
             crash: r.crash.clone(),
-            span: tracing::debug_span!("rotation.step", rotation.step = step.name()),
+            span: tracing::info_span!("rotation.step", rotation.step = step.name()),
         }
     }
 

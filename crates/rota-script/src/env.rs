@@ -90,6 +90,9 @@ pub(crate) struct CallEnv {
     pub(crate) http_hosts: Vec<String>,
     pub(crate) http: Option<reqwest::Client>,
     pub(crate) secrets: RefCell<Vec<SecretString>>,
+    /// What [`CallEnv::redact`] replaces: every remembered value and its
+    /// encodings, longest first.
+    pub(crate) scrub: RefCell<Vec<SecretString>>,
     pub(crate) logs: RefCell<Vec<LogLine>>,
     pub(crate) capture_logs: bool,
     /// The call runs speculatively on an async worker thread: anything that
@@ -124,6 +127,7 @@ impl CallEnv {
             http_hosts: Vec::new(),
             http: None,
             secrets: RefCell::new(Vec::new()),
+            scrub: RefCell::new(Vec::new()),
             logs: RefCell::new(Vec::new()),
             capture_logs: false,
             speculative: false,
@@ -133,26 +137,95 @@ impl CallEnv {
         }
     }
 
-    /// Remembers a secret value so it is scrubbed from anything the call emits.
+    /// Remembers a secret value so it — and its common encodings — are
+    /// scrubbed from anything the call emits.
     pub(crate) fn remember(&self, value: &SecretString) {
         if value.len() >= MIN_SCRUB {
             let mut s = self.secrets.borrow_mut();
             if !s.iter().any(|v| v == value) {
                 s.push(value.clone());
+                self.scrub
+                    .borrow_mut()
+                    .extend(encodings(value.expose_secret()));
             }
         }
     }
 
-    /// `text` with every remembered secret value replaced by `***`.
+    /// `text` with every remembered secret value, and each of its common
+    /// encodings, replaced by `***`.
     pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
-        for s in self.secrets.borrow().iter() {
+        for s in self.scrub.borrow().iter() {
             if out.contains(s.expose_secret()) {
                 out = out.replace(s.expose_secret(), "***");
             }
         }
         out
     }
+}
+
+/// `value` and the forms it takes when a script or a library transforms it
+/// on the way out: percent-encoded (URL paths and queries, upper- and
+/// lower-case hex, `+` for spaces), JSON-escaped, Base64 (standard and
+/// URL-safe, with and without padding) and hex (both cases). Longest first,
+/// so a longer form is replaced before a shorter one inside it.
+fn encodings(value: &str) -> Vec<SecretString> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    let bytes = value.as_bytes();
+    let mut forms = vec![value.to_owned()];
+    let mut pct_upper = String::new();
+    let mut pct_form = String::new();
+    for b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            pct_upper.push(char::from(*b));
+            pct_form.push(char::from(*b));
+        } else {
+            pct_upper.push_str(&format!("%{b:02X}"));
+            if *b == b' ' {
+                pct_form.push('+');
+            } else {
+                pct_form.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    forms.push(lower_case_escapes(&pct_upper));
+    forms.push(pct_upper);
+    forms.push(pct_form);
+    if let Ok(json) = serde_json::to_string(value) {
+        forms.push(json.trim_matches('"').to_owned());
+    }
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        forms.push(engine.encode(bytes));
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    forms.push(hex.to_ascii_uppercase());
+    forms.push(hex);
+    forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    forms.dedup();
+    forms
+        .into_iter()
+        .filter(|f| f.len() >= MIN_SCRUB)
+        .map(SecretString::new)
+        .collect()
+}
+
+/// `text` with the hex digits of its `%XX` escapes in lower case.
+fn lower_case_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut escape = 0;
+    for c in text.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The termination token of a speculative call that must run on a blocking
@@ -301,4 +374,39 @@ pub(crate) fn should_stop() -> Option<Stop> {
         }
     })
     .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encodings;
+
+    #[test]
+    fn every_common_encoding_of_a_value_is_scrubbed() {
+        let forms: Vec<String> = encodings("can\"ary/x y+1")
+            .iter()
+            .map(|s| s.expose_secret().to_owned())
+            .collect();
+        for want in [
+            "can\"ary/x y+1",
+            "can%22ary%2Fx%20y%2B1",
+            "can%22ary%2fx%20y%2b1",
+            "can%22ary%2Fx+y%2B1",
+            "can\\\"ary/x y+1",
+            "Y2FuImFyeS94IHkrMQ==",
+            "Y2FuImFyeS94IHkrMQ",
+            "63616e226172792f7820792b31",
+            "63616E226172792F7820792B31",
+        ] {
+            assert!(
+                forms.iter().any(|f| f == want),
+                "{want} missing from {forms:?}"
+            );
+        }
+        // Longest first, no duplicates.
+        assert!(
+            forms
+                .windows(2)
+                .all(|w| w[0].len() >= w[1].len() && w[0] != w[1])
+        );
+    }
 }

@@ -213,12 +213,25 @@ impl ScriptError {
 /// The `on_progress` token of a cancellation.
 pub(crate) const CANCELLED: &str = "cancelled";
 
+/// What a `throw` shows: a thrown string (scrubbed later), a map's
+/// `message` string, else only the value's type — an array or map could
+/// carry a value in pieces (one character per element) that no scrubbing
+/// recognises.
 fn display_thrown(v: &rhai::Dynamic) -> String {
     if v.is_string() {
         v.clone().into_string().unwrap_or_default()
     } else if v.is::<crate::secret::Secret>() {
         "***".to_owned()
-    } else {
+    } else if let Some(m) = v.read_lock::<rhai::Map>()
+        && let Some(msg) = m.get("message").filter(|m| m.is_string())
+    {
+        msg.to_string()
+    } else if v.is_int() || v.is_bool() || v.is_float() || v.is_unit() {
         v.to_string()
+    } else {
+        format!(
+            "the script threw a value of type {} (only a thrown string, or a map's message, is shown)",
+            v.type_name()
+        )
     }
 }

@@ -257,6 +257,7 @@ impl ScriptPlugin {
             http_hosts: self.http_hosts(&ctx.settings),
             capture_logs: false,
             report: false,
+            span: ctx.span.clone(),
             speculate: HOOKS_ORDER
                 .iter()
                 .position(|h| *h == hook)

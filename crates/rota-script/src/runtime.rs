@@ -99,6 +99,9 @@ pub(crate) struct CallSpec {
     /// holds are remembered for redaction (called again when a speculative
     /// call moves to a blocking thread).
     pub(crate) arg: Box<dyn Fn() -> Dynamic + Send + Sync>,
+    /// The span the script's log lines belong to (a rotation step's, with
+    /// the secret and token), entered on whichever thread runs the call.
+    pub(crate) span: tracing::Span,
 }
 
 /// What a call returned.
@@ -195,6 +198,7 @@ impl ScriptRuntime {
         } else {
             self.http_client()
         };
+        let _span = spec.span.enter();
         let call_env = Rc::new(CallEnv {
             kms: spec.kms.clone(),
             api: spec.api.clone(),

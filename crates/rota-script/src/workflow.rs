@@ -176,6 +176,7 @@ impl Workflow {
             capture_logs: true,
             report: true,
             speculate: None,
+            span: tracing::Span::current(),
             arg: Box::new(move || {
                 let mut m = Map::new();
                 m.insert("workflow".into(), Dynamic::from(name.clone()));

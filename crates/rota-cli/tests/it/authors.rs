@@ -91,3 +91,258 @@ fn a_hook_that_waits_stops_at_the_rotations_timeout() {
     }
     drop(silent);
 }
+
+/// The value every encoding test hides: a quote (JSON escapes it), a slash,
+/// a space, `+`, `&` and `=` (percent-encoding changes them).
+const CANARY: &str = "can\"ary/x y+1&z=9f3e";
+
+/// `CANARY` as a percent-encoded query, JSON-escaped, Base64 and hex.
+fn canary_forms() -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(CANARY);
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+    vec![
+        CANARY.to_owned(),
+        "can%22ary/x%20y+1&z=9f3e".to_owned(),
+        "can%22ary%2Fx%20y%2B1%26z%3D9f3e".to_owned(),
+        "can\\\"ary/x y+1&z=9f3e".to_owned(),
+        b64.trim_end_matches('=').to_owned(),
+        hex.clone(),
+        hex.to_ascii_uppercase(),
+        // The value's distinctive tail, in case a form was cut elsewhere.
+        "9f3e".to_owned(),
+    ]
+}
+
+const LEAKY_HOOKS: &str = r#"
+fn generate(ctx) { "can\"ary/x y+1&z=9f3e" }
+
+fn set(ctx) {
+  let v = ctx.pending.reveal();
+  log::info("base64 " + base64::encode(v));
+  log::info("json " + json::encode(#{ v: v }));
+  let digits = "0123456789abcdef";
+  let h = "";
+  for c in v {
+    let n = c.to_int();
+    h += digits[n / 16];
+    h += digits[n % 16];
+  }
+  log::info("hex " + h);
+  if ctx.settings.mode == "throw" {
+    let parts = [];
+    for c in v { parts.push(c); }
+    throw parts;
+  }
+  http::get("http://127.0.0.1:" + ctx.settings.port + "/check?token=" + v);
+}
+
+fn test(ctx) { }
+"#;
+
+#[test]
+fn a_value_transformed_by_a_hook_is_scrubbed_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // A closed port: the request fails with a connection error.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    rhai_plugin(
+        dir,
+        "leaky",
+        &format!(
+            "[settings.mode]\ntype = \"string\"\ndefault = \"http\"\n\n[settings.port]\ntype = \"integer\"\ndefault = {port}\n\n[capabilities]\nhttp = [\"127.0.0.1:{port}\"]\n"
+        ),
+        LEAKY_HOOKS,
+    );
+    let mut seen = String::new();
+    for mode in ["http", "throw"] {
+        config(
+            dir,
+            "leaky",
+            &format!("  settings     = {{ mode = \"{mode}\" }}\n  max_attempts = 1\n"),
+        );
+        for args in [
+            vec!["apply", "--auto-approve"],
+            vec!["-vv", "rotate", "app/s"],
+            vec!["history", "-o", "json"],
+            vec!["history"],
+            vec!["status", "-o", "json"],
+        ] {
+            let o = run_in(dir, &args);
+            seen.push_str(&format!(
+                "$ rota {}\n{}{}",
+                args.join(" "),
+                stdout(&o),
+                stderr(&o)
+            ));
+        }
+    }
+    // The hooks ran and failed where expected.
+    assert!(seen.contains("GET http://127.0.0.1:"), "{seen}");
+    assert!(seen.contains("could not connect"), "{seen}");
+    assert!(seen.contains("threw a value of type array"), "{seen}");
+    assert!(
+        seen.contains("base64 ***") && seen.contains("hex ***"),
+        "{seen}"
+    );
+    for form in canary_forms() {
+        assert!(!seen.contains(&form), "{form:?} leaked:\n{seen}");
+    }
+}
+
+/// One request a [`TokenService`] received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+/// A loopback API-token service: `PUT /tokens/app` with `Authorization:
+/// Bearer <current>` and `{"token": <new>}` installs a token (201 with an
+/// `X-Request-Id` header); `GET /check` with `Authorization: Bearer <t>`
+/// answers 200 when `t` is installed, else 401.
+struct TokenService {
+    addr: std::net::SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+}
+
+fn token_service(initial: &str) -> TokenService {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let mut token = initial.to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let (method, path) = (
+                parts.next().unwrap_or_default().to_owned(),
+                parts.next().unwrap_or_default().to_owned(),
+            );
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.trim().split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+                }
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let body = String::from_utf8_lossy(&body).into_owned();
+            let auth = headers
+                .iter()
+                .find(|(k, _)| k == "authorization")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let authorized = auth == format!("Bearer {token}");
+            let status = match (method.as_str(), path.as_str()) {
+                ("PUT", "/tokens/app") if authorized => {
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                    match v["token"].as_str() {
+                        Some(t) => {
+                            token = t.to_owned();
+                            "201 Created"
+                        }
+                        None => "400 Bad Request",
+                    }
+                }
+                ("GET", "/check") if authorized => "200 OK",
+                _ => "401 Unauthorized",
+            };
+            log.lock().unwrap().push(Seen {
+                method,
+                path,
+                headers,
+                body,
+            });
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nX-Request-Id: req-7\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+            );
+        }
+    });
+    TokenService { addr, seen }
+}
+
+#[test]
+fn the_http_request_builder_rotates_an_api_token() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let svc = token_service("initial-value");
+    rhai_plugin(
+        dir,
+        "api-token",
+        &format!("[capabilities]\nhttp = [\"{}\"]\n", svc.addr),
+        &format!(
+            r#"
+fn set(ctx) {{
+  let r = http::request(#{{
+    method: "PUT",
+    url: "http://{addr}/tokens/app",
+    headers: #{{ Authorization: "Bearer " + ctx.current.reveal() }},
+    json: #{{ token: ctx.pending }},
+    timeout_ms: 5000
+  }});
+  if r.status != 201 {{ throw `the token service answered ${{r.status}}`; }}
+  if r.headers["x-request-id"] != "req-7" {{ throw "no request id"; }}
+}}
+
+fn test(ctx) {{
+  let r = http::request(#{{
+    url: "http://{addr}/check",
+    headers: #{{ Authorization: "Bearer " + ctx.pending.reveal() }}
+  }});
+  if r.status != 200 {{ throw `the new token is refused: ${{r.status}}`; }}
+}}
+"#,
+            addr = svc.addr
+        ),
+    );
+    config(dir, "api-token", "");
+    let o = run_in(dir, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_in(dir, &["rotate", "app/s"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let seen = svc.seen.lock().unwrap().clone();
+    let methods: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|s| (s.method.as_str(), s.path.as_str()))
+        .collect();
+    assert_eq!(methods, [("PUT", "/tokens/app"), ("GET", "/check")]);
+    assert_eq!(
+        seen[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str()),
+        Some("Bearer initial-value")
+    );
+    let new: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+    assert!(
+        new["token"].as_str().is_some_and(|t| t.len() >= 16),
+        "{}",
+        seen[0].body
+    );
+    // The token never reached the output.
+    let token = new["token"].as_str().unwrap();
+    assert!(!stdout(&o).contains(token) && !stderr(&o).contains(token));
+}

@@ -150,9 +150,14 @@ async fn http_needs_a_grant_and_reaches_only_granted_hosts() {
         .await
         .unwrap_err();
     assert!(
-        other.contains("is not in the granted hosts (example.invalid)"),
+        other.contains("is not granted (granted: example.invalid;"),
         "{other}"
     );
+    // A bare host allows only the scheme's default port.
+    let bare = run(&e, &script, vec![s.addr.ip().to_string()])
+        .await
+        .unwrap_err();
+    assert!(bare.contains("is not granted"), "{bare}");
     let ok = run(&e, &script, vec![s.addr.to_string()]).await.unwrap();
     assert_eq!(ok.result, json!({"status": 200, "body": "ok"}));
     let bodies = s.bodies.lock().unwrap().clone();

@@ -86,8 +86,9 @@ fn a_hook_that_waits_stops_at_the_rotations_timeout() {
         assert!(out.contains("deadline"), "{plugin}: {out}");
         assert!(out.contains(line), "{plugin}: {out}");
         assert!(out.contains("set"), "{plugin}: {out}");
-        // Seen here: about 3.1 s for a 3 s timeout. Printed for the record.
-        eprintln!("{plugin}: stopped after {took:?}");
+        // Seen here: about 3.1 s for a 3 s timeout (the hang guard above is
+        // the only bound asserted).
+        let _ = took;
     }
     drop(silent);
 }

@@ -47,27 +47,55 @@ pub(crate) fn plugin_dirs(
 }
 
 /// Every plugin this build knows, for `config` (its `plugins` block adds
-/// folders; Rhai hooks default to its region).
+/// folders; Rhai hooks default to its region). Two plugins with one name —
+/// two folders, or a folder shadowing a built-in — are an error naming
+/// both: which one a rotation would run must never be a matter of search
+/// order.
 pub(crate) fn registry(
     global: &GlobalArgs,
     config: &rota_engine::config::Config,
-) -> PluginRegistry {
+) -> anyhow::Result<PluginRegistry> {
     let dirs = plugin_dirs(global, &config.plugin_paths, &[]);
     let mut registry = PluginRegistry::with_builtins();
-    register_rhai(
+    let mut conflicts = register_rhai(
         &mut registry,
         &dirs,
         &crate::backend::region(global, &config.provider),
     );
-    register_native(&mut registry, &dirs);
-    registry
+    conflicts.extend(register_native(&mut registry, &dirs));
+    if conflicts.is_empty() {
+        return Ok(registry);
+    }
+    Err(crate::output::Hint::error(
+        conflicts.join("; "),
+        "rename one of them (the name in its plugin.toml, or a native plugin's describe()), or remove it from the plugin folders",
+    ))
+}
+
+/// The message of a name conflict, naming both plugins' origins.
+fn conflict(e: &rota_rotation::RegistryError) -> Option<String> {
+    match e {
+        rota_rotation::RegistryError::Duplicate {
+            name,
+            first,
+            second,
+        } => Some(format!(
+            "two plugins are named {name:?}: {first} and {second}"
+        )),
+        _ => None,
+    }
 }
 
 /// Registers the Rhai plugins under `dirs`, their `ecs::`/`rds::`/`ram::`
 /// calls defaulting to `region`. A plugin that does not load is skipped
 /// with a warning (`rota plugins check NAME` says why); a configuration
 /// naming it then fails validation as an unknown plugin.
-pub(crate) fn register_rhai(registry: &mut PluginRegistry, dirs: &[PathBuf], region: &str) {
+pub(crate) fn register_rhai(
+    registry: &mut PluginRegistry,
+    dirs: &[PathBuf],
+    region: &str,
+) -> Vec<String> {
+    let mut conflicts = Vec::new();
     let runtime = ScriptRuntime::new(RuntimeOptions {
         region: region.to_owned(),
         clock: crate::clock::shared(),
@@ -77,12 +105,16 @@ pub(crate) fn register_rhai(registry: &mut PluginRegistry, dirs: &[PathBuf], reg
         match plugin {
             Ok(p) => {
                 if let Err(e) = registry.register(Arc::new(p)) {
-                    tracing::warn!(error = %e, "Rhai plugin not registered");
+                    match conflict(&e) {
+                        Some(c) => conflicts.push(c),
+                        None => tracing::warn!(error = %e, "Rhai plugin not registered"),
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "Rhai plugin not loaded"),
         }
     }
+    conflicts
 }
 
 /// Loads the native plugin libraries under `dirs` (directly inside or one
@@ -94,15 +126,20 @@ pub(crate) fn discover_native(dirs: &[PathBuf]) -> Vec<(PathBuf, Result<LoadedPl
 /// Registers the native plugins under `dirs`. A library that is refused
 /// (wrong ABI, checksum mismatch, not a plugin) is skipped with a warning,
 /// like a Rhai plugin that does not load; Rota goes on.
-pub(crate) fn register_native(registry: &mut PluginRegistry, dirs: &[PathBuf]) {
+pub(crate) fn register_native(registry: &mut PluginRegistry, dirs: &[PathBuf]) -> Vec<String> {
+    let mut conflicts = Vec::new();
     for (_, plugin) in discover_native(dirs) {
         match plugin {
             Ok(p) => {
                 if let Err(e) = registry.register(Arc::new(p)) {
-                    tracing::warn!(error = %e, "native plugin not registered");
+                    match conflict(&e) {
+                        Some(c) => conflicts.push(c),
+                        None => tracing::warn!(error = %e, "native plugin not registered"),
+                    }
                 }
             }
             Err(e) => tracing::warn!(error = %e, "native plugin not loaded"),
         }
     }
+    conflicts
 }

@@ -188,6 +188,64 @@ pub fn status(
     Ok(rows)
 }
 
+/// The `rota status` rows of every job the store holds, when the
+/// configuration cannot be read (a daemon keeps running its jobs after a
+/// reload refused a broken file): the schedule comes from the store, the
+/// plugin and rotation from the job's payload, the script is unknown.
+pub fn status_from_store(
+    records: &Records<'_>,
+    now: DateTime<Utc>,
+) -> Result<Vec<StatusRow>, ReportError> {
+    let mut rotations = Vec::new();
+    let mut workflows = Vec::new();
+    for row in records.store.jobs()? {
+        match JobKind::parse(&row.name) {
+            Some(JobKind::Rotation(secret)) => {
+                let payload: Option<crate::jobs::JobPayload> =
+                    serde_json::from_str(&row.payload).ok();
+                rotations.push(RotationTarget {
+                    rotation: payload
+                        .as_ref()
+                        .map_or_else(|| "-".into(), |p| p.rotation.clone()),
+                    secret,
+                    address: None,
+                    secret_type: None,
+                    schedule: row.schedule.clone(),
+                    timezone: row.tz.clone(),
+                    window: row.policy.window,
+                    jitter: row.policy.jitter,
+                    catch_up: row.policy.catch_up,
+                    rotate_immediately: false,
+                    plugin: payload.map_or_else(|| "-".into(), |p| p.plugin),
+                    settings: serde_json::Value::Null,
+                    max_attempts: row.policy.retry.max_attempts,
+                    retry_backoff: row.policy.retry.initial_backoff,
+                    timeout: row.policy.timeout,
+                    on_failure: crate::target::OnFailure::default(),
+                    implicit: false,
+                });
+            }
+            Some(JobKind::Workflow(name)) => workflows.push(crate::target::WorkflowTarget {
+                name,
+                schedule: row.schedule.clone(),
+                timezone: row.tz.clone(),
+                script: "-".into(),
+                timeout: row.policy.timeout,
+                run_immediately: false,
+            }),
+            None => {}
+        }
+    }
+    status(
+        &Targets {
+            rotations,
+            workflows,
+        },
+        Some(records),
+        now,
+    )
+}
+
 fn rotation_status(
     t: &RotationTarget,
     records: Option<&Records<'_>>,

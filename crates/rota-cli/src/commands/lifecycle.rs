@@ -230,6 +230,39 @@ pub(crate) fn configured_plugin_paths(global: &GlobalArgs) -> Vec<PathBuf> {
 
 /// `-c PATH` names something that is not there: say so with what to do
 /// (the engine's diagnostic would point at line 1 of a missing file).
+/// The configuration when there is one (it must then be valid); an empty
+/// one rooted at the configuration directory when there is none (for the
+/// commands that work without: `rota secret`, `rota workflow run`).
+pub(crate) fn load_or_empty(global: &GlobalArgs, vars: &VarArgs) -> Result<Option<Config>> {
+    let path = config_path(global);
+    if has_config_files(&path) {
+        return load(global, vars);
+    }
+    check_config_exists(&path)?;
+    Config::from_text(
+        "none.tf",
+        "",
+        &LoadOptions {
+            path,
+            ..LoadOptions::default()
+        },
+    )
+    .map(Some)
+    .map_err(|d| anyhow::anyhow!("{d}"))
+}
+
+fn has_config_files(path: &Path) -> bool {
+    if path.is_file() {
+        return true;
+    }
+    std::fs::read_dir(path).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            (n.ends_with(".tf") || n.ends_with(".hcl")) && n != "world.hcl" && e.path().is_file()
+        })
+    })
+}
+
 pub(crate) fn check_config_exists(path: &Path) -> Result<()> {
     if path.exists() {
         return Ok(());
@@ -240,7 +273,7 @@ pub(crate) fn check_config_exists(path: &Path) -> Result<()> {
     ))
 }
 
-fn config_root(path: &Path) -> PathBuf {
+pub(crate) fn config_root(path: &Path) -> PathBuf {
     if path.is_file() {
         path.parent().map(Path::to_path_buf).unwrap_or_default()
     } else {
@@ -281,12 +314,16 @@ pub(crate) fn load_with_plugins(
 ) -> Result<Option<(Config, rota_rotation::PluginRegistry)>> {
     let path = config_path(global);
     check_config_exists(&path)?;
-    let checked = Config::load(&load_options(&path, vars)?).and_then(|c| {
-        let registry = crate::plugins::registry(global, &c);
-        c.validate_plugins(&registry).map(|()| (c, registry))
-    });
-    match checked {
-        Ok(loaded) => Ok(Some(loaded)),
+    let config = match Config::load(&load_options(&path, vars)?) {
+        Ok(c) => c,
+        Err(d) => {
+            print_diagnostics(&d);
+            return Ok(None);
+        }
+    };
+    let registry = crate::plugins::registry(global, &config)?;
+    match config.validate_plugins(&registry) {
+        Ok(()) => Ok(Some((config, registry))),
         Err(d) => {
             print_diagnostics(&d);
             Ok(None)

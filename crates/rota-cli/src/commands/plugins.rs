@@ -41,10 +41,9 @@ fn row(kind: &str, d: &PluginDescriptor, path: Option<String>) -> (String, serde
     } else {
         d.secret_types.join(",")
     };
-    let origin = match (kind, &path) {
-        ("rhai", _) => String::new(),
-        (_, Some(p)) => format!(" ({kind}, {types}: {p})"),
-        (_, None) => format!(" ({kind}, {types})"),
+    let origin = match &path {
+        Some(p) => format!(" ({kind}, {types}: {p})"),
+        None => format!(" ({kind}, {types})"),
     };
     let text = format!(
         "{:<16} {:<8} {:<34} {}{origin}",
@@ -98,6 +97,23 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
                     Err(e) => errors.push(format!("refused native plugin: {e}")),
                 }
             }
+            // Two plugins with one name: an error naming both.
+            let mut by_name: std::collections::BTreeMap<String, Vec<String>> =
+                std::collections::BTreeMap::new();
+            for (_, j) in &rows {
+                let name = j["name"].as_str().unwrap_or_default().to_owned();
+                let origin = j["path"].as_str().map_or_else(
+                    || j["kind"].as_str().unwrap_or_default().to_owned(),
+                    str::to_owned,
+                );
+                by_name.entry(name).or_default().push(origin);
+            }
+            for (name, origins) in by_name.iter().filter(|(_, o)| o.len() > 1) {
+                errors.push(format!(
+                    "two plugins are named {name:?}: {} (rename one)",
+                    origins.join(" and ")
+                ));
+            }
             match global.output {
                 OutputFormat::Text => {
                     for (text, _) in &rows {
@@ -131,10 +147,29 @@ pub(crate) fn run(command: PluginsCommand, global: &GlobalArgs) -> Result<ExitCo
             let result = if as_path.join(rota_script::HOOKS).is_file() {
                 Some(ScriptPlugin::load(&runtime, &as_path))
             } else {
-                discover(&runtime, &dirs).into_iter().find(|p| match p {
-                    Ok(p) => p.manifest().name == name,
-                    Err(e) => e.to_string().contains(&format!("/{name}/")),
-                })
+                let mut found: Vec<_> = discover(&runtime, &dirs)
+                    .into_iter()
+                    .filter(|p| match p {
+                        Ok(p) => p.manifest().name == name,
+                        Err(e) => e.to_string().contains(&format!("/{name}/")),
+                    })
+                    .collect();
+                let mut origins: Vec<String> = found
+                    .iter()
+                    .filter_map(|p| p.as_ref().ok().map(|p| p.dir().display().to_string()))
+                    .collect();
+                if PluginRegistry::with_builtins().get(&name).is_ok() && !origins.is_empty() {
+                    origins.insert(0, "the built-in plugin".to_owned());
+                }
+                if origins.len() > 1 {
+                    errln!(
+                        "error: two plugins are named {name:?}: {}",
+                        origins.join(" and ")
+                    );
+                    errln!("hint: rename one (the name in its plugin.toml)");
+                    return Ok(ExitCode::FAILURE);
+                }
+                (!found.is_empty()).then(|| found.remove(0))
             };
             match result {
                 Some(Ok(p)) => {

@@ -12,10 +12,11 @@ use rota_rotation::report::{self, Records, StatusRow, Subject};
 use rota_scheduler::SqliteStore;
 use serde::Serialize;
 
+use super::lifecycle;
 use super::rotation::store_path;
 use crate::backend;
 use crate::cli::{GlobalArgs, HistoryArgs, OutputFormat};
-use crate::output::{emit_json, outln};
+use crate::output::{emit_json, errln, outln};
 
 fn open_records(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>> {
     let path = store_path(data_dir);
@@ -33,12 +34,45 @@ pub(crate) fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
         .as_ref()
         .map(|(store, history)| Records { store, history });
     let rows = report::status(&config.targets(), records.as_ref(), crate::clock::now())?;
+    print_status(global, &rows, "No rotations or workflows are configured.")
+}
+
+/// `rota status` when the configuration does not load (its errors are
+/// printed already, or are `error`): the jobs the scheduler's store holds,
+/// after a warning.
+pub(crate) fn status_without_config(
+    global: &GlobalArgs,
+    error: Option<anyhow::Error>,
+) -> Result<ExitCode> {
+    let detail = error.map(|e| format!(": {e:#}")).unwrap_or_default();
+    errln!(
+        "warning: the configuration does not load{detail}; showing the jobs in the scheduler's store (a running daemon keeps these until a reload succeeds)"
+    );
+    let data_dir = global
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| lifecycle::config_root(&lifecycle::config_path(global)).join(".rota"));
+    let Some((store, history)) = open_records(&data_dir)? else {
+        errln!("error: no scheduler store in {}", data_dir.display());
+        return Ok(ExitCode::FAILURE);
+    };
+    let rows = report::status_from_store(
+        &Records {
+            store: &store,
+            history: &history,
+        },
+        crate::clock::now(),
+    )?;
+    print_status(global, &rows, "The scheduler's store holds no jobs.")
+}
+
+fn print_status(global: &GlobalArgs, rows: &[StatusRow], none: &str) -> Result<ExitCode> {
     if global.output == OutputFormat::Json {
         emit_json(&rows)?;
         return Ok(ExitCode::SUCCESS);
     }
     if rows.is_empty() {
-        outln!("No rotations or workflows are configured.");
+        outln!("{none}");
         return Ok(ExitCode::SUCCESS);
     }
     let at =
@@ -69,7 +103,7 @@ pub(crate) fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
             &cells
         )
     );
-    for r in &rows {
+    for r in rows {
         if let Some(reason) = r.reason() {
             outln!("{}: {reason}", r.name());
         }

@@ -56,9 +56,12 @@ pub(crate) async fn run(command: Command, mut global: GlobalArgs) -> Result<Exit
             }
             super::daemon::daemon(&global, args).await
         }
-        Command::Status(args) => match lifecycle::load(&global, &args.vars)? {
-            Some(config) => super::records::status(&global, &config),
-            None => Ok(ExitCode::FAILURE),
+        Command::Status(args) => match lifecycle::load(&global, &args.vars) {
+            Ok(Some(config)) => super::records::status(&global, &config),
+            // The daemon keeps its jobs when a reload finds the file broken:
+            // status still shows them.
+            Ok(None) => super::records::status_without_config(&global, None),
+            Err(e) => super::records::status_without_config(&global, Some(e)),
         },
         Command::History(args) => match lifecycle::load(&global, &args.vars)? {
             Some(config) => super::records::history(&global, &config, &args),

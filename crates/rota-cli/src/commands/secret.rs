@@ -19,11 +19,11 @@
 
 use std::fmt::Write as _;
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use rota_engine::config::{Config, LoadOptions};
+use rota_engine::config::Config;
 use rota_kms::kms::{
     CreateSecret, DeleteSecret, DescribeSecret, Filter, GetSecretPolicy, GetSecretValue,
     ListSecrets, PutSecretValue, RestoreSecret, SecretSummary, SetSecretPolicy, Tag, TagResource,
@@ -49,7 +49,7 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
         SecretCommand::Put(args) => Some(read_input(&args.value_file, "the value")?),
         _ => None,
     };
-    let Some(config) = load_config(global)? else {
+    let Some(config) = lifecycle::load_or_empty(global, &crate::cli::VarArgs::default())? else {
         return Ok(ExitCode::FAILURE);
     };
     let backend = backend::resolve(global, &config).await?;
@@ -518,38 +518,6 @@ async fn put(
                 &stages
             }
         )
-    })
-}
-
-/// The configuration when there is one (it must then be valid); an empty
-/// one rooted at the configuration directory when there is none.
-fn load_config(global: &GlobalArgs) -> Result<Option<Config>> {
-    let path = lifecycle::config_path(global);
-    if has_config_files(&path) {
-        return lifecycle::load(global, &crate::cli::VarArgs::default());
-    }
-    lifecycle::check_config_exists(&path)?;
-    Config::from_text(
-        "none.tf",
-        "",
-        &LoadOptions {
-            path,
-            ..LoadOptions::default()
-        },
-    )
-    .map(Some)
-    .map_err(|d| anyhow!("{d}"))
-}
-
-fn has_config_files(path: &Path) -> bool {
-    if path.is_file() {
-        return true;
-    }
-    std::fs::read_dir(path).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            (n.ends_with(".tf") || n.ends_with(".hcl")) && n != "world.hcl" && e.path().is_file()
-        })
     })
 }
 

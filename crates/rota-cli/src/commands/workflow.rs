@@ -35,7 +35,7 @@ pub(crate) async fn run(command: WorkflowCommand, global: &GlobalArgs) -> Result
         Some(text) => serde_json::from_str(&text).context("--settings is not valid JSON")?,
         None => serde_json::Value::Null,
     };
-    let Some(config) = lifecycle::load(global, &vars)? else {
+    let Some(config) = lifecycle::load_or_empty(global, &vars)? else {
         return Ok(ExitCode::FAILURE);
     };
     let runtime = ScriptRuntime::new(RuntimeOptions {

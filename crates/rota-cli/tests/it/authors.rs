@@ -347,3 +347,114 @@ fn test(ctx) {{
     let token = new["token"].as_str().unwrap();
     assert!(!stdout(&o).contains(token) && !stderr(&o).contains(token));
 }
+
+#[test]
+fn status_shows_the_stored_jobs_when_the_configuration_is_broken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "password", "");
+    let o = run_in(dir, &["run", "--apply", "--once"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // The file breaks (as after a SIGHUP with a syntax error).
+    std::fs::write(dir.join("main.tf"), "resource \"alicloud_kms_secret\" {\n").unwrap();
+    let o = run_in(dir, &["status"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the configuration does not load"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("main.tf:"), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.starts_with("NAME "), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("app/s ") && l.contains("active") && l.contains("password")),
+        "{table}"
+    );
+    let o = run_in(dir, &["status", "-o", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(rows[0]["secret"], "app/s", "{rows}");
+    assert_eq!(rows[0]["rotation"], "r", "{rows}");
+}
+
+#[test]
+fn workflow_run_needs_no_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("report.rhai"),
+        "fn run(ctx) { #{ summary: \"nothing to see\", count: 0 } }\n",
+    )
+    .unwrap();
+    let o = run_in(dir, &["workflow", "run", "report.rhai"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("report: nothing to see"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn plugins_with_one_name_are_an_error_naming_both_folders() {
+    let hooks = "fn set(ctx) { }\nfn test(ctx) { }\n";
+    // Two folders declaring `dup`.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    rhai_plugin(dir, "dup", "", hooks);
+    let other = dir.join("plugins").join("dup-copy");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("plugin.toml"),
+        "name = \"dup\"\nversion = \"2.0.0\"\n",
+    )
+    .unwrap();
+    std::fs::write(other.join("hooks.rhai"), hooks).unwrap();
+    config(dir, "dup", "");
+    for args in [
+        vec!["validate"],
+        vec!["plugins", "check", "dup"],
+        vec!["plugins", "list"],
+    ] {
+        let o = run_in(dir, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("two plugins are named \"dup\""),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains("plugins/dup") && err.contains("plugins/dup-copy"),
+            "{args:?}: {err}"
+        );
+    }
+    // A folder shadowing a built-in.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    rhai_plugin(dir, "password", "", hooks);
+    config(dir, "password", "");
+    for args in [vec!["validate"], vec!["plugins", "check", "password"]] {
+        let o = run_in(dir, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("two plugins are named \"password\"") && err.contains("built-in"),
+            "{args:?}: {err}"
+        );
+    }
+    // `plugins list` says where each plugin comes from.
+    let o = run_in(dir, &["plugins", "list"]);
+    let out = stdout(&o);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("password ") && l.contains("(rhai, any type: ")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("password ") && l.contains("(built-in, ")),
+        "{out}"
+    );
+}

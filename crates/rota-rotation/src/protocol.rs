@@ -267,8 +267,8 @@ impl Rotator {
 
     async fn rotate_inner(&self, req: &RotationRequest) -> Result<RotationOutcome, RotationError> {
         let started = Instant::now();
-        let (run, versions) = self.inspect(req).await?;
-        self.record(req, &req.token, Step::Inspect, started, Ok(()));
+        let (mut run, versions) = self.inspect(req).await?;
+        run.inspected = Some(started);
         match run.plugin.strategy() {
             Strategy::Managed => run.managed(versions).await,
             Strategy::Protocol => run.protocol(versions).await,
@@ -304,6 +304,7 @@ impl Rotator {
             current: None,
             previous: None,
             ends,
+            inspected: None,
         };
         Ok((run, versions))
     }
@@ -522,11 +523,23 @@ struct Run<'a> {
     previous: Option<SecretString>,
     /// When the attempt must be over (`RotationRequest::timeout`).
     ends: Option<Instant>,
+    /// When the inspect step began: it is recorded once the rotation's
+    /// token is known (a resumed rotation's, not the request's), so that a
+    /// resume shows as one run in the history.
+    inspected: Option<Instant>,
 }
 
 impl Run<'_> {
     fn name(&self) -> &str {
         &self.req.secret
+    }
+
+    /// Records the inspect step under `token`, the rotation this run works on.
+    fn record_inspect(&self, token: &str) {
+        if let Some(started) = self.inspected {
+            self.rotator
+                .record(self.req, token, Step::Inspect, started, Ok(()));
+        }
     }
 
     /// The deadline of a step starting now: the step limit, or the
@@ -655,6 +668,7 @@ impl Run<'_> {
     /// the plugin's `finish` again.
     async fn tidy_promoted(&self, versions: &Versions) -> Result<RotationOutcome, RotationError> {
         let token = &self.req.token;
+        self.record_inspect(token);
         if versions.current.version_stages.contains(PENDING) {
             self.rotator.drop_pending(self.name(), token).await?;
         }
@@ -673,6 +687,7 @@ impl Run<'_> {
         versions: &Versions,
     ) -> Result<RotationOutcome, RotationError> {
         let token = versions.current.version_id.clone();
+        self.record_inspect(&token);
         tracing::info!(rotation.resumed = %token, "finishing the promotion already in flight");
         self.timed(&token, Step::Finish, async {
             self.rotator.drop_pending(self.name(), &token).await?;
@@ -705,6 +720,7 @@ impl Run<'_> {
             }
             _ => (self.req.token.clone(), false),
         };
+        self.record_inspect(&token);
         let started = Instant::now();
         let mut pending = match versions.all.iter().find(|v| v.version_id == token) {
             Some(v) if v.version_stages.contains(PENDING) => self
@@ -860,6 +876,7 @@ impl Run<'_> {
     async fn managed(&self, versions: Versions) -> Result<RotationOutcome, RotationError> {
         let r = self.rotator;
         let token = self.req.token.clone();
+        self.record_inspect(&token);
         if versions.current.version_id == token {
             return Ok(RotationOutcome::AlreadyDone { version_id: token });
         }

@@ -80,6 +80,9 @@ pub fn build_engine(limits: &Limits) -> Engine {
         .set_max_modules(0)
         .set_strict_variables(true);
     engine.disable_symbol("eval");
+    // `import` would only fail at run time ("too many modules"), or never
+    // when written at the top level: refuse it when the script loads.
+    engine.disable_symbol("import");
     engine.on_progress(|ops| {
         if ops & 0xf != 0 {
             return None;

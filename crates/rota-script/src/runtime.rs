@@ -138,7 +138,14 @@ impl ScriptRuntime {
                 path: path.to_owned(),
                 line: pos.line().unwrap_or(0),
                 column: pos.position().unwrap_or(0),
-                message: e.err_type().to_string(),
+                message: match e.err_type() {
+                    rhai::ParseErrorType::Reserved(word) if word == "import" || word == "eval" => {
+                        format!(
+                            "`{word}` is not allowed in Rota scripts: the host modules (kms::, http::, json::, …) are always available"
+                        )
+                    }
+                    other => other.to_string(),
+                },
             }
         })?;
         ast.set_source(path.display().to_string());

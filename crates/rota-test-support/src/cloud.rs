@@ -26,11 +26,20 @@ pub struct Cloud {
 ///
 /// When the world does not parse or the cloud does not open.
 pub async fn open(world: Option<&str>) -> Cloud {
+    open_on(world, Arc::new(crate::system_clock())).await
+}
+
+/// [`open`] on `clock` (a [`crate::ManualClock`] when a test moves time).
+///
+/// # Panics
+///
+/// When the world does not parse or the cloud does not open.
+pub async fn open_on(world: Option<&str>, clock: Arc<dyn rota_clock::Clock>) -> Cloud {
     let dir = tempfile::tempdir().expect("temp dir");
     let world = world.map_or_else(World::default, |w| World::parse(w).expect("test world"));
     let cloud = LocalCloud::options(dir.path().join("cloud"))
         .world(world)
-        .clock(Arc::new(crate::system_clock()))
+        .clock(clock)
         .open()
         .await
         .expect("the local cloud opens");

@@ -115,12 +115,11 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
         s.running(runner);
     }
     if !global.quiet {
-        let (n, s) = (
-            registered.len(),
-            if registered.len() == 1 { "" } else { "s" },
-        );
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         errln!(
-            "rota run: {n} job{s} scheduled (owner {}); Ctrl-C or SIGTERM stops",
+            "rota run: {} and {} scheduled (owner {}); Ctrl-C or SIGTERM stops",
+            plural(targets.rotations.len(), "rotation"),
+            plural(targets.workflows.len(), "workflow"),
             daemon.owner()
         );
     }

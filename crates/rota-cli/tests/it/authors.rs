@@ -458,3 +458,54 @@ fn plugins_with_one_name_are_an_error_naming_both_folders() {
         "{out}"
     );
 }
+
+#[test]
+fn import_is_refused_when_the_script_loads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    rhai_plugin(
+        dir,
+        "importer",
+        "",
+        "import \"helpers\" as h;\nfn set(ctx) { }\nfn test(ctx) { }\n",
+    );
+    let o = run_in(dir, &["plugins", "check", "importer"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .contains("hooks.rhai:1:1: syntax error: `import` is not allowed in Rota scripts"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_rotation_resumed_after_a_crash_is_one_run_in_the_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    config(dir, "password", "");
+    let o = run_in(dir, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = crate::rotation::cmd(dir)
+        .env("ROTA_TEST_CRASH_AT", "after-set")
+        .args(["rotate", "app/s"])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "the crash did not happen");
+    let o = run_in(dir, &["rotate", "app/s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("resumed and finished it"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(dir, &["history", "app/s", "-o", "json"]);
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let outcomes: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["rotated"], "{runs}");
+}

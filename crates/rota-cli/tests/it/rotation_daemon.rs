@@ -127,6 +127,21 @@ fn the_daemon_rotates_on_schedule_reloads_on_sighup_and_drains_on_sigterm() {
     eventually("the reloaded jobs", 300, || {
         rotation_jobs(&data) == ["rotate:app/api"]
     });
+    // The start counted rotations and workflows apart; the reload says what
+    // changed.
+    eventually("the reload's changes in the log", 300, || {
+        let log = log.lock().unwrap();
+        log.contains("rotate:app/api: scheduled")
+            && log.contains("workflow:hello: scheduled")
+            && log.contains("rotate:app/db: no longer configured")
+    });
+    assert!(
+        log.lock()
+            .unwrap()
+            .contains("rota run: 1 rotation and 0 workflows scheduled"),
+        "{}",
+        log.lock().unwrap()
+    );
     eventually("a run of the reloaded workflow", 300, || {
         let o = run_in(dir.path(), &["history", "workflow:hello", "-o", "json"]);
         o.status.success() && stdout(&o).contains("\"outcome\": \"ok\"")

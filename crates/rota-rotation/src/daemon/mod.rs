@@ -154,6 +154,37 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// What changed from `self` to `new`, one sentence each: jobs added or
+    /// removed, schedules and zones changed (a reload logs them).
+    pub fn changes_to(&self, new: &Targets) -> Vec<String> {
+        let describe = |t: &Targets| -> std::collections::BTreeMap<String, (String, String)> {
+            t.rotations
+                .iter()
+                .map(|r| (r.job_name(), (r.schedule.clone(), r.timezone.clone())))
+                .chain(
+                    t.workflows
+                        .iter()
+                        .map(|w| (w.job_name(), (w.schedule.clone(), w.timezone.clone()))),
+                )
+                .collect()
+        };
+        let (old, new) = (describe(self), describe(new));
+        let mut out = Vec::new();
+        for (job, (schedule, tz)) in &new {
+            match old.get(job) {
+                None => out.push(format!("{job}: scheduled ({schedule}, {tz})")),
+                Some((s, z)) if s != schedule || z != tz => out.push(format!(
+                    "{job}: schedule changed from {s} ({z}) to {schedule} ({tz}); its next slot follows the new schedule"
+                )),
+                Some(_) => {}
+            }
+        }
+        for job in old.keys().filter(|j| !new.contains_key(*j)) {
+            out.push(format!("{job}: no longer configured; removed"));
+        }
+        out
+    }
+
     /// The scheduler jobs of every target, rotations' errors naming the
     /// rotation and workflows' the workflow.
     pub fn job_specs(&self) -> Result<Vec<JobSpec>, DaemonError> {
@@ -227,6 +258,8 @@ pub struct Daemon {
     concurrency: usize,
     clock: Arc<dyn Clock>,
     runner: Mutex<Option<Runner>>,
+    /// The targets registered last (a reload logs what changed).
+    registered: Mutex<Option<Targets>>,
 }
 
 /// What the handler and the notification task share.
@@ -266,6 +299,7 @@ impl Daemon {
             concurrency: options.concurrency,
             clock: options.clock,
             runner: Mutex::new(None),
+            registered: Mutex::new(None),
         }
     }
 
@@ -306,6 +340,12 @@ impl Daemon {
             }
         }
         self.shared.notifications.replace(&targets.rotations);
+        let previous = lock(&self.registered).replace(targets.clone());
+        if let Some(previous) = previous {
+            for change in previous.changes_to(targets) {
+                tracing::info!("{change}");
+            }
+        }
         Ok(names)
     }
 
@@ -567,4 +607,42 @@ impl Drop for Working {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Targets;
+    use crate::target::WorkflowTarget;
+
+    fn workflow(name: &str, schedule: &str) -> WorkflowTarget {
+        WorkflowTarget {
+            name: name.into(),
+            schedule: schedule.into(),
+            timezone: "UTC".into(),
+            script: "s.rhai".into(),
+            timeout: std::time::Duration::from_secs(60),
+            run_immediately: false,
+        }
+    }
+
+    #[test]
+    fn a_reload_says_what_changed() {
+        let old = Targets {
+            rotations: vec![],
+            workflows: vec![workflow("a", "@daily"), workflow("b", "@daily")],
+        };
+        let new = Targets {
+            rotations: vec![],
+            workflows: vec![workflow("a", "@hourly"), workflow("c", "@weekly")],
+        };
+        assert_eq!(
+            old.changes_to(&new),
+            [
+                "workflow:a: schedule changed from @daily (UTC) to @hourly (UTC); its next slot follows the new schedule",
+                "workflow:c: scheduled (@weekly, UTC)",
+                "workflow:b: no longer configured; removed",
+            ]
+        );
+        assert!(new.changes_to(&new).is_empty());
+    }
 }

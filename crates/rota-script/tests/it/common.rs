@@ -37,8 +37,13 @@ pub(crate) async fn env() -> Env {
 }
 
 pub(crate) async fn env_world(world: Option<&str>) -> Env {
+    env_on(world, Arc::new(rota_test_support::system_clock())).await
+}
+
+/// An env whose cloud runs on `clock`.
+pub(crate) async fn env_on(world: Option<&str>, clock: Arc<dyn rota_test_support::Clock>) -> Env {
     Env {
-        cloud: rota_test_support::cloud::open(world).await,
+        cloud: rota_test_support::cloud::open_on(world, clock).await,
         runtime: ScriptRuntime::new(RuntimeOptions {
             region: "cn-hangzhou".into(),
             clock: Arc::new(rota_test_support::system_clock()),

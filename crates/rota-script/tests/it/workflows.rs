@@ -110,11 +110,19 @@ async fn compliance_report_finds_unrotated_overdue_and_failing_secrets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_removes_stale_labels_from_old_versions() {
-    let e = env().await;
+    // A manual clock: versions get distinct creation times.
+    let clock = rota_test_support::manual_clock();
+    let e = crate::common::env_on(None, std::sync::Arc::new(clock.clone())).await;
+    let tick = || clock.advance(Days::seconds(10));
     e.create("c/x", "v").await;
+    tick();
     put(&e, "c/x", "v0", &["old-label"]).await;
+    tick();
+    // An abandoned rotation: its pending version is older than the current.
     put(&e, "c/x", "p1", &["ACSPending"]).await;
+    tick();
     put(&e, "c/x", "v2", &["ACSCurrent"]).await;
+    tick();
     e.create("other/y", "v").await;
     put(&e, "other/y", "o1", &["keep-me"]).await;
 
@@ -134,23 +142,27 @@ async fn cleanup_removes_stale_labels_from_old_versions() {
     };
     let before = stages(&e, "c/x").await;
     let later = rota_test_support::base_now() + Days::days(31);
-    let dry = script(
-        &e,
-        "cleanup-deprecated-versions",
-        json!({"prefix": "c/", "dry_run": true}),
-    );
+    // Without dry_run = false nothing changes.
+    let dry = script(&e, "cleanup-deprecated-versions", json!({"prefix": "c/"}));
     let report = dry.run(ctx(&e, later, Value::Null)).await.unwrap();
     assert_eq!(
         report.summary,
-        "2 stage labels would be removed in 1 secrets (dry run)"
+        "dry run: would remove 2 stage labels from old versions of 1 secrets (1 scanned); set dry_run = false to remove them"
     );
     assert_eq!(stages(&e, "c/x").await, before);
 
-    let wf = script(&e, "cleanup-deprecated-versions", json!({"prefix": "c/"}));
+    let wf = script(
+        &e,
+        "cleanup-deprecated-versions",
+        json!({"prefix": "c/", "dry_run": false}),
+    );
     let report = wf.run(ctx(&e, later, Value::Null)).await.unwrap();
-    assert_eq!(report.summary, "2 stage labels removed in 1 secrets");
+    assert_eq!(
+        report.summary,
+        "removed 2 stage labels from old versions of 1 secrets (1 scanned)"
+    );
     let after = stages(&e, "c/x").await;
-    let labels = |id: &str| {
+    let labels = |after: &[(String, Vec<String>)], id: &str| {
         after
             .iter()
             .find(|(v, _)| v == id)
@@ -158,11 +170,11 @@ async fn cleanup_removes_stale_labels_from_old_versions() {
             .unwrap_or_default()
     };
     assert!(
-        labels("v0").is_empty() && labels("p1").is_empty(),
+        labels(&after, "v0").is_empty() && labels(&after, "p1").is_empty(),
         "{after:?}"
     );
-    assert_eq!(labels("v2"), ["ACSCurrent"]);
-    assert_eq!(labels("v1"), ["ACSPrevious"]);
+    assert_eq!(labels(&after, "v2"), ["ACSCurrent"]);
+    assert_eq!(labels(&after, "v1"), ["ACSPrevious"]);
     assert_eq!(
         stages(&e, "other/y")
             .await
@@ -173,13 +185,36 @@ async fn cleanup_removes_stale_labels_from_old_versions() {
         ["keep-me"]
     );
 
+    // A rotation in flight keeps its ACSPending, even with max_age_days = 0.
+    tick();
+    put(&e, "c/x", "p3", &["ACSPending"]).await;
+    let eager = script(
+        &e,
+        "cleanup-deprecated-versions",
+        json!({"prefix": "c/", "dry_run": false, "max_age_days": 0}),
+    );
+    let report = eager.run(ctx(&e, later, Value::Null)).await.unwrap();
+    assert_eq!(
+        report.result["kept"][0]["version"], "p3",
+        "{:?}",
+        report.result
+    );
+    assert_eq!(
+        labels(&stages(&e, "c/x").await, "p3"),
+        ["ACSPending"],
+        "a rotation in flight lost its label"
+    );
+
     // Young versions are left alone.
     put(&e, "c/x", "v3", &["fresh"]).await;
     let report = wf
         .run(ctx(&e, rota_test_support::base_now(), Value::Null))
         .await
         .unwrap();
-    assert_eq!(report.summary, "0 stage labels removed in 1 secrets");
+    assert_eq!(
+        report.summary,
+        "removed 0 stage labels from old versions of 0 secrets (1 scanned)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

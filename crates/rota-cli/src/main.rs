@@ -72,6 +72,10 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(commands::run(cli));
+    // A native plugin step that overran its deadline still occupies a
+    // blocking thread (a native call cannot be stopped); its result was
+    // dropped already. Do not wait for it: exit now.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     let code = match result {
         Ok(code) => code,
         Err(e) => {

@@ -509,3 +509,57 @@ fn a_rotation_resumed_after_a_crash_is_one_run_in_the_history() {
         .collect();
     assert_eq!(outcomes, ["rotated"], "{runs}");
 }
+
+#[test]
+fn a_native_plugin_step_stops_at_the_rotations_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let echo = rota_test_support::build_plugin("example-echo", "");
+    rota_test_support::copy_into(&echo, &dir.join("plugins"));
+    config(
+        dir,
+        "example-echo",
+        "  settings     = { delay_ms = 60000 }\n  timeout      = \"2s\"\n  max_attempts = 1\n",
+    );
+    let o = run_in(dir, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let started = Instant::now();
+    let o = run_in(dir, &["rotate", "app/s"]);
+    // The plugin sleeps a minute; the step ends at its 2 s deadline.
+    assert!(started.elapsed() < Duration::from_secs(45), "not stopped");
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("failed in step set: the step did not finish before its deadline"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn log_lines_of_a_hook_on_a_blocking_thread_carry_the_rotations_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    rhai_plugin(
+        dir,
+        "chatty",
+        "",
+        "fn set(ctx) {\n  time::sleep_ms(5);\n  log::info(\"set says hello\");\n}\nfn test(ctx) { log::info(\"test says hello\"); }\n",
+    );
+    config(dir, "chatty", "");
+    let o = run_in(dir, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_in(dir, &["-v", "rotate", "app/s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for hook in ["set", "test"] {
+        let line = stderr(&o)
+            .lines()
+            .find(|l| l.contains(&format!("{hook} says hello")))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            line.contains("secret.name=app/s")
+                && line.contains(&format!("rotation.step=\"{hook}\"")),
+            "{hook}: {line:?}"
+        );
+    }
+}

@@ -17,7 +17,7 @@ mod tests {
         // Tests only (a dev-dependency of the others).
         (
             "rota-test-support",
-            &["rota-clock", "rota-kms", "rota-local"],
+            &["rota-clock", "rota-kms", "rota-local", "rota-rotation"],
         ),
         ("rota-kms", &["rota-clock"]),
         ("rota-local", &["rota-kms", "rota-clock"]),

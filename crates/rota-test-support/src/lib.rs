@@ -15,7 +15,9 @@
 //!
 //! **The local cloud.** [`cloud::open`] gives a cloud in a temp dir with
 //! clients on it and the KMS shortcuts tests keep writing ([`cloud::Cloud`]);
-//! [`logs::capture`] collects every tracing event for canary checks.
+//! [`logs::capture`] collects every tracing event for canary checks;
+//! [`db`] reaches the machine's PostgreSQL and MariaDB; [`rotation`] builds
+//! rotators and requests over a test cloud.
 //!
 //! **Native plugins.** [`build_plugin`] builds a shipped plugin crate (or a
 //! test variant of it) into its own target directory, so tests of several
@@ -30,7 +32,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub mod cloud;
+pub mod db;
 pub mod logs;
+pub mod rotation;
 pub use rota_clock::{Clock, ManualClock, SystemClock};
 
 /// The variable that moves the suite's base instant (and the `rota`

@@ -18,6 +18,26 @@ pub(crate) fn rota() -> Command {
     cmd
 }
 
+/// `rota` in `dir`, on the embedded cloud: no cloud credentials or
+/// endpoint from the environment, no crash point, `HOME` in `dir`.
+pub(crate) fn rota_in(dir: &std::path::Path) -> Command {
+    let mut c = rota();
+    c.current_dir(dir)
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("ALICLOUD_ACCESS_KEY")
+        .env_remove("ALICLOUD_SECRET_KEY")
+        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
+        .env_remove("ROTA_TEST_CRASH_AT")
+        .env("HOME", dir);
+    c
+}
+
+/// Runs `rota ARGS` in `dir` ([`rota_in`]).
+pub(crate) fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    rota_in(dir).args(args).output().expect("rota runs")
+}
+
 /// Runs `rota ARGS` and returns its output.
 pub(crate) fn run(args: &[&str]) -> Output {
     rota().args(args).output().expect("rota runs")
@@ -38,4 +58,30 @@ pub(crate) fn without_clock_warning(text: &str) -> String {
     text.split_inclusive('\n')
         .filter(|l| !l.contains("ROTA_TEST_NOW is set"))
         .collect()
+}
+
+/// Asserts `o` succeeded, showing its output otherwise; returns it.
+#[track_caller]
+pub(crate) fn ok_output(o: Output) -> Output {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    o
+}
+
+/// Polls `cond` up to `attempts` times, 100 ms apart: a hang guard for
+/// waiting on another process, never a timing assertion.
+#[track_caller]
+pub(crate) fn eventually(what: &str, attempts: u32, mut cond: impl FnMut() -> bool) {
+    for _ in 0..attempts {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
 }

@@ -1,21 +1,7 @@
 //! `rota init [DIR]`: the starter configuration validates and applies on the
 //! embedded default, and existing files are never overwritten.
 
-use crate::common::{rota, stderr, stdout};
-
-fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
-    rota()
-        .current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .expect("rota runs")
-}
+use crate::common::{run_in, stderr, stdout};
 
 #[test]
 fn init_writes_a_configuration_that_validates_and_applies() {

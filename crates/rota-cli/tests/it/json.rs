@@ -6,26 +6,10 @@
 //! `schedule.rs`.)
 
 use std::path::Path;
-use std::process::Output;
 
-use crate::common::{rota, stderr, stdout};
+use crate::common::{run_in, stderr, stdout};
 
 const CANARY: &str = "canary-json-0d2f";
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    rota()
-        .current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env_remove("ROTA_TEST_CRASH_AT")
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .expect("rota runs")
-}
 
 /// Runs `rota -q -o json ARGS`, requires success and JSON on standard
 /// output, and returns it.

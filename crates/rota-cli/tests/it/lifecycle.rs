@@ -2,25 +2,10 @@
 //! local cloud, run as the built binary in a temp directory.
 
 use std::path::Path;
-use std::process::Output;
 
-use crate::common::{rota, stderr, stdout};
+use crate::common::{run_in, stderr, stdout};
 
 const CANARY: &str = "canary-cli-5e1d";
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    rota()
-        .current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env("HOME", dir)
-        .args(args)
-        .output()
-        .expect("rota runs")
-}
 
 fn examples() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")

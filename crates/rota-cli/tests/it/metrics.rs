@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::eventually;
 use crate::rotation::{cmd, ok, run_in};
 
 const CANARY: &str = "canary-metrics-7f3e9a-initial-value";
@@ -55,17 +56,6 @@ fn sum(scrape: &str, prefix: &str) -> f64 {
         .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
         .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
         .sum()
-}
-
-/// Polls `cond` up to `attempts` times, 100 ms apart.
-fn eventually(what: &str, attempts: u32, mut cond: impl FnMut() -> bool) {
-    for _ in 0..attempts {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Collects the child's standard error in the background (so the pipe never

@@ -13,14 +13,14 @@
 
 use rota_local::targets::scram_sha_256_matches as scram_matches;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rota_kms::KmsClient;
 use rota_kms::kms::GetSecretValue;
 use rota_local::LocalCloud;
 use sha2::{Digest as _, Sha256};
 
-use crate::common::{rota, stderr, stdout};
+use crate::common::{rota_in as cmd, run_in, stderr, stdout};
 
 use rota_test_support::{build_plugin, copy_into, library_file};
 
@@ -29,23 +29,6 @@ fn sha256_hex(path: &Path) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn cmd(dir: &Path) -> Command {
-    let mut c = rota();
-    c.current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env_remove("ROTA_TEST_CRASH_AT")
-        .env("HOME", dir);
-    c
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().expect("rota runs")
 }
 
 fn ok(o: &Output) {

@@ -12,37 +12,9 @@ use rota_kms::kms::CreateSecret;
 use rota_kms::{KmsClient, SecretString};
 use rota_local::LocalCloud;
 
-use crate::common::{rota, stderr, stdout};
+use crate::common::{ok_output as ok, rota_in as cmd, run_in, stderr, stdout};
 
 const CANARY: &str = "canary-progress-4b1c";
-
-fn cmd(dir: &Path) -> std::process::Command {
-    let mut c = rota();
-    c.current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env_remove("ROTA_TEST_CRASH_AT")
-        .env("HOME", dir);
-    c
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().expect("rota runs")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
 
 /// No trace of Rust's panic or backtrace output.
 fn assert_no_rust_noise(err: &str) {

@@ -12,26 +12,10 @@ use rota_kms::KmsClient;
 use rota_local::LocalCloud;
 use serde_json::Value;
 
-use crate::common::{rota, stderr, stdout};
+pub(crate) use crate::common::{rota_in as cmd, run_in};
+use crate::common::{stderr, stdout};
 
 const CANARY: &str = "canary-rot-9f3e77";
-
-pub(crate) fn cmd(dir: &Path) -> std::process::Command {
-    let mut c = rota();
-    c.current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env_remove("ROTA_TEST_CRASH_AT")
-        .env("HOME", dir);
-    c
-}
-
-pub(crate) fn run_in(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().expect("rota runs")
-}
 
 pub(crate) fn ok(o: &Output) {
     assert!(
@@ -113,14 +97,8 @@ fn target_is_current_or_pending(s: &Stages) {
 
 #[test]
 fn a_crash_at_every_point_converges_on_the_next_run() {
-    for point in [
-        "after-create",
-        "before-target-change",
-        "after-target-change",
-        "after-set",
-        "after-test",
-        "in-finish",
-    ] {
+    for point in rota_rotation::CrashPoint::ALL.map(|p| p.to_string()) {
+        let point = point.as_str();
         let dir = tempfile::tempdir().unwrap();
         write_config(
             dir.path(),

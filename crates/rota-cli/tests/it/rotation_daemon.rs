@@ -6,12 +6,11 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use rota_scheduler::JobStore as _;
 use serde_json::Value;
 
-use crate::common::stdout;
+use crate::common::{eventually, stdout};
 use crate::rotation::{cmd, ok, run_in};
 
 fn write_config(dir: &Path, rotated: &str) {
@@ -24,17 +23,6 @@ fn write_config(dir: &Path, rotated: &str) {
         ),
     )
     .unwrap();
-}
-
-/// Polls `cond` up to `attempts` times, 100 ms apart.
-fn eventually(what: &str, attempts: u32, mut cond: impl FnMut() -> bool) {
-    for _ in 0..attempts {
-        if cond() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn signal(child: &Child, sig: &str) {

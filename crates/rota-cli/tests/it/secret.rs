@@ -7,36 +7,9 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Output, Stdio};
 
-use crate::common::{rota, stderr, stdout};
+use crate::common::{ok_output as ok, rota_in as cmd, run_in, stderr, stdout};
 
 const CANARY: &str = "canary-secret-cmd-7f3a91";
-
-fn cmd(dir: &Path) -> std::process::Command {
-    let mut c = rota();
-    c.current_dir(dir)
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("ALICLOUD_ACCESS_KEY")
-        .env_remove("ALICLOUD_SECRET_KEY")
-        .env_remove("ALIBABA_CLOUD_ENDPOINT_KMS")
-        .env("HOME", dir);
-    c
-}
-
-fn run_in(dir: &Path, args: &[&str]) -> Output {
-    cmd(dir).args(args).output().expect("rota runs")
-}
-
-fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        stdout(&o),
-        stderr(&o)
-    );
-    o
-}
 
 /// Runs `rota ARGS` with `input` on standard input.
 fn run_with_stdin(dir: &Path, args: &[&str], input: &str) -> Output {

@@ -17,75 +17,15 @@
 //!   exactly the check a `scram-sha-256` pg_hba line makes at login. The new
 //!   password matches the verifier, the old one does not.
 
-use mysql_async::prelude::Queryable as _;
 use rota_kms::kms::*;
 use rota_kms::{KmsClient, SecretString};
 use rota_local::targets::scram_sha_256_matches as scram_matches;
 
 use crate::common::env_world;
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const MY_URL: &str = "mysql://root@127.0.0.1:3306";
-
-fn unique(prefix: &str) -> String {
-    let n: u32 = rand::random();
-    format!("{prefix}{n:08x}")
-}
-
-async fn pg() -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432 (see DEVELOPERS.md)");
-    tokio::spawn(conn);
-    client
-}
-
-async fn pg_verifier(role: &str) -> String {
-    pg().await
-        .query_one(
-            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
-            &[&role],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
-async fn pg_drop(roles: &[String]) {
-    let c = pg().await;
-    for r in roles {
-        let _ = c
-            .batch_execute(&format!("DROP ROLE IF EXISTS \"{r}\""))
-            .await;
-    }
-}
-
-async fn my_login(user: &str, password: &str) -> Result<(), String> {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(3306)
-        .user(Some(user))
-        .pass(Some(password));
-    match mysql_async::Conn::new(opts).await {
-        Ok(mut c) => {
-            let who: Option<String> = c.query_first("SELECT CURRENT_USER()").await.unwrap();
-            let _ = c.disconnect().await;
-            assert_eq!(who.as_deref(), Some(format!("{user}@%").as_str()));
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-async fn my_drop(users: &[String]) {
-    let mut c = mysql_async::Conn::from_url(MY_URL)
-        .await
-        .expect("MariaDB on 127.0.0.1:3306 (see DEVELOPERS.md)");
-    for u in users {
-        let _ = c.query_drop(format!("DROP USER IF EXISTS '{u}'@'%'")).await;
-    }
-    let _ = c.disconnect().await;
-}
+use rota_test_support::db::{
+    MY_URL, PG_URL, my_drop, my_login, pg_drop, pg_verifier, unique, with_cleanup,
+};
 
 fn rds(name: &str, instance: &str, sub: &str, accounts: &[(&str, &str)]) -> CreateSecret {
     let accounts: Vec<_> = accounts
@@ -118,19 +58,6 @@ async fn stage_value(c: &KmsClient, name: &str, stage: &str) -> (String, String)
         j["AccountName"].as_str().unwrap().to_owned(),
         j["AccountPassword"].as_str().unwrap().to_owned(),
     )
-}
-
-/// Runs `body`, then `cleanup`, then re-raises a panic of `body`.
-async fn with_cleanup<F, C>(body: F, cleanup: C)
-where
-    F: Future<Output = ()> + Send + 'static,
-    C: Future<Output = ()>,
-{
-    let r = tokio::spawn(body).await;
-    cleanup.await;
-    if let Err(e) = r {
-        std::panic::resume_unwind(e.into_panic());
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rota_plugin_host::LoadedPlugin;
-use rota_rotation::{MemoryHistory, PluginRegistry, RotationRequest, Rotator};
+use rota_rotation::{MemoryHistory, RotationRequest, Rotator};
 use rota_test_support::cloud::Cloud;
 use serde_json::Value;
 
@@ -33,29 +33,12 @@ pub(crate) async fn env() -> Env {
 
 impl Env {
     pub(crate) fn rotator(&self, plugin: LoadedPlugin) -> (Rotator, Arc<MemoryHistory>) {
-        let mut registry = PluginRegistry::with_builtins();
-        registry.register(Arc::new(plugin)).unwrap();
-        let history = Arc::new(MemoryHistory::default());
-        let r = Rotator::new(
-            self.kms.clone(),
-            self.api.clone(),
-            Arc::new(registry),
-            history.clone(),
-        )
-        .with_clock(Arc::new(rota_test_support::system_clock()));
-        (r, history)
+        rota_test_support::rotation::rotator(self, [Arc::new(plugin) as Arc<_>])
     }
 }
 
 pub(crate) fn request(secret: &str, plugin: &str, settings: Value, token: &str) -> RotationRequest {
-    RotationRequest {
-        timeout: None,
-        secret: secret.into(),
-        plugin: plugin.into(),
-        settings,
-        token: token.into(),
-        attempt: 1,
-    }
+    rota_test_support::rotation::request(secret, plugin, settings, token, 1)
 }
 
 pub(crate) fn token(n: i64) -> String {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use rota_kms::SecretString;
 use rota_kms::kms::PutSecretValue;
 use rota_rotation::{
-    MemoryHistory, PluginDescriptor, PluginError, PluginRegistry, RotationOutcome, RotationPlugin,
-    RotationRequest, Rotator, SettingsSchema, Step, StepContext, StepSet, slot_token,
+    MemoryHistory, PluginDescriptor, PluginError, RotationOutcome, RotationPlugin, Rotator,
+    SettingsSchema, Step, StepContext, StepSet, slot_token,
 };
 use serde_json::{Value, json};
 
@@ -21,22 +21,7 @@ async fn env() -> Env {
     rota_test_support::cloud::open(None).await
 }
 
-fn request(
-    secret: &str,
-    plugin: &str,
-    settings: Value,
-    token: &str,
-    attempt: u32,
-) -> RotationRequest {
-    RotationRequest {
-        timeout: None,
-        secret: secret.into(),
-        plugin: plugin.into(),
-        settings,
-        token: token.into(),
-        attempt,
-    }
-}
+use rota_test_support::rotation::request;
 
 fn token(n: u32) -> String {
     slot_token(
@@ -51,14 +36,7 @@ fn token(n: u32) -> String {
 async fn password_plugin_rotates_a_generic_secret() {
     let e = env().await;
     create(&e.kms, "app/db", CANARY).await;
-    let history = Arc::new(MemoryHistory::default());
-    let rotator = Rotator::new(
-        e.kms.clone(),
-        e.api.clone(),
-        Arc::new(PluginRegistry::with_builtins()),
-        history.clone(),
-    )
-    .with_clock(Arc::new(rota_test_support::system_clock()));
+    let (rotator, history) = rota_test_support::rotation::rotator(&e, []);
     let t = token(1);
     let settings = json!({"length": 20, "exclude_punctuation": true});
     let out = rotator
@@ -121,13 +99,7 @@ async fn password_plugin_rotates_one_json_field() {
         &json!({"username": "svc", "password": CANARY}).to_string(),
     )
     .await;
-    let rotator = Rotator::new(
-        e.kms.clone(),
-        e.api.clone(),
-        Arc::new(PluginRegistry::with_builtins()),
-        Arc::new(MemoryHistory::default()),
-    )
-    .with_clock(Arc::new(rota_test_support::system_clock()));
+    let (rotator, _) = rota_test_support::rotation::rotator(&e, []);
     rotator
         .rotate(&request(
             "app/login",
@@ -151,13 +123,7 @@ async fn password_plugin_rotates_one_json_field() {
 async fn bad_plugin_settings_and_types_are_refused_before_anything_is_written() {
     let e = env().await;
     create(&e.kms, "app/x", "v").await;
-    let rotator = Rotator::new(
-        e.kms.clone(),
-        e.api.clone(),
-        Arc::new(PluginRegistry::with_builtins()),
-        Arc::new(MemoryHistory::default()),
-    )
-    .with_clock(Arc::new(rota_test_support::system_clock()));
+    let (rotator, _) = rota_test_support::rotation::rotator(&e, []);
     let err = rotator
         .rotate(&request(
             "app/x",
@@ -201,13 +167,7 @@ async fn bad_plugin_settings_and_types_are_refused_before_anything_is_written() 
 async fn dry_run_changes_nothing() {
     let e = env().await;
     create(&e.kms, "app/dry", "value").await;
-    let rotator = Rotator::new(
-        e.kms.clone(),
-        e.api.clone(),
-        Arc::new(PluginRegistry::with_builtins()),
-        Arc::new(MemoryHistory::default()),
-    )
-    .with_clock(Arc::new(rota_test_support::system_clock()));
+    let (rotator, _) = rota_test_support::rotation::rotator(&e, []);
     let err = rotator
         .dry_run(&request(
             "app/dry",
@@ -382,19 +342,9 @@ async fn fixture(name: &str) -> Fixture {
     let e = env().await;
     create(&e.kms, name, "initial-credential").await;
     let target = Target::new("initial-credential");
-    let mut registry = PluginRegistry::with_builtins();
-    registry
-        .register(Arc::new(FakePlugin(target.clone())))
-        .unwrap();
-    let history = Arc::new(MemoryHistory::default());
-    let rotator = Rotator::new(
-        e.kms.clone(),
-        e.api.clone(),
-        Arc::new(registry),
-        history.clone(),
-    )
-    .with_clock(Arc::new(rota_test_support::system_clock()))
-    .with_fresh_after(3);
+    let (rotator, history) =
+        rota_test_support::rotation::rotator(&e, [Arc::new(FakePlugin(target.clone())) as Arc<_>]);
+    let rotator = rotator.with_fresh_after(3);
     Fixture {
         e,
         target,
@@ -627,13 +577,7 @@ async fn a_crash_in_finish_is_tidied_by_the_next_run() {
 #[tokio::test]
 async fn managed_types_are_refused_by_the_password_plugin() {
     let e = env().await;
-    let rotator = Rotator::new(
-        e.kms.clone(),
-        e.api.clone(),
-        Arc::new(PluginRegistry::with_builtins()),
-        Arc::new(MemoryHistory::default()),
-    )
-    .with_clock(Arc::new(rota_test_support::system_clock()));
+    let (rotator, _) = rota_test_support::rotation::rotator(&e, []);
     let err = rotator
         .rotate(&request(
             "missing/secret",

@@ -15,62 +15,13 @@ use serde_json::json;
 use crate::common::{env_world, request};
 use crate::plugins::{rotate_with_crash_then_resume, rotated, value};
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-const MY_URL: &str = "mysql://root@127.0.0.1:3306";
+use rota_test_support::db::{MY_URL, PG_URL, pg, pg_verifier, unique, with_cleanup};
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}{:08x}", rand_u32())
-}
-
-fn rand_u32() -> u32 {
-    rand::random()
-}
-
-async fn pg() -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(PG_URL, tokio_postgres::NoTls)
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    tokio::spawn(conn);
-    client
-}
-
-async fn pg_verifier(role: &str) -> String {
-    pg().await
-        .query_one(
-            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
-            &[&role],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
+/// Whether `user` logs in to MariaDB with `password`.
 async fn my_login(user: &str, password: &str) -> bool {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(3306)
-        .user(Some(user))
-        .pass(Some(password));
-    match mysql_async::Conn::new(opts).await {
-        Ok(c) => {
-            let _ = c.disconnect().await;
-            true
-        }
-        Err(_) => false,
-    }
-}
-
-/// Runs `body`, then `cleanup` whatever happened, then re-raises a panic.
-async fn with_cleanup<F, C>(body: F, cleanup: C)
-where
-    F: Future<Output = ()> + Send + 'static,
-    C: Future<Output = ()>,
-{
-    let r = tokio::spawn(body).await;
-    cleanup.await;
-    if let Err(e) = r {
-        std::panic::resume_unwind(e.into_panic());
-    }
+    rota_test_support::db::my_login(user, password)
+        .await
+        .is_ok()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

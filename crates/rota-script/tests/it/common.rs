@@ -8,9 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rota_kms::SecretString;
-use rota_rotation::{
-    CrashHook, MemoryHistory, PluginRegistry, RotationRequest, Rotator, SecretInfo, StepContext,
-};
+use rota_rotation::{CrashHook, MemoryHistory, Rotator, SecretInfo, StepContext};
 use rota_script::{RuntimeOptions, ScriptPlugin, ScriptRuntime};
 use rota_test_support::cloud::Cloud;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -89,20 +87,13 @@ impl Env {
         plugins: Vec<ScriptPlugin>,
         crash: CrashHook,
     ) -> (Rotator, Arc<MemoryHistory>) {
-        let mut registry = PluginRegistry::with_builtins();
-        for p in plugins {
-            registry.register(Arc::new(p)).unwrap();
-        }
-        let history = Arc::new(MemoryHistory::default());
-        let rotator = Rotator::new(
-            self.kms.clone(),
-            self.api.clone(),
-            Arc::new(registry),
-            history.clone(),
-        )
-        .with_clock(Arc::new(rota_test_support::system_clock()))
-        .with_crash_hook(crash)
-        .with_step_timeout(Duration::from_secs(60));
+        let (rotator, history) = rota_test_support::rotation::rotator(
+            self,
+            plugins.into_iter().map(|p| Arc::new(p) as Arc<_>),
+        );
+        let rotator = rotator
+            .with_crash_hook(crash)
+            .with_step_timeout(Duration::from_secs(60));
         (rotator, history)
     }
 
@@ -135,22 +126,7 @@ pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub(crate) fn request(
-    secret: &str,
-    plugin: &str,
-    settings: serde_json::Value,
-    token: &str,
-    attempt: u32,
-) -> RotationRequest {
-    RotationRequest {
-        timeout: None,
-        secret: secret.into(),
-        plugin: plugin.into(),
-        settings,
-        token: token.into(),
-        attempt,
-    }
-}
+pub(crate) use rota_test_support::rotation::request;
 
 // ------------------------------------------------------------------ logs
 

@@ -50,13 +50,7 @@ async fn run() {
 
     // Create everything once (not measured).
     let t = Instant::now();
-    let plan = rota_engine::plan(
-        &client,
-        &config,
-        &PlanOptions::new(PlanMode::Apply, ownership.clone()),
-    )
-    .await
-    .expect("plan");
+    let plan = plan_of(&client, &config, &ownership).await;
     let report = rota_engine::apply(&client, &config, &plan, &ownership, &NoProgress).await;
     assert!(report.is_success(), "setup apply failed");
     let setup_s = t.elapsed().as_secs_f64();
@@ -65,13 +59,7 @@ async fn run() {
     for _ in 0..5 {
         let t = Instant::now();
         let config = Config::load(&opts).expect("config loads");
-        let plan = rota_engine::plan(
-            &client,
-            &config,
-            &PlanOptions::new(PlanMode::Apply, ownership.clone()),
-        )
-        .await
-        .expect("plan");
+        let plan = plan_of(&client, &config, &ownership).await;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         assert!(!plan.has_changes(), "the second plan must show no changes");
         runs.push(ms);
@@ -84,4 +72,15 @@ async fn run() {
         "lifecycle: rota plan (load + read live + diff, no changes) median {:.0} ms (min {:.0}, max {:.0}) — budget 2000 ms",
         runs[2], runs[0], runs[4]
     );
+}
+
+/// `rota plan` of `config`.
+async fn plan_of(client: &KmsClient, config: &Config, ownership: &Ownership) -> rota_engine::Plan {
+    rota_engine::plan(
+        client,
+        config,
+        &PlanOptions::new(PlanMode::Apply, ownership.clone()),
+    )
+    .await
+    .expect("plan")
 }

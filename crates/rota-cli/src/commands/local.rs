@@ -106,27 +106,12 @@ async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCod
         if !w.keys.is_empty() {
             out.push_str(&format!("keys: {}\n", w.keys.join(", ")));
         }
-        let held = |h: &[String]| {
-            if h.is_empty() {
-                String::new()
-            } else {
-                format!("  <- {}", h.join(", "))
-            }
-        };
         for i in &w.ecs_instances {
             out.push_str(&format!(
                 "ecs instance {} ({}, {})\n",
                 i.instance_id, i.os_type, i.region
             ));
-            for a in &i.accounts {
-                out.push_str(&format!(
-                    "  account {}: {}, changed {}{}\n",
-                    a.name,
-                    a.credential,
-                    a.changed,
-                    held(&a.held_by)
-                ));
-            }
+            accounts(&mut out, &i.accounts);
         }
         for i in &w.rds_instances {
             let bound = i
@@ -138,15 +123,7 @@ async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCod
                 "rds instance {} ({}{bound})\n",
                 i.instance_id, i.engine
             ));
-            for a in &i.accounts {
-                out.push_str(&format!(
-                    "  account {}: {}, changed {}{}\n",
-                    a.name,
-                    a.credential,
-                    a.changed,
-                    held(&a.held_by)
-                ));
-            }
+            accounts(&mut out, &i.accounts);
         }
         for u in &w.ram_users {
             out.push_str(&format!("ram user {} ({})\n", u.name, u.principal));
@@ -220,5 +197,28 @@ pub(crate) async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+/// The account lines of `rota local world`: credential kind, when it
+/// changed, and the secret versions that hold it.
+fn accounts(out: &mut String, accounts: &[rota_local::targets::AccountSnapshot]) {
+    for a in accounts {
+        out.push_str(&format!(
+            "  account {}: {}, changed {}{}\n",
+            a.name,
+            a.credential,
+            a.changed,
+            held(&a.held_by)
+        ));
+    }
+}
+
+/// `  <- v1, v2`: the secret versions that hold a credential.
+fn held(by: &[String]) -> String {
+    if by.is_empty() {
+        String::new()
+    } else {
+        format!("  <- {}", by.join(", "))
     }
 }

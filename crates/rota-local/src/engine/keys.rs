@@ -115,15 +115,7 @@ impl Engine {
                 "is longer than 8192 characters",
             ));
         }
-        let instance = p.opt("DKMSInstanceId").map(str::to_owned);
-        if let Some(i) = &instance
-            && !self.world.kms_instances.contains_key(i)
-        {
-            return Err(ServiceError::invalid(
-                "DKMSInstanceId",
-                format!("{i:?} is not a KMS instance of this local world"),
-            ));
-        }
+        let instance = self.kms_instance(p)?;
         let mut tags = BTreeMap::new();
         if let Some(raw) = p.opt("Tags") {
             for (k, v) in super::validate::parse_tags_json(raw)? {
@@ -161,6 +153,21 @@ impl Engine {
         self.keys_write()
             .insert(key.doc.key_id.clone(), Arc::new(key));
         Ok(json!({ "KeyMetadata": meta }))
+    }
+
+    /// The `DKMSInstanceId` parameter, which must name a KMS instance of
+    /// the world.
+    pub(crate) fn kms_instance(&self, p: &Params) -> Result<Option<String>, ServiceError> {
+        let instance = p.opt("DKMSInstanceId").map(str::to_owned);
+        if let Some(i) = &instance
+            && !self.world.kms_instances.contains_key(i)
+        {
+            return Err(ServiceError::invalid(
+                "DKMSInstanceId",
+                format!("{i:?} is not a KMS instance of this local world"),
+            ));
+        }
+        Ok(instance)
     }
 
     fn resolve_key(&self, raw: &str) -> Result<Arc<KmsKey>, ServiceError> {

@@ -283,15 +283,7 @@ impl Engine {
         } else {
             None
         };
-        let instance = p.opt("DKMSInstanceId").map(str::to_owned);
-        if let Some(i) = &instance
-            && !self.world.kms_instances.contains_key(i)
-        {
-            return Err(ServiceError::invalid(
-                "DKMSInstanceId",
-                format!("{i:?} is not a KMS instance of this local world"),
-            ));
-        }
+        let instance = self.kms_instance(p)?;
         let key_id = match p.opt("EncryptionKeyId") {
             None => None,
             Some(k) => Some(self.encryption_key(k, instance.as_deref())?),

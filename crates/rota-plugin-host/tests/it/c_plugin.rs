@@ -9,7 +9,7 @@ use std::process::Command;
 
 use rota_plugin_abi::{Buffer, HostTable, PluginTable};
 use rota_plugin_host::LoadError;
-use rota_rotation::{RotationOutcome, RotationPlugin as _};
+use rota_rotation::RotationPlugin as _;
 use serde_json::json;
 
 use crate::common::{env, request, steps, token, workspace_root};
@@ -102,13 +102,7 @@ async fn a_c_plugin_rotates_a_secret_with_its_optional_steps_null() {
         .rotate(&request("app/c", "c-echo", json!({}), &t))
         .await
         .unwrap();
-    assert_eq!(
-        out,
-        RotationOutcome::Rotated {
-            version_id: t.clone(),
-            resumed: false
-        }
-    );
+    assert_eq!(out, rota_test_support::rotation::rotated(&t));
     assert_eq!(e.stage("app/c", "ACSCurrent").await.unwrap().0, t);
     // NULL finish: Rota's promotion still happens, the step is a no-op.
     assert_eq!(

@@ -215,13 +215,7 @@ async fn a_crash_between_set_and_finish_is_completed_by_the_next_run() {
 
     // The next run with the same token finishes the rotation.
     let out = rotator.rotate(&req).await.unwrap();
-    assert_eq!(
-        out,
-        RotationOutcome::Rotated {
-            version_id: t.clone(),
-            resumed: false
-        }
-    );
+    assert_eq!(out, rota_test_support::rotation::rotated(&t));
     let (id, user, pass) = current(&e, "db/crash").await;
     assert_eq!((id.as_str(), user.as_str()), (t.as_str(), role.as_str()));
     assert_eq!(pass, pending_pw);

@@ -69,16 +69,7 @@ fn get(name: &str, version: Option<String>, stage: Option<String>) -> HostResult
     Ok(map([
         ("name", Dynamic::from(v.secret_name)),
         ("version_id", Dynamic::from(v.version_id)),
-        (
-            "stages",
-            Dynamic::from_array(
-                v.version_stages
-                    .version_stage
-                    .into_iter()
-                    .map(Dynamic::from)
-                    .collect(),
-            ),
-        ),
+        ("stages", stages(v.version_stages)),
         ("value", Secret::dynamic(v.secret_data)),
         ("data_type", Dynamic::from(v.secret_data_type)),
         ("create_time", Dynamic::from(v.create_time)),
@@ -124,16 +115,7 @@ pub(super) fn module() -> Module {
                 map([
                     ("version_id", Dynamic::from(v.version_id)),
                     ("create_time", Dynamic::from(v.create_time)),
-                    (
-                        "stages",
-                        Dynamic::from_array(
-                            v.version_stages
-                                .version_stage
-                                .into_iter()
-                                .map(Dynamic::from)
-                                .collect(),
-                        ),
-                    ),
+                    ("stages", stages(v.version_stages)),
                 ])
             })
             .collect())
@@ -176,4 +158,15 @@ pub(super) fn module() -> Module {
         },
     );
     m
+}
+
+/// A version's stages as a script array.
+fn stages(stages: rota_kms::kms::VersionStages) -> Dynamic {
+    Dynamic::from_array(
+        stages
+            .version_stage
+            .into_iter()
+            .map(Dynamic::from)
+            .collect(),
+    )
 }

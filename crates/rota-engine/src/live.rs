@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::error::EngineError;
-use crate::ownership::{CONFIG_TAG, Ownership};
+use crate::ownership::{ADDRESS_TAG, CONFIG_TAG, Ownership};
 
 /// A secret as KMS has it now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -340,5 +340,18 @@ pub async fn owned_secrets(
                 .unwrap_or_default();
             ownership.owns(&tags).then_some((s.secret_name, tags))
         })
+        .collect())
+}
+
+/// The live names of the secrets this configuration created, by resource
+/// address (their `rota:address` tag): how a `$Auto` secret is found.
+pub async fn live_names(
+    client: &KmsClient,
+    ownership: &Ownership,
+) -> Result<BTreeMap<String, String>, EngineError> {
+    Ok(owned_secrets(client, ownership)
+        .await?
+        .into_iter()
+        .filter_map(|(name, mut tags)| tags.remove(ADDRESS_TAG).map(|a| (a, name)))
         .collect())
 }

@@ -1217,7 +1217,10 @@ impl Diff<'_> {
                         "{what} changed but version_id is still {:?}",
                         args.version_id
                     ),
-                    "KMS versions are immutable: a new value is a new version. Set a new version_id (e.g. \"v2\") together with the new secret_data; Rota then puts it with PutSecretValue and makes it ACSCurrent".into(),
+                    format!(
+                        "KMS versions are immutable: a new value is a new version. Set a new version_id (e.g. {:?}) together with the new secret_data; Rota then puts it with PutSecretValue and makes it ACSCurrent",
+                        next_version_id(&args.version_id)
+                    ),
                 );
             }
         } else if l.tags.contains_key(ROTATED_TAG)
@@ -1483,5 +1486,15 @@ impl Diff<'_> {
         all.extend(self.changes);
         self.rc.changes = all;
         self.rc.steps = self.steps;
+    }
+}
+
+/// A version id after `id` to suggest: its trailing number plus one
+/// (`v2` → `v3`), else `id-2`.
+fn next_version_id(id: &str) -> String {
+    let digits = id.len() - id.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    match id[id.len() - digits..].parse::<u64>() {
+        Ok(n) if digits > 0 => format!("{}{}", &id[..id.len() - digits], n + 1),
+        _ => format!("{id}-2"),
     }
 }

@@ -149,10 +149,7 @@ impl OpenOptions {
             reason,
         };
         create_private_dir(&dir).map_err(|e| dir_err(format!("cannot create: {e}")))?;
-        let lock = File::create(dir.join("lock"))
-            .map_err(|e| dir_err(format!("cannot create the lock file: {e}")))?;
-        lock.try_lock()
-            .map_err(|_| dir_err("is in use by another process (its lock file is held)".into()))?;
+        let lock = take_dir_lock(&dir).map_err(dir_err)?;
         let engine = Engine::open(&dir, self.world, self.clock, self.rotation_hook).await?;
         let (root, secret) = match self.root_key {
             Some((id, secret)) => (
@@ -464,4 +461,54 @@ impl Transport for LocalCloud {
     fn describe(&self) -> String {
         format!("embedded local cloud in {}", self.inner.data_dir.display())
     }
+}
+
+/// Takes the data directory's lock (the `lock` file, which then names this
+/// process). When another process holds it, the error names that process
+/// and what to do.
+fn take_dir_lock(dir: &Path) -> Result<File, String> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let path = dir.join("lock");
+    let mut lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("cannot create the lock file: {e}"))?;
+    if lock.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = lock.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() {
+            "another process".to_owned()
+        } else {
+            format!("another process ({holder})")
+        };
+        return Err(format!(
+            "is in use by {who}: one process opens a data directory at a time. \
+             Stop that process, give this command another --data-dir, or share one \
+             local cloud: `rota local serve --data-dir DIR` and point the other \
+             commands at it (--endpoint, with its access key)"
+        ));
+    }
+    // The program and its first two subcommand words: never a flag's value.
+    let program = std::env::args()
+        .next()
+        .and_then(|p| {
+            Path::new(&p)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.is_empty() && a.bytes().all(|b| b.is_ascii_lowercase()))
+        .take(2)
+        .collect();
+    let me = format!("pid {}: {program} {}", std::process::id(), words.join(" "));
+    let _ = lock.set_len(0);
+    let _ = lock.rewind();
+    let _ = lock.write_all(me.as_bytes());
+    Ok(lock)
 }

@@ -7,6 +7,7 @@
 //! called `workflow`; opening a history moves such rows into their own
 //! table.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
@@ -308,6 +309,10 @@ impl SqliteHistory {
                 error TEXT
             );
             CREATE INDEX IF NOT EXISTS workflow_runs_workflow ON workflow_runs(workflow, id);
+            CREATE TABLE IF NOT EXISTS secret_names (
+                address TEXT PRIMARY KEY,
+                secret TEXT NOT NULL
+            );
             BEGIN IMMEDIATE;
             INSERT INTO workflow_runs (workflow, slot_ms, attempt, at_ms, duration_ms, outcome, error)
                 SELECT substr(secret, 10), NULL, attempt, at_ms, duration_ms, outcome, error
@@ -417,6 +422,38 @@ impl SqliteHistory {
             .collect::<Result<_, _>>()?;
         rows.reverse();
         Ok(rows)
+    }
+
+    /// Remembers the live names of secrets KMS named (`$Auto`), by resource
+    /// address, so that status and history find them without asking KMS.
+    pub fn remember_names(&self, names: &BTreeMap<String, String>) -> Result<(), HistoryError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tx = conn.transaction()?;
+        for (address, secret) in names {
+            tx.execute(
+                "INSERT INTO secret_names (address, secret) VALUES (?1, ?2)
+                 ON CONFLICT(address) DO UPDATE SET secret = excluded.secret",
+                params![address, secret],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The live names remembered by [`Self::remember_names`].
+    pub fn live_names(&self) -> Result<BTreeMap<String, String>, HistoryError> {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = conn.prepare("SELECT address, secret FROM secret_names")?;
+        let names = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(names)
     }
 
     /// The last event of a secret, if any.

@@ -59,7 +59,7 @@ pub use protocol::{
     manual_token, slot_token,
 };
 pub use settings::{SettingField, SettingKind, SettingsError, SettingsSchema};
-pub use target::{JobKind, OnFailure, RotationTarget, WorkflowTarget};
+pub use target::{AUTO_NAME, JobKind, OnFailure, RotationTarget, WorkflowTarget};
 
 // The client types in the plugin contract's signatures, re-exported so plugin
 // hosts (rota-plugin-host) implement it without depending on rota-kms.

@@ -285,7 +285,7 @@ fn rotation_status(
         reason,
         rotation: t.rotation.clone(),
         schedule: t.schedule.clone(),
-        secret: t.secret.clone(),
+        secret: t.label().to_owned(),
         state,
         timezone: t.timezone.clone(),
     })

@@ -10,6 +10,12 @@ use std::time::Duration;
 
 use rota_scheduler::{CatchUp, JobSpec, Policy, RetryPolicy, ScheduleError};
 
+/// The `secret_name` of a secret KMS names itself (RAMCredentials: KMS
+/// names it `acs/ram/user/<user>` at create). A target with this name
+/// rotates under its live name once [`crate::Targets::with_live_names`]
+/// found it by its resource address.
+pub const AUTO_NAME: &str = "$Auto";
+
 /// What to do when a rotation's retry budget is spent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OnFailure {
@@ -58,6 +64,21 @@ pub struct RotationTarget {
 }
 
 impl RotationTarget {
+    /// Whether its secret is still named `$Auto` (its live name is not
+    /// known yet).
+    pub fn awaits_live_name(&self) -> bool {
+        self.secret == AUTO_NAME
+    }
+
+    /// The secret when named, else the resource address (what a message
+    /// calls a target whose live name is not known yet).
+    pub fn label(&self) -> &str {
+        match &self.address {
+            Some(a) if self.awaits_live_name() => a,
+            _ => &self.secret,
+        }
+    }
+
     /// The scheduler job's kind.
     pub fn job(&self) -> JobKind {
         JobKind::Rotation(self.secret.clone())

@@ -986,13 +986,19 @@ impl Inner {
         }
         let offset = policy.jitter_offset_ms(&p.name);
         let deadline = policy.effective_deadline().map(dur_ms);
-        let late = now_ms - p.due > dur_ms(self.config.misfire_grace);
+        // The latest slot already due: later than the pending one when a
+        // whole period (or more) passed without a run.
+        let latest = ms(p
+            .schedule
+            .latest_fire_between(at(p.slot), at((now_ms - offset).max(p.slot))));
+        // Missed: a later slot is due too, whatever the outage's length, or
+        // the pending slot is later than the misfire grace. (A single pass
+        // looks ahead over a horizon on purpose: its later slots are not
+        // missed, they wait for the next pass.)
+        let late = (latest > p.slot && !self.config.single_pass)
+            || now_ms - p.due > dur_ms(self.config.misfire_grace);
         let run_slot = if late {
-            // Missed while down: collapse every passed slot into the latest
-            // one that is due.
-            let latest = ms(p
-                .schedule
-                .latest_fire_between(at(p.slot), at((now_ms - offset).max(p.slot))));
+            // Collapse every passed slot into the latest one that is due.
             if policy.catch_up == CatchUp::Skip {
                 let (slot_ms, due_ms) = advance(&p.schedule, policy, &p.name, latest);
                 return Decision::Skip {

@@ -12,6 +12,7 @@
 //! | 6-field cron with seconds | `0 30 2 * * 1-5` | a seconds field first, otherwise exactly the 5-field dialect |
 //! | macros | `@daily` | `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly` |
 //! | Alibaba intervals | `7d`, `12h`, `30m`, `604800s` | elapsed time, see below |
+//! | anchored intervals | `7d from 2026-12-05T01:05:00Z` | every interval counted from an instant |
 //! | one-shot time | `2026-03-08T02:30:00Z`, `2026-03-08T02:30` | with an offset: that instant; without: wall-clock time in the zone |
 //!
 //! Cron fields accept numbers, three-letter names for months and weekdays
@@ -29,16 +30,25 @@
 //!
 //! Cron fields are matched against the wall clock of the schedule's zone.
 //! A wall-clock time skipped by a spring-forward transition fires once, at the
-//! first instant after the gap; a wall-clock time repeated by a fall-back
-//! transition fires once, at its first occurrence.
+//! first instant after the gap. A wall-clock time repeated by a fall-back
+//! transition fires once, at its first occurrence, for schedules with a
+//! specific hour (`30 2 * * *`, `@daily`); schedules whose hour field is `*`
+//! (hourly or more often: `*/15 * * * *`, `@hourly`) fire normally through
+//! both occurrences of the repeated hour. This is Vixie cron's and cronie's
+//! rule: only jobs at a specific time (or coarser than hourly) are treated
+//! specially, so neither kind runs twice for one intended time nor loses an
+//! hour of runs.
 //!
 //! # Intervals
 //!
 //! An interval of `n` seconds fires at every instant whose Unix time is a
-//! multiple of `n`: intervals are anchored to the Unix epoch, so they are
+//! multiple of `n`: a bare interval is anchored to the Unix epoch, so it is
 //! deterministic across restarts and processes without any stored anchor, and
-//! the time zone does not affect them (`1d` fires at 00:00 UTC). Spread jobs
-//! that share an interval with a window and jitter.
+//! the time zone does not affect it (`1d` fires at 00:00 UTC). `n from T`
+//! counts from the instant `T` instead (`T + k·n`): Rota anchors a rotation's
+//! interval at the secret's last rotation, as KMS counts
+//! `NextRotationDate`. Spread jobs that share an interval with a window and
+//! jitter.
 //!
 //! # Implementation
 //!
@@ -148,7 +158,11 @@ pub struct Schedule {
 #[derive(Clone)]
 enum Kind {
     Cron(Box<CronRule>),
-    Interval { secs: i64 },
+    /// Fires at `anchor + k × secs` (the Unix epoch when not anchored).
+    Interval {
+        secs: i64,
+        anchor: i64,
+    },
     Once(DateTime<Utc>),
 }
 
@@ -158,6 +172,9 @@ struct CronRule {
     /// Present when both day fields are restricted (Vixie's OR rule): the
     /// primary rule carries the day-of-month list, this one the weekdays.
     alternate: Option<cron::Schedule>,
+    /// The hour field is `*`: the job runs every hour or more often, and
+    /// fires in both occurrences of a wall-clock hour a fall-back repeats.
+    frequent: bool,
 }
 
 impl fmt::Debug for Schedule {
@@ -204,8 +221,15 @@ impl Schedule {
                 }
             };
             Kind::Cron(Box::new(parse_cron(cron)?))
+        } else if let Some((interval, from)) = text.split_once(" from ") {
+            let secs = parse_interval(interval.trim())?.ok_or_else(|| ScheduleError::Interval {
+                value: interval.trim().to_owned(),
+                reason: "`INTERVAL from TIME` needs an interval such as 7d or 604800s",
+            })?;
+            let anchor = parse_one_shot(from.trim(), tz)?.timestamp();
+            Kind::Interval { secs, anchor }
         } else if let Some(secs) = parse_interval(text)? {
-            Kind::Interval { secs }
+            Kind::Interval { secs, anchor: 0 }
         } else if looks_like_date(text) {
             Kind::Once(parse_one_shot(text, tz)?)
         } else {
@@ -242,17 +266,30 @@ impl Schedule {
         matches!(self.kind, Kind::Once(_))
     }
 
+    /// The length of an interval schedule that has no anchor yet (a bare
+    /// `7d`, counted from the epoch), in seconds; `None` for any other.
+    pub fn unanchored_interval(&self) -> Option<i64> {
+        match self.kind {
+            Kind::Interval { secs, anchor: 0 } => Some(secs),
+            _ => None,
+        }
+    }
+
     /// The first fire time strictly after `after`, or `None` when the
     /// schedule is exhausted (a past one-shot, or cron beyond year 2100).
     ///
     /// Pure: the result depends only on the schedule and `after`.
     pub fn next_fire(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match &self.kind {
-            Kind::Interval { secs } => {
-                let base = after.timestamp().div_euclid(*secs) * secs;
+            Kind::Interval { secs, anchor } => {
+                let since = after.timestamp().checked_sub(*anchor)?;
+                let base = anchor + since.div_euclid(*secs) * secs;
                 DateTime::from_timestamp(base.checked_add(*secs)?, 0)
             }
             Kind::Once(at) => (*at > after).then_some(*at),
+            Kind::Cron(rule) if rule.frequent && transition_near(self.tz, after) => {
+                next_fire_across_fold(rule, self.tz, after)
+            }
             Kind::Cron(rule) => {
                 // Wall-clock candidates map to instants monotonically (gaps to
                 // the gap's end, repeats to the first occurrence), and the wall
@@ -278,8 +315,8 @@ impl Schedule {
         if at <= earliest {
             return earliest;
         }
-        if let Kind::Interval { secs } = self.kind {
-            let base = at.timestamp().div_euclid(secs) * secs;
+        if let Kind::Interval { secs, anchor } = self.kind {
+            let base = anchor + (at.timestamp() - anchor).div_euclid(secs) * secs;
             return DateTime::from_timestamp(base, 0)
                 .filter(|t| *t >= earliest)
                 .unwrap_or(earliest);
@@ -325,6 +362,47 @@ impl CronRule {
             (a, b) => a.or(b),
         }
     }
+}
+
+/// The widest a DST transition moves the wall clock (Lord Howe's is half an
+/// hour, most are one hour, none more than a few).
+const MAX_SHIFT: Duration = Duration::hours(4);
+
+/// Whether `tz` changes its UTC offset within [`MAX_SHIFT`] of `t`.
+fn transition_near(tz: Tz, t: DateTime<Utc>) -> bool {
+    use chrono::Offset as _;
+    let offset = |t: DateTime<Utc>| t.with_timezone(&tz).offset().fix();
+    offset(t - MAX_SHIFT) != offset(t + MAX_SHIFT)
+}
+
+/// `next_fire` of a frequent rule (hour field `*`) near a transition: a wall
+/// time repeated by a fall-back fires at both its occurrences, as Vixie cron
+/// and cronie run jobs that fire at least hourly "normally" through the
+/// repeated hour. Candidates from [`MAX_SHIFT`] of wall time before `after`
+/// are mapped to every instant they name; the earliest after `after` wins.
+fn next_fire_across_fold(rule: &CronRule, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut wall = after.with_timezone(&tz).naive_local() - MAX_SHIFT;
+    let mut best: Option<DateTime<Utc>> = None;
+    for _ in 0..MAX_CANDIDATES {
+        let candidate = rule.next_wall(wall)?;
+        let instants: Vec<DateTime<Utc>> = match tz.from_local_datetime(&candidate) {
+            LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
+            LocalResult::Ambiguous(a, b) => vec![a.with_timezone(&Utc), b.with_timezone(&Utc)],
+            LocalResult::None => vec![gap_end(tz, candidate)],
+        };
+        for t in instants.iter().filter(|t| **t > after) {
+            best = Some(best.map_or(*t, |b| b.min(*t)));
+        }
+        // Candidates only get later in wall time: once one is a whole shift
+        // past the best instant, none can beat it.
+        if let Some(b) = best
+            && instants.iter().all(|t| *t > b + MAX_SHIFT)
+        {
+            return best;
+        }
+        wall = candidate;
+    }
+    best
 }
 
 /// Maps a wall-clock time in `tz` to an instant: a repeated time to its first
@@ -617,6 +695,7 @@ fn parse_cron(text: &str) -> Result<CronRule, ScheduleError> {
     let dom = DAY_OF_MONTH.parse(rest[2])?;
     let month = MONTH.parse(rest[3])?;
     let dow = DAY_OF_WEEK.parse(rest[4])?;
+    let frequent = hour.bits == mask(0, 23);
 
     let head = format!(
         "{} {} {}",
@@ -636,11 +715,13 @@ fn parse_cron(text: &str) -> Result<CronRule, ScheduleError> {
         Ok(CronRule {
             primary: build(&dom_s, "*")?,
             alternate: Some(build("*", &dow_s)?),
+            frequent,
         })
     } else {
         Ok(CronRule {
             primary: build(&dom_s, &dow_s)?,
             alternate: None,
+            frequent,
         })
     }
 }

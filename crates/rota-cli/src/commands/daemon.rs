@@ -14,7 +14,8 @@ use rota_scheduler::SqliteStore;
 
 use super::lifecycle;
 use super::rotation::{
-    NOTIFY_TIMEOUT, crash_hook, owner_id, parse_duration, resolve_rotation, store_path,
+    NOTIFY_TIMEOUT, crash_hook, live_targets, owner_id, parse_duration, resolve_rotation,
+    store_path, unnamed_reason,
 };
 use super::workflow::WorkflowJobs;
 use crate::backend::{self, Backend};
@@ -84,7 +85,7 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
             notify_timeout: NOTIFY_TIMEOUT,
         },
     );
-    let targets = config.targets();
+    let targets = runnable_targets(&config, &resolved.backend.client, &resolved.history).await?;
     if let Some(m) = &metrics {
         m.expect(&targets);
     }
@@ -125,6 +126,8 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
     }
     let reloading = Reloading {
         global,
+        kms: &resolved.backend.client,
+        history: &resolved.history,
         vars: &args.vars,
         registry: &resolved.registry,
         workflows: &workflows,
@@ -177,9 +180,26 @@ async fn apply_first(global: &GlobalArgs, backend: &Backend, config: &Config) ->
     Ok(code == ExitCode::SUCCESS)
 }
 
+/// The targets the daemon schedules ([`live_targets`]); a `$Auto` secret
+/// KMS has not named yet is left out, with a warning.
+async fn runnable_targets(
+    config: &Config,
+    kms: &rota_kms::KmsClient,
+    history: &rota_rotation::SqliteHistory,
+) -> Result<rota_rotation::Targets> {
+    let (mut targets, unnamed) = live_targets(config, kms, Some(history)).await?;
+    for address in &unnamed {
+        tracing::warn!("{}; it is not scheduled", unnamed_reason(address));
+    }
+    targets.rotations.retain(|t| !t.awaits_live_name());
+    Ok(targets)
+}
+
 /// What a reload (SIGHUP) needs.
 struct Reloading<'a> {
     global: &'a GlobalArgs,
+    kms: &'a rota_kms::KmsClient,
+    history: &'a rota_rotation::SqliteHistory,
     vars: &'a crate::cli::VarArgs,
     registry: &'a PluginRegistry,
     workflows: &'a WorkflowJobs,
@@ -218,7 +238,13 @@ impl Reloading<'_> {
                 return;
             }
         };
-        let targets = c.targets();
+        let targets = match runnable_targets(&c, self.kms, self.history).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "cannot read the live names of the secrets; keeping the jobs");
+                return;
+            }
+        };
         if let Err(e) = targets.job_specs() {
             tracing::error!(error = %format!("{:#}", anyhow::Error::from(e)), "a schedule is invalid; keeping the jobs");
             return;

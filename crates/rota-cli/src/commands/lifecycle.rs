@@ -340,7 +340,7 @@ fn print_diagnostics(d: &Diagnostics) {
     );
 }
 
-fn ownership(config: &Config) -> Ownership {
+pub(crate) fn ownership(config: &Config) -> Ownership {
     let root = std::fs::canonicalize(&config.root).unwrap_or_else(|_| config.root.clone());
     Ownership::for_directory(&root)
 }

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use rota_engine::config::Config;
 use rota_rotation::SqliteHistory;
 use rota_rotation::report::{self, Records, StatusRow, Subject};
-use rota_scheduler::SqliteStore;
+use rota_scheduler::{JobStore as _, SqliteStore};
 use serde::Serialize;
 
 use super::lifecycle;
@@ -28,12 +28,31 @@ fn open_records(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>>
     Ok(Some((store, history)))
 }
 
-pub(crate) fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
+pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
     let opened = open_records(&backend::data_dir(global, config))?;
     let records = opened
         .as_ref()
         .map(|(store, history)| Records { store, history });
-    let rows = report::status(&config.targets(), records.as_ref(), crate::clock::now())?;
+    let mut targets = super::rotation::recorded_targets(config, opened.as_ref().map(|(_, h)| h));
+    // An interval no daemon scheduled yet counts from the secret's last
+    // rotation, which only KMS knows: ask it (a data directory another
+    // process holds leaves the interval as it is).
+    let unscheduled_interval = |t: &rota_rotation::RotationTarget| {
+        rota_scheduler::Schedule::parse_in(&t.schedule, &t.timezone)
+            .is_ok_and(|s| s.unanchored_interval().is_some())
+            && opened
+                .as_ref()
+                .is_none_or(|(store, _)| store.job(&t.job_name()).ok().flatten().is_none())
+    };
+    if targets.rotations.iter().any(unscheduled_interval) {
+        match backend::resolve(global, config).await {
+            Ok(b) => targets.anchor_intervals(&b.client).await,
+            Err(e) => {
+                tracing::debug!(error = %format!("{e:#}"), "next slots of intervals not anchored")
+            }
+        }
+    }
+    let rows = report::status(&targets, records.as_ref(), crate::clock::now())?;
     print_status(global, &rows, "No rotations or workflows are configured.")
 }
 
@@ -126,10 +145,10 @@ pub(crate) fn history(
     config: &Config,
     args: &HistoryArgs,
 ) -> Result<ExitCode> {
-    let targets = config.targets();
     let Some((_, h)) = open_records(&backend::data_dir(global, config))? else {
         return print_history(global, &[]);
     };
+    let targets = super::rotation::recorded_targets(config, Some(&h));
     let limit = u32::try_from(args.limit).unwrap_or(u32::MAX);
     let mut rows: Vec<HistoryRow> = Vec::new();
     let rotations = |secrets: &[&str]| -> Result<Vec<HistoryRow>> {

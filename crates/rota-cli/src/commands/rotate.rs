@@ -13,7 +13,8 @@ use serde::Serialize;
 
 use super::lifecycle;
 use super::rotation::{
-    NOTIFY_TIMEOUT, crash_hook, request, resolve_rotation, rotate_progress, select,
+    NOTIFY_TIMEOUT, crash_hook, live_targets, request, resolve_rotation, rotate_progress, select,
+    unnamed_reason,
 };
 use crate::backend::{self, Backend};
 use crate::cli::{GlobalArgs, OutputFormat, RotateArgs};
@@ -68,12 +69,18 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
     let Some((config, registry)) = lifecycle::load_with_plugins(global, &args.vars)? else {
         return Ok(ExitCode::FAILURE);
     };
-    let targets = select(&config.targets(), &args.names, args.all)?;
     let backend = backend::resolve(global, &config).await?;
     if args.dry_run {
+        let (live, unnamed) = live_targets(&config, &backend.client, None).await?;
+        let targets = select(&live, &args.names, args.all)?;
+        refuse_unnamed(&targets, &unnamed)?;
         return dry_run(global, &backend, registry, &targets).await;
     }
     let resolved = resolve_rotation(backend, registry, crash, None)?;
+    let (live, unnamed) =
+        live_targets(&config, &resolved.backend.client, Some(&resolved.history)).await?;
+    let targets = select(&live, &args.names, args.all)?;
+    refuse_unnamed(&targets, &unnamed)?;
     let mut rows = Vec::new();
     let task = rotate_progress(global, "rotate", targets.len());
     for t in &targets {
@@ -113,6 +120,18 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses selected `$Auto` targets KMS has not named yet.
+fn refuse_unnamed(targets: &[RotationTarget], unnamed: &[String]) -> Result<()> {
+    let Some(t) = targets.iter().find(|t| t.awaits_live_name()) else {
+        return Ok(());
+    };
+    let address = t.address.clone().or_else(|| unnamed.first().cloned());
+    Err(crate::output::Hint::error(
+        format!("{} cannot rotate yet", t.label()),
+        unnamed_reason(address.as_deref().unwrap_or(t.label())),
+    ))
 }
 
 fn rotate_row(t: &RotationTarget, result: Result<RotationOutcome, RunRotationError>) -> RotateRow {

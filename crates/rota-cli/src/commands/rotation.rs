@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use rota_engine::config::Config;
 use rota_rotation::history::HistorySink;
 use rota_rotation::report::Subject;
 use rota_rotation::{
@@ -57,7 +58,7 @@ pub(crate) async fn run(command: Command, mut global: GlobalArgs) -> Result<Exit
             super::daemon::daemon(&global, args).await
         }
         Command::Status(args) => match lifecycle::load(&global, &args.vars) {
-            Ok(Some(config)) => super::records::status(&global, &config),
+            Ok(Some(config)) => super::records::status(&global, &config).await,
             // The daemon keeps its jobs when a reload finds the file broken:
             // status still shows them.
             Ok(None) => super::records::status_without_config(&global, None),
@@ -190,6 +191,65 @@ pub(crate) fn select(
         }
     }
     Ok(out)
+}
+
+/// The configuration's rotation targets as they run: `$Auto` secrets under
+/// the names KMS gave them (found by their `rota:address` tag, and
+/// remembered in `history` for `rota status` and `rota history`), bare
+/// intervals anchored at each secret's last rotation. Returns the
+/// addresses of the `$Auto` secrets KMS has not named yet (not applied).
+pub(crate) async fn live_targets(
+    config: &Config,
+    kms: &rota_kms::KmsClient,
+    history: Option<&SqliteHistory>,
+) -> Result<(Targets, Vec<String>)> {
+    let mut targets = config.targets();
+    let mut unnamed = Vec::new();
+    if targets
+        .rotations
+        .iter()
+        .any(RotationTarget::awaits_live_name)
+    {
+        let names = rota_engine::live::live_names(kms, &lifecycle::ownership(config))
+            .await
+            .context("cannot find the secrets KMS named ($Auto)")?;
+        unnamed = targets.with_live_names(&names);
+        if let Some(h) = history
+            && let Err(e) = h.remember_names(&names)
+        {
+            tracing::warn!(error = %e, "cannot remember the names of $Auto secrets");
+        }
+    }
+    targets.anchor_intervals(kms).await;
+    Ok((targets, unnamed))
+}
+
+/// The configuration's targets for `rota status` and `rota history`, which
+/// do not ask KMS: `$Auto` secrets under the live names `rota rotate` and
+/// `rota run` remembered.
+pub(crate) fn recorded_targets(config: &Config, history: Option<&SqliteHistory>) -> Targets {
+    let mut targets = config.targets();
+    if let Some(h) = history
+        && targets
+            .rotations
+            .iter()
+            .any(RotationTarget::awaits_live_name)
+    {
+        match h.live_names() {
+            Ok(names) => {
+                targets.with_live_names(&names);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the names of $Auto secrets"),
+        }
+    }
+    targets
+}
+
+/// Why a `$Auto` secret cannot rotate yet.
+pub(crate) fn unnamed_reason(address: &str) -> String {
+    format!(
+        "{address} is not in KMS yet (KMS names a $Auto secret when it is created): run `rota apply` first"
+    )
 }
 
 pub(crate) fn request(t: &RotationTarget) -> RotationRequest {

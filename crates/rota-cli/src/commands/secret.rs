@@ -17,6 +17,7 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 usage error.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -55,7 +56,17 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
     let backend = backend::resolve(global, &config).await?;
     let kms = &backend.client;
     let out = global.output;
-    let name = |n: &NameArg| secret_name(&config, &n.name);
+    // The live names of `$Auto` secrets, for their addresses.
+    let live = if config
+        .resources
+        .iter()
+        .any(|r| r.args.secret_name == rota_rotation::AUTO_NAME)
+    {
+        rota_engine::live::live_names(kms, &lifecycle::ownership(&config)).await?
+    } else {
+        Default::default()
+    };
+    let name = |n: &NameArg| secret_name(&config, &live, &n.name);
     match command {
         SecretCommand::List { filters } => {
             let filters = parse_filters(&filters)?;
@@ -521,14 +532,16 @@ async fn put(
     })
 }
 
-/// A resource address of the configuration resolves to its secret name;
-/// anything else is the name itself.
-fn secret_name(config: &Config, name: &str) -> String {
-    match name.strip_prefix("alicloud_kms_secret.") {
-        Some(_) => config
-            .resource(name)
-            .map_or_else(|| name.to_owned(), |r| r.args.secret_name.clone()),
-        None => name.to_owned(),
+/// A resource address of the configuration resolves to its secret name (a
+/// `$Auto` one to the name KMS gave it, from `live`); anything else is the
+/// name itself.
+fn secret_name(config: &Config, live: &BTreeMap<String, String>, name: &str) -> String {
+    match config.resource(name) {
+        Some(r) if name.starts_with("alicloud_kms_secret.") => live
+            .get(&r.address)
+            .cloned()
+            .unwrap_or_else(|| r.args.secret_name.clone()),
+        _ => name.to_owned(),
     }
 }
 

@@ -19,3 +19,4 @@ mod rotation_managed;
 mod rotation_notify;
 mod schedule;
 mod secret;
+mod usage;

@@ -8,7 +8,7 @@
 //! problem becomes a [`Diagnostic`] at the offending span, with the block's
 //! address when it has one.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -123,17 +123,28 @@ impl<'a> BlockDecoder<'a> {
         false
     }
 
-    /// Records `name` in `seen`; if it was there, reports the block as
-    /// declared twice and returns false.
-    pub(super) fn first_declaration(&mut self, seen: &mut BTreeSet<String>, name: &str) -> bool {
-        if seen.insert(name.to_owned()) {
-            return true;
+    /// Records `name` in `seen` with where it is; if it was there, reports
+    /// the block as declared twice, naming both places, and returns false.
+    pub(super) fn first_declaration(
+        &mut self,
+        seen: &mut BTreeMap<String, Location>,
+        name: &str,
+    ) -> bool {
+        let here = self.head_location();
+        if let Some(first) = seen.get(name) {
+            let d = self.with_address(
+                Diagnostic::new(format!(
+                    "{} is declared twice (first at {})",
+                    self.what,
+                    first.place()
+                ))
+                .at(here),
+            );
+            self.diags.push(d);
+            return false;
         }
-        let d = self.with_address(
-            Diagnostic::new(format!("{} is declared twice", self.what)).at(self.head_location()),
-        );
-        self.diags.push(d);
-        false
+        seen.insert(name.to_owned(), here);
+        true
     }
 
     /// Reports every block nested in this one as unknown (`help` says what

@@ -131,6 +131,11 @@ impl Location {
         }
     }
 
+    /// `file:line:column`, as messages name a place.
+    pub fn place(&self) -> String {
+        format!("{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+
     /// A location with only a file (and line 1, column 1).
     pub fn file_only(path: &Path) -> Self {
         Self {

@@ -808,12 +808,18 @@ impl Loader {
                 .help("check the value where it is used instead"),
             );
         }
-        if variables.insert(name.to_owned(), var).is_some() {
+        if let Some(first) = variables.get(name) {
+            let first = Location::of(&self.files[first.file], &first.span, true);
             self.diags.push(
-                Diagnostic::new(format!("variable `{name}` is declared twice"))
-                    .at(Location::of(file, &head, true)),
+                Diagnostic::new(format!(
+                    "variable `{name}` is declared twice (first at {})",
+                    first.place()
+                ))
+                .at(Location::of(file, &head, true)),
             );
+            return;
         }
+        variables.insert(name.to_owned(), var);
     }
 
     /// Whether a resource block's labels are `alicloud_kms_secret` and a
@@ -920,20 +926,25 @@ impl Loader {
     /// is reported.
     fn resources(&mut self, blocks: &[(usize, Block)]) -> Vec<Resource> {
         let mut resources = Vec::new();
-        let mut seen = BTreeSet::new();
+        let mut seen: BTreeMap<String, Location> = BTreeMap::new();
         for (fi, block) in blocks {
             let file = self.files[*fi].clone();
             let name = block.labels[1].as_str().to_owned();
             let address = format!("{RESOURCE_TYPE}.{name}");
-            if !seen.insert(name.clone()) {
-                let head = block.ident.span().unwrap_or(0..0);
+            let head = block.ident.span().unwrap_or(0..0);
+            let here = Location::of(&file, &head, true);
+            if let Some(first) = seen.get(&name) {
                 self.diags.push(
-                    Diagnostic::new(format!("{address} is declared twice"))
-                        .at(Location::of(&file, &head, true))
-                        .address(&address),
+                    Diagnostic::new(format!(
+                        "{address} is declared twice (first at {})",
+                        first.place()
+                    ))
+                    .at(here)
+                    .address(&address),
                 );
                 continue;
             }
+            seen.insert(name.clone(), here);
             resources.push(self.resource(&file, *fi, block, name, address));
         }
         resources

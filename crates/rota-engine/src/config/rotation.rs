@@ -130,7 +130,7 @@ pub(crate) fn load(
     let mut out: Vec<(RotationTarget, Option<Location>)> = Vec::new();
     // secret name → the rotation that claimed it.
     let mut claimed: BTreeMap<String, String> = BTreeMap::new();
-    let mut names = BTreeSet::new();
+    let mut names = BTreeMap::new();
     for (fi, block) in blocks {
         let mut d = BlockDecoder::new(
             &files[*fi],
@@ -158,13 +158,22 @@ pub(crate) fn load(
     }
     // Implicit rotations: enable_automatic_rotation without a block.
     for r in resources {
-        if r.args.enable_automatic_rotation.unwrap_or(false)
-            && !claimed.contains_key(&r.args.secret_name)
+        if r.args.enable_automatic_rotation.unwrap_or(false) && !claimed.contains_key(claim_key(r))
         {
             out.push(implicit_rotation(&files[r.file], r));
         }
     }
     out
+}
+
+/// What a rotation claims a configured secret by: its name, or its
+/// address while KMS has not named it (`$Auto`).
+fn claim_key(r: &Resource) -> &str {
+    if r.args.secret_name == rota_rotation::AUTO_NAME {
+        &r.address
+    } else {
+        &r.args.secret_name
+    }
 }
 
 /// A rotation target with every setting at its default, for no secret yet.
@@ -442,19 +451,20 @@ impl RotationBlock {
         let name = &self.name;
         let mut seen = BTreeSet::new();
         for (secret, resource) in selected {
-            if !seen.insert(secret.clone()) {
+            let key = resource.map_or(secret.as_str(), claim_key).to_owned();
+            if !seen.insert(key.clone()) {
                 continue;
             }
-            if let Some(other) = claimed.get(&secret) {
+            if let Some(other) = claimed.get(&key) {
                 d.error_at_head(
                     format!(
-                        "secret {secret:?} is selected by rotation {other:?} and rotation {name:?}"
+                        "secret {key:?} is selected by rotation {other:?} and rotation {name:?}"
                     ),
                     "a secret rotates under one rotation block: narrow one of the selections",
                 );
                 continue;
             }
-            claimed.insert(secret.clone(), name.clone());
+            claimed.insert(key, name.clone());
             if let Some(target) = self.target(d, secret, resource) {
                 out.push((target, self.location.clone()));
             }

@@ -16,7 +16,7 @@
 //! Every problem is a [`Diagnostic`] with file, line and column. The script
 //! itself is compiled and checked by rota-script when the daemon loads it.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -90,7 +90,7 @@ pub(crate) fn load(
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<WorkflowBlock> {
     let mut out = Vec::new();
-    let mut names = BTreeSet::new();
+    let mut names = BTreeMap::new();
     for (fi, block) in blocks {
         let mut d = BlockDecoder::new(
             &files[*fi],

@@ -18,7 +18,7 @@
 
 mod once;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -154,10 +154,62 @@ pub struct Targets {
 }
 
 impl Targets {
+    /// Gives every `$Auto` target its live name from `names` (resource
+    /// address → the name KMS gave it). Returns the addresses of those
+    /// still unnamed (not created yet).
+    pub fn with_live_names(&mut self, names: &BTreeMap<String, String>) -> Vec<String> {
+        let mut unnamed = Vec::new();
+        for t in &mut self.rotations {
+            if !t.awaits_live_name() {
+                continue;
+            }
+            match t.address.as_ref().and_then(|a| names.get(a)) {
+                Some(live) => t.secret = live.clone(),
+                None => unnamed.extend(t.address.clone()),
+            }
+        }
+        unnamed
+    }
+
+    /// Anchors every bare interval schedule (`604800s`, the implicit
+    /// rotations' `rotation_interval`) at its secret's last rotation, as KMS
+    /// counts `NextRotationDate`: the anchor is KMS's `NextRotationDate`
+    /// less the interval, else its `LastRotationDate`, else the secret's
+    /// creation. A secret KMS does not know yet keeps the bare interval.
+    pub async fn anchor_intervals(&mut self, kms: &rota_kms::KmsClient) {
+        for t in &mut self.rotations {
+            let Some(secs) = rota_scheduler::Schedule::parse_in(&t.schedule, &t.timezone)
+                .ok()
+                .and_then(|s| s.unanchored_interval())
+            else {
+                continue;
+            };
+            let Ok(meta) = kms.describe_secret(&t.secret).await else {
+                continue;
+            };
+            let parse = |s: &Option<String>| {
+                s.as_deref()
+                    .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            };
+            let anchor = parse(&meta.next_rotation_date)
+                .map(|n| n - chrono::Duration::seconds(secs))
+                .or_else(|| parse(&meta.last_rotation_date))
+                .or_else(|| parse(&Some(meta.create_time.clone())));
+            if let Some(anchor) = anchor {
+                t.schedule = format!(
+                    "{} from {}",
+                    t.schedule,
+                    anchor.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
+            }
+        }
+    }
+
     /// What changed from `self` to `new`, one sentence each: jobs added or
     /// removed, schedules and zones changed (a reload logs them).
     pub fn changes_to(&self, new: &Targets) -> Vec<String> {
-        let describe = |t: &Targets| -> std::collections::BTreeMap<String, (String, String)> {
+        let describe = |t: &Targets| -> BTreeMap<String, (String, String)> {
             t.rotations
                 .iter()
                 .map(|r| (r.job_name(), (r.schedule.clone(), r.timezone.clone())))

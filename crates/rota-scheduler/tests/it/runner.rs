@@ -449,6 +449,58 @@ async fn catch_up_once_runs_one_slot_and_skip_runs_none_after_downtime() {
     h2.runner.shutdown(Duration::from_secs(1)).await;
 }
 
+/// Missed slots coalesce whatever the outage's length: down for 17 s under
+/// a five-second schedule (well inside the misfire grace) still gives one
+/// catch-up run (`once`) or none (`skip`), never the three missed slots
+/// back to back.
+#[tokio::test]
+async fn a_short_outage_coalesces_missed_slots_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(rota_scheduler::ManualClock::new(utc(
+        "2026-01-01T00:00:00Z",
+    )));
+    let h = Harness::on(dir, Arc::clone(&clock), config("a"), ok_handler());
+    h.runner
+        .register_many(vec![
+            JobSpec::new("once", "*/5 * * * * *")
+                .jitter(false)
+                .catch_up(CatchUp::Once),
+            JobSpec::new("skip", "*/5 * * * * *")
+                .jitter(false)
+                .catch_up(CatchUp::Skip),
+        ])
+        .await
+        .unwrap();
+    // Slots :05, :10 and :15 pass while no runner is up.
+    clock.set(utc("2026-01-01T00:00:17Z"));
+    let mut h2 = Harness::on(h.dir, Arc::clone(&clock), config("b"), ok_handler());
+    h2.runner.start().await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match h2.event().await {
+            Event::Finished { name, slot, .. } => seen.push((name.to_string(), slot, true)),
+            Event::Missed { name, slot } => seen.push((name.to_string(), slot, false)),
+            _ => {}
+        }
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            ("once".to_owned(), utc("2026-01-01T00:00:15Z"), true),
+            ("skip".to_owned(), utc("2026-01-01T00:00:15Z"), false),
+        ]
+    );
+    assert_eq!(h2.runner.history("once", 10).await.unwrap().len(), 1);
+    for job in ["once", "skip"] {
+        assert_eq!(
+            h2.runner.status(job).await.unwrap().slot,
+            Some(utc("2026-01-01T00:00:20Z"))
+        );
+    }
+    h2.runner.shutdown(Duration::from_secs(1)).await;
+}
+
 #[tokio::test]
 async fn shutdown_drains_within_grace_then_cancels_and_the_next_runner_retries() {
     let dir = tempfile::tempdir().unwrap();

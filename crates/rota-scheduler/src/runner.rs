@@ -96,6 +96,10 @@ pub struct RunnerConfig {
     /// this runner: its next slot, or a retry, waits for another runner.
     /// For one pass over what is due (`rota run --once`).
     pub single_pass: bool,
+    /// How far the runner's clock is ahead of the real time (a single pass
+    /// that runs what is due within a horizon): slots in the lookahead are
+    /// due early, not missed.
+    pub lookahead: Duration,
 }
 
 impl Default for RunnerConfig {
@@ -111,6 +115,7 @@ impl Default for RunnerConfig {
             prune_every: Duration::from_secs(600),
             store_retry: Duration::from_secs(1),
             single_pass: false,
+            lookahead: Duration::ZERO,
         }
     }
 }
@@ -149,6 +154,12 @@ impl RunnerConfig {
     #[must_use]
     pub fn retention(mut self, r: Retention) -> Self {
         self.retention = r;
+        self
+    }
+
+    /// See [`RunnerConfig::lookahead`].
+    pub fn lookahead(mut self, ahead: Duration) -> Self {
+        self.lookahead = ahead;
         self
     }
 
@@ -986,17 +997,20 @@ impl Inner {
         }
         let offset = policy.jitter_offset_ms(&p.name);
         let deadline = policy.effective_deadline().map(dur_ms);
-        // The latest slot already due: later than the pending one when a
+        // The latest slot due by `at_ms`: later than the pending one when a
         // whole period (or more) passed without a run.
-        let latest = ms(p
-            .schedule
-            .latest_fire_between(at(p.slot), at((now_ms - offset).max(p.slot))));
-        // Missed: a later slot is due too, whatever the outage's length, or
-        // the pending slot is later than the misfire grace. (A single pass
-        // looks ahead over a horizon on purpose: its later slots are not
-        // missed, they wait for the next pass.)
-        let late = (latest > p.slot && !self.config.single_pass)
+        let latest_by = |at_ms: i64| {
+            ms(p.schedule
+                .latest_fire_between(at(p.slot), at((at_ms - offset).max(p.slot))))
+        };
+        // Missed: a later slot passed too, whatever the outage's length, or
+        // the pending slot is later than the misfire grace. Slots within
+        // the lookahead (`rota run --once --all-due-within`) are not
+        // missed: they are due early on purpose.
+        let real_now = now_ms - dur_ms(self.config.lookahead);
+        let late = latest_by(real_now) > p.slot
             || now_ms - p.due > dur_ms(self.config.misfire_grace);
+        let latest = if late { latest_by(now_ms) } else { p.slot };
         let run_slot = if late {
             // Collapse every passed slot into the latest one that is due.
             if policy.catch_up == CatchUp::Skip {

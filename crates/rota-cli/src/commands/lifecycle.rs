@@ -297,6 +297,7 @@ fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
         vars: parsed,
         var_files: vars.var_files.clone(),
         env_vars,
+        now: Some(crate::clock::now()),
     })
 }
 

@@ -51,6 +51,7 @@ fn next(
             }
         },
     };
+    let start = t;
     let mut times = Vec::with_capacity(count.min(10_000));
     for _ in 0..count {
         let Some(next) = schedule.next_fire(t) else {
@@ -58,6 +59,21 @@ fn next(
         };
         times.push(next.to_rfc3339_opts(SecondsFormat::Secs, true));
         t = next;
+    }
+    if times.is_empty() && count > 0 {
+        errln!(
+            "error: {expr:?} never fires after {}",
+            start.to_rfc3339_opts(SecondsFormat::Secs, true)
+        );
+        errln!(
+            "  help: {}",
+            if schedule.is_one_shot() {
+                "a one-shot time fires once, and this one is not later"
+            } else {
+                "no date matches its day-of-month and month fields"
+            }
+        );
+        return ExitCode::FAILURE;
     }
     match output {
         OutputFormat::Text => {

@@ -90,3 +90,57 @@ fn invalid_expression_zone_and_after_are_usage_errors() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn a_fall_back_repeats_sub_hourly_slots_and_fires_fixed_times_once() {
+    // Berlin, 2027-10-31 03:00 CEST -> 02:00 CET: 02:00-02:59 happens twice
+    // (00:00Z-00:59Z, then 01:00Z-01:59Z). Every 15 minutes runs through
+    // both; 02:30 daily fires once, at the first.
+    insta::assert_snapshot!(next(&[
+        "*/15 * * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--count",
+        "10",
+        "--after",
+        "2027-10-30T23:50:00Z"
+    ]), @r"
+    2027-10-31T00:00:00Z
+    2027-10-31T00:15:00Z
+    2027-10-31T00:30:00Z
+    2027-10-31T00:45:00Z
+    2027-10-31T01:00:00Z
+    2027-10-31T01:15:00Z
+    2027-10-31T01:30:00Z
+    2027-10-31T01:45:00Z
+    2027-10-31T02:00:00Z
+    2027-10-31T02:15:00Z
+    ");
+    insta::assert_snapshot!(next(&[
+        "30 2 * * *",
+        "--tz",
+        "Europe/Berlin",
+        "--count",
+        "2",
+        "--after",
+        "2027-10-30T23:50:00Z"
+    ]), @r"
+    2027-10-31T00:30:00Z
+    2027-11-01T01:30:00Z
+    ");
+}
+
+#[test]
+fn a_schedule_that_never_fires_is_an_error() {
+    for (expr, help) in [
+        ("0 0 31 2 *", "day-of-month and month"),
+        ("2020-01-01T00:00:00Z", "one-shot"),
+    ] {
+        let o = run(&["schedule", "next", expr, "--after", "2026-06-16T10:00:00Z"]);
+        assert_eq!(o.status.code(), Some(1), "{expr}: {}", stdout(&o));
+        assert!(stdout(&o).is_empty(), "{expr}");
+        let err = stderr(&o);
+        assert!(err.contains("never fires after 2026-06-16T10:00:00Z"), "{err}");
+        assert!(err.contains(help), "{err}");
+    }
+}

@@ -6,11 +6,12 @@
 //! messages of the lifecycle and world files.
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
-use crate::common::{ok_output, run_in, stderr, stdout};
+use crate::common::{eventually, ok_output, rota_in, run_in, stderr, stdout};
 
 /// Writes `name` under `dir`.
 fn write(dir: &Path, name: &str, text: &str) {
@@ -103,4 +104,141 @@ fn a_ram_credentials_secret_rotates_by_address_and_by_live_name() {
     // The re-plan finds it again: nothing to do.
     let o = ok_output(run_in(dir, &["plan"]));
     assert!(stdout(&o).contains("No changes"), "{}", stdout(&o));
+}
+
+/// The slots (from the token) of the rotations `rota history` records
+/// for `secret`.
+fn rotated_slots(dir: &Path, secret: &str) -> Vec<DateTime<Utc>> {
+    let runs = json(dir, &["history", secret]);
+    runs.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["outcome"] == "rotated")
+        .filter_map(|r| {
+            let token = r["token"].as_str()?;
+            let slot = token.strip_prefix("rota-")?.get(..16)?;
+            NaiveDateTime::parse_from_str(slot, "%Y%m%dT%H%M%SZ")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+        .collect()
+}
+
+/// A configuration of one secret rotated every five seconds, with
+/// `catch_up`.
+fn every_five_seconds(dir: &Path, catch_up: &str) {
+    write(
+        dir,
+        "main.tf",
+        &format!(
+            "resource \"alicloud_kms_secret\" \"s\" {{\n  secret_name = \"app/s\"\n  secret_data = \"initial\"\n  version_id  = \"v1\"\n}}\n\n\
+             rotation \"r\" {{\n  secrets  = [\"app/s\"]\n  schedule = \"*/5 * * * * *\"\n  jitter   = false\n  catch_up = \"{catch_up}\"\n}}\n"
+        ),
+    );
+}
+
+#[test]
+fn missed_slots_coalesce_after_an_outage_shorter_than_a_minute() {
+    let base = rota_test_support::base_now();
+    let restart = base + chrono::Duration::seconds(18);
+    // The slots that pass while the daemon is down: every 5 s in
+    // (base, restart].
+    let first = base.timestamp().div_euclid(5) * 5 + 5;
+    let last = restart.timestamp().div_euclid(5) * 5;
+    assert!(last - first >= 10, "at least three slots are missed");
+    for catch_up in ["once", "skip"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        every_five_seconds(dir, catch_up);
+        ok_output(run_in(dir, &["apply", "--auto-approve"]));
+        // The job is registered at the base instant ...
+        let o = ok_output(run_in(dir, &["run", "--once"]));
+        assert!(stdout(&o).starts_with("0 due"), "{}", stdout(&o));
+        // ... and the daemon comes up 18 s later.
+        let mut daemon = rota_in(dir)
+            .env("ROTA_TEST_NOW", rota_test_support::rfc3339(restart))
+            .args(["run", "--grace", "10s"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        eventually("two rotations after the restart", 300, || {
+            run_in(dir, &["history", "app/s", "-o", "json"]).status.success()
+                && rotated_slots(dir, "app/s").len() >= 2
+        });
+        kill_term(&daemon);
+        assert!(daemon.wait().unwrap().success());
+        let slots = rotated_slots(dir, "app/s");
+        let missed: Vec<i64> = slots
+            .iter()
+            .map(DateTime::timestamp)
+            .filter(|t| *t <= restart.timestamp())
+            .collect();
+        match catch_up {
+            // One rotation for the missed slots, at the latest.
+            "once" => assert_eq!(missed, [last], "{catch_up}: {slots:?}"),
+            // None: the next slot is the first to run.
+            _ => assert!(missed.is_empty(), "{catch_up}: {slots:?}"),
+        }
+        assert!(slots.iter().any(|s| *s > restart), "{slots:?}");
+    }
+}
+
+fn kill_term(child: &std::process::Child) {
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+#[test]
+fn validation_refuses_schedules_that_never_fire() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(dir, "w.rhai", "fn run(ctx) { }\n");
+    write(
+        dir,
+        "main.tf",
+        "resource \"alicloud_kms_secret\" \"a\" {\n  secret_name = \"app/a\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}\n\n\
+         rotation \"feb\" {\n  secrets  = [\"app/a\"]\n  schedule = \"0 0 31 2 *\"\n}\n\n\
+         workflow \"once\" {\n  schedule = \"2020-01-01T00:00:00Z\"\n  script   = \"w.rhai\"\n}\n",
+    );
+    let o = run_in(dir, &["validate"]);
+    fails_with(
+        &o,
+        1,
+        &[
+            "rotation \"feb\": schedule \"0 0 31 2 *\" never fires",
+            "main.tf:7:1",
+            "February has no 30th or 31st",
+            "workflow \"once\": schedule \"2020-01-01T00:00:00Z\" never fires",
+            "main.tf:12:1",
+            "a one-shot time must be later than now",
+        ],
+    );
+}
+
+#[test]
+fn an_interval_counts_from_the_secrets_creation_not_the_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write(
+        dir,
+        "main.tf",
+        "resource \"alicloud_kms_secret\" \"a\" {\n  secret_name = \"app/a\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}\n\n\
+         rotation \"r\" {\n  secrets  = [\"app/a\"]\n  schedule = \"1d\"\n  jitter   = false\n}\n",
+    );
+    ok_output(run_in(dir, &["apply", "--auto-approve"]));
+    let kms = json(dir, &["secret", "describe", "app/a"]);
+    let created = rota_test_support::parse(kms["CreateTime"].as_str().unwrap()).unwrap();
+    let expect = rota_test_support::rfc3339(created + chrono::Duration::days(1));
+    let status = json(dir, &["status"]);
+    assert_eq!(status[0]["next_slot"], expect.as_str(), "{status}\n{kms}");
+    // The daemon schedules the same slot.
+    ok_output(run_in(dir, &["run", "--once"]));
+    let status = json(dir, &["status"]);
+    assert_eq!(status[0]["state"], "active", "{status}");
+    assert_eq!(status[0]["next_slot"], expect.as_str(), "{status}");
 }

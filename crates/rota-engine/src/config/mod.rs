@@ -41,6 +41,7 @@ use hcl::edit::Span as _;
 use hcl::edit::structure::{Block, Body};
 use hcl::eval::{Context, Evaluate as _};
 use rota_kms::SecretString;
+use rota_scheduler::Schedule;
 
 pub use diag::{Diagnostic, Diagnostics, Location, SourceFile};
 pub use rota_rotation::{OnFailure, RotationTarget};
@@ -90,6 +91,9 @@ pub struct LoadOptions {
     pub var_files: Vec<PathBuf>,
     /// `TF_VAR_name=value` from the environment, with the prefix removed.
     pub env_vars: Vec<(String, String)>,
+    /// The instant schedules must fire after (a one-shot time before it
+    /// never fires); `None` checks only schedules that never fire at all.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The `provider "alicloud"` block.
@@ -332,6 +336,51 @@ impl Config {
         }
         self.workflows = workflow::load(&self.files, &top.workflows, &ctx, &self.root, diags);
         self.plugin_paths = plugins::load(&self.files, &top.plugins, &ctx, &self.root, diags);
+    }
+
+    /// Reports every rotation and workflow whose schedule has no fire time
+    /// after `now` (the Unix epoch when not given): `0 0 31 2 *`, a past
+    /// one-shot time. Each schedule is reported once.
+    fn never_firing(&self, now: Option<chrono::DateTime<chrono::Utc>>, diags: &mut Vec<Diagnostic>) {
+        let after = now.unwrap_or(chrono::DateTime::UNIX_EPOCH);
+        let never = |schedule: &str, zone: &str| {
+            Schedule::parse_in(schedule, zone).is_ok_and(|s| s.next_fire(after).is_none())
+        };
+        let help = |schedule: &str| {
+            if Schedule::parse_in(schedule, "UTC").is_ok_and(|s| s.is_one_shot()) {
+                format!("a one-shot time must be later than now ({}); remove the block once it ran", after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            } else {
+                "no date matches its day-of-month and month fields (February has no 30th or 31st; April, June, September and November no 31st)".to_owned()
+            }
+        };
+        let mut reported = BTreeSet::new();
+        for t in &self.rotations {
+            if !never(&t.schedule, &t.timezone) || !reported.insert(t.rotation.clone()) {
+                continue;
+            }
+            let mut d = Diagnostic::new(format!(
+                "rotation {:?}: schedule {:?} never fires",
+                t.rotation, t.schedule
+            ))
+            .help(help(&t.schedule));
+            if let Some(l) = self.rotation_locations.get(&(t.rotation.clone(), t.secret.clone())) {
+                d = d.at(l.clone());
+            }
+            diags.push(d);
+        }
+        for w in &self.workflows {
+            if never(&w.schedule, &w.timezone) {
+                let mut d = Diagnostic::new(format!(
+                    "workflow {:?}: schedule {:?} never fires",
+                    w.name, w.schedule
+                ))
+                .help(help(&w.schedule));
+                if let Some(l) = &w.location {
+                    d = d.at(l.clone());
+                }
+                diags.push(d);
+            }
+        }
     }
 
     /// A location inside a resource: one of its attributes, else the block.
@@ -636,6 +685,9 @@ impl Loader {
         config.evaluate_resources(&mut diags);
         if diags.is_empty() {
             config.load_blocks(&top, &mut diags);
+        }
+        if diags.is_empty() {
+            config.never_firing(options.now, &mut diags);
         }
         if !diags.is_empty() {
             return Err(Diagnostics(diags));

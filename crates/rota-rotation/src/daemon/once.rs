@@ -101,7 +101,8 @@ impl Daemon {
             RunnerConfig::with_owner(self.owner.clone())
                 .max_concurrent(self.concurrency)
                 .misfire_grace(within + Duration::from_secs(60))
-                .single_pass(true),
+                .single_pass(true)
+                .lookahead(within),
             self.handler(),
         );
         let mut events = runner.subscribe();

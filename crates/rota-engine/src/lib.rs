@@ -33,7 +33,7 @@ pub mod plan;
 pub mod resource;
 
 pub use apply::{ApplyEvent, ApplyReport, Outcome, Progress, apply};
-pub use config::{Config, Diagnostic, Diagnostics, LoadOptions, ProviderConfig};
+pub use config::{Config, Diagnostic, Diagnostics, LoadOptions, ProviderConfig, suggest};
 pub use error::EngineError;
 pub use import::{ImportOptions, import};
 pub use live::LiveSecret;

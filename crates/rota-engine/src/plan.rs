@@ -264,6 +264,11 @@ pub struct ResourceChange {
     /// Remarks (drift deliberately not planned back, …).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What the configuration asks that this plan does not do, or what it
+    /// does that the user should know (a policy locking Rota out): shown
+    /// even when the resource is unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Names of the resources this one depends on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
@@ -331,6 +336,7 @@ impl Plan {
                 PlanMode::Apply => "No changes. The live secrets match the configuration.\n",
                 PlanMode::Destroy => "No changes. No configured secret exists.\n",
             });
+            self.render_warnings(&mut out);
             return out;
         }
         out.push_str("Rota will perform the following actions:\n");
@@ -344,7 +350,17 @@ impl Plan {
             "\nPlan: {} to add, {} to change, {} to destroy.",
             s.add, s.change, s.destroy
         );
+        self.render_warnings(&mut out);
         out
+    }
+
+    /// Every resource's warnings, after the plan.
+    fn render_warnings(&self, out: &mut String) {
+        for r in &self.resources {
+            for w in &r.warnings {
+                let _ = writeln!(out, "\nWarning: {}: {w}", r.address);
+            }
+        }
     }
 
     /// The plan as JSON (no secret values).
@@ -823,6 +839,7 @@ fn unchanged(r: &Resource, args: &SecretArgs) -> ResourceChange {
         changes: Vec::new(),
         steps: Vec::new(),
         notes: Vec::new(),
+        warnings: Vec::new(),
         depends_on: r.depends_on.iter().cloned().collect(),
     }
 }
@@ -858,6 +875,9 @@ fn plan_create(
         .position(|(_, tags)| tags.get(ADDRESS_TAG) == Some(&r.address));
     rc.changes = creation_changes(args, &r.set);
     rc.steps = creation_steps(args);
+    if let Some(p) = &args.policy {
+        rc.warnings.extend(lockout_warning(p, &r.address));
+    }
     let Some(i) = renamed else {
         rc.action = Action::Create;
         return;
@@ -889,10 +909,9 @@ async fn read_versions_if_needed(
     args: &SecretArgs,
     l: &mut LiveSecret,
 ) -> Result<(), EngineError> {
-    if !args.is_managed()
-        && l.versions.is_none()
+    if l.versions.is_none()
         && !args.is_unknown("version_id")
-        && l.version_id != args.version_id
+        && (l.version_id != args.version_id || (!args.is_managed() && stages_differ(args, l)))
         && l.planned_delete_time.is_none()
     {
         l.versions =
@@ -908,6 +927,43 @@ async fn read_versions_if_needed(
             );
     }
     Ok(())
+}
+
+/// The secret actions Rota calls to plan, apply and rotate a secret.
+const ROTA_ACTIONS: &[&str] = &[
+    "DescribeSecret",
+    "GetSecretValue",
+    "ListSecretVersionIds",
+    "PutSecretValue",
+    "UpdateSecretVersionStage",
+    "UpdateSecret",
+    "DeleteSecret",
+];
+
+/// A warning when `policy` lets no principal it names call every action
+/// Rota needs: applying it would lock Rota out of the secret (every later
+/// plan fails at DescribeSecret with `Forbidden.NoPermission`).
+fn lockout_warning(policy: &str, address: &str) -> Option<String> {
+    let parsed = rota_kms::policy::SecretPolicy::parse(policy).ok()?;
+    let refused = parsed.refused_to_everyone(ROTA_ACTIONS);
+    if refused.is_empty() {
+        return None;
+    }
+    let refused: Vec<String> = refused.iter().map(|a| format!("kms:{a}")).collect();
+    Some(format!(
+        "the policy allows no principal it names {}, which Rota needs for this secret: unless Rota's identity has them, every later plan, apply and rotation fails with Forbidden.NoPermission. The account owner can still repair it: `rota secret policy {address} --policy FILE`",
+        refused.join(", ")
+    ))
+}
+
+/// Whether `version_stages` is configured and differs (as a set) from the
+/// stages of the live current version.
+fn stages_differ(args: &SecretArgs, l: &LiveSecret) -> bool {
+    args.version_stages.as_ref().is_some_and(|want| {
+        let want: BTreeSet<&str> = want.iter().map(String::as_str).collect();
+        let have: BTreeSet<&str> = l.version_stages.iter().map(String::as_str).collect();
+        want != have
+    })
 }
 
 /// The deletion of an orphan: secret `name`, created by this
@@ -941,6 +997,7 @@ async fn plan_orphan(
             recovery_window_in_days: 30,
         }],
         notes: Vec::new(),
+        warnings: Vec::new(),
         depends_on: Vec::new(),
     };
     if l.planned_delete_time.is_some() {
@@ -1191,6 +1248,17 @@ impl Diff<'_> {
     /// same version_id is refused.
     fn value_and_version(&mut self) {
         let (args, l) = (self.args, self.l);
+        if args.is_managed()
+            && self.known("version_id")
+            && !l.version_id.is_empty()
+            && l.version_id != args.version_id
+            && !l.has_version(&args.version_id)
+        {
+            self.rc.warnings.push(format!(
+                "version_id {:?} is not written: the value of a managed secret ({}) belongs to its rotation, and secret_data and version_id are only its initial value (the current version is {:?}); to change the value, rotate it: `rota rotate {}` (with a rotation block or enable_automatic_rotation)",
+                args.version_id, args.secret_type, l.version_id, self.rc.address
+            ));
+        }
         // A secret in its deletion window may not serve its value: compare after the restore.
         if args.is_managed()
             || !self.known("version_id")
@@ -1205,6 +1273,9 @@ impl Diff<'_> {
             let type_differs = !l.secret_data_type.is_empty()
                 && self.known("secret_data_type")
                 && l.secret_data_type != args.secret_data_type;
+            if !data_differs && !type_differs && stages_differ(args, l) {
+                self.restage_current();
+            }
             if data_differs || type_differs {
                 let what = if data_differs {
                     "secret_data"
@@ -1237,6 +1308,44 @@ impl Diff<'_> {
             ));
         } else {
             self.put_new_version();
+        }
+    }
+
+    /// `version_stages` changed on the current version: each added stage
+    /// moves to it (from the version holding it, if any), each dropped one
+    /// is removed from it. ACSCurrent cannot be dropped this way.
+    fn restage_current(&mut self) {
+        let (args, l) = (self.args, self.l);
+        let Some(want) = &args.version_stages else {
+            return;
+        };
+        let version = &l.version_id;
+        if !want.iter().any(|s| s == rota_kms::kms::stage::CURRENT) {
+            self.refuse(
+                Some("version_stages"),
+                format!("version_stages drops ACSCurrent from version {version:?}, the current one"),
+                "every secret has a current version: keep \"ACSCurrent\" in version_stages, or make another version current with version_stage = \"ACSCurrent\" and move_to_version".to_owned(),
+            );
+            return;
+        }
+        self.change(
+            "version_stages",
+            Shown::Value(serde_json::Value::from(l.version_stages.clone())),
+            Shown::Value(serde_json::Value::from(want.clone())),
+        );
+        for stage in want.iter().filter(|s| !l.version_stages.contains(s)) {
+            self.steps.push(Step::UpdateSecretVersionStage {
+                stage: stage.clone(),
+                move_to: Some(version.clone()),
+                remove_from: l.stage_holder(stage).map(str::to_owned),
+            });
+        }
+        for stage in l.version_stages.iter().filter(|s| !want.contains(s)) {
+            self.steps.push(Step::UpdateSecretVersionStage {
+                stage: stage.clone(),
+                move_to: None,
+                remove_from: Some(version.clone()),
+            });
         }
     }
 
@@ -1391,6 +1500,9 @@ impl Diff<'_> {
                 val(p),
             );
             self.steps.push(Step::SetSecretPolicy);
+            self.rc
+                .warnings
+                .extend(lockout_warning(p, &self.rc.address));
         }
     }
 

@@ -445,6 +445,10 @@ fn check_data_and_version_id(args: &SecretArgs, set: &BTreeSet<String>, out: &mu
         ));
     }
 
+    if known("secret_data") && known("secret_type") && args.secret_type == "Rds" {
+        check_rds_accounts(args, out);
+    }
+
     if known("version_id")
         && set.contains("version_id")
         && (args.version_id.is_empty()
@@ -455,6 +459,63 @@ fn check_data_and_version_id(args: &SecretArgs, set: &BTreeSet<String>, out: &mu
             "version_id",
             format!("version_id {:?} is not a valid version id", args.version_id),
             "use 1 to 64 printable ASCII characters without spaces",
+        ));
+    }
+}
+
+/// An Rds secret's data lists one account, as Alibaba's (also for
+/// DoubleUsers: the first rotation creates the clone). Never quotes the
+/// value.
+fn check_rds_accounts(args: &SecretArgs, out: &mut Vec<Problem>) {
+    let data: Option<serde_json::Value> =
+        serde_json::from_str(args.secret_data.expose_secret()).ok();
+    let accounts = data
+        .as_ref()
+        .and_then(|d| d.get("Accounts"))
+        .and_then(|a| a.as_array());
+    let format = "an Rds secret's secret_data is jsonencode({ Accounts = [{ AccountName = \"…\", AccountPassword = \"…\" }] })";
+    let Some(accounts) = accounts else {
+        out.push(problem(
+            "secret_data",
+            "an Rds secret's secret_data is not an Accounts list",
+            format,
+        ));
+        return;
+    };
+    let double = args
+        .extended_config_json()
+        .and_then(|o| {
+            o.get("SecretSubType")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .is_some_and(|s| s == "DoubleUsers");
+    if accounts.len() != 1 {
+        out.push(problem(
+            "secret_data",
+            format!(
+                "an Rds secret's secret_data lists one account, not {}",
+                accounts.len()
+            ),
+            if double {
+                "as Alibaba's DoubleUsers secrets: list the one account; the first rotation creates its clone, AccountName_clone, with the same permissions".to_owned()
+            } else {
+                format.to_owned()
+            },
+        ));
+        return;
+    }
+    let filled = |k: &str| {
+        accounts[0]
+            .get(k)
+            .and_then(|v| v.as_str())
+            .is_some_and(|v| !v.is_empty())
+    };
+    if !filled("AccountName") || !filled("AccountPassword") {
+        out.push(problem(
+            "secret_data",
+            "the account needs a non-empty AccountName and AccountPassword",
+            format,
         ));
     }
 }

@@ -577,7 +577,7 @@ cases! {
         Ok(vec![new_login.0, old_login.0])
     }
     rotate_rds_double_users_alternates => |c, p| {
-        let mut r = create(p, r#"{"Accounts":[{"AccountName":"app","AccountPassword":"Conf-Passw0rd1"},{"AccountName":"app_clone","AccountPassword":"Conf-Passw0rd1"}]}"#);
+        let mut r = create(p, r#"{"Accounts":[{"AccountName":"app","AccountPassword":"Conf-Passw0rd1"}]}"#);
         r.secret_type = Some("Rds".into());
         r.extended_config = Some(format!(r#"{{"SecretSubType":"DoubleUsers","DBInstanceId":"{CONF_RDS}"}}"#));
         ok("create", c.send(&r)).await?;

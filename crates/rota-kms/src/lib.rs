@@ -29,6 +29,7 @@ pub mod observe;
 mod openapi;
 pub mod password;
 pub mod pattern;
+pub mod policy;
 pub mod ratelimit;
 pub mod secret;
 pub mod sign;

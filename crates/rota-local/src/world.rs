@@ -8,7 +8,8 @@
 //! error rather than a silently missing resource.
 //!
 //! ```hcl
-//! # The account every ARN names, and the one region this cloud serves.
+//! # Required: the account every ARN names, and the one region this
+//! # cloud serves.
 //! account_id = "1234567890123456"
 //! region     = "cn-hangzhou"
 //!
@@ -273,8 +274,9 @@ pub enum WorldError {
     /// The text is not HCL.
     #[error("world file is not valid HCL: {0}")]
     Syntax(String),
-    /// The HCL is valid but the declaration is not.
-    #[error("world file: {0}")]
+    /// The HCL is valid but the declaration is not: every problem, one
+    /// per line (`FILE:LINE:COL: …` when parsed with a name).
+    #[error("{0}")]
     Invalid(String),
 }
 
@@ -302,6 +304,14 @@ key "key-phzz661646aeygbqrfqg5j" {
   kms_instance = "kst-phzz61dbabacquz826y29f"
 }
 "#;
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
 
 fn invalid(msg: impl Into<String>) -> WorldError {
     WorldError::Invalid(msg.into())
@@ -368,11 +378,17 @@ impl World {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse_named(&text, &path.display().to_string())
     }
 
     /// Parses world text.
     pub fn parse(text: &str) -> Result<Self, WorldError> {
+        Self::parse_named(text, "world.hcl")
+    }
+
+    /// Parses world text, naming it `origin` in messages (`FILE:LINE:COL:
+    /// …`). Every problem is reported, each on its own line.
+    pub fn parse_named(text: &str, origin: &str) -> Result<Self, WorldError> {
         let body: hcl::Body = hcl::parse(text).map_err(|e| WorldError::Syntax(e.to_string()))?;
         let mut world = World {
             account_id: String::new(),
@@ -385,155 +401,228 @@ impl World {
             rds_instances: BTreeMap::new(),
             ram_users: BTreeMap::new(),
         };
-        for attr in body.attributes() {
-            match attr.key() {
-                "account_id" => world.account_id = expr_string("account_id", attr.expr())?,
-                "region" => world.region = expr_string("region", attr.expr())?,
-                "max_secrets" => world.max_secrets = expr_usize("max_secrets", attr.expr())?,
-                other => {
-                    return Err(invalid(format!(
-                        "unknown top-level attribute {other:?} (known: account_id, region, max_secrets)"
-                    )));
+        // Where each top-level item starts (line and column), from the
+        // same text parsed with spans.
+        let mut spans: Vec<Option<std::ops::Range<usize>>> = Vec::new();
+        let mut top_spans: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
+        if let Ok(edit) = hcl::edit::parser::parse_body(text) {
+            use hcl::edit::Span as _;
+            for item in edit.iter() {
+                match item {
+                    hcl::edit::structure::Structure::Attribute(a) => {
+                        let span = a.span();
+                        if let Some(sp) = &span {
+                            top_spans.insert(a.key.as_str().to_owned(), sp.clone());
+                        }
+                        spans.push(span);
+                    }
+                    hcl::edit::structure::Structure::Block(b) => spans.push(b.ident.span()),
                 }
             }
         }
-        for block in body.blocks() {
-            let id = single_label(block)?;
-            match block.identifier() {
-                "kms_instance" => {
-                    let what = format!("kms_instance {id:?}");
-                    let attrs = attributes(&what, block.body(), &["description"])?;
-                    if !id.starts_with("kst-") || id.len() < 5 {
-                        return Err(invalid(format!("{what}: an instance id starts with kst-")));
-                    }
-                    let description = match attrs.get("description") {
-                        Some(e) => expr_string(&format!("{what}.description"), e)?,
-                        None => String::new(),
-                    };
-                    if world
-                        .kms_instances
-                        .insert(id, KmsInstanceDecl { description })
-                        .is_some()
-                    {
-                        return Err(invalid(format!("{what} is declared twice")));
-                    }
-                }
-                "key" => {
-                    let what = format!("key {id:?}");
-                    let attrs = attributes(
-                        &what,
-                        block.body(),
-                        &["description", "spec", "kms_instance"],
-                    )?;
-                    if !id.starts_with("key-") || id.len() < 5 || !valid_id(&id) {
-                        return Err(invalid(format!(
-                            "{what}: a key id starts with key- and has only letters, digits and '-'"
-                        )));
-                    }
-                    let get = |k: &str| -> Result<Option<String>, WorldError> {
-                        attrs
-                            .get(k)
-                            .map(|e| expr_string(&format!("{what}.{k}"), e))
-                            .transpose()
-                    };
-                    let spec = get("spec")?.unwrap_or_else(|| SYMMETRIC_SPEC.to_owned());
-                    if !KEY_SPECS.contains(&spec.as_str()) {
-                        return Err(invalid(format!(
-                            "{what}: unknown spec {spec:?} (known: {})",
-                            KEY_SPECS.join(", ")
-                        )));
-                    }
-                    let decl = KeyDecl {
-                        description: get("description")?.unwrap_or_default(),
-                        spec,
-                        kms_instance: get("kms_instance")?,
-                    };
-                    if world.keys.insert(id, decl).is_some() {
-                        return Err(invalid(format!("{what} is declared twice")));
-                    }
-                }
-                "access_key" => {
-                    let what = format!("access_key {id:?}");
-                    let attrs = attributes(&what, block.body(), &["secret", "user"])?;
-                    if id.is_empty() || !valid_id(&id.replace('.', "")) {
-                        return Err(invalid(format!(
-                            "{what}: an access key id has only letters, digits, '.' and '-'"
-                        )));
-                    }
-                    let secret = match attrs.get("secret") {
-                        Some(e) => expr_string(&format!("{what}.secret"), e)?,
-                        None => return Err(invalid(format!("{what}: secret is required"))),
-                    };
-                    if secret.is_empty() {
-                        return Err(invalid(format!("{what}: secret may not be empty")));
-                    }
-                    let user = attrs
-                        .get("user")
-                        .map(|e| expr_string(&format!("{what}.user"), e))
-                        .transpose()?;
-                    if let Some(u) = &user
-                        && (u.is_empty()
-                            || u.len() > 64
-                            || !u
-                                .bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b)))
-                    {
-                        return Err(invalid(format!(
-                            "{what}: user {u:?} is not a RAM user name"
-                        )));
-                    }
-                    let decl = AccessKeyDecl {
-                        secret: SecretString::new(secret),
-                        user,
-                    };
-                    if world.access_keys.insert(id, decl).is_some() {
-                        return Err(invalid(format!("{what} is declared twice")));
-                    }
-                }
-                "ecs_instance" => {
-                    let decl = parse_ecs_instance(&id, block.body())?;
-                    if world.ecs_instances.insert(id.clone(), decl).is_some() {
-                        return Err(invalid(format!("ecs_instance {id:?} is declared twice")));
-                    }
-                }
-                "rds_instance" => {
-                    let decl = parse_rds_instance(&id, block.body())?;
-                    if world.rds_instances.insert(id.clone(), decl).is_some() {
-                        return Err(invalid(format!("rds_instance {id:?} is declared twice")));
-                    }
-                }
-                "ram_user" => {
-                    let decl = parse_ram_user(&id, block.body())?;
-                    if world.ram_users.insert(id.clone(), decl).is_some() {
-                        return Err(invalid(format!("ram_user {id:?} is declared twice")));
-                    }
-                }
-                other => {
-                    return Err(invalid(format!(
-                        "unknown block {other:?} (known: kms_instance, key, access_key, ecs_instance, rds_instance, ram_user)"
-                    )));
-                }
+        let placed = |span: Option<std::ops::Range<usize>>, e: WorldError| {
+            let (line, col) = span.map_or((1, 1), |sp| line_col(text, sp.start));
+            let message = match e {
+                WorldError::Invalid(m) => m,
+                other => other.to_string(),
+            };
+            format!("{origin}:{line}:{col}: {message}")
+        };
+        let mut problems: Vec<String> = Vec::new();
+        for (structure, span) in body
+            .iter()
+            .zip(spans.iter().chain(std::iter::repeat(&None)))
+        {
+            let result = match structure {
+                hcl::Structure::Attribute(attr) => world.top_attribute(attr),
+                hcl::Structure::Block(block) => world.parse_block(block),
+            };
+            if let Err(e) = result {
+                problems.push(placed(span.clone(), e));
             }
         }
-        world.validate()?;
-        Ok(world)
+        for (attr, message) in world.validate() {
+            let span = attr.and_then(|a| top_spans.get(a).cloned());
+            problems.push(placed(span, WorldError::Invalid(message)));
+        }
+        match problems.len() {
+            0 => Ok(world),
+            1 => Err(WorldError::Invalid(problems.remove(0))),
+            n => Err(WorldError::Invalid(format!(
+                "{n} problems:\n{}",
+                problems.join("\n")
+            ))),
+        }
     }
 
-    fn validate(&mut self) -> Result<(), WorldError> {
-        if self.account_id.is_empty()
-            || self.account_id.len() > 32
-            || !self.account_id.bytes().all(|b| b.is_ascii_digit())
-        {
-            return Err(invalid("account_id is required and is digits only"));
+    /// Reads one top-level attribute into `self`.
+    fn top_attribute(&mut self, attr: &hcl::Attribute) -> Result<(), WorldError> {
+        match attr.key() {
+            "account_id" => self.account_id = expr_string("account_id", attr.expr())?,
+            "region" => self.region = expr_string("region", attr.expr())?,
+            "max_secrets" => self.max_secrets = expr_usize("max_secrets", attr.expr())?,
+            other => {
+                return Err(invalid(format!(
+                    "unknown top-level attribute {other:?} (known: account_id, region, max_secrets)"
+                )));
+            }
         }
-        if self.region.is_empty()
-            || !self
-                .region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        Ok(())
+    }
+
+    /// Reads one top-level block into `self`.
+    fn parse_block(&mut self, block: &hcl::Block) -> Result<(), WorldError> {
+        let world = self;
+        let id = single_label(block)?;
+        match block.identifier() {
+            "kms_instance" => {
+                let what = format!("kms_instance {id:?}");
+                let attrs = attributes(&what, block.body(), &["description"])?;
+                if !id.starts_with("kst-") || id.len() < 5 {
+                    return Err(invalid(format!("{what}: an instance id starts with kst-")));
+                }
+                let description = match attrs.get("description") {
+                    Some(e) => expr_string(&format!("{what}.description"), e)?,
+                    None => String::new(),
+                };
+                if world
+                    .kms_instances
+                    .insert(id, KmsInstanceDecl { description })
+                    .is_some()
+                {
+                    return Err(invalid(format!("{what} is declared twice")));
+                }
+            }
+            "key" => {
+                let what = format!("key {id:?}");
+                let attrs = attributes(
+                    &what,
+                    block.body(),
+                    &["description", "spec", "kms_instance"],
+                )?;
+                if !id.starts_with("key-") || id.len() < 5 || !valid_id(&id) {
+                    return Err(invalid(format!(
+                        "{what}: a key id starts with key- and has only letters, digits and '-'"
+                    )));
+                }
+                let get = |k: &str| -> Result<Option<String>, WorldError> {
+                    attrs
+                        .get(k)
+                        .map(|e| expr_string(&format!("{what}.{k}"), e))
+                        .transpose()
+                };
+                let spec = get("spec")?.unwrap_or_else(|| SYMMETRIC_SPEC.to_owned());
+                if !KEY_SPECS.contains(&spec.as_str()) {
+                    return Err(invalid(format!(
+                        "{what}: unknown spec {spec:?} (known: {})",
+                        KEY_SPECS.join(", ")
+                    )));
+                }
+                let decl = KeyDecl {
+                    description: get("description")?.unwrap_or_default(),
+                    spec,
+                    kms_instance: get("kms_instance")?,
+                };
+                if world.keys.insert(id, decl).is_some() {
+                    return Err(invalid(format!("{what} is declared twice")));
+                }
+            }
+            "access_key" => {
+                let what = format!("access_key {id:?}");
+                let attrs = attributes(&what, block.body(), &["secret", "user"])?;
+                if id.is_empty() || !valid_id(&id.replace('.', "")) {
+                    return Err(invalid(format!(
+                        "{what}: an access key id has only letters, digits, '.' and '-'"
+                    )));
+                }
+                let secret = match attrs.get("secret") {
+                    Some(e) => expr_string(&format!("{what}.secret"), e)?,
+                    None => return Err(invalid(format!("{what}: secret is required"))),
+                };
+                if secret.is_empty() {
+                    return Err(invalid(format!("{what}: secret may not be empty")));
+                }
+                let user = attrs
+                    .get("user")
+                    .map(|e| expr_string(&format!("{what}.user"), e))
+                    .transpose()?;
+                if let Some(u) = &user
+                    && (u.is_empty()
+                        || u.len() > 64
+                        || !u
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b)))
+                {
+                    return Err(invalid(format!(
+                        "{what}: user {u:?} is not a RAM user name"
+                    )));
+                }
+                let decl = AccessKeyDecl {
+                    secret: SecretString::new(secret),
+                    user,
+                };
+                if world.access_keys.insert(id, decl).is_some() {
+                    return Err(invalid(format!("{what} is declared twice")));
+                }
+            }
+            "ecs_instance" => {
+                let decl = parse_ecs_instance(&id, block.body())?;
+                if world.ecs_instances.insert(id.clone(), decl).is_some() {
+                    return Err(invalid(format!("ecs_instance {id:?} is declared twice")));
+                }
+            }
+            "rds_instance" => {
+                let decl = parse_rds_instance(&id, block.body())?;
+                if world.rds_instances.insert(id.clone(), decl).is_some() {
+                    return Err(invalid(format!("rds_instance {id:?} is declared twice")));
+                }
+            }
+            "ram_user" => {
+                let decl = parse_ram_user(&id, block.body())?;
+                if world.ram_users.insert(id.clone(), decl).is_some() {
+                    return Err(invalid(format!("ram_user {id:?} is declared twice")));
+                }
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown block {other:?} (known: kms_instance, key, access_key, ecs_instance, rds_instance, ram_user)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The problems across blocks, each with the top-level attribute it
+    /// is about (if any): required attributes, shared access keys, keys
+    /// naming undeclared KMS instances.
+    fn validate(&mut self) -> Vec<(Option<&'static str>, String)> {
+        let mut problems = Vec::new();
+        if self.account_id.is_empty() {
+            problems.push((
+                None,
+                "account_id is required: the account's id, digits only (e.g. account_id = \"1234567890123456\")".to_owned(),
+            ));
+        } else if self.account_id.len() > 32 || !self.account_id.bytes().all(|b| b.is_ascii_digit())
         {
-            return Err(invalid(
-                "region is required (lower-case letters, digits and '-', e.g. cn-hangzhou)",
+            problems.push((
+                Some("account_id"),
+                "account_id is digits only (at most 32)".to_owned(),
+            ));
+        }
+        if self.region.is_empty() {
+            problems.push((
+                None,
+                "region is required: the region this cloud serves (e.g. region = \"cn-hangzhou\")"
+                    .to_owned(),
+            ));
+        } else if !self
+            .region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            problems.push((
+                Some("region"),
+                "region has lower-case letters, digits and '-' only (e.g. cn-hangzhou)".to_owned(),
             ));
         }
         for inst in self.ecs_instances.values_mut() {
@@ -545,14 +634,20 @@ impl World {
         for (user, u) in &self.ram_users {
             for id in u.access_keys.keys() {
                 if self.access_keys.contains_key(id) {
-                    return Err(invalid(format!(
-                        "access key {id:?} of ram_user {user:?} is also a top-level access_key"
-                    )));
+                    problems.push((
+                        None,
+                        format!(
+                            "access key {id:?} of ram_user {user:?} is also a top-level access_key"
+                        ),
+                    ));
                 }
                 if let Some(other) = key_ids.insert(id, user) {
-                    return Err(invalid(format!(
-                        "access key {id:?} is declared for ram_user {other:?} and {user:?}"
-                    )));
+                    problems.push((
+                        None,
+                        format!(
+                            "access key {id:?} is declared for ram_user {other:?} and {user:?}"
+                        ),
+                    ));
                 }
             }
         }
@@ -560,12 +655,13 @@ impl World {
             if let Some(inst) = &key.kms_instance
                 && !self.kms_instances.contains_key(inst)
             {
-                return Err(invalid(format!(
-                    "key {id:?} names kms_instance {inst:?}, which is not declared"
-                )));
+                problems.push((
+                    None,
+                    format!("key {id:?} names kms_instance {inst:?}, which is not declared"),
+                ));
             }
         }
-        Ok(())
+        problems
     }
 
     /// The ARN of a secret.

@@ -11,7 +11,8 @@ use rota_kms::kms::{GetSecretValue, RotateSecret};
 use serde_json::{Value, json};
 
 use super::plugin::{
-    PluginDescriptor, PluginError, RotationPlugin, StepContext, StepFuture, StepSet, Strategy,
+    PluginDescriptor, PluginError, RotationPlugin, SecretInfo, StepContext, StepFuture, StepSet,
+    Strategy,
 };
 use super::settings::{SettingField, SettingKind, SettingsSchema};
 
@@ -141,3 +142,107 @@ impl RotationPlugin for ManagedPlugin {
         })
     }
 }
+
+/// The read-only check of a managed secret's target a dry run makes: what
+/// `RotateSecret` would check first, through the target's own API (ECS
+/// `DescribeInstances`, RDS `DescribeDBInstanceAttribute`, RAM `GetUser`,
+/// Redis `DescribeInstanceAttribute`, PolarDB `DescribeDBClusterAttribute`).
+/// `Err` says why the rotation would fail.
+pub async fn probe_target(api: &rota_kms::OpenApi, info: &SecretInfo) -> Result<(), String> {
+    let ext = info.extended_config.clone().unwrap_or_default();
+    let field = |k: &str| {
+        ext.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let failed = |what: &str, e: rota_kms::Error| {
+        if e.code() == Some("InvalidVersion") {
+            format!(
+                "{what}: this cloud does not serve that product's API, so it cannot rotate the secret (the embedded local cloud emulates ECS, RDS and RAM, not Redis or PolarDB): {e}"
+            )
+        } else {
+            format!("{what}: {e}")
+        }
+    };
+    match info.secret_type.as_str() {
+        "ECS" => {
+            let id = field("InstanceId");
+            let region = field("RegionId");
+            let ids = serde_json::json!([id]).to_string();
+            let mut params = vec![("InstanceIds", ids)];
+            if !region.is_empty() {
+                params.push(("RegionId", region));
+            }
+            let r = api
+                .call("ecs", "", "DescribeInstances", params)
+                .await
+                .map_err(|e| failed("DescribeInstances", e))?;
+            let instances = r["Instances"]["Instance"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let Some(instance) = instances.first() else {
+                return Err(format!(
+                    "ECS instance {id:?} does not exist (InstanceNotExists)"
+                ));
+            };
+            let os = instance["OSType"].as_str().unwrap_or_default();
+            if field("SecretSubType") == "SSHKey" && os.eq_ignore_ascii_case("windows") {
+                return Err(format!(
+                    "ECS instance {id:?} runs Windows: SSH key rotation needs a Linux instance (CommandNotApplicable)"
+                ));
+            }
+            Ok(())
+        }
+        "Rds" => {
+            let id = field("DBInstanceId");
+            api.call(
+                "rds",
+                "",
+                "DescribeDBInstanceAttribute",
+                [("DBInstanceId", id.as_str())],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| failed(&format!("RDS instance {id:?}"), e))
+        }
+        "RAMCredentials" => {
+            let user = field("UserName");
+            api.call("ram", "", "GetUser", [("UserName", user.as_str())])
+                .await
+                .map(drop)
+                .map_err(|e| failed(&format!("RAM user {user:?}"), e))
+        }
+        "Redis" => {
+            let id = field("InstanceId");
+            api.call(
+                "r-kvstore",
+                REDIS_VERSION,
+                "DescribeInstanceAttribute",
+                [("InstanceId", id.as_str())],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| failed(&format!("Redis instance {id:?}"), e))
+        }
+        "PolarDB" => {
+            let id = field("DBClusterId");
+            api.call(
+                "polardb",
+                POLARDB_VERSION,
+                "DescribeDBClusterAttribute",
+                [("DBClusterId", id.as_str())],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| failed(&format!("PolarDB cluster {id:?}"), e))
+        }
+        other => Err(format!("{other} secrets have no managed rotation")),
+    }
+}
+
+/// The R-KVStore (Redis) API version.
+const REDIS_VERSION: &str = "2015-01-01";
+/// The PolarDB API version.
+const POLARDB_VERSION: &str = "2017-08-01";

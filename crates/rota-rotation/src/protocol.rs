@@ -439,7 +439,10 @@ impl Rotator {
     pub async fn dry_run(&self, req: &RotationRequest) -> Result<DryRunReport, RotationError> {
         let (run, versions) = self.inspect(req).await?;
         let (plan, probe) = match run.plugin.strategy() {
-            Strategy::Managed => (run.managed_plan(), Ok(())),
+            Strategy::Managed => (
+                run.managed_plan(),
+                crate::managed::probe_target(&self.api, &run.info).await,
+            ),
             Strategy::Protocol => {
                 let plan = run.protocol_plan(&versions);
                 // The read-only probe: does the target accept the current value?
@@ -471,6 +474,16 @@ impl Rotator {
             plan,
             probe,
         })
+    }
+}
+
+/// How the version id of a rotation is formed: a dry run shows the form,
+/// not an id, since `rota rotate` draws a fresh one every time.
+fn token_form(req: &RotationRequest) -> &'static str {
+    if req.token.starts_with("rota-manual-") {
+        "rota-manual-<time>-<random>, fresh for each `rota rotate`; rota-<slot>-<hash> when the daemon runs it"
+    } else {
+        "rota-<slot>-<hash> of the slot"
     }
 }
 
@@ -943,7 +956,10 @@ impl Run<'_> {
 
     fn managed_plan(&self) -> Vec<String> {
         let mut plan = vec![
-            format!("call RotateSecret with VersionId {}", self.req.token),
+            format!(
+                "call RotateSecret with a new VersionId ({})",
+                token_form(self.req)
+            ),
             "wait until ACSCurrent carries that version".to_owned(),
         ];
         if let Some(v) = self.settings.get("verify").and_then(Value::as_str) {
@@ -968,8 +984,8 @@ impl Run<'_> {
             };
             plan.push(format!("generate a new value with {how}"));
             plan.push(format!(
-                "write it as version {} with stage ACSPending",
-                self.req.token
+                "write it as a new version ({}) with stage ACSPending",
+                token_form(self.req)
             ));
         }
         plan.push(format!("set: make the target accept it ({})", d.name));

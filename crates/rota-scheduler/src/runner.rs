@@ -1008,8 +1008,8 @@ impl Inner {
         // the lookahead (`rota run --once --all-due-within`) are not
         // missed: they are due early on purpose.
         let real_now = now_ms - dur_ms(self.config.lookahead);
-        let late = latest_by(real_now) > p.slot
-            || now_ms - p.due > dur_ms(self.config.misfire_grace);
+        let late =
+            latest_by(real_now) > p.slot || now_ms - p.due > dur_ms(self.config.misfire_grace);
         let latest = if late { latest_by(now_ms) } else { p.slot };
         let run_slot = if late {
             // Collapse every passed slot into the latest one that is due.

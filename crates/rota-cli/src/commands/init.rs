@@ -75,8 +75,8 @@ rotation "api-token" {
 const WORLD_HCL: &str = r#"# The embedded local cloud's world (used only without cloud credentials):
 # the account and region it pretends to be, and the keys, KMS instances and
 # ECS/RDS/RAM resources secrets may refer to. See `rota local world`.
-account_id = "1234567890123456"
-region     = "cn-hangzhou"
+account_id = "1234567890123456"   # required
+region     = "cn-hangzhou"        # required
 
 # key "key-example" {
 #   description = "a customer master key for encryption_key_id"

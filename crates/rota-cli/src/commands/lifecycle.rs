@@ -28,6 +28,16 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
             let Some(config) = load(global, &vars)? else {
                 return Ok(ExitCode::FAILURE);
             };
+            // The embedded local cloud's world beside the configuration.
+            if let Some(p) = config.world_file()
+                && let Err(e) = rota_local::World::load(&p)
+            {
+                errln!("error: invalid world file {}: {e}", p.display());
+                errln!(
+                    "hint: world.hcl declares the embedded local cloud (its format: `rota init` writes a commented one)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
             let n = config.resources.len();
             let r = config.rotations.len();
             match global.output {
@@ -361,8 +371,28 @@ pub(crate) async fn make_plan(
             errln!("\nThe plan was refused; nothing was changed.");
             Ok(None)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(explain_engine_error(e)),
     }
+}
+
+/// Adds what to do to the engine errors a user can act on.
+pub(crate) fn explain_engine_error(e: EngineError) -> anyhow::Error {
+    if let EngineError::Kms {
+        secret,
+        action,
+        source,
+    } = &e
+        && source.kind() == rota_kms::ErrorKind::PermissionDenied
+    {
+        let hint = Hint::new(
+            format!("{secret}: kms:{action} is not allowed"),
+            format!(
+                "the secret's policy (or the RAM policy of Rota's access key) denies it: `rota secret policy {secret}` shows the policy, and the account owner can replace it with `rota secret policy {secret} --policy FILE`"
+            ),
+        );
+        return anyhow::Error::new(e).context(hint);
+    }
+    e.into()
 }
 
 fn print_plan(global: &GlobalArgs, plan: &Plan) -> Result<()> {

@@ -16,7 +16,7 @@ use super::lifecycle;
 use super::rotation::store_path;
 use crate::backend;
 use crate::cli::{GlobalArgs, HistoryArgs, OutputFormat};
-use crate::output::{emit_json, errln, outln};
+use crate::output::{Hint, emit_json, errln, outln};
 
 fn open_records(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>> {
     let path = store_path(data_dir);
@@ -146,6 +146,12 @@ pub(crate) fn history(
     args: &HistoryArgs,
 ) -> Result<ExitCode> {
     let Some((_, h)) = open_records(&backend::data_dir(global, config))? else {
+        let targets = config.targets();
+        if let Some(name) = args.name.as_deref()
+            && matches!(targets.resolve(name), Subject::Unknown)
+        {
+            return Err(unknown_name(name, &targets));
+        }
         return print_history(global, &[]);
     };
     let targets = super::rotation::recorded_targets(config, Some(&h));
@@ -187,10 +193,46 @@ pub(crate) fn history(
             );
         }
         // A secret outside this configuration may still have a history.
-        Some((name, Subject::Unknown)) => rows = rotations(&[name])?,
+        Some((name, Subject::Unknown)) => {
+            rows = rotations(&[name])?;
+            if rows.is_empty() {
+                return Err(unknown_name(name, &targets));
+            }
+        }
     }
     let skip = rows.len().saturating_sub(args.limit);
     print_history(global, &rows[skip..])
+}
+
+/// `NAME` names nothing configured and nothing recorded.
+fn unknown_name(name: &str, targets: &rota_rotation::Targets) -> anyhow::Error {
+    let mut known: Vec<String> = Vec::new();
+    for t in &targets.rotations {
+        for n in [Some(&t.secret), t.address.as_ref(), Some(&t.rotation)]
+            .into_iter()
+            .flatten()
+        {
+            if !known.contains(n) && n != rota_rotation::AUTO_NAME {
+                known.push(n.clone());
+            }
+        }
+    }
+    known.extend(
+        targets
+            .workflows
+            .iter()
+            .map(|w| format!("workflow:{}", w.name)),
+    );
+    let refs: Vec<&str> = known.iter().map(String::as_str).collect();
+    let did_you_mean = rota_engine::suggest(name, &refs);
+    Hint::error(
+        format!("no rotation, secret or workflow named {name:?} is configured or recorded"),
+        if known.is_empty() {
+            "nothing rotates in this configuration yet".to_owned()
+        } else {
+            format!("{did_you_mean}NAME is one of: {}", known.join(", "))
+        },
+    )
 }
 
 fn print_history(global: &GlobalArgs, rows: &[HistoryRow]) -> Result<ExitCode> {

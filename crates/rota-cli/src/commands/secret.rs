@@ -274,6 +274,18 @@ pub(crate) async fn run(command: SecretCommand, global: &GlobalArgs) -> Result<E
         }
         SecretCommand::Restore { name: n } => {
             let name = name(&n);
+            // KMS accepts restoring a secret that is not being deleted;
+            // saying "restored" then would mislead.
+            let meta = kms
+                .describe_secret(&name)
+                .await
+                .map_err(|e| explain_for(e, &name))?;
+            if meta.planned_delete_time.is_none() {
+                return Err(Hint::error(
+                    format!("{name} is not scheduled for deletion: nothing to restore"),
+                    "restore cancels a `rota secret delete` (or destroy) still in its recovery window",
+                ));
+            }
             kms.send(&RestoreSecret {
                 secret_name: name.clone(),
             })

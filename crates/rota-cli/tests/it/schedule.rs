@@ -140,7 +140,10 @@ fn a_schedule_that_never_fires_is_an_error() {
         assert_eq!(o.status.code(), Some(1), "{expr}: {}", stdout(&o));
         assert!(stdout(&o).is_empty(), "{expr}");
         let err = stderr(&o);
-        assert!(err.contains("never fires after 2026-06-16T10:00:00Z"), "{err}");
+        assert!(
+            err.contains("never fires after 2026-06-16T10:00:00Z"),
+            "{err}"
+        );
         assert!(err.contains(help), "{err}");
     }
 }

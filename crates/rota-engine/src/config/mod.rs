@@ -338,17 +338,64 @@ impl Config {
         self.plugin_paths = plugins::load(&self.files, &top.plugins, &ctx, &self.root, diags);
     }
 
+    /// Reports resources that name the same secret (KMS would refuse the
+    /// second with `Rejected.ResourceExist`), naming both places. `$Auto`
+    /// secrets are named by KMS after their RAM user.
+    fn shared_names(&self, diags: &mut Vec<Diagnostic>) {
+        let mut first: BTreeMap<String, &Resource> = BTreeMap::new();
+        for r in &self.resources {
+            let name = if r.args.secret_name == rota_rotation::AUTO_NAME {
+                let user = r
+                    .args
+                    .extended_config
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                    .and_then(|v| v["UserName"].as_str().map(str::to_owned));
+                match user {
+                    Some(u) => format!("acs/ram/user/{u}"),
+                    None => continue,
+                }
+            } else {
+                r.args.secret_name.clone()
+            };
+            match first.get(&name) {
+                Some(other) => diags.push(
+                    Diagnostic::new(format!(
+                        "{} and {} both name the secret {name:?}",
+                        other.address, r.address
+                    ))
+                    .at(self.location(r, Some("secret_name")))
+                    .address(&r.address)
+                    .help(format!(
+                        "a secret name is unique in a region: rename one (the other is at {})",
+                        self.location(other, Some("secret_name")).place()
+                    )),
+                ),
+                None => {
+                    first.insert(name, r);
+                }
+            }
+        }
+    }
+
     /// Reports every rotation and workflow whose schedule has no fire time
     /// after `now` (the Unix epoch when not given): `0 0 31 2 *`, a past
     /// one-shot time. Each schedule is reported once.
-    fn never_firing(&self, now: Option<chrono::DateTime<chrono::Utc>>, diags: &mut Vec<Diagnostic>) {
+    fn never_firing(
+        &self,
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         let after = now.unwrap_or(chrono::DateTime::UNIX_EPOCH);
         let never = |schedule: &str, zone: &str| {
             Schedule::parse_in(schedule, zone).is_ok_and(|s| s.next_fire(after).is_none())
         };
         let help = |schedule: &str| {
             if Schedule::parse_in(schedule, "UTC").is_ok_and(|s| s.is_one_shot()) {
-                format!("a one-shot time must be later than now ({}); remove the block once it ran", after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                format!(
+                    "a one-shot time must be later than now ({}); remove the block once it ran",
+                    after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                )
             } else {
                 "no date matches its day-of-month and month fields (February has no 30th or 31st; April, June, September and November no 31st)".to_owned()
             }
@@ -363,7 +410,10 @@ impl Config {
                 t.rotation, t.schedule
             ))
             .help(help(&t.schedule));
-            if let Some(l) = self.rotation_locations.get(&(t.rotation.clone(), t.secret.clone())) {
+            if let Some(l) = self
+                .rotation_locations
+                .get(&(t.rotation.clone(), t.secret.clone()))
+            {
                 d = d.at(l.clone());
             }
             diags.push(d);
@@ -502,7 +552,7 @@ fn raw_attr(a: &hcl::edit::structure::Attribute) -> RawAttr {
 
 /// "did you mean `x`? " when something is close (Levenshtein distance, by
 /// strsim).
-fn suggest(word: &str, candidates: &[&str]) -> String {
+pub fn suggest(word: &str, candidates: &[&str]) -> String {
     candidates
         .iter()
         .map(|c| (strsim::levenshtein(word, c), *c))
@@ -683,6 +733,9 @@ impl Loader {
         };
         let mut diags = self.diags;
         config.evaluate_resources(&mut diags);
+        if diags.is_empty() {
+            config.shared_names(&mut diags);
+        }
         if diags.is_empty() {
             config.load_blocks(&top, &mut diags);
         }

@@ -15,6 +15,10 @@ fn check(text: &str) -> String {
     }
 }
 
+/// A valid Rds `secret_data`.
+const RDS_DATA: &str =
+    "jsonencode({ Accounts = [{ AccountName = \"app\", AccountPassword = \"Initial-Pw1\" }] })";
+
 fn secret(extra: &str) -> String {
     format!(
         "resource \"alicloud_kms_secret\" \"s\" {{\n  secret_name = \"app\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n{extra}}}\n"
@@ -41,7 +45,8 @@ fn validation_messages() {
         ("undeclared_variable", secret("  description = var.nope\n")),
         ("missing_required", "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app\"\n}\n".into()),
         ("generic_rotation", secret("  enable_automatic_rotation = true\n  rotation_interval = \"7d\"\n")),
-        ("managed_without_extended_config", secret("  secret_type = \"Rds\"\n")),
+        ("managed_without_extended_config", secret("  secret_type = \"Rds\"\n").replace("\"x\"", RDS_DATA)),
+        ("rds_double_users_two_accounts", secret("  secret_type = \"Rds\"\n  extended_config = jsonencode({ SecretSubType = \"DoubleUsers\", DBInstanceId = \"rm-1\" })\n").replace("\"x\"", "jsonencode({ Accounts = [{ AccountName = \"app\", AccountPassword = \"canary-pw-1\" }, { AccountName = \"app_clone\", AccountPassword = \"canary-pw-1\" }] })")),
         ("ecs_subtype", secret("  secret_type = \"ECS\"\n  extended_config = jsonencode({ SecretSubType = \"Token\" })\n").replace("\"app\"", "\"acs/ecs/app\"")),
         ("reserved_tag", secret("  tags = { \"rota:managed\" = \"false\" }\n")),
         ("stage_without_version", secret("  version_stage = \"ACSPrevious\"\n  remove_from_version = \"v1\"\n")),
@@ -106,6 +111,7 @@ resource "alicloud_kms_secret" "a" {
                 .collect(),
             var_files: files,
             env_vars: env.into_iter().map(|(a, b)| (a.into(), b.into())).collect(),
+            now: None,
         })
     };
     // owner has no value: a clear error.

@@ -313,7 +313,7 @@ impl Engine {
             let policy = doc
                 .policy
                 .as_deref()
-                .map(SecretPolicy::parse)
+                .map(crate::auth::parse_policy)
                 .transpose()
                 .map_err(|e| OpenError::Corrupt(format!("secret {name}: {e}")))?;
             let sealed = sealed.remove(&name).unwrap_or_default();
@@ -704,7 +704,7 @@ impl Engine {
         action: &str,
     ) -> Result<(), ServiceError> {
         match &s.policy {
-            Some(p) if !p.allows(caller, action) => Err(ServiceError::NoPermission {
+            Some(p) if !caller.may(p, action) => Err(ServiceError::NoPermission {
                 action: format!("kms:{action}"),
                 principal: caller.principal.clone(),
             }),

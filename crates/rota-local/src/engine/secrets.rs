@@ -66,7 +66,7 @@ use serde_json::Value;
 
 use super::validate::{self, SecretType};
 use super::{Engine, Secret, SecretDoc, VersionDoc, wire};
-use crate::auth::{Caller, SecretPolicy};
+use crate::auth::Caller;
 use crate::errors::ServiceError;
 use crate::params::Params;
 use crate::store::Op;
@@ -291,7 +291,7 @@ impl Engine {
         let policy_text = p.opt("Policy").map(str::to_owned);
         let policy = policy_text
             .as_deref()
-            .map(SecretPolicy::parse)
+            .map(crate::auth::parse_policy)
             .transpose()?;
 
         let now = self.now_secs();
@@ -1036,7 +1036,7 @@ impl Engine {
         let name = self.resolve_name(p.req("SecretName")?)?;
         check_policy_name(p)?;
         let text = p.req("Policy")?;
-        let policy = SecretPolicy::parse(text)?;
+        let policy = crate::auth::parse_policy(text)?;
         let _guard = self.lock(&name).await;
         let s = self.live_for_mutation(&name)?;
         self.authorize(caller, &s, "SetSecretPolicy")?;

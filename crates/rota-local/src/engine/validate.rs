@@ -433,14 +433,11 @@ pub(crate) fn normalize_data(
                 .and_then(Value::as_array)
                 .filter(|a| !a.is_empty())
                 .ok_or_else(|| bad("an Rds secret's data is {\"Accounts\":[{\"AccountName\",\"AccountPassword\"}]}"))?;
-            let want = if ext_str("SecretSubType") == "DoubleUsers" {
-                2
-            } else {
-                1
-            };
-            if accounts.len() != want {
-                return Err(bad(if want == 2 {
-                    "a DoubleUsers Rds secret lists exactly two accounts"
+            // As Alibaba's: one account, also for DoubleUsers (the first
+            // rotation creates its clone, AccountName_clone).
+            if accounts.len() != 1 {
+                return Err(bad(if ext_str("SecretSubType") == "DoubleUsers" {
+                    "a DoubleUsers Rds secret lists one account, as Alibaba's: the first rotation creates its clone AccountName_clone"
                 } else {
                     "a SingleUser Rds secret lists exactly one account"
                 }));

@@ -90,7 +90,7 @@ async fn postgres_bound_rotation_changes_the_real_role() {
             assert!(!scram_matches(&v, &old_pw), "the role still accepts the old password");
             // DoubleUsers: the clone is created and takes the new password;
             // the account in ACSPrevious keeps its password (the handover).
-            c.send(&rds("pg/double", "pgm-it00000000001", "DoubleUsers", &[(&r, &new_pw), (&c2, &new_pw)]))
+            c.send(&rds("pg/double", "pgm-it00000000001", "DoubleUsers", &[(&r, &new_pw)]))
                 .await
                 .unwrap();
             c.send(&RotateSecret { secret_name: "pg/double".into(), version_id: "v2".into() })
@@ -143,7 +143,7 @@ async fn mariadb_bound_rotation_changes_the_real_user() {
             let refused = my_login(&u, &old_pw).await.unwrap_err();
             assert!(refused.contains("1045") || refused.contains("Access denied"), "{refused}");
             // DoubleUsers: both accounts log in during the handover.
-            c.send(&rds("my/double", "rm-itmariadb00001", "DoubleUsers", &[(&u, &new_pw), (&c2, &new_pw)]))
+            c.send(&rds("my/double", "rm-itmariadb00001", "DoubleUsers", &[(&u, &new_pw)]))
                 .await
                 .unwrap();
             c.send(&RotateSecret { secret_name: "my/double".into(), version_id: "v2".into() })

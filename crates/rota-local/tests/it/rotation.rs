@@ -263,7 +263,13 @@ async fn rds_single_and_double_users() {
     // DoubleUsers: alternates between app and app_clone (created on first use).
     let e = env().await;
     let c = e.client();
-    c.send(&rds_secret("db/double", "DoubleUsers", r#"[{"AccountName":"app","AccountPassword":"App-Passw0rd1"},{"AccountName":"app_clone","AccountPassword":"App-Passw0rd1"}]"#)).await.unwrap();
+    c.send(&rds_secret(
+        "db/double",
+        "DoubleUsers",
+        r#"[{"AccountName":"app","AccountPassword":"App-Passw0rd1"}]"#,
+    ))
+    .await
+    .unwrap();
     for (vid, current, previous) in [("v2", "app_clone", "app"), ("v3", "app", "app_clone")] {
         c.send(&rotate("db/double", vid)).await.unwrap();
         let cur = value(&c.get_secret_value("db/double").await.unwrap());

@@ -29,15 +29,18 @@
 
 pub mod clock;
 pub mod job;
+pub mod pg;
 pub mod runner;
 pub mod schedule;
 pub mod store;
+pub mod store_pg;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{CatchUp, Handler, JobRun, JobSpec, Policy, RetryPolicy, RunError};
 pub use runner::{Event, JobCounts, JobStatus, Runner, RunnerConfig, RunnerError, ShutdownReport};
 pub use schedule::{Schedule, ScheduleError, parse_tz};
 pub use store::{JobStore, Outcome, Retention, RunRecord, RunState, SqliteStore, StoreError};
+pub use store_pg::PgStore;
 
 /// The first fire time of `schedule` strictly after `after`: the pure
 /// function the runner is built on. Same as [`Schedule::next_fire`].

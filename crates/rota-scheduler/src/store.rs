@@ -44,6 +44,17 @@ pub enum StoreError {
     /// A lock protecting the connection was poisoned by a panic.
     #[error("store connection lock poisoned")]
     Poisoned,
+    /// PostgreSQL failed (or could not be reached).
+    #[error(transparent)]
+    Pg(#[from] crate::pg::PgError),
+}
+
+impl StoreError {
+    /// Whether the store could not be reached (a daemon then starts
+    /// nothing new and retries), as opposed to a refused operation.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Pg(e) if e.is_connection())
+    }
 }
 
 /// Whether a job is scheduled at all.
@@ -184,7 +195,7 @@ impl Outcome {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "succeeded" => Self::Succeeded,
             "failed" => Self::Failed,
@@ -391,9 +402,37 @@ pub trait JobStore: Send + Sync + 'static {
     ///
     /// Any storage failure.
     fn prune(&self, retention: Retention, now_ms: i64) -> Result<u64, StoreError>;
+
+    /// Extends the leases `owner` holds on `names` to `until_ms` (the
+    /// heartbeat of running jobs). Returns, per name, whether the lease was
+    /// still `owner`'s and is extended.
+    ///
+    /// # Errors
+    ///
+    /// Any storage failure.
+    fn renew(&self, names: &[String], owner: &str, until_ms: i64) -> Result<Vec<bool>, StoreError>;
+
+    /// Where the store is, for messages (`scheduler.db`, `postgres://…`),
+    /// without a password.
+    fn describe(&self) -> String {
+        "the job store".into()
+    }
+
+    /// Whether the last attempt to reach the store worked (always true for
+    /// a local file).
+    fn is_up(&self) -> bool {
+        true
+    }
+
+    /// Wakes when another process changed the jobs (PostgreSQL's
+    /// `LISTEN/NOTIFY`); `None` for a store that cannot tell. A `None`
+    /// message means "something may have changed: read them all again".
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Option<String>>> {
+        None
+    }
 }
 
-const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -813,6 +852,24 @@ impl JobStore for SqliteStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn renew(&self, names: &[String], owner: &str, until_ms: i64) -> Result<Vec<bool>, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let n = tx
+                .prepare_cached("UPDATE jobs SET lease_until = ?3 WHERE name = ?1 AND lease_owner = ?2")?
+                .execute(params![name, owner, until_ms])?;
+            out.push(n == 1);
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn describe(&self) -> String {
+        "the SQLite job store".into()
     }
 
     fn prune(&self, retention: Retention, now_ms: i64) -> Result<u64, StoreError> {

@@ -113,3 +113,53 @@ where
         std::panic::resume_unwind(e.into_panic());
     }
 }
+
+/// A PostgreSQL schema of its own for one test (a unique name, dropped with
+/// everything in it when the value is dropped, whether the test passed or
+/// not): the shared-store tests each work in one.
+#[derive(Debug)]
+pub struct TestSchema {
+    /// The schema's name.
+    pub name: String,
+}
+
+impl TestSchema {
+    /// A fresh name (the store creates the schema).
+    pub fn new() -> Self {
+        Self {
+            name: unique("rota_test_"),
+        }
+    }
+}
+
+impl Default for TestSchema {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Its own thread and runtime: drop may run inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(PG_URL, tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}

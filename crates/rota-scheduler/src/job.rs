@@ -250,6 +250,59 @@ pub struct JobRun {
     pub due: DateTime<Utc>,
     /// The payload registered with the job.
     pub payload: serde_json::Value,
+    /// This run's lease: whether this runner still holds the slot.
+    pub lease: RunLease,
+}
+
+/// The lease of a run, renewed by the runner's heartbeat while the run
+/// lasts. A handler about to make an irreversible last step (a rotation's
+/// promotion) checks [`RunLease::held`]: once the lease could not be renewed
+/// and has run out, another runner may have taken the slot over.
+#[derive(Clone)]
+pub struct RunLease {
+    until_ms: Arc<std::sync::atomic::AtomicI64>,
+    clock: Arc<dyn crate::Clock>,
+}
+
+impl fmt::Debug for RunLease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunLease").field("until_ms", &self.until_ms()).finish()
+    }
+}
+
+impl RunLease {
+    /// A lease until `until_ms` on `clock`.
+    pub fn new(until_ms: i64, clock: Arc<dyn crate::Clock>) -> Self {
+        Self {
+            until_ms: Arc::new(std::sync::atomic::AtomicI64::new(until_ms)),
+            clock,
+        }
+    }
+
+    /// A lease that never runs out (runs outside a runner).
+    pub fn unbounded() -> Self {
+        Self::new(i64::MAX, Arc::new(crate::SystemClock::new()))
+    }
+
+    /// Until when it holds (Unix ms).
+    pub fn until_ms(&self) -> i64 {
+        self.until_ms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Extends it (the heartbeat renewed it in the store).
+    pub fn extend(&self, until_ms: i64) {
+        self.until_ms.fetch_max(until_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Marks it lost (the store says another runner holds the slot).
+    pub fn lose(&self) {
+        self.until_ms.store(i64::MIN, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether it still holds now.
+    pub fn held(&self) -> bool {
+        self.clock.now().timestamp_millis() < self.until_ms()
+    }
 }
 
 /// A failed run, as returned by a handler.

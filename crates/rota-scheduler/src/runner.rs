@@ -79,8 +79,11 @@ pub struct RunnerConfig {
     pub owner: String,
     /// Global limit on concurrent runs.
     pub max_concurrent: usize,
-    /// A lease lasts the run's timeout plus this.
-    pub lease_grace: Duration,
+    /// How long a lease lasts unless renewed: a running job's lease is
+    /// renewed every third of it (the heartbeat), so a runner that dies
+    /// loses its slots this long after its last renewal, and another
+    /// runner takes them over.
+    pub lease_ttl: Duration,
     /// A slot whose start would be later than this after its due time counts
     /// as missed (the runner was down or busy) and follows `catch_up`.
     pub misfire_grace: Duration,
@@ -108,7 +111,7 @@ impl Default for RunnerConfig {
         Self {
             owner: format!("runner-{}-{r:08x}", std::process::id()),
             max_concurrent: 16,
-            lease_grace: Duration::from_secs(60),
+            lease_ttl: Duration::from_secs(30),
             misfire_grace: Duration::from_secs(60),
             batch: 256,
             retention: Retention::default(),
@@ -145,8 +148,8 @@ impl RunnerConfig {
 
     /// Sets the lease grace.
     #[must_use]
-    pub fn lease_grace(mut self, d: Duration) -> Self {
-        self.lease_grace = d;
+    pub fn lease_ttl(mut self, d: Duration) -> Self {
+        self.lease_ttl = d.max(Duration::from_millis(300));
         self
     }
 
@@ -445,6 +448,28 @@ impl Index {
         self.push(idx);
     }
 
+    /// [`Self::apply_row`] for a row read after another process changed
+    /// the jobs: an entry running here is left alone (its end is stored by
+    /// this runner).
+    fn sync_row(&mut self, row: &JobRow, schedule: u32, me: &str) {
+        if let Some(idx) = self.by_name.get(row.name.as_str())
+            && self.entries[*idx as usize].flags & (BUSY | DONE) != 0
+        {
+            return;
+        }
+        self.apply_row(row, schedule, me);
+    }
+
+    /// Unschedules the entries whose job is no longer in the store (unless
+    /// running here).
+    fn remove_missing(&mut self, present: &std::collections::HashSet<String>) {
+        for e in &mut self.entries {
+            if !present.contains(&*e.name) && e.flags & BUSY == 0 {
+                e.flags |= REMOVED;
+            }
+        }
+    }
+
     /// Clears BUSY and retries at `due` (after a store failure).
     fn release(&mut self, idx: u32, due: i64) {
         let e = &mut self.entries[idx as usize];
@@ -482,6 +507,10 @@ struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     cancelled: AtomicU64,
     last_prune_ms: AtomicU64,
+    /// The leases of the runs in flight, renewed by the heartbeat.
+    running: Mutex<HashMap<Arc<str>, crate::job::RunLease>>,
+    /// Store operations that failed in a row (the retry backs off).
+    store_failures: std::sync::atomic::AtomicU32,
 }
 
 /// A durable scheduler over a [`JobStore`]. Cheap to clone.
@@ -605,6 +634,8 @@ impl Runner {
                 tasks: Mutex::new(Vec::new()),
                 cancelled: AtomicU64::new(0),
                 last_prune_ms: AtomicU64::new(0),
+                running: Mutex::new(HashMap::new()),
+                store_failures: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -772,6 +803,10 @@ impl Runner {
             tasks.push(tokio::spawn(finisher(Arc::clone(&self.inner), rx)));
         }
         tasks.push(tokio::spawn(dispatcher(Arc::clone(&self.inner))));
+        tasks.push(tokio::spawn(heartbeat(Arc::clone(&self.inner))));
+        if let Some(changes) = self.inner.store.changes() {
+            tasks.push(tokio::spawn(follow_changes(Arc::clone(&self.inner), changes)));
+        }
         if let Ok(mut g) = self.inner.tasks.lock() {
             g.extend(tasks);
         }
@@ -976,6 +1011,17 @@ impl Runner {
 }
 
 impl Inner {
+    /// How long to wait before touching the store again after a failure:
+    /// `store_retry`, doubling with each failure in a row, at most 30 s.
+    fn store_backoff(&self) -> Duration {
+        let n = self.store_failures.fetch_add(1, Ordering::SeqCst).min(5);
+        (self.config.store_retry * 2u32.pow(n)).min(Duration::from_secs(30))
+    }
+
+    fn store_ok(&self) {
+        self.store_failures.store(0, Ordering::SeqCst);
+    }
+
     fn index(&self) -> MutexGuard<'_, Index> {
         // A panic while holding the lock cannot leave the index inconsistent
         // enough to matter: every mutation is a few field writes.
@@ -1096,6 +1142,94 @@ async fn dispatcher(inner: Arc<Inner>) {
     }
 }
 
+/// Renews the leases of the runs in flight every third of the lease TTL.
+/// A lease the store no longer gives this runner is marked lost (the run's
+/// handler sees it through [`crate::job::RunLease::held`]); one the store
+/// could not be asked about simply runs out.
+async fn heartbeat(inner: Arc<Inner>) {
+    let mut stop = inner.stop.subscribe();
+    let every = inner.config.lease_ttl / 3;
+    loop {
+        let next = inner.clock.now() + chrono::Duration::from_std(every).unwrap_or_default();
+        tokio::select! {
+            () = inner.clock.sleep_until(next) => {}
+            _ = stop.changed() => return,
+        }
+        let leases: Vec<(Arc<str>, crate::job::RunLease)> = inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(n, l)| (Arc::clone(n), l.clone()))
+            .collect();
+        if leases.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = leases.iter().map(|(n, _)| n.to_string()).collect();
+        let until = ms(inner.clock.now()).saturating_add(dur_ms(inner.config.lease_ttl));
+        let store = Arc::clone(&inner.store);
+        let owner = inner.config.owner.clone();
+        match blocking(move || store.renew(&names, &owner, until)).await {
+            Ok(renewed) => {
+                for ((name, lease), ok) in leases.iter().zip(renewed) {
+                    if ok {
+                        lease.extend(until);
+                    } else {
+                        tracing::warn!(job.name = %name, "the lease was taken over: this runner will not finish the run");
+                        lease.lose();
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, runs = leases.len(), "cannot renew the leases of running jobs; they run out unless the store answers");
+            }
+        }
+    }
+}
+
+/// Reads the jobs again whenever another process announces a change, so a
+/// job registered or rescheduled elsewhere runs here too (and one removed
+/// elsewhere stops).
+async fn follow_changes(inner: Arc<Inner>, mut changes: broadcast::Receiver<Option<String>>) {
+    let mut stop = inner.stop.subscribe();
+    loop {
+        let msg = tokio::select! {
+            m = changes.recv() => m,
+            _ = stop.changed() => return,
+        };
+        if matches!(msg, Err(broadcast::error::RecvError::Closed)) {
+            return;
+        }
+        // Coalesce a burst into one read.
+        while changes.try_recv().is_ok() {}
+        let store = Arc::clone(&inner.store);
+        let rows = match blocking(move || store.jobs()).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the jobs after a change notice");
+                continue;
+            }
+        };
+        let mut index = inner.index();
+        let mut present = std::collections::HashSet::new();
+        for row in &rows {
+            present.insert(row.name.clone());
+            let Ok(tz) = parse_tz(&row.tz) else { continue };
+            let sid = match index.schedule_id(&row.schedule, tz) {
+                Some(id) => id,
+                None => match Schedule::parse(&row.schedule, tz) {
+                    Ok(sch) => index.intern_schedule(sch),
+                    Err(_) => continue,
+                },
+            };
+            index.sync_row(row, sid, &inner.config.owner);
+        }
+        index.remove_missing(&present);
+        drop(index);
+        inner.wake.notify_one();
+    }
+}
+
 async fn process(
     inner: &Arc<Inner>,
     popped: Vec<Popped>,
@@ -1103,7 +1237,7 @@ async fn process(
     now_ms: i64,
 ) {
     let owner = inner.config.owner.clone();
-    let grace = dur_ms(inner.config.lease_grace);
+    let ttl = dur_ms(inner.config.lease_ttl);
     let mut claims = Vec::new();
     let mut skips = Vec::new();
     let mut to_run = Vec::new();
@@ -1116,9 +1250,7 @@ async fn process(
                     slot_ms: p.slot,
                     attempts: p.attempts,
                     run_slot_ms: run_slot,
-                    lease_until_ms: now_ms
-                        .saturating_add(dur_ms(p.policy.timeout))
-                        .saturating_add(grace),
+                    lease_until_ms: now_ms.saturating_add(ttl),
                 });
                 to_run.push((p, run_slot));
             }
@@ -1159,10 +1291,13 @@ async fn process(
     })
     .await;
     let (skipped, reloads, claimed) = match result {
-        Ok(r) => r,
+        Ok(r) => {
+            inner.store_ok();
+            r
+        }
         Err(error) => {
-            tracing::error!(%error, "claiming due jobs failed; retrying");
-            let retry = now_ms.saturating_add(dur_ms(inner.config.store_retry));
+            let retry = now_ms.saturating_add(dur_ms(inner.store_backoff()));
+            tracing::error!(%error, retry_at = %at(retry), "claiming due jobs failed: nothing new starts until the store answers");
             let mut index = inner.index();
             for (p, _) in &to_run {
                 index.release(p.idx, retry);
@@ -1230,12 +1365,22 @@ async fn run(
     permit: OwnedSemaphorePermit,
 ) {
     let payload = serde_json::from_str(&claimed.payload).unwrap_or(serde_json::Value::Null);
+    let lease = crate::job::RunLease::new(
+        ms(inner.clock.now()).saturating_add(dur_ms(inner.config.lease_ttl)),
+        Arc::clone(&inner.clock),
+    );
+    inner
+        .running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(Arc::clone(&p.name), lease.clone());
     let job_run = JobRun {
         name: Arc::clone(&p.name),
         slot: at(run_slot),
         attempt: claimed.attempt,
         due: at(p.due),
         payload,
+        lease,
     };
     let started = inner.clock.now();
     tracing::info!(job.name = %p.name, job.slot = %at(run_slot), job.attempt = claimed.attempt, "run started");
@@ -1262,6 +1407,11 @@ async fn run(
             Err(None)
         }
     };
+    inner
+        .running
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&p.name);
     let now = ms(inner.clock.now());
     let was_attention = inner.index().entries[p.idx as usize].flags & ATTENTION != 0;
     let advanced = || advance(&p.schedule, &p.policy, &p.name, run_slot);
@@ -1414,11 +1564,9 @@ async fn finisher(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Done>) {
                 // The lease stays in the store until it expires; retrying the
                 // claim then re-runs the slot (at least once, never lost).
                 tracing::error!(%error, "storing run ends failed; slots will be retried");
+                let backoff = dur_ms(inner.store_backoff());
                 for d in &batch {
-                    let retry = d
-                        .finish
-                        .ended_ms
-                        .saturating_add(dur_ms(inner.config.store_retry));
+                    let retry = d.finish.ended_ms.saturating_add(backoff);
                     index.release(d.idx, retry);
                 }
             }

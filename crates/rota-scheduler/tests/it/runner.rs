@@ -565,7 +565,7 @@ async fn shutdown_drains_within_grace_then_cancels_and_the_next_runner_retries()
 async fn a_crashed_owners_lease_is_taken_over_only_after_expiry() {
     let mut h = Harness::new(
         "2026-01-01T00:00:00Z",
-        config("b").lease_grace(Duration::from_secs(60)),
+        config("b").lease_ttl(Duration::from_secs(660)),
         ok_handler(),
     );
     h.runner
@@ -767,4 +767,68 @@ async fn a_single_pass_runner_runs_each_job_once() {
     let report = h.runner.shutdown(Duration::from_secs(1)).await;
     assert!(report.drained);
     assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_heartbeat_renews_a_running_jobs_lease_and_marks_a_taken_one_lost() {
+    // The handler reports its lease and waits to be let go.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let handler = {
+        let gate = Arc::clone(&gate);
+        move |run: JobRun| {
+            let (tx, gate) = (tx.clone(), Arc::clone(&gate));
+            async move {
+                tx.send(run.lease.clone()).unwrap();
+                let _ = gate.acquire().await;
+                Ok::<(), RunError>(())
+            }
+        }
+    };
+    let mut h = Harness::new(
+        "2026-01-01T00:59:59Z",
+        config("a").lease_ttl(Duration::from_secs(30)),
+        handler,
+    );
+    h.runner
+        .register(JobSpec::new("j", "@hourly").jitter(false))
+        .await
+        .unwrap();
+    h.runner.start().await.unwrap();
+    h.clock.set(utc("2026-01-01T01:00:00Z"));
+    let lease = rx.recv().await.unwrap();
+    let first = lease.until_ms();
+    assert_eq!(first, utc("2026-01-01T01:00:30Z").timestamp_millis());
+    // Every 10 s the heartbeat extends it, in memory and in the store.
+    for step in 1..=6 {
+        h.clock.advance(Span::seconds(10));
+        let want = utc("2026-01-01T01:00:30Z").timestamp_millis() + step * 10_000;
+        for _ in 0..500 {
+            if lease.until_ms() >= want {
+                break;
+            }
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(lease.until_ms() >= want, "step {step}: {}", lease.until_ms());
+        assert!(lease.held());
+    }
+    let stored = h.store.job("j").unwrap().unwrap().lease.unwrap();
+    assert_eq!((stored.owner.as_str(), stored.until_ms), ("a", lease.until_ms()));
+    // Another owner takes the row over (as after an outage): the next beat
+    // finds the lease gone and marks it lost.
+    {
+        let conn = rusqlite::Connection::open(h.dir.path().join("sched.db")).unwrap();
+        conn.execute("UPDATE jobs SET lease_owner = 'b' WHERE name = 'j'", []).unwrap();
+    }
+    h.clock.advance(Span::seconds(10));
+    for _ in 0..500 {
+        if !lease.held() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(!lease.held(), "the lease is lost");
+    gate.add_permits(1);
+    h.runner.shutdown(Duration::from_secs(1)).await;
 }

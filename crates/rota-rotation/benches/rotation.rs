@@ -90,6 +90,7 @@ async fn run(concurrency: usize) {
                 let secret = format!("app/s{i:04}");
                 let req = RotationRequest {
                     timeout: None,
+                    fence: Default::default(),
                     token: slot_token(&secret, slot),
                     secret,
                     plugin: "password".into(),

@@ -31,6 +31,9 @@ pub enum FailureKind {
     /// The secret is in a state rotation cannot start from (scheduled for
     /// deletion, no ACSCurrent version, an unreadable value).
     State,
+    /// This process may no longer finish the rotation (its lease or the
+    /// secret's lock is gone): another daemon resumes it.
+    Fenced,
 }
 
 /// A failed rotation.

@@ -169,6 +169,12 @@ pub enum HistoryError {
     /// The database failed.
     #[error("rotation history: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed.
+    #[error("rotation history: {0}")]
+    Pg(#[from] rota_scheduler::pg::PgError),
+    /// A stored value could not be read back.
+    #[error("rotation history: {0}")]
+    Decode(String),
     /// The writer thread could not start.
     #[error("rotation history: cannot start the writer thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -185,10 +191,10 @@ pub enum HistoryError {
 #[derive(Debug)]
 pub struct SqliteHistory {
     conn: Mutex<Connection>,
-    writer: Mutex<Option<(mpsc::Sender<Msg>, std::thread::JoinHandle<()>)>>,
+    writer: Writer,
 }
 
-enum Msg {
+pub(crate) enum Msg {
     Event(StepEvent),
     Workflow(WorkflowRunRecord),
     Flush(mpsc::Sender<()>),
@@ -244,7 +250,72 @@ fn insert_batch(
     tx.commit()
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Msg>) {
+/// The thread that writes what is recorded, a batch per transaction.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    inner: Mutex<Option<(mpsc::Sender<Msg>, std::thread::JoinHandle<()>)>>,
+}
+
+impl Writer {
+    /// Starts the thread; `write` stores one batch.
+    pub(crate) fn spawn(
+        write: impl FnMut(&[StepEvent], &[WorkflowRunRecord]) -> Result<(), String> + Send + 'static,
+    ) -> Result<Self, HistoryError> {
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("rota-history".into())
+            .spawn(move || writer_loop(write, rx))
+            .map_err(HistoryError::Thread)?;
+        Ok(Self {
+            inner: Mutex::new(Some((tx, handle))),
+        })
+    }
+
+    pub(crate) fn send(&self, msg: Msg) {
+        let guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((tx, _)) = guard.as_ref()
+            && tx.send(msg).is_err()
+        {
+            tracing::warn!("the rotation history writer has stopped; a record was lost");
+        }
+    }
+
+    /// Waits until everything sent so far is written.
+    pub(crate) fn flush(&self) {
+        let (done_tx, done_rx) = mpsc::channel();
+        let sent = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|(tx, _)| tx.send(Msg::Flush(done_tx)).is_ok());
+        if sent {
+            let _ = done_rx.recv();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let writer = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((tx, handle)) = writer {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+fn writer_loop(
+    mut write: impl FnMut(&[StepEvent], &[WorkflowRunRecord]) -> Result<(), String>,
+    rx: mpsc::Receiver<Msg>,
+) {
     let mut events = Vec::new();
     let mut runs = Vec::new();
     let mut flushes = Vec::new();
@@ -261,7 +332,7 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Msg>) {
             }
         }
         if !events.is_empty() || !runs.is_empty() {
-            if let Err(err) = insert_batch(&mut conn, &events, &runs) {
+            if let Err(err) = write(&events, &runs) {
                 tracing::warn!(events = events.len() + runs.len(), error = %err, "cannot record rotation history");
             }
             events.clear();
@@ -327,29 +398,19 @@ impl SqliteHistory {
         let writer_conn = Connection::open(path)?;
         writer_conn.busy_timeout(Duration::from_secs(10))?;
         writer_conn.pragma_update(None, "synchronous", "FULL")?;
-        let (tx, rx) = mpsc::channel();
-        let handle = std::thread::Builder::new()
-            .name("rota-history".into())
-            .spawn(move || writer_loop(writer_conn, rx))
-            .map_err(HistoryError::Thread)?;
+        let mut writer_conn = writer_conn;
+        let writer = Writer::spawn(move |events, runs| {
+            insert_batch(&mut writer_conn, events, runs).map_err(|e| e.to_string())
+        })?;
         Ok(Self {
             conn: Mutex::new(conn),
-            writer: Mutex::new(Some((tx, handle))),
+            writer,
         })
     }
 
     /// Waits until every event recorded so far is written.
     pub fn flush(&self) {
-        let (done_tx, done_rx) = mpsc::channel();
-        let sent = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|(tx, _)| tx.send(Msg::Flush(done_tx)).is_ok());
-        if sent {
-            let _ = done_rx.recv();
-        }
+        self.writer.flush();
     }
 
     /// The latest `limit` events, newest last, for one secret or all.
@@ -480,7 +541,7 @@ impl SqliteHistory {
     }
 }
 
-fn time(ms: i64) -> DateTime<Utc> {
+pub(crate) fn time(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or(DateTime::UNIX_EPOCH)
@@ -490,42 +551,92 @@ fn unknown_value(column: usize, message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, message.into())
 }
 
-impl SqliteHistory {
-    fn send(&self, msg: Msg) {
-        let guard = self
-            .writer
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((tx, _)) = guard.as_ref()
-            && tx.send(msg).is_err()
-        {
-            tracing::warn!("the rotation history writer has stopped; a record was lost");
-        }
-    }
-}
-
 impl HistorySink for SqliteHistory {
     fn record(&self, e: StepEvent) {
-        self.send(Msg::Event(e));
+        self.writer.send(Msg::Event(e));
     }
 
     /// Written by the writer thread, like steps.
     fn record_workflow(&self, run: WorkflowRunRecord) {
-        self.send(Msg::Workflow(run));
+        self.writer.send(Msg::Workflow(run));
     }
 }
 
-impl Drop for SqliteHistory {
-    fn drop(&mut self) {
-        let writer = self
-            .writer
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some((tx, handle)) = writer {
-            drop(tx);
-            let _ = handle.join();
-        }
+/// What `rota status` and `rota history` read, on either store: the
+/// SQLite file of one host ([`SqliteHistory`]) or PostgreSQL shared by
+/// several ([`crate::history_pg::PgHistory`]).
+pub trait HistoryStore: HistorySink {
+    /// Waits until every event recorded so far is written.
+    fn flush(&self);
+
+    /// The latest `limit` events, newest last, for one secret or all.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    fn list(&self, secret: Option<&str>, limit: u32) -> Result<Vec<StoredStep>, HistoryError>;
+
+    /// The latest `limit` workflow runs, newest last, for one workflow or all.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    fn workflow_runs(&self, workflow: Option<&str>, limit: u32) -> Result<Vec<WorkflowRunRecord>, HistoryError>;
+
+    /// When the secret last finished a rotation, if ever.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    fn last_success(&self, secret: &str) -> Result<Option<DateTime<Utc>>, HistoryError>;
+
+    /// Remembers the live names of `$Auto` secrets by resource address.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    fn remember_names(&self, names: &BTreeMap<String, String>) -> Result<(), HistoryError>;
+
+    /// The names [`HistoryStore::remember_names`] kept.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    fn live_names(&self) -> Result<BTreeMap<String, String>, HistoryError>;
+
+    /// The last event of a secret, if any.
+    ///
+    /// # Errors
+    ///
+    /// The store failed.
+    fn last(&self, secret: &str) -> Result<Option<StoredStep>, HistoryError> {
+        Ok(self.list(Some(secret), 1)?.pop())
+    }
+}
+
+impl HistoryStore for SqliteHistory {
+    fn flush(&self) {
+        SqliteHistory::flush(self);
+    }
+
+    fn list(&self, secret: Option<&str>, limit: u32) -> Result<Vec<StoredStep>, HistoryError> {
+        SqliteHistory::list(self, secret, limit)
+    }
+
+    fn workflow_runs(&self, workflow: Option<&str>, limit: u32) -> Result<Vec<WorkflowRunRecord>, HistoryError> {
+        SqliteHistory::workflow_runs(self, workflow, limit)
+    }
+
+    fn last_success(&self, secret: &str) -> Result<Option<DateTime<Utc>>, HistoryError> {
+        SqliteHistory::last_success(self, secret)
+    }
+
+    fn remember_names(&self, names: &BTreeMap<String, String>) -> Result<(), HistoryError> {
+        SqliteHistory::remember_names(self, names)
+    }
+
+    fn live_names(&self) -> Result<BTreeMap<String, String>, HistoryError> {
+        SqliteHistory::live_names(self)
     }
 }
 

@@ -7,6 +7,8 @@
 //! The daemon (`rota run`), manual rotations (`rota rotate`) and the
 //! benchmark share this code.
 
+use std::sync::Arc;
+
 use rota_scheduler::{JobRun, RunError};
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +46,7 @@ pub enum RunRotationError {
         secret: String,
         /// Why.
         #[source]
-        source: std::io::Error,
+        source: crate::lease::LockError,
     },
     /// The protocol failed.
     #[error(transparent)]
@@ -102,12 +104,16 @@ impl RotationJobs {
         let lock = self
             .locks
             .try_lock(&req.secret)
+            .await
             .map_err(|source| RunRotationError::Lock {
                 secret: req.secret.clone(),
                 source,
             })?
             .ok_or_else(|| RunRotationError::Busy(req.secret.clone()))?;
-        let result = self.rotator.rotate(req).await;
+        let lock = Arc::new(lock);
+        let mut req = req.clone();
+        req.fence.push(Arc::clone(&lock) as Arc<dyn crate::protocol::FenceCheck>);
+        let result = self.rotator.rotate(&req).await;
         drop(lock);
         Ok(result?)
     }
@@ -123,12 +129,14 @@ impl RotationJobs {
             settings: p.settings,
             attempt: run.attempt.max(1),
             timeout: p.timeout_ms.map(std::time::Duration::from_millis),
+            fence: crate::protocol::Fence::default(),
         })
     }
 
     /// Runs one scheduler run: the handler of the daemon's runner.
     pub async fn run(&self, run: JobRun) -> Result<RotationOutcome, RunError> {
-        let req = Self::request(&run)?;
+        let mut req = Self::request(&run)?;
+        req.fence.push(Arc::new(run.lease.clone()));
         self.rotate(&req).await.map_err(|e| e.to_run_error())
     }
 }

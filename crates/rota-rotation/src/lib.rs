@@ -27,6 +27,7 @@ pub mod crash;
 pub mod daemon;
 pub mod error;
 pub mod history;
+pub mod history_pg;
 pub mod jobs;
 pub mod lease;
 pub mod managed;
@@ -44,17 +45,19 @@ pub use daemon::{
     Targets, WorkflowOutput, WorkflowRunner,
 };
 pub use history::{
-    HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome, StoredStep,
-    WorkflowRunRecord,
+    HistoryStore, HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome,
+    StoredStep, WorkflowRunRecord,
 };
+pub use history_pg::PgHistory;
 pub use jobs::{JobPayload, RotationJobs, RunRotationError};
-pub use lease::{SecretLock, SecretLocks};
+pub use lease::{LockError, SecretLock, SecretLocks};
 pub use notify::{FailureNotice, NoticeKind, Notifier, NotifyError};
 pub use plugin::{
     PluginDescriptor, PluginError, PluginRegistry, RegistryError, RotationPlugin, SecretInfo,
     StepContext, StepSet, Strategy,
 };
 pub use protocol::{
+    Fence, FenceCheck,
     DryRunReport, FailureKind, RotationError, RotationOutcome, RotationRequest, Rotator, Step,
     manual_token, slot_token,
 };

@@ -146,6 +146,55 @@ pub struct RotationRequest {
     /// the earlier of the step limit and the attempt's end, and hooks see it
     /// (`StepContext::deadline`).
     pub timeout: Option<Duration>,
+    /// What must still hold before the rotation promotes its new version
+    /// (the scheduler's lease, the shared store's secret lock): checked
+    /// right before the finish step changes stages, and before a managed
+    /// rotation asks the cloud to rotate.
+    pub fence: Fence,
+}
+
+/// A condition a rotation checks before it makes its new version current.
+pub trait FenceCheck: Send + Sync {
+    /// `Err` with why the rotation may not finish here.
+    fn check(&self) -> rota_kms::BoxFuture<'_, Result<(), String>>;
+}
+
+/// The fence checks of one rotation ([`RotationRequest::fence`]).
+#[derive(Clone, Default)]
+pub struct Fence(Vec<Arc<dyn FenceCheck>>);
+
+impl std::fmt::Debug for Fence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fence({} checks)", self.0.len())
+    }
+}
+
+impl Fence {
+    /// Adds a check.
+    pub fn push(&mut self, check: Arc<dyn FenceCheck>) {
+        self.0.push(check);
+    }
+
+    /// Runs every check; the first failure says why.
+    pub async fn check(&self) -> Result<(), String> {
+        for c in &self.0 {
+            c.check().await?;
+        }
+        Ok(())
+    }
+}
+
+impl FenceCheck for rota_scheduler::job::RunLease {
+    fn check(&self) -> rota_kms::BoxFuture<'_, Result<(), String>> {
+        let held = self.held();
+        Box::pin(async move {
+            if held {
+                Ok(())
+            } else {
+                Err("this daemon's lease on the slot ran out (the store could not renew it, or another daemon took it over)".to_owned())
+            }
+        })
+    }
 }
 
 /// How a rotation ended.
@@ -849,6 +898,14 @@ impl Run<'_> {
         Err(e)
     }
 
+    /// The request's fence, as a retryable failure of `step`: another
+    /// daemon resumes the rotation through the protocol.
+    async fn fenced(&self, step: Step) -> Result<(), RotationError> {
+        self.req.fence.check().await.map_err(|why| {
+            RotationError::new(step, FailureKind::Fenced, format!("not finishing here: {why}"), true)
+        })
+    }
+
     /// The finish step: ACSPrevious to the old current, ACSCurrent to the
     /// token, drop ACSPending, then the plugin's `finish` (whose failure is
     /// retried by the next run; the promotion is done).
@@ -862,6 +919,7 @@ impl Run<'_> {
         let name = self.name();
         let old = versions.current.version_id.as_str();
         self.timed(token, Step::Finish, async {
+            self.fenced(Step::Finish).await?;
             let previous = versions.previous.as_ref().map(|p| p.version_id.as_str());
             if previous != Some(old) {
                 r.stage(name, PREVIOUS, Moves::to(old, previous)).await?;
@@ -895,6 +953,7 @@ impl Run<'_> {
         }
         let ctx = self.step_ctx(&token, None, Step::Set);
         r.crash.reach(CrashPoint::BeforeTargetChange);
+        self.timed(&token, Step::Set, self.fenced(Step::Set)).await?;
         self.plugin_step(&token, Step::Set, self.plugin.set(&ctx))
             .await?;
         r.crash.reach(CrashPoint::AfterTargetChange);

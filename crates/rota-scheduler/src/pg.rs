@@ -434,6 +434,16 @@ impl PgPool {
             .map_err(|_| PgError::Shutdown)?
     }
 
+    /// Runs `f` on the pool's runtime (background work: renewals,
+    /// releases). `None` once the pool is shut down.
+    pub fn spawn<F>(&self, f: F) -> Option<tokio::task::JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.rt.as_ref().map(|rt| rt.spawn(f))
+    }
+
     /// Delivers the notifications of `channel` (`LISTEN`) on a connection
     /// of its own, reconnecting with backoff; after each (re)connection a
     /// `None` is sent, since notifications may have been missed meanwhile.

@@ -50,6 +50,7 @@ pub fn request(
         token: token.into(),
         attempt,
         timeout: None,
+        fence: Default::default(),
     }
 }
 

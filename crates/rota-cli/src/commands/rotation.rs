@@ -260,6 +260,7 @@ pub(crate) fn request(t: &RotationTarget) -> RotationRequest {
         token: manual_token(crate::clock::now()),
         attempt: 1,
         timeout: Some(t.timeout),
+        fence: Default::default(),
     }
 }
 

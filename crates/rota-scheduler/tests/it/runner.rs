@@ -785,7 +785,7 @@ async fn the_heartbeat_renews_a_running_jobs_lease_and_marks_a_taken_one_lost() 
             }
         }
     };
-    let mut h = Harness::new(
+    let h = Harness::new(
         "2026-01-01T00:59:59Z",
         config("a").lease_ttl(Duration::from_secs(30)),
         handler,

@@ -59,6 +59,11 @@ Environment:
       The root access key of rota local serve
   ROTA_METRICS_ADDR
       The address of rota run's /metrics and /healthz (as --metrics-addr)
+  ROTA_STORE_URL
+      The shared PostgreSQL store (as --store)
+  PGPASSWORD, PGPASSFILE
+      The store's password, when its URL and the store block's password_env give none (a
+      PGPASSFILE, default ~/.pgpass, is read as libpq reads it)
   ROTA_TEST_CRASH_AT
       Tests only: abort a rotation at a named point (see rota rotate --help)";
 
@@ -91,6 +96,17 @@ pub(crate) struct GlobalArgs {
     /// Data directory of the embedded local cloud (default: .rota/ beside the configuration)
     #[arg(long, global = true, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+
+    /// Shared store of the scheduler, history and locks: postgres://USER@HOST:PORT/DB
+    /// (default: the configuration's store block, else SQLite in the data directory)
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "ROTA_STORE_URL",
+        hide_env_values = true
+    )]
+    pub(crate) store: Option<String>,
 
     /// aliyun CLI profile to take credentials from
     #[arg(long, global = true, value_name = "NAME")]

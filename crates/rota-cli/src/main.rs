@@ -24,6 +24,7 @@ mod output;
 mod plugins;
 mod progress;
 mod signals;
+mod store;
 
 use std::process::ExitCode;
 

@@ -581,7 +581,11 @@ pub trait HistoryStore: HistorySink {
     /// # Errors
     ///
     /// The store failed.
-    fn workflow_runs(&self, workflow: Option<&str>, limit: u32) -> Result<Vec<WorkflowRunRecord>, HistoryError>;
+    fn workflow_runs(
+        &self,
+        workflow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WorkflowRunRecord>, HistoryError>;
 
     /// When the secret last finished a rotation, if ever.
     ///
@@ -623,7 +627,11 @@ impl HistoryStore for SqliteHistory {
         SqliteHistory::list(self, secret, limit)
     }
 
-    fn workflow_runs(&self, workflow: Option<&str>, limit: u32) -> Result<Vec<WorkflowRunRecord>, HistoryError> {
+    fn workflow_runs(
+        &self,
+        workflow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WorkflowRunRecord>, HistoryError> {
         SqliteHistory::workflow_runs(self, workflow, limit)
     }
 

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use rota_scheduler::pg::{PgPool, migrate};
 
 use crate::history::{
-    HistoryError, HistorySink, HistoryStore, Msg, StepEvent, StepOutcome, StoredStep, WorkflowRunRecord, Writer, time,
+    HistoryError, HistorySink, HistoryStore, Msg, StepEvent, StepOutcome, StoredStep,
+    WorkflowRunRecord, Writer, time,
 };
 
 const MIGRATIONS: &[&str] = &["
@@ -165,9 +166,9 @@ impl HistoryStore for PgHistory {
             self.table("rotation_steps")
         );
         let secret = secret.map(str::to_owned);
-        let rows = self
-            .pool
-            .run(move |c| Box::pin(async move { c.query(&sql, &[&secret, &i64::from(limit)]).await }))?;
+        let rows = self.pool.run(move |c| {
+            Box::pin(async move { c.query(&sql, &[&secret, &i64::from(limit)]).await })
+        })?;
         let mut out = rows
             .iter()
             .map(|r| {
@@ -190,7 +191,11 @@ impl HistoryStore for PgHistory {
         Ok(out)
     }
 
-    fn workflow_runs(&self, workflow: Option<&str>, limit: u32) -> Result<Vec<WorkflowRunRecord>, HistoryError> {
+    fn workflow_runs(
+        &self,
+        workflow: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<WorkflowRunRecord>, HistoryError> {
         self.writer.flush();
         let sql = format!(
             "SELECT workflow, slot_ms, attempt, at_ms, duration_ms, outcome, summary, report, error
@@ -198,9 +203,9 @@ impl HistoryStore for PgHistory {
             self.table("workflow_runs")
         );
         let workflow = workflow.map(str::to_owned);
-        let rows = self
-            .pool
-            .run(move |c| Box::pin(async move { c.query(&sql, &[&workflow, &i64::from(limit)]).await }))?;
+        let rows = self.pool.run(move |c| {
+            Box::pin(async move { c.query(&sql, &[&workflow, &i64::from(limit)]).await })
+        })?;
         let mut out = rows
             .iter()
             .map(|r| {
@@ -229,9 +234,9 @@ impl HistoryStore for PgHistory {
             self.table("rotation_steps")
         );
         let secret = secret.to_owned();
-        let ms: Option<i64> = self
-            .pool
-            .run(move |c| Box::pin(async move { c.query_one(&sql, &[&secret]).await.map(|r| r.get(0)) }))?;
+        let ms: Option<i64> = self.pool.run(move |c| {
+            Box::pin(async move { c.query_one(&sql, &[&secret]).await.map(|r| r.get(0)) })
+        })?;
         Ok(ms.map(time))
     }
 

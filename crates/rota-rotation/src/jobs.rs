@@ -112,7 +112,8 @@ impl RotationJobs {
             .ok_or_else(|| RunRotationError::Busy(req.secret.clone()))?;
         let lock = Arc::new(lock);
         let mut req = req.clone();
-        req.fence.push(Arc::clone(&lock) as Arc<dyn crate::protocol::FenceCheck>);
+        req.fence
+            .push(Arc::clone(&lock) as Arc<dyn crate::protocol::FenceCheck>);
         let result = self.rotator.rotate(&req).await;
         drop(lock);
         Ok(result?)

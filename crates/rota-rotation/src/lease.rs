@@ -198,7 +198,11 @@ impl PgLocks {
             t = self.table()
         );
         let now = self.now_ms();
-        let (name, owner, until) = (secret.to_owned(), self.owner.clone(), now.saturating_add(self.ttl_ms()));
+        let (name, owner, until) = (
+            secret.to_owned(),
+            self.owner.clone(),
+            now.saturating_add(self.ttl_ms()),
+        );
         let token: Option<i64> = self
             .pool
             .run_async(move |c| {
@@ -213,7 +217,12 @@ impl PgLocks {
             return Ok(None);
         };
         let lost = Arc::new(AtomicBool::new(false));
-        let renewer = self.pool.spawn(renew(Arc::clone(self), secret.to_owned(), token, Arc::clone(&lost)));
+        let renewer = self.pool.spawn(renew(
+            Arc::clone(self),
+            secret.to_owned(),
+            token,
+            Arc::clone(&lost),
+        ));
         Ok(Some(SecretLock {
             held: Held::Pg(PgLock {
                 locks: Arc::clone(self),
@@ -239,16 +248,22 @@ async fn renew(locks: Arc<PgLocks>, secret: String, token: i64, lost: Arc<Atomic
         let (sql, secret) = (sql.clone(), secret.clone());
         let result = locks
             .pool
-            .run_async(move |c| Box::pin(async move { c.execute(&sql, &[&secret, &token, &until]).await }))
+            .run_async(move |c| {
+                Box::pin(async move { c.execute(&sql, &[&secret, &token, &until]).await })
+            })
             .await;
         match result {
             Ok(0) => {
-                tracing::warn!("the rotation lock was taken over: this rotation will not finish here");
+                tracing::warn!(
+                    "the rotation lock was taken over: this rotation will not finish here"
+                );
                 lost.store(true, Ordering::SeqCst);
                 return;
             }
             Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "cannot renew the rotation lock; it runs out unless the store answers"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the rotation lock; it runs out unless the store answers")
+            }
         }
     }
 }
@@ -270,7 +285,9 @@ impl FenceCheck for SecretLock {
             match l
                 .locks
                 .pool
-                .run_async(move |c| Box::pin(async move { c.query_opt(&sql, &[&secret, &token, &now]).await }))
+                .run_async(move |c| {
+                    Box::pin(async move { c.query_opt(&sql, &[&secret, &token, &now]).await })
+                })
                 .await
             {
                 Ok(Some(_)) => Ok(()),
@@ -286,12 +303,21 @@ impl Drop for PgLock {
         if let Some(r) = self.renewer.take() {
             r.abort();
         }
-        let sql = format!("DELETE FROM {} WHERE secret = $1 AND token = $2", self.locks.table());
-        let (secret, token, pool) = (self.secret.clone(), self.token, Arc::clone(&self.locks.pool));
+        let sql = format!(
+            "DELETE FROM {} WHERE secret = $1 AND token = $2",
+            self.locks.table()
+        );
+        let (secret, token, pool) = (
+            self.secret.clone(),
+            self.token,
+            Arc::clone(&self.locks.pool),
+        );
         // Released in the background; if it cannot be, the row expires.
         self.locks.pool.spawn(async move {
             let _ = pool
-                .run_async(move |c| Box::pin(async move { c.execute(&sql, &[&secret, &token]).await }))
+                .run_async(move |c| {
+                    Box::pin(async move { c.execute(&sql, &[&secret, &token]).await })
+                })
                 .await;
         });
     }

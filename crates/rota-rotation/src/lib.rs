@@ -45,7 +45,7 @@ pub use daemon::{
     Targets, WorkflowOutput, WorkflowRunner,
 };
 pub use history::{
-    HistoryStore, HistorySink, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome,
+    HistorySink, HistoryStore, MemoryHistory, NoHistory, SqliteHistory, StepEvent, StepOutcome,
     StoredStep, WorkflowRunRecord,
 };
 pub use history_pg::PgHistory;
@@ -57,9 +57,8 @@ pub use plugin::{
     StepContext, StepSet, Strategy,
 };
 pub use protocol::{
-    Fence, FenceCheck,
-    DryRunReport, FailureKind, RotationError, RotationOutcome, RotationRequest, Rotator, Step,
-    manual_token, slot_token,
+    DryRunReport, FailureKind, Fence, FenceCheck, RotationError, RotationOutcome, RotationRequest,
+    Rotator, Step, manual_token, slot_token,
 };
 pub use settings::{SettingField, SettingKind, SettingsError, SettingsSchema};
 pub use target::{AUTO_NAME, JobKind, OnFailure, RotationTarget, WorkflowTarget};

@@ -902,7 +902,12 @@ impl Run<'_> {
     /// daemon resumes the rotation through the protocol.
     async fn fenced(&self, step: Step) -> Result<(), RotationError> {
         self.req.fence.check().await.map_err(|why| {
-            RotationError::new(step, FailureKind::Fenced, format!("not finishing here: {why}"), true)
+            RotationError::new(
+                step,
+                FailureKind::Fenced,
+                format!("not finishing here: {why}"),
+                true,
+            )
         })
     }
 
@@ -953,7 +958,8 @@ impl Run<'_> {
         }
         let ctx = self.step_ctx(&token, None, Step::Set);
         r.crash.reach(CrashPoint::BeforeTargetChange);
-        self.timed(&token, Step::Set, self.fenced(Step::Set)).await?;
+        self.timed(&token, Step::Set, self.fenced(Step::Set))
+            .await?;
         self.plugin_step(&token, Step::Set, self.plugin.set(&ctx))
             .await?;
         r.crash.reach(CrashPoint::AfterTargetChange);

@@ -14,7 +14,7 @@ use rota_scheduler::{JobStore, Outcome, RunState, Schedule};
 use serde::{Serialize, Serializer};
 
 use crate::daemon::Targets;
-use crate::history::{HistoryError, SqliteHistory, Step, StepOutcome, StoredStep};
+use crate::history::{HistoryError, Step, StepOutcome, StoredStep};
 use crate::target::{JobKind, RotationTarget};
 
 /// A job's state in `rota status`.
@@ -52,6 +52,10 @@ impl JobState {
 pub struct RotationStatus {
     /// Attempts at the pending slot.
     pub attempts: u32,
+    /// The daemon (owner id: host, pid, …) whose live lease holds the job,
+    /// while one runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
     /// When a rotation last finished.
     #[serde(serialize_with = "opt_secs")]
     pub last_rotation: Option<DateTime<Utc>>,
@@ -79,6 +83,9 @@ pub struct RotationStatus {
 pub struct WorkflowStatus {
     /// Attempts at the pending slot.
     pub attempts: u32,
+    /// The daemon whose live lease holds the job, while one runs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<String>,
     /// When it last ran successfully.
     #[serde(serialize_with = "opt_secs")]
     pub last_run: Option<DateTime<Utc>>,
@@ -118,7 +125,15 @@ impl StatusRow {
         }
     }
 
-    /// Why it needs a look.
+    /// The daemon holding the job's live lease, if any.
+    pub fn held_by(&self) -> Option<&str> {
+        match self {
+            Self::Rotation(r) => r.held_by.as_deref(),
+            Self::Workflow(w) => w.held_by.as_deref(),
+        }
+    }
+
+    /// Why it needs a look, if it does.
     pub fn reason(&self) -> Option<&str> {
         match self {
             Self::Rotation(r) => r.reason.as_deref(),
@@ -145,7 +160,7 @@ pub struct Records<'a> {
     /// The scheduler's store.
     pub store: &'a dyn JobStore,
     /// The history.
-    pub history: &'a SqliteHistory,
+    pub history: &'a dyn crate::history::HistoryStore,
 }
 
 /// The `rota status` rows of `targets`, at `now`.
@@ -169,6 +184,7 @@ pub fn status(
         let (state, next_slot, attempts) = job_state(job.as_ref(), &w.schedule, &w.timezone, now);
         rows.push(StatusRow::Workflow(WorkflowStatus {
             attempts,
+            held_by: holder(job.as_ref(), now),
             last_run: runs
                 .iter()
                 .find(|r| r.outcome == Outcome::Succeeded)
@@ -279,6 +295,7 @@ fn rotation_status(
     }
     Ok(RotationStatus {
         attempts,
+        held_by: holder(job.as_ref(), now),
         last_rotation,
         next_slot,
         plugin: t.plugin.clone(),
@@ -289,6 +306,13 @@ fn rotation_status(
         state,
         timezone: t.timezone.clone(),
     })
+}
+
+/// The owner of a job's live lease.
+fn holder(job: Option<&JobRow>, now: DateTime<Utc>) -> Option<String> {
+    job.and_then(|j| j.lease.as_ref())
+        .filter(|l| l.until_ms > now.timestamp_millis())
+        .map(|l| l.owner.clone())
 }
 
 /// A job's state, next slot and attempts; a job not in the store yet shows

@@ -266,7 +266,9 @@ pub struct RunLease {
 
 impl fmt::Debug for RunLease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunLease").field("until_ms", &self.until_ms()).finish()
+        f.debug_struct("RunLease")
+            .field("until_ms", &self.until_ms())
+            .finish()
     }
 }
 
@@ -291,12 +293,14 @@ impl RunLease {
 
     /// Extends it (the heartbeat renewed it in the store).
     pub fn extend(&self, until_ms: i64) {
-        self.until_ms.fetch_max(until_ms, std::sync::atomic::Ordering::SeqCst);
+        self.until_ms
+            .fetch_max(until_ms, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Marks it lost (the store says another runner holds the slot).
     pub fn lose(&self) {
-        self.until_ms.store(i64::MIN, std::sync::atomic::Ordering::SeqCst);
+        self.until_ms
+            .store(i64::MIN, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether it still holds now.

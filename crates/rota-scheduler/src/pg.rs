@@ -33,7 +33,8 @@ use tokio_postgres::config::Host;
 use tokio_postgres::{AsyncMessage, Client, Config};
 
 /// A boxed future borrowing the client.
-pub type PgFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
+pub type PgFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
 
 /// How long connecting may take before the server counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -127,7 +128,10 @@ impl PgError {
     /// Whether the server could not be reached or the connection broke (as
     /// opposed to a refused request).
     pub fn is_connection(&self) -> bool {
-        matches!(self, Self::Unreachable { .. } | Self::Lost { .. } | Self::Shutdown)
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Lost { .. } | Self::Shutdown
+        )
     }
 }
 
@@ -183,7 +187,9 @@ impl PgOptions {
             reason,
         };
         if !is_pg_url(url) {
-            return Err(bad("it does not start with postgres:// or postgresql://".into()));
+            return Err(bad(
+                "it does not start with postgres:// or postgresql://".into()
+            ));
         }
         // tokio-postgres knows disable/prefer/require; the verifying modes
         // are require plus a certificate check here.
@@ -273,7 +279,10 @@ impl PgOptions {
             Some(Host::Unix(p)) => p.display().to_string(),
             None => String::new(),
         };
-        (host, self.config.get_ports().first().copied().unwrap_or(5432))
+        (
+            host,
+            self.config.get_ports().first().copied().unwrap_or(5432),
+        )
     }
 }
 
@@ -290,7 +299,13 @@ fn server_of(config: &Config) -> String {
 /// The password a `PGPASSFILE` (`host:port:database:user:password` lines,
 /// `*` wildcards, `\:` and `\\` escapes, `#` comments) gives for a server,
 /// database and user, as libpq reads it.
-pub fn pgpass_lookup(text: &str, host: &str, port: u16, database: &str, user: &str) -> Option<String> {
+pub fn pgpass_lookup(
+    text: &str,
+    host: &str,
+    port: u16,
+    database: &str,
+    user: &str,
+) -> Option<String> {
     let port = port.to_string();
     for line in text.lines() {
         if line.trim_start().starts_with('#') || line.trim().is_empty() {
@@ -311,7 +326,11 @@ pub fn pgpass_lookup(text: &str, host: &str, port: u16, database: &str, user: &s
             continue;
         }
         let ok = |pat: &str, v: &str| pat == "*" || pat == v;
-        if ok(&fields[0], host) && ok(&fields[1], &port) && ok(&fields[2], database) && ok(&fields[3], user) {
+        if ok(&fields[0], host)
+            && ok(&fields[1], &port)
+            && ok(&fields[2], database)
+            && ok(&fields[3], user)
+        {
             return fields.pop();
         }
     }
@@ -464,7 +483,9 @@ impl PgPool {
                     Ok((client, mut conn)) => {
                         let (msgs_tx, mut msgs) = tokio::sync::mpsc::unbounded_channel();
                         let driver = tokio::spawn(async move {
-                            while let Some(m) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+                            while let Some(m) =
+                                std::future::poll_fn(|cx| conn.poll_message(cx)).await
+                            {
                                 match m {
                                     Ok(AsyncMessage::Notification(n)) => {
                                         let _ = msgs_tx.send(n.payload().to_owned());
@@ -474,7 +495,11 @@ impl PgPool {
                                 }
                             }
                         });
-                        if client.batch_execute(&format!("LISTEN {channel}")).await.is_ok() {
+                        if client
+                            .batch_execute(&format!("LISTEN {channel}"))
+                            .await
+                            .is_ok()
+                        {
                             backoff = Duration::from_millis(200);
                             let _ = tx.send(None);
                             while let Some(payload) = msgs.recv().await {
@@ -507,13 +532,11 @@ impl PoolInner {
             .filter(|c| !c.is_closed());
         let mut client = match idle {
             Some(c) => c,
-            None => {
-                self.open().await.inspect_err(|e| {
-                    if e.is_connection() {
-                        self.up.store(false, Ordering::Relaxed);
-                    }
-                })?
-            }
+            None => self.open().await.inspect_err(|e| {
+                if e.is_connection() {
+                    self.up.store(false, Ordering::Relaxed);
+                }
+            })?,
         };
         let result = f(&mut client).await;
         match result {
@@ -570,8 +593,10 @@ impl PoolInner {
     fn connect_error(&self, e: &tokio_postgres::Error) -> PgError {
         let server = self.opts.server();
         match e.code() {
-            Some(c) if *c == tokio_postgres::error::SqlState::INVALID_PASSWORD
-                || *c == tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            Some(c)
+                if *c == tokio_postgres::error::SqlState::INVALID_PASSWORD
+                    || *c
+                        == tokio_postgres::error::SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
             {
                 PgError::Auth {
                     server,
@@ -579,10 +604,12 @@ impl PoolInner {
                     reason: query_error(e),
                 }
             }
-            Some(c) if *c == tokio_postgres::error::SqlState::INVALID_CATALOG_NAME => PgError::NoDatabase {
-                server,
-                database: self.opts.database().to_owned(),
-            },
+            Some(c) if *c == tokio_postgres::error::SqlState::INVALID_CATALOG_NAME => {
+                PgError::NoDatabase {
+                    server,
+                    database: self.opts.database().to_owned(),
+                }
+            }
             _ => PgError::Unreachable {
                 server,
                 reason: chain(e),
@@ -621,7 +648,12 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -630,7 +662,12 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
         cert: &rustls::pki_types::CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -664,13 +701,21 @@ fn chain(e: &tokio_postgres::Error) -> String {
 /// # Errors
 ///
 /// [`PgError::NewerSchema`], or the query's error.
-pub fn migrate(pool: &PgPool, component: &'static str, migrations: &'static [&'static str]) -> Result<(), PgError> {
+pub fn migrate(
+    pool: &PgPool,
+    component: &'static str,
+    migrations: &'static [&'static str],
+) -> Result<(), PgError> {
     let schema = pool.options().schema_name().to_owned();
     let supported = i32::try_from(migrations.len()).unwrap_or(i32::MAX);
     let found = pool.run(move |c| {
         Box::pin(async move {
             let tx = c.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock(hashtext('rota-migrate'))", &[]).await?;
+            tx.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('rota-migrate'))",
+                &[],
+            )
+            .await?;
             tx.batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS \"{schema}\";
                  CREATE TABLE IF NOT EXISTS \"{schema}\".rota_schema (
@@ -688,8 +733,13 @@ pub fn migrate(pool: &PgPool, component: &'static str, migrations: &'static [&'s
                 tx.rollback().await?;
                 return Ok(Err(found));
             }
-            for (i, m) in migrations.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
-                tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\"; {m}")).await?;
+            for (i, m) in migrations
+                .iter()
+                .enumerate()
+                .skip(usize::try_from(found).unwrap_or(0))
+            {
+                tx.batch_execute(&format!("SET LOCAL search_path TO \"{schema}\"; {m}"))
+                    .await?;
                 let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
                 tx.execute(
                     &format!(
@@ -722,7 +772,10 @@ mod tests {
             mask_url("postgres://rota:s3cret@db:5432/rota"),
             "postgres://rota:***@db:5432/rota"
         );
-        assert_eq!(mask_url("postgres://rota@db/rota"), "postgres://rota@db/rota");
+        assert_eq!(
+            mask_url("postgres://rota@db/rota"),
+            "postgres://rota@db/rota"
+        );
         let o = PgOptions::parse("postgres://rota:s3cret@db.example:6432/ops", None).unwrap();
         assert_eq!(o.display(), "postgres://rota@db.example:6432/ops");
         assert_eq!(o.server(), "db.example:6432");
@@ -736,8 +789,17 @@ mod tests {
     #[test]
     fn pgpass_lines_match_like_libpq() {
         let text = "# comment\n*:*:other:rota:nope\ndb:5432:ops:rota:pa\\:ss\n*:*:*:*:fallback\n";
-        assert_eq!(pgpass_lookup(text, "db", 5432, "ops", "rota").as_deref(), Some("pa:ss"));
-        assert_eq!(pgpass_lookup(text, "db", 5433, "ops", "rota").as_deref(), Some("fallback"));
-        assert_eq!(pgpass_lookup("db:5432:ops:rota:x\n", "db", 5432, "ops", "eve"), None);
+        assert_eq!(
+            pgpass_lookup(text, "db", 5432, "ops", "rota").as_deref(),
+            Some("pa:ss")
+        );
+        assert_eq!(
+            pgpass_lookup(text, "db", 5433, "ops", "rota").as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(
+            pgpass_lookup("db:5432:ops:rota:x\n", "db", 5432, "ops", "eve"),
+            None
+        );
     }
 }

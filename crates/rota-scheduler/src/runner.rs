@@ -662,6 +662,13 @@ impl Runner {
 
     /// How many jobs are in each state, from memory (no store access): one
     /// pass over the jobs, cheap enough for every health check or scrape.
+    /// Whether the last attempt to reach the store worked (a shared store
+    /// that went away: nothing new starts until it answers).
+    pub fn store_up(&self) -> bool {
+        self.inner.store.is_up()
+    }
+
+    /// The runner's counts of its jobs (in this process's view).
     pub fn counts(&self) -> JobCounts {
         let index = self.inner.index();
         let mut c = JobCounts::default();
@@ -805,7 +812,10 @@ impl Runner {
         tasks.push(tokio::spawn(dispatcher(Arc::clone(&self.inner))));
         tasks.push(tokio::spawn(heartbeat(Arc::clone(&self.inner))));
         if let Some(changes) = self.inner.store.changes() {
-            tasks.push(tokio::spawn(follow_changes(Arc::clone(&self.inner), changes)));
+            tasks.push(tokio::spawn(follow_changes(
+                Arc::clone(&self.inner),
+                changes,
+            )));
         }
         if let Ok(mut g) = self.inner.tasks.lock() {
             g.extend(tasks);

@@ -860,7 +860,9 @@ impl JobStore for SqliteStore {
         let mut out = Vec::with_capacity(names.len());
         for name in names {
             let n = tx
-                .prepare_cached("UPDATE jobs SET lease_until = ?3 WHERE name = ?1 AND lease_owner = ?2")?
+                .prepare_cached(
+                    "UPDATE jobs SET lease_until = ?3 WHERE name = ?1 AND lease_owner = ?2",
+                )?
                 .execute(params![name, owner, until_ms])?;
             out.push(n == 1);
         }

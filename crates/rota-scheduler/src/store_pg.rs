@@ -63,6 +63,22 @@ CREATE INDEX runs_by_end ON runs (ended_at);
 const JOB_COLUMNS: &str = "name, schedule, tz, payload, policy, paused, needs_attention, \
                            slot, due, attempts, lease_owner, lease_until";
 
+/// Name, schedule, zone, payload and policy of each job, as arrays.
+type TextColumns = (
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+/// Rescheduled slot and due, first slot and due, as arrays.
+type SlotColumns = (
+    Vec<Option<i64>>,
+    Vec<Option<i64>>,
+    Vec<Option<i64>>,
+    Vec<Option<i64>>,
+);
+
 /// The PostgreSQL job store.
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -101,10 +117,11 @@ fn to_u32(n: i32) -> u32 {
 fn read_job(r: &Row) -> Result<JobRow, StoreError> {
     let name: String = r.get(0);
     let policy_text: String = r.get(4);
-    let policy: Policy = serde_json::from_str(&policy_text).map_err(|source| StoreError::Policy {
-        job: name.clone(),
-        source,
-    })?;
+    let policy: Policy =
+        serde_json::from_str(&policy_text).map_err(|source| StoreError::Policy {
+            job: name.clone(),
+            source,
+        })?;
     let owner: Option<String> = r.get(10);
     let until: Option<i64> = r.get(11);
     Ok(JobRow {
@@ -141,8 +158,8 @@ fn query_err(e: PgError) -> StoreError {
 impl JobStore for PgStore {
     fn upsert(&self, jobs: &[NewJob], now_ms: i64) -> Result<Vec<JobRow>, StoreError> {
         let jobs_t = self.table("jobs");
-        let mut cols: (Vec<String>, Vec<String>, Vec<String>, Vec<String>, Vec<String>) = Default::default();
-        let mut slots: (Vec<Option<i64>>, Vec<Option<i64>>, Vec<Option<i64>>, Vec<Option<i64>>) = Default::default();
+        let mut cols: TextColumns = Default::default();
+        let mut slots: SlotColumns = Default::default();
         for j in jobs {
             cols.0.push(j.name.clone());
             cols.1.push(j.schedule.clone());
@@ -189,12 +206,15 @@ impl JobStore for PgStore {
             let result = self.pool.run(move |c| {
                 Box::pin(async move {
                     let tx = c.transaction().await?;
-                    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 10] =
-                        [&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &slots.0, &slots.1, &slots.2, &slots.3, &now_ms];
+                    let args: [&(dyn tokio_postgres::types::ToSql + Sync); 10] = [
+                        &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &slots.0, &slots.1, &slots.2,
+                        &slots.3, &now_ms,
+                    ];
                     tx.execute(&update, &args).await?;
                     tx.execute(&insert, &args).await?;
                     let rows = tx.query(&select, &[&cols.0]).await?;
-                    tx.execute("SELECT pg_notify($1, '')", &[&JOBS_CHANNEL]).await?;
+                    tx.execute("SELECT pg_notify($1, '')", &[&JOBS_CHANNEL])
+                        .await?;
                     tx.commit().await?;
                     Ok(rows)
                 })
@@ -204,7 +224,8 @@ impl JobStore for PgStore {
                 other => break other.map_err(query_err)?,
             }
         };
-        let mut by_name: std::collections::HashMap<String, JobRow> = std::collections::HashMap::new();
+        let mut by_name: std::collections::HashMap<String, JobRow> =
+            std::collections::HashMap::new();
         for r in &rows {
             let row = read_job(r)?;
             by_name.insert(row.name.clone(), row);
@@ -222,7 +243,10 @@ impl JobStore for PgStore {
     }
 
     fn jobs(&self) -> Result<Vec<JobRow>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM {} ORDER BY name", self.table("jobs"));
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM {} ORDER BY name",
+            self.table("jobs")
+        );
         let rows = self
             .pool
             .run(move |c| Box::pin(async move { c.query(&sql, &[]).await }))
@@ -231,7 +255,10 @@ impl JobStore for PgStore {
     }
 
     fn job(&self, name: &str) -> Result<Option<JobRow>, StoreError> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM {} WHERE name = $1", self.table("jobs"));
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM {} WHERE name = $1",
+            self.table("jobs")
+        );
         let name = name.to_owned();
         let row = self
             .pool
@@ -281,12 +308,21 @@ impl JobStore for PgStore {
                         tx.prepare(&open).await?,
                         tx.prepare(&current).await?,
                     );
-                    let mut out: Vec<Result<(i64, i32, String), Option<Row>>> = Vec::with_capacity(claims.len());
+                    let mut out: Vec<Result<(i64, i32, String), Option<Row>>> =
+                        Vec::with_capacity(claims.len());
                     for cl in &claims {
                         let won = tx
                             .query_opt(
                                 &take,
-                                &[&cl.name, &cl.slot_ms, &to_i32(cl.attempts), &cl.run_slot_ms, &owner, &cl.lease_until_ms, &now_ms],
+                                &[
+                                    &cl.name,
+                                    &cl.slot_ms,
+                                    &to_i32(cl.attempts),
+                                    &cl.run_slot_ms,
+                                    &owner,
+                                    &cl.lease_until_ms,
+                                    &now_ms,
+                                ],
                             )
                             .await?;
                         match won {
@@ -295,7 +331,10 @@ impl JobStore for PgStore {
                                 let payload: String = r.get(1);
                                 tx.execute(&interrupt, &[&cl.name, &now_ms]).await?;
                                 let id: i64 = tx
-                                    .query_one(&open, &[&cl.name, &cl.run_slot_ms, &attempt, &owner, &now_ms])
+                                    .query_one(
+                                        &open,
+                                        &[&cl.name, &cl.run_slot_ms, &attempt, &owner, &now_ms],
+                                    )
                                     .await?
                                     .get(0);
                                 out.push(Ok((id, attempt, payload)));
@@ -316,7 +355,9 @@ impl JobStore for PgStore {
                     attempt: to_u32(attempt),
                     payload,
                 })),
-                Err(row) => Ok(ClaimOutcome::Lost(row.as_ref().map(read_job).transpose()?.map(Box::new))),
+                Err(row) => Ok(ClaimOutcome::Lost(
+                    row.as_ref().map(read_job).transpose()?.map(Box::new),
+                )),
             })
             .collect()
     }
@@ -340,8 +381,11 @@ impl JobStore for PgStore {
                     let (close, release) = (tx.prepare(&close).await?, tx.prepare(&release).await?);
                     let mut out = Vec::with_capacity(finishes.len());
                     for f in &finishes {
-                        tx.execute(&close, &[&f.run_id, &f.ended_ms, &f.outcome.as_str(), &f.error])
-                            .await?;
+                        tx.execute(
+                            &close,
+                            &[&f.run_id, &f.ended_ms, &f.outcome.as_str(), &f.error],
+                        )
+                        .await?;
                         let n = tx
                             .execute(
                                 &release,
@@ -407,8 +451,11 @@ impl JobStore for PgStore {
                             )
                             .await?;
                         if n == 1 {
-                            tx.execute(&record, &[&s.name, &s.missed_slot_ms, &owner, &now_ms, &s.reason])
-                                .await?;
+                            tx.execute(
+                                &record,
+                                &[&s.name, &s.missed_slot_ms, &owner, &now_ms, &s.reason],
+                            )
+                            .await?;
                         }
                         out.push(n == 1);
                     }
@@ -463,7 +510,8 @@ impl JobStore for PgStore {
             .run(move |c| {
                 Box::pin(async move {
                     let n = c.execute(&sql, &[&name]).await?;
-                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name]).await?;
+                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name])
+                        .await?;
                     Ok(n == 1)
                 })
             })
@@ -477,7 +525,8 @@ impl JobStore for PgStore {
             .run(move |c| {
                 Box::pin(async move {
                     let n = c.execute(&sql, &[&name]).await?;
-                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name]).await?;
+                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name])
+                        .await?;
                     Ok(n == 1)
                 })
             })
@@ -561,7 +610,10 @@ impl JobStore for PgStore {
             .run(move |c| {
                 Box::pin(async move {
                     let rows = c.query(&sql, &[&list, &owner, &until_ms]).await?;
-                    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect::<std::collections::HashSet<_>>())
+                    Ok(rows
+                        .iter()
+                        .map(|r| r.get::<_, String>(0))
+                        .collect::<std::collections::HashSet<_>>())
                 })
             })
             .map_err(query_err)?;

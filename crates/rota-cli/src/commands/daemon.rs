@@ -10,12 +10,11 @@ use anyhow::{Context as _, Result};
 use rota_engine::config::Config;
 use rota_engine::plan::PlanMode;
 use rota_rotation::{Daemon, DaemonOptions, PluginRegistry, RunOutcome};
-use rota_scheduler::SqliteStore;
 
 use super::lifecycle;
 use super::rotation::{
     NOTIFY_TIMEOUT, crash_hook, live_targets, owner_id, parse_duration, resolve_rotation,
-    store_path, unnamed_reason,
+    unnamed_reason,
 };
 use super::workflow::WorkflowJobs;
 use crate::backend::{self, Backend};
@@ -23,6 +22,9 @@ use crate::cli::{GlobalArgs, OutputFormat, RunArgs};
 use crate::metrics::Metrics;
 use crate::output::{emit_json, errln, out};
 use crate::signals::{HangupSignal, StopSignal};
+
+/// How often the metrics read the store's health and cluster counts.
+const STORE_WATCH: Duration = Duration::from_secs(5);
 
 pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCode> {
     // Before anything else: a SIGHUP or SIGTERM that arrives while the
@@ -64,17 +66,23 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
     if args.apply && !apply_first(global, &backend, &config).await? {
         return Ok(ExitCode::FAILURE);
     }
-    let resolved = resolve_rotation(backend, registry, crash, metrics.as_ref())?;
+    let owner = owner_id();
+    let resolved = resolve_rotation(
+        global,
+        &config,
+        backend,
+        registry,
+        crash,
+        metrics.as_ref(),
+        &owner,
+    )?;
     let workflows = Arc::new(WorkflowJobs::load(&config, global, &resolved.backend)?);
-    let store = Arc::new(
-        SqliteStore::open(store_path(&resolved.backend.data_dir))
-            .context("cannot open the scheduler store")?,
-    );
     let daemon = Daemon::new(
-        store,
+        resolved.store.clone(),
         resolved.jobs.clone(),
         DaemonOptions {
-            owner: owner_id(),
+            owner,
+            lease_ttl: resolved.lease_ttl,
             concurrency: args.concurrency,
             clock: crate::clock::shared(),
             workflows: workflows.clone(),
@@ -85,7 +93,10 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
             notify_timeout: NOTIFY_TIMEOUT,
         },
     );
-    let targets = runnable_targets(&config, &resolved.backend.client, &resolved.history).await?;
+    if let Some(m) = &metrics {
+        tokio::spawn(m.clone().watch_store(resolved.store.clone(), STORE_WATCH));
+    }
+    let targets = runnable_targets(&config, &resolved.backend.client, &*resolved.history).await?;
     if let Some(m) = &metrics {
         m.expect(&targets);
     }
@@ -127,7 +138,7 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
     let reloading = Reloading {
         global,
         kms: &resolved.backend.client,
-        history: &resolved.history,
+        history: &*resolved.history,
         vars: &args.vars,
         registry: &resolved.registry,
         workflows: &workflows,
@@ -185,7 +196,7 @@ async fn apply_first(global: &GlobalArgs, backend: &Backend, config: &Config) ->
 async fn runnable_targets(
     config: &Config,
     kms: &rota_kms::KmsClient,
-    history: &rota_rotation::SqliteHistory,
+    history: &dyn rota_rotation::HistoryStore,
 ) -> Result<rota_rotation::Targets> {
     let (mut targets, unnamed) = live_targets(config, kms, Some(history)).await?;
     for address in &unnamed {
@@ -199,7 +210,7 @@ async fn runnable_targets(
 struct Reloading<'a> {
     global: &'a GlobalArgs,
     kms: &'a rota_kms::KmsClient,
-    history: &'a rota_rotation::SqliteHistory,
+    history: &'a dyn rota_rotation::HistoryStore,
     vars: &'a crate::cli::VarArgs,
     registry: &'a PluginRegistry,
     workflows: &'a WorkflowJobs,

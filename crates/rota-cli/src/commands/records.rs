@@ -4,36 +4,43 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use rota_engine::config::Config;
-use rota_rotation::SqliteHistory;
+use rota_rotation::HistoryStore;
 use rota_rotation::report::{self, Records, StatusRow, Subject};
-use rota_scheduler::{JobStore as _, SqliteStore};
 use serde::Serialize;
 
 use super::lifecycle;
-use super::rotation::store_path;
 use crate::backend;
 use crate::cli::{GlobalArgs, HistoryArgs, OutputFormat};
 use crate::output::{Hint, emit_json, errln, outln};
 
-fn open_records(data_dir: &Path) -> Result<Option<(SqliteStore, SqliteHistory)>> {
-    let path = store_path(data_dir);
-    if !path.is_file() {
+/// The scheduler's store and the history (see [`crate::store`]), or `None`
+/// when nothing was recorded yet (no SQLite file).
+type Opened = (Arc<dyn rota_scheduler::JobStore>, Arc<dyn HistoryStore>);
+
+fn open_records(
+    global: &GlobalArgs,
+    config: Option<&Config>,
+    data_dir: &Path,
+) -> Result<Option<Opened>> {
+    let choice = crate::store::choice(global, config, data_dir)?;
+    if !choice.exists() {
         return Ok(None);
     }
-    let store = SqliteStore::open(&path).context("cannot open the scheduler store")?;
-    let history = SqliteHistory::open(&path).context("cannot open the rotation history")?;
-    Ok(Some((store, history)))
+    let stores = choice.open(&super::rotation::owner_id())?;
+    Ok(Some((stores.jobs, stores.history)))
 }
 
 pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
-    let opened = open_records(&backend::data_dir(global, config))?;
-    let records = opened
-        .as_ref()
-        .map(|(store, history)| Records { store, history });
-    let mut targets = super::rotation::recorded_targets(config, opened.as_ref().map(|(_, h)| h));
+    let opened = open_records(global, Some(config), &backend::data_dir(global, config))?;
+    let records = opened.as_ref().map(|(store, history)| Records {
+        store: &**store,
+        history: &**history,
+    });
+    let mut targets = super::rotation::recorded_targets(config, opened.as_ref().map(|(_, h)| &**h));
     // An interval no daemon scheduled yet counts from the secret's last
     // rotation, which only KMS knows: ask it (a data directory another
     // process holds leaves the interval as it is).
@@ -71,14 +78,14 @@ pub(crate) fn status_without_config(
         .data_dir
         .clone()
         .unwrap_or_else(|| lifecycle::config_root(&lifecycle::config_path(global)).join(".rota"));
-    let Some((store, history)) = open_records(&data_dir)? else {
+    let Some((store, history)) = open_records(global, None, &data_dir)? else {
         errln!("error: no scheduler store in {}", data_dir.display());
         return Ok(ExitCode::FAILURE);
     };
     let rows = report::status_from_store(
         &Records {
-            store: &store,
-            history: &history,
+            store: &*store,
+            history: &*history,
         },
         crate::clock::now(),
     )?;
@@ -115,13 +122,35 @@ fn print_status(global: &GlobalArgs, rows: &[StatusRow], none: &str) -> Result<E
             ],
         })
         .collect();
-    outln!(
-        "{}",
-        crate::output::table(
-            &["NAME", "STATE", "PLUGIN", "LAST RUN", "NEXT SLOT"],
-            &cells
+    // Which daemon holds a running job: a column only while one does.
+    let held: Vec<Option<&str>> = rows.iter().map(StatusRow::held_by).collect();
+    let (headers, cells): (Vec<&str>, Vec<Vec<String>>) = if held.iter().any(Option::is_some) {
+        let cells = cells
+            .into_iter()
+            .zip(&held)
+            .map(|(mut c, h)| {
+                c.push(h.unwrap_or("-").to_owned());
+                c
+            })
+            .collect();
+        (
+            vec![
+                "NAME",
+                "STATE",
+                "PLUGIN",
+                "LAST RUN",
+                "NEXT SLOT",
+                "HELD BY",
+            ],
+            cells,
         )
-    );
+    } else {
+        (
+            vec!["NAME", "STATE", "PLUGIN", "LAST RUN", "NEXT SLOT"],
+            cells,
+        )
+    };
+    outln!("{}", crate::output::table(&headers, &cells));
     for r in rows {
         if let Some(reason) = r.reason() {
             outln!("{}: {reason}", r.name());
@@ -145,7 +174,8 @@ pub(crate) fn history(
     config: &Config,
     args: &HistoryArgs,
 ) -> Result<ExitCode> {
-    let Some((_, h)) = open_records(&backend::data_dir(global, config))? else {
+    let Some((_, h)) = open_records(global, Some(config), &backend::data_dir(global, config))?
+    else {
         let targets = config.targets();
         if let Some(name) = args.name.as_deref()
             && matches!(targets.resolve(name), Subject::Unknown)
@@ -154,7 +184,7 @@ pub(crate) fn history(
         }
         return print_history(global, &[]);
     };
-    let targets = super::rotation::recorded_targets(config, Some(&h));
+    let targets = super::rotation::recorded_targets(config, Some(&*h));
     let limit = u32::try_from(args.limit).unwrap_or(u32::MAX);
     let mut rows: Vec<HistoryRow> = Vec::new();
     let rotations = |secrets: &[&str]| -> Result<Vec<HistoryRow>> {

@@ -76,9 +76,10 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
         refuse_unnamed(&targets, &unnamed)?;
         return dry_run(global, &backend, registry, &targets).await;
     }
-    let resolved = resolve_rotation(backend, registry, crash, None)?;
+    let owner = super::rotation::owner_id();
+    let resolved = resolve_rotation(global, &config, backend, registry, crash, None, &owner)?;
     let (live, unnamed) =
-        live_targets(&config, &resolved.backend.client, Some(&resolved.history)).await?;
+        live_targets(&config, &resolved.backend.client, Some(&*resolved.history)).await?;
     let targets = select(&live, &args.names, args.all)?;
     refuse_unnamed(&targets, &unnamed)?;
     let mut rows = Vec::new();

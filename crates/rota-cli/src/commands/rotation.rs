@@ -19,18 +19,17 @@
 //!
 //! Exit codes: 0 success, 1 a rotation failed (or another error), 2 usage.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use rota_engine::config::Config;
-use rota_rotation::history::HistorySink;
+use rota_rotation::history::{HistorySink, HistoryStore};
 use rota_rotation::report::Subject;
 use rota_rotation::{
     CrashHook, CrashPoint, PluginRegistry, RotationJobs, RotationRequest, RotationTarget, Rotator,
-    SecretLocks, SqliteHistory, Targets, manual_token,
+    Targets, manual_token,
 };
 
 use crate::backend::Backend;
@@ -42,8 +41,6 @@ use crate::progress;
 
 /// The crash-injection variable.
 const CRASH_VAR: &str = "ROTA_TEST_CRASH_AT";
-/// The scheduler store (and rotation history) in the data directory.
-const STORE_FILE: &str = "scheduler.db";
 /// How long a webhook delivery may take.
 pub(crate) const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -105,32 +102,33 @@ pub(crate) fn parse_duration(s: &str, what: &str) -> Result<Duration> {
     rota_clock::parse_duration(s).with_context(|| what.to_owned())
 }
 
-pub(crate) fn store_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(STORE_FILE)
-}
-
 /// Everything a rotation needs, resolved once.
 pub(crate) struct Resolved {
     pub(crate) backend: Backend,
     pub(crate) jobs: RotationJobs,
-    pub(crate) history: Arc<SqliteHistory>,
+    pub(crate) history: Arc<dyn HistoryStore>,
+    /// The scheduler's store (SQLite here, or the shared PostgreSQL).
+    pub(crate) store: Arc<dyn rota_scheduler::JobStore>,
+    /// How long the runner's leases last unless renewed.
+    pub(crate) lease_ttl: Duration,
     /// The plugins the rotator runs with (loaded once, at start).
     pub(crate) registry: Arc<PluginRegistry>,
 }
 
 /// `metrics`: the daemon's, observing every protocol step the rotator
-/// records (`rota run --metrics-addr`).
+/// records (`rota run --metrics-addr`). The stores are opened here
+/// ([`crate::store`]), their locks held by `owner`.
 pub(crate) fn resolve_rotation(
+    global: &GlobalArgs,
+    config: &Config,
     backend: Backend,
     registry: PluginRegistry,
     crash: CrashHook,
     metrics: Option<&Arc<Metrics>>,
+    owner: &str,
 ) -> Result<Resolved> {
-    let dir = &backend.data_dir;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-    let history =
-        Arc::new(SqliteHistory::open(store_path(dir)).context("cannot open the rotation history")?);
+    let stores = crate::store::choice(global, Some(config), &backend.data_dir)?.open(owner)?;
+    let history = stores.history;
     let sink: Arc<dyn HistorySink> = match metrics {
         Some(m) => Arc::new(MeteredHistory::new(history.clone(), m.clone())),
         None => history.clone(),
@@ -144,11 +142,13 @@ pub(crate) fn resolve_rotation(
     )
     .with_crash_hook(crash)
     .with_clock(crate::clock::shared());
-    let jobs = RotationJobs::new(rotator, SecretLocks::new(dir.join("locks")));
+    let jobs = RotationJobs::new(rotator, stores.locks);
     Ok(Resolved {
         backend,
         jobs,
         history,
+        store: stores.jobs,
+        lease_ttl: stores.lease_ttl,
         registry,
     })
 }
@@ -201,7 +201,7 @@ pub(crate) fn select(
 pub(crate) async fn live_targets(
     config: &Config,
     kms: &rota_kms::KmsClient,
-    history: Option<&SqliteHistory>,
+    history: Option<&dyn HistoryStore>,
 ) -> Result<(Targets, Vec<String>)> {
     let mut targets = config.targets();
     let mut unnamed = Vec::new();
@@ -227,7 +227,7 @@ pub(crate) async fn live_targets(
 /// The configuration's targets for `rota status` and `rota history`, which
 /// do not ask KMS: `$Auto` secrets under the live names `rota rotate` and
 /// `rota run` remembered.
-pub(crate) fn recorded_targets(config: &Config, history: Option<&SqliteHistory>) -> Targets {
+pub(crate) fn recorded_targets(config: &Config, history: Option<&dyn HistoryStore>) -> Targets {
     let mut targets = config.targets();
     if let Some(h) = history
         && targets

@@ -104,6 +104,8 @@ pub(crate) struct Metrics {
     rotations: Counters<2>,
     step_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     jobs_needing_attention: Gauge,
+    store_up: Gauge,
+    cluster_needing_attention: Gauge,
     slot_lag: Histogram,
     workflow_runs: Counters<2>,
     kms_requests: Counters<1>,
@@ -149,6 +151,18 @@ impl Metrics {
             "Jobs whose retry budget is spent with no success since.",
             jobs_needing_attention.clone(),
         );
+        let store_up = Gauge::default();
+        r.register(
+            "rota_store_up",
+            "1 while the last operation on the scheduler's store (SQLite, or the shared PostgreSQL) succeeded, else 0.",
+            store_up.clone(),
+        );
+        let cluster_needing_attention = Gauge::default();
+        r.register(
+            "rota_cluster_jobs_needing_attention",
+            "Jobs needing attention across every daemon sharing the store (read from the store).",
+            cluster_needing_attention.clone(),
+        );
         let slot_lag = Histogram::new(LAG_BUCKETS.iter().copied());
         r.register(
             "rota_next_slot_lag_seconds",
@@ -190,6 +204,8 @@ impl Metrics {
             rotations,
             step_seconds,
             jobs_needing_attention,
+            store_up,
+            cluster_needing_attention,
             slot_lag,
             workflow_runs,
             kms_requests,
@@ -222,6 +238,31 @@ impl Metrics {
         }
         for w in &targets.workflows {
             self.expect_workflow(&w.name);
+        }
+    }
+
+    /// Follows the store: whether it answers, and how many jobs need
+    /// attention across every daemon that shares it; every `every`.
+    pub(crate) async fn watch_store(
+        self: Arc<Self>,
+        store: Arc<dyn rota_scheduler::JobStore>,
+        every: Duration,
+    ) {
+        loop {
+            let s = store.clone();
+            let read = tokio::task::spawn_blocking(move || s.jobs()).await;
+            match read {
+                Ok(Ok(jobs)) => {
+                    self.store_up.set(1);
+                    let n = jobs.iter().filter(|j| j.needs_attention).count();
+                    self.cluster_needing_attention
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+                _ => {
+                    self.store_up.set(0);
+                }
+            }
+            tokio::time::sleep(every).await;
         }
     }
 

@@ -1,7 +1,9 @@
 //! The daemon's HTTP front for `--metrics-addr`: `GET /metrics` (the
 //! Prometheus text format) and `GET /healthz` (JSON), nothing else.
 //!
-//! - `/healthz`: 200 `{"status":"ok","jobs":N,"needs_attention":K}` while
+//! - `/healthz`: 503 `{"status":"store-down","jobs":N}` while the shared
+//!   store cannot be reached (nothing new starts);
+//!   200 `{"status":"ok","jobs":N,"needs_attention":K}` while
 //!   the scheduler runs; 503 with `"status":"starting"` before it has
 //!   started (the daemon may still be applying the configuration) and
 //!   `"status":"draining"` once shutdown has begun.
@@ -82,6 +84,10 @@ fn route(state: &State, method: &Method, path: &str) -> Answer {
     }
     // Written by hand so the field order is fixed: status first.
     let (status, body) = match (state.runner.get(), counts) {
+        (Some(runner), Some(c)) if !runner.store_up() && !runner.is_stopping() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(r#"{{"status":"store-down","jobs":{}}}"#, c.jobs),
+        ),
         (Some(runner), Some(c)) if !runner.is_stopping() => (
             StatusCode::OK,
             format!(

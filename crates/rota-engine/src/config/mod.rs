@@ -30,6 +30,7 @@ pub mod diag;
 pub mod funcs;
 pub mod plugins;
 pub mod rotation;
+pub mod store;
 pub mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,6 +64,7 @@ const TOP_BLOCKS: &[&str] = &[
     "rotation",
     "workflow",
     "plugins",
+    "store",
     "terraform",
 ];
 
@@ -188,6 +190,8 @@ pub struct Config {
     /// Folders named by `plugins { paths = … }`, resolved against the
     /// configuration directory; each exists.
     pub plugin_paths: Vec<PathBuf>,
+    /// The `store` block: the shared PostgreSQL store, if configured.
+    pub store: Option<store::StoreConfig>,
     vars: Value,
     locals: Value,
 }
@@ -336,6 +340,7 @@ impl Config {
         }
         self.workflows = workflow::load(&self.files, &top.workflows, &ctx, &self.root, diags);
         self.plugin_paths = plugins::load(&self.files, &top.plugins, &ctx, &self.root, diags);
+        self.store = store::load(&self.files, &top.store, &ctx, &self.root, diags);
     }
 
     /// Reports resources that name the same secret (KMS would refuse the
@@ -514,6 +519,7 @@ struct TopLevel {
     workflows: Vec<(usize, Block)>,
     /// The `plugins` blocks.
     plugins: Vec<(usize, Block)>,
+    store: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -728,6 +734,7 @@ impl Loader {
             rotation_locations: Default::default(),
             workflows: Vec::new(),
             plugin_paths: Vec::new(),
+            store: None,
             vars,
             locals,
         };
@@ -836,6 +843,7 @@ impl Loader {
             "rotation" => top.rotations.push((fi, block.clone())),
             "workflow" => top.workflows.push((fi, block.clone())),
             "plugins" => top.plugins.push((fi, block.clone())),
+            "store" => top.store.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }

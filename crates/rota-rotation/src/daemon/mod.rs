@@ -300,6 +300,9 @@ pub struct DaemonOptions {
     pub observer: Option<Arc<dyn DaemonObserver>>,
     /// How long a webhook delivery may take.
     pub notify_timeout: Duration,
+    /// How long the runner's leases last unless renewed (the heartbeat
+    /// renews them every third of it).
+    pub lease_ttl: Duration,
 }
 
 /// The daemon core. See the module docs.
@@ -308,6 +311,7 @@ pub struct Daemon {
     shared: Arc<Shared>,
     owner: String,
     concurrency: usize,
+    lease_ttl: Duration,
     clock: Arc<dyn Clock>,
     runner: Mutex<Option<Runner>>,
     /// The targets registered last (a reload logs what changed).
@@ -349,6 +353,7 @@ impl Daemon {
             shared,
             owner: options.owner,
             concurrency: options.concurrency,
+            lease_ttl: options.lease_ttl,
             clock: options.clock,
             runner: Mutex::new(None),
             registered: Mutex::new(None),
@@ -424,7 +429,9 @@ impl Daemon {
         let runner = Runner::new(
             self.store.clone(),
             self.clock.clone(),
-            RunnerConfig::with_owner(self.owner.clone()).max_concurrent(self.concurrency),
+            RunnerConfig::with_owner(self.owner.clone())
+                .max_concurrent(self.concurrency)
+                .lease_ttl(self.lease_ttl),
             self.handler(),
         );
         let mut events = runner.subscribe();

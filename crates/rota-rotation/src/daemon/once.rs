@@ -102,7 +102,10 @@ impl Daemon {
                 .max_concurrent(self.concurrency)
                 .misfire_grace(within + Duration::from_secs(60))
                 .single_pass(true)
-                .lookahead(within),
+                .lookahead(within)
+                // The pass's clock is frozen, so nothing renews its leases:
+                // they last as long as a run may.
+                .lease_ttl(Duration::from_secs(3600)),
             self.handler(),
         );
         let mut events = runner.subscribe();

@@ -108,6 +108,7 @@ impl Env {
                 history: history.clone(),
                 observer: None,
                 notify_timeout: Duration::from_secs(1),
+                lease_ttl: Duration::from_secs(30),
             },
         );
         (daemon, history)

@@ -810,16 +810,24 @@ async fn the_heartbeat_renews_a_running_jobs_lease_and_marks_a_taken_one_lost() 
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        assert!(lease.until_ms() >= want, "step {step}: {}", lease.until_ms());
+        assert!(
+            lease.until_ms() >= want,
+            "step {step}: {}",
+            lease.until_ms()
+        );
         assert!(lease.held());
     }
     let stored = h.store.job("j").unwrap().unwrap().lease.unwrap();
-    assert_eq!((stored.owner.as_str(), stored.until_ms), ("a", lease.until_ms()));
+    assert_eq!(
+        (stored.owner.as_str(), stored.until_ms),
+        ("a", lease.until_ms())
+    );
     // Another owner takes the row over (as after an outage): the next beat
     // finds the lease gone and marks it lost.
     {
         let conn = rusqlite::Connection::open(h.dir.path().join("sched.db")).unwrap();
-        conn.execute("UPDATE jobs SET lease_owner = 'b' WHERE name = 'j'", []).unwrap();
+        conn.execute("UPDATE jobs SET lease_owner = 'b' WHERE name = 'j'", [])
+            .unwrap();
     }
     h.clock.advance(Span::seconds(10));
     for _ in 0..500 {

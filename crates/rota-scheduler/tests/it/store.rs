@@ -64,7 +64,9 @@ fn backends() -> Vec<Backend> {
     vec![
         Backend {
             name: "sqlite",
-            open: Box::new(move || Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn JobStore>),
+            open: Box::new(move || {
+                Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn JobStore>
+            }),
             _keep: Box::new(dir),
         },
         Backend {
@@ -85,7 +87,12 @@ fn one_slot_is_claimed_by_one_owner_until_the_lease_expires() {
         let ClaimOutcome::Claimed(c) = &won[0] else {
             panic!("{}: {won:?}", be.name)
         };
-        assert_eq!((c.attempt, c.payload.as_str()), (1, "{\"k\":1}"), "{}", be.name);
+        assert_eq!(
+            (c.attempt, c.payload.as_str()),
+            (1, "{\"k\":1}"),
+            "{}",
+            be.name
+        );
         // The same expectation from another process loses and sees the lease.
         let lost = b.claim(&[claim("j", 0)], "b", 3_600_001).unwrap();
         let ClaimOutcome::Lost(Some(row)) = &lost[0] else {
@@ -114,7 +121,12 @@ fn one_slot_is_claimed_by_one_owner_until_the_lease_expires() {
             .unwrap();
         assert_eq!(late, [false], "{}", be.name);
         let row = b.job("j").unwrap().unwrap();
-        assert_eq!((row.slot_ms, row.attempts), (Some(3_600_000), 2), "{}", be.name);
+        assert_eq!(
+            (row.slot_ms, row.attempts),
+            (Some(3_600_000), 2),
+            "{}",
+            be.name
+        );
         let runs = b.runs("j", 10).unwrap();
         let outcomes: Vec<_> = runs.iter().map(|r| (r.owner.as_str(), r.outcome)).collect();
         assert_eq!(
@@ -148,14 +160,22 @@ fn an_upsert_keeps_the_pending_slot_unless_the_schedule_changed() {
     for be in backends() {
         let s = (be.open)();
         let rows = s.upsert(&[job("a"), job("b")], 0).unwrap();
-        assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
         s.claim(&[claim("a", 0)], "o", 3_600_000).unwrap();
         // Same schedule: slot, attempts and lease stay; the payload follows.
         let mut again = job("a");
         again.payload = "{\"k\":2}".into();
         again.slot_ms = Some(9_000_000);
         let rows = s.upsert(&[again], 10).unwrap();
-        assert_eq!((rows[0].slot_ms, rows[0].attempts), (Some(3_600_000), 1), "{}", be.name);
+        assert_eq!(
+            (rows[0].slot_ms, rows[0].attempts),
+            (Some(3_600_000), 1),
+            "{}",
+            be.name
+        );
         assert_eq!(rows[0].payload, "{\"k\":2}");
         // A new schedule takes the given slot and starts its attempts over.
         let mut moved = job("b");
@@ -163,12 +183,22 @@ fn an_upsert_keeps_the_pending_slot_unless_the_schedule_changed() {
         moved.slot_ms = Some(86_400_000);
         moved.due_ms = Some(86_400_000);
         let rows = s.upsert(&[moved], 10).unwrap();
-        assert_eq!((rows[0].slot_ms, rows[0].attempts), (Some(86_400_000), 0), "{}", be.name);
+        assert_eq!(
+            (rows[0].slot_ms, rows[0].attempts),
+            (Some(86_400_000), 0),
+            "{}",
+            be.name
+        );
         // A new job with start_now is due at once.
         let mut now = job("c");
         now.start_now = true;
         let rows = s.upsert(&[now], 55).unwrap();
-        assert_eq!((rows[0].slot_ms, rows[0].due_ms), (Some(55), Some(55)), "{}", be.name);
+        assert_eq!(
+            (rows[0].slot_ms, rows[0].due_ms),
+            (Some(55), Some(55)),
+            "{}",
+            be.name
+        );
         assert!(s.remove("c").unwrap());
         assert!(!s.remove("c").unwrap());
         assert_eq!(s.jobs().unwrap().len(), 2);
@@ -211,7 +241,12 @@ fn skips_and_renewals_follow_the_lease_rule() {
         );
         assert_eq!(b.renew(&["t".into()], "b", 6_000_000).unwrap(), [false]);
         let row = b.job("t").unwrap().unwrap();
-        assert_eq!(row.lease.map(|l| l.until_ms), Some(5_000_000), "{}", be.name);
+        assert_eq!(
+            row.lease.map(|l| l.until_ms),
+            Some(5_000_000),
+            "{}",
+            be.name
+        );
         // Until the renewed expiry, another owner cannot take it.
         let lost = b.claim(&[claim("t", 1)], "b", 4_500_000).unwrap();
         assert!(matches!(lost[0], ClaimOutcome::Lost(_)), "{}", be.name);
@@ -280,7 +315,10 @@ fn concurrent_claimers_share_the_jobs_without_a_double_claim() {
                     order.rotate_left(w * 67);
                     for chunk in order.chunks(16) {
                         let claims: Vec<Claim> = chunk.iter().map(|n| claim(n, 0)).collect();
-                        for (c, out) in chunk.iter().zip(store.claim(&claims, &owner, 3_600_000).unwrap()) {
+                        for (c, out) in chunk
+                            .iter()
+                            .zip(store.claim(&claims, &owner, 3_600_000).unwrap())
+                        {
                             if matches!(out, ClaimOutcome::Claimed(_)) {
                                 won.push(c.clone());
                             }
@@ -290,7 +328,10 @@ fn concurrent_claimers_share_the_jobs_without_a_double_claim() {
                 })
             })
             .collect();
-        let mut all: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<String> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         all.sort();
         assert_eq!(all, names, "{}: each job claimed exactly once", be.name);
     }
@@ -301,11 +342,17 @@ fn postgres_refuses_a_newer_layout_and_names_the_server_on_bad_urls() {
     let schema = TestSchema::new();
     drop(pg_store(&schema.name));
     // A newer Rota migrated the store.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let c = rota_test_support::db::pg().await;
         c.execute(
-            &format!("UPDATE \"{}\".rota_schema SET version = 99 WHERE component = 'scheduler'", schema.name),
+            &format!(
+                "UPDATE \"{}\".rota_schema SET version = 99 WHERE component = 'scheduler'",
+                schema.name
+            ),
             &[],
         )
         .await
@@ -319,11 +366,17 @@ fn postgres_refuses_a_newer_layout_and_names_the_server_on_bad_urls() {
     assert!(e.to_string().contains("layout version 99"), "{e}");
     assert!(e.hint().unwrap().contains("upgrade Rota"), "{e:?}");
     // Nobody listens on port 1; the database does not exist.
-    let opts = PgOptions::parse("postgres://postgres:canary-pw-5@127.0.0.1:1/postgres", None).unwrap();
+    let opts =
+        PgOptions::parse("postgres://postgres:canary-pw-5@127.0.0.1:1/postgres", None).unwrap();
     let e = PgPool::connect(opts, 1).unwrap_err();
-    assert!(e.to_string().starts_with("cannot reach PostgreSQL at 127.0.0.1:1"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{e}"
+    );
     assert!(!format!("{e} {e:?}").contains("canary-pw-5"));
-    let opts = PgOptions::parse("postgres://postgres@127.0.0.1:5432/rota_no_such_db", None).unwrap();
+    let opts =
+        PgOptions::parse("postgres://postgres@127.0.0.1:5432/rota_no_such_db", None).unwrap();
     let e = PgPool::connect(opts, 1).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -337,7 +390,10 @@ fn postgres_announces_job_changes() {
     let schema = TestSchema::new();
     let (a, b) = (pg_store(&schema.name), pg_store(&schema.name));
     let mut changes = b.changes().expect("PostgreSQL announces changes");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // The first message says the listener is connected.
         let first = tokio::time::timeout(std::time::Duration::from_secs(30), changes.recv()).await;

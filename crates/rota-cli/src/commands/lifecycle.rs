@@ -25,7 +25,7 @@ use crate::progress;
 pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCode> {
     match command {
         Command::Validate(vars) => {
-            let Some(config) = load(global, &vars)? else {
+            let Some((config, _)) = load_checked(global, &vars, Some(crate::clock::now()))? else {
                 return Ok(ExitCode::FAILURE);
             };
             // The embedded local cloud's world beside the configuration.
@@ -307,7 +307,7 @@ fn load_options(path: &Path, vars: &VarArgs) -> Result<LoadOptions> {
         vars: parsed,
         var_files: vars.var_files.clone(),
         env_vars,
-        now: Some(crate::clock::now()),
+        now: None,
     })
 }
 
@@ -323,9 +323,22 @@ pub(crate) fn load_with_plugins(
     global: &GlobalArgs,
     vars: &VarArgs,
 ) -> Result<Option<(Config, rota_rotation::PluginRegistry)>> {
+    load_checked(global, vars, None)
+}
+
+/// [`load_with_plugins`]; with `now`, a one-shot schedule before it is an
+/// error too (`rota validate`: a daemon restarted after its one-shot ran
+/// must keep loading the same file).
+fn load_checked(
+    global: &GlobalArgs,
+    vars: &VarArgs,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Option<(Config, rota_rotation::PluginRegistry)>> {
     let path = config_path(global);
     check_config_exists(&path)?;
-    let config = match Config::load(&load_options(&path, vars)?) {
+    let mut options = load_options(&path, vars)?;
+    options.now = now;
+    let config = match Config::load(&options) {
         Ok(c) => c,
         Err(d) => {
             print_diagnostics(&d);

@@ -3,6 +3,7 @@
 mod authors;
 mod common;
 mod help;
+mod hosts;
 mod init;
 mod interop;
 mod json;

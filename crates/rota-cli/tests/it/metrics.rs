@@ -30,7 +30,7 @@ fn write_config(dir: &std::path::Path) {
 }
 
 /// One HTTP/1.1 GET: status code and body.
-fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+pub(crate) fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     write!(
@@ -60,7 +60,7 @@ fn sum(scrape: &str, prefix: &str) -> f64 {
 
 /// Collects the child's standard error in the background (so the pipe never
 /// fills) and returns the lines seen so far.
-fn collect_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
+pub(crate) fn collect_stderr(child: &mut Child) -> Arc<Mutex<Vec<String>>> {
     let lines: Arc<Mutex<Vec<String>>> = Arc::default();
     let err = child.stderr.take().unwrap();
     let sink = lines.clone();

@@ -28,7 +28,7 @@ pub(crate) fn ok(o: &Output) {
 }
 
 /// Reads the embedded cloud in `dir/.rota` (after every `rota` exited).
-fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
+pub(crate) fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -241,7 +241,7 @@ fn rotate_status_history_and_dry_run() {
 
 /// Starts `rota local serve` on a free loopback port; returns the child
 /// and its URL (the child's stdout stays open).
-fn serve(dir: &Path, data: &Path) -> (Child, String) {
+pub(crate) fn serve(dir: &Path, data: &Path) -> (Child, String) {
     let mut child = cmd(dir)
         .args(["local", "serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(data)
@@ -268,7 +268,7 @@ fn serve(dir: &Path, data: &Path) -> (Child, String) {
     (child, url)
 }
 
-fn remote(dir: &Path, url: &str) -> std::process::Command {
+pub(crate) fn remote(dir: &Path, url: &str) -> std::process::Command {
     let mut c = cmd(dir);
     c.env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAItestrotation")
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-secret-rotation")

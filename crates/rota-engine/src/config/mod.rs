@@ -94,7 +94,9 @@ pub struct LoadOptions {
     /// `TF_VAR_name=value` from the environment, with the prefix removed.
     pub env_vars: Vec<(String, String)>,
     /// The instant schedules must fire after (a one-shot time before it
-    /// never fires); `None` checks only schedules that never fire at all.
+    /// never fires again: `rota validate` sets it); `None` checks only
+    /// schedules that never fire at all, so a configuration whose one-shot
+    /// already ran still loads.
     pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 

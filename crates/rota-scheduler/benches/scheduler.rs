@@ -1,7 +1,11 @@
 //! `cargo bench -p rota-scheduler --bench scheduler` (run by `cargo xtask
 //! bench scheduler`): registration time and memory for 100,000 and 1,000,000
 //! jobs, dispatch lateness at 1,000 due runs per second, and idle CPU with
-//! 100,000 jobs none of which is due.
+//! 100,000 jobs none of which is due; then the shared PostgreSQL store
+//! (the machine's server, a schema of the benchmark's own): registering
+//! 100,000 jobs, runs dispatched per second by three runners (as three
+//! hosts) from 3,000 jobs due at once, and claim latency with three
+//! claimers.
 //!
 //! Each measurement runs in a fresh child process (this binary re-executed
 //! with `--measure NAME`) so that memory freed by one is not reused by the
@@ -209,6 +213,162 @@ fn measure_idle() {
     });
 }
 
+/// A PostgreSQL store in `schema` (its own pool: one per "host").
+fn pg_store(schema: &str) -> Arc<rota_scheduler::PgStore> {
+    let opts = rota_scheduler::pg::PgOptions::parse(rota_test_support::db::PG_URL, None)
+        .expect("url")
+        .schema(schema);
+    let pool = Arc::new(
+        rota_scheduler::pg::PgPool::connect(opts, 8).expect("PostgreSQL on 127.0.0.1:5432"),
+    );
+    Arc::new(rota_scheduler::PgStore::open(pool).expect("store"))
+}
+
+fn measure_pg_register() {
+    const N: usize = 100_000;
+    let schema = rota_test_support::db::TestSchema::new();
+    let store = pg_store(&schema.name);
+    let rt = runtime();
+    rt.block_on(async {
+        let runner = Runner::new(
+            store as Arc<dyn JobStore>,
+            Arc::new(SystemClock::new()) as Arc<dyn Clock>,
+            RunnerConfig::with_owner("bench"),
+            noop,
+        );
+        let start = Instant::now();
+        register(&runner, N, |k| {
+            format!("{} {} * * *", k % 60, (k / 60) % 24)
+        })
+        .await;
+        let elapsed = start.elapsed();
+        println!(
+            "PostgreSQL: register {N} jobs: {:.2} s ({:.0} jobs/s)",
+            elapsed.as_secs_f64(),
+            N as f64 / elapsed.as_secs_f64()
+        );
+    });
+}
+
+fn measure_pg_dispatch() {
+    const N: usize = 3_000;
+    let schema = rota_test_support::db::TestSchema::new();
+    let rt = runtime();
+    let done: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::new(Mutex::new(Vec::with_capacity(N)));
+    rt.block_on(async {
+        let mut runners = Vec::new();
+        for host in 0..3 {
+            let d = Arc::clone(&done);
+            let handler = move |_run: JobRun| {
+                if let Ok(mut v) = d.lock() {
+                    v.push((host, Instant::now()));
+                }
+                std::future::ready(Ok::<(), RunError>(()))
+            };
+            runners.push(Runner::new(
+                pg_store(&schema.name) as Arc<dyn JobStore>,
+                Arc::new(SystemClock::new()) as Arc<dyn Clock>,
+                RunnerConfig::with_owner(format!("host-{host}")).max_concurrent(64),
+                handler,
+            ));
+        }
+        // One-shot, two seconds from now, for every job: due at once.
+        let at = (SystemClock::new().now() + chrono::Duration::seconds(3))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let specs = (0..N)
+            .map(|k| JobSpec::new(format!("secret-{k:05}"), at.clone()).jitter(false))
+            .collect();
+        runners[0].register_many(specs).await.expect("register");
+        for r in &runners {
+            r.start().await.expect("start");
+        }
+        let t0 = Instant::now();
+        while done.lock().map(|v| v.len()).unwrap_or(0) < N
+            && t0.elapsed() < Duration::from_secs(120)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        for r in &runners {
+            r.shutdown(Duration::from_secs(5)).await;
+        }
+    });
+    let v = done.lock().map(|v| v.clone()).unwrap_or_default();
+    let first = v.iter().map(|(_, t)| *t).min();
+    let last = v.iter().map(|(_, t)| *t).max();
+    let per_host: Vec<usize> = (0..3)
+        .map(|h| v.iter().filter(|(x, _)| *x == h).count())
+        .collect();
+    if let (Some(a), Some(b)) = (first, last) {
+        let secs = (b - a).as_secs_f64().max(1e-3);
+        println!(
+            "PostgreSQL: three runners dispatch {} of {N} due runs in {:.2} s = {:.0} runs/s (per runner {per_host:?})",
+            v.len(),
+            secs,
+            v.len() as f64 / secs
+        );
+    }
+}
+
+fn measure_pg_claim() {
+    use rota_scheduler::store::{Claim, NewJob};
+    const PER: usize = 1_000;
+    let schema = rota_test_support::db::TestSchema::new();
+    let store = pg_store(&schema.name);
+    let jobs: Vec<NewJob> = (0..3 * PER)
+        .map(|k| NewJob {
+            name: format!("claim-{k:05}"),
+            schedule: "@hourly".into(),
+            tz: "UTC".into(),
+            payload: "null".into(),
+            policy: rota_scheduler::Policy::default(),
+            slot_ms: Some(3_600_000),
+            due_ms: Some(3_600_000),
+            start_now: false,
+        })
+        .collect();
+    store.upsert(&jobs, 0).expect("upsert");
+    let handles: Vec<_> = (0..3)
+        .map(|w| {
+            let store = pg_store(&schema.name);
+            std::thread::spawn(move || {
+                let mut lat = Vec::with_capacity(PER);
+                for k in 0..PER {
+                    let claim = Claim {
+                        name: format!("claim-{:05}", w * PER + k),
+                        slot_ms: 3_600_000,
+                        attempts: 0,
+                        run_slot_ms: 3_600_000,
+                        lease_until_ms: 4_000_000,
+                    };
+                    let t = Instant::now();
+                    store
+                        .claim(&[claim], &format!("w{w}"), 3_600_000)
+                        .expect("claim");
+                    lat.push(t.elapsed().as_micros() as u64);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    println!(
+        "PostgreSQL: claim latency, three claimers, one job per claim: p50 {:.2} ms, p99 {:.2} ms ({} claims)",
+        pct(0.5),
+        pct(0.99),
+        all.len()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--measure") {
@@ -217,13 +377,24 @@ fn main() {
             Some("register-1m") => measure_register(1_000_000),
             Some("lateness") => measure_lateness(),
             Some("idle") => measure_idle(),
+            Some("pg-register-100k") => measure_pg_register(),
+            Some("pg-dispatch") => measure_pg_dispatch(),
+            Some("pg-claim") => measure_pg_claim(),
             other => eprintln!("unknown measurement {other:?}"),
         }
         return;
     }
     println!("rota-scheduler benchmark (release, each line from a fresh process)");
     let exe = std::env::current_exe().expect("current exe");
-    for name in ["register-100k", "register-1m", "lateness", "idle"] {
+    for name in [
+        "register-100k",
+        "register-1m",
+        "lateness",
+        "idle",
+        "pg-register-100k",
+        "pg-dispatch",
+        "pg-claim",
+    ] {
         let status = Command::new(&exe).args(["--measure", name]).status();
         match status {
             Ok(s) if s.success() => {}

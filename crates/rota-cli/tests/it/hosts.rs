@@ -273,6 +273,7 @@ fn three_daemons_share_one_store_and_take_over_from_a_killed_one() {
         assert!(child.wait().unwrap().success(), "{:?}", log.lock().unwrap());
     }
     let (per_owner, jobs) = succeeded(&schema.name);
+    #[allow(clippy::print_stderr)]
     eprintln!(
         "multi-host: {N} secrets; host A killed holding {} jobs, all finished elsewhere {:.1} s after the kill (lease TTL 3 s); all done {:.1} s after; runs per daemon: {per_owner:?}",
         held.len(),

@@ -63,19 +63,14 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
     if let Some(m) = &metrics {
         backend = backend.observed(m.clone());
     }
+    // The store first: a wrong or unreachable one stops here, before
+    // anything is applied or scheduled.
+    let owner = owner_id();
+    let stores = super::rotation::open_stores(global, &config, &backend, &owner)?;
     if args.apply && !apply_first(global, &backend, &config).await? {
         return Ok(ExitCode::FAILURE);
     }
-    let owner = owner_id();
-    let resolved = resolve_rotation(
-        global,
-        &config,
-        backend,
-        registry,
-        crash,
-        metrics.as_ref(),
-        &owner,
-    )?;
+    let resolved = resolve_rotation(backend, stores, registry, crash, metrics.as_ref())?;
     let workflows = Arc::new(WorkflowJobs::load(&config, global, &resolved.backend)?);
     let daemon = Daemon::new(
         resolved.store.clone(),

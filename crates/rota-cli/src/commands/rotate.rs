@@ -77,7 +77,8 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
         return dry_run(global, &backend, registry, &targets).await;
     }
     let owner = super::rotation::owner_id();
-    let resolved = resolve_rotation(global, &config, backend, registry, crash, None, &owner)?;
+    let stores = super::rotation::open_stores(global, &config, &backend, &owner)?;
+    let resolved = resolve_rotation(backend, stores, registry, crash, None)?;
     let (live, unnamed) =
         live_targets(&config, &resolved.backend.client, Some(&*resolved.history)).await?;
     let targets = select(&live, &args.names, args.all)?;

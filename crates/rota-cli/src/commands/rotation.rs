@@ -116,18 +116,14 @@ pub(crate) struct Resolved {
 }
 
 /// `metrics`: the daemon's, observing every protocol step the rotator
-/// records (`rota run --metrics-addr`). The stores are opened here
-/// ([`crate::store`]), their locks held by `owner`.
+/// records (`rota run --metrics-addr`); `stores` from [`crate::store`].
 pub(crate) fn resolve_rotation(
-    global: &GlobalArgs,
-    config: &Config,
     backend: Backend,
+    stores: crate::store::Stores,
     registry: PluginRegistry,
     crash: CrashHook,
     metrics: Option<&Arc<Metrics>>,
-    owner: &str,
 ) -> Result<Resolved> {
-    let stores = crate::store::choice(global, Some(config), &backend.data_dir)?.open(owner)?;
     let history = stores.history;
     let sink: Arc<dyn HistorySink> = match metrics {
         Some(m) => Arc::new(MeteredHistory::new(history.clone(), m.clone())),
@@ -151,6 +147,16 @@ pub(crate) fn resolve_rotation(
         lease_ttl: stores.lease_ttl,
         registry,
     })
+}
+
+/// Opens the stores `config` names ([`crate::store`]) for `owner`.
+pub(crate) fn open_stores(
+    global: &GlobalArgs,
+    config: &Config,
+    backend: &Backend,
+    owner: &str,
+) -> Result<crate::store::Stores> {
+    crate::store::choice(global, Some(config), &backend.data_dir)?.open(owner)
 }
 
 /// The targets NAME… selects (see [`Targets::resolve`]), or all.

@@ -454,3 +454,91 @@ fn metrics_addr(log: &Arc<Mutex<Vec<String>>>) -> std::net::SocketAddr {
     );
     addr.unwrap()
 }
+
+#[test]
+fn a_bad_store_stops_rota_at_start_with_one_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("main.tf"),
+        "resource \"alicloud_kms_secret\" \"a\" {\n  secret_name = \"app/a\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}\nrotation \"r\" {\n  secrets  = [\"app/a\"]\n  schedule = \"@daily\"\n}\n",
+    )
+    .unwrap();
+    ok(&cmd(dir).args(["apply", "--auto-approve"]).output().unwrap());
+    let run = |store: &str, args: &[&str]| {
+        let o = cmd(dir)
+            .env("ROTA_STORE_URL", store)
+            .args(args)
+            .output()
+            .unwrap();
+        (o.status.code(), crate::common::stderr(&o))
+    };
+    // Nobody listens there: host and port named, the password not.
+    let (code, err) = run(
+        "postgres://postgres:canary-store-pw@127.0.0.1:1/postgres",
+        &["run", "--once"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("error: cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{err}"
+    );
+    assert!(err.contains("hint: check the host and port"), "{err}");
+    assert!(!err.contains("canary-store-pw"), "{err}");
+    // A database that does not exist.
+    let (code, err) = run(
+        "postgres://postgres@127.0.0.1:5432/rota_no_such_database",
+        &["status"],
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("has no database \"rota_no_such_database\""),
+        "{err}"
+    );
+    assert!(err.contains("createdb rota_no_such_database"), "{err}");
+    // Not PostgreSQL at all.
+    let (code, err) = run("mysql://root:canary-store-pw@127.0.0.1/x", &["history"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("is not a postgres:// URL") && !err.contains("canary-store-pw"),
+        "{err}"
+    );
+    // A layout written by a newer Rota.
+    let schema = TestSchema::new();
+    std::fs::write(
+        dir.join("store.tf"),
+        format!(
+            "store {{\n  url    = \"{PG_URL}\"\n  schema = \"{}\"\n}}\n",
+            schema.name
+        ),
+    )
+    .unwrap();
+    ok(&cmd(dir).args(["run", "--once"]).output().unwrap());
+    let s = schema.name.clone();
+    query(async move |c| {
+        c.execute(
+            &format!("UPDATE \"{s}\".rota_schema SET version = 99 WHERE component = 'scheduler'"),
+            &[],
+        )
+        .await
+        .unwrap()
+    });
+    let o = cmd(dir).args(["run", "--once"]).output().unwrap();
+    let err = crate::common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("layout version 99"), "{err}");
+    assert!(err.contains("upgrade Rota on this host"), "{err}");
+    // A password in the file is refused.
+    std::fs::write(
+        dir.join("store.tf"),
+        "store {\n  url = \"postgres://rota:canary-store-pw@db/rota\"\n}\n",
+    )
+    .unwrap();
+    let o = cmd(dir).args(["validate"]).output().unwrap();
+    let err = crate::common::stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("store url holds a password") && !err.contains("canary-store-pw"),
+        "{err}"
+    );
+}

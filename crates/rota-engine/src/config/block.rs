@@ -214,6 +214,16 @@ impl<'a> BlockDecoder<'a> {
         self.diags.push(d);
     }
 
+    /// [`Self::error`] without the source line (it holds a secret).
+    pub(super) fn error_hiding_source(&mut self, span: &Range<usize>, message: String, help: &str) {
+        let d = self.with_address(
+            Diagnostic::new(message)
+                .at(Location::of(self.file, span, false))
+                .help(help.to_owned()),
+        );
+        self.diags.push(d);
+    }
+
     /// Reports `message` at the block's type name with `help`.
     pub(super) fn error_at_head(&mut self, message: String, help: &str) {
         let head = self.head.clone();

@@ -98,7 +98,7 @@ pub(crate) fn load(
                             "the shared store is PostgreSQL; without a store block the state is the SQLite file in the data directory",
                         );
                     } else if url_has_password(&url) {
-                        d.error(
+                        d.error_hiding_source(
                             &attr.span,
                             "store url holds a password".into(),
                             "keep it out of the file: password_env = \"ROTA_STORE_PASSWORD\", PGPASSWORD or a PGPASSFILE",

@@ -363,6 +363,10 @@ pub(crate) struct RotateArgs {
     /// read-only probes and say what would happen
     #[arg(long)]
     pub(crate) dry_run: bool,
+    /// Honour the rotation's verify block: watch the consumers for its soak
+    /// and roll back when a check fails (the command waits for the soak)
+    #[arg(long)]
+    pub(crate) verify: bool,
 }
 
 /// `rota run`.

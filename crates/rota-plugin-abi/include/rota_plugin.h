@@ -22,10 +22,15 @@
  *   table smaller than this version's. Minor versions only add fields at
  *   the end; a reader uses a field only when struct_size covers it.
  * - Required and optional functions. describe, set, test and free_buffer
- *   must not be NULL (the host refuses the library). generate, finish and
- *   rollback may be NULL: the plugin does not implement that step (as
- *   returning ROTA_UNSUPPORTED would). The descriptor's "steps" flags must
- *   agree: a step declared but NULL is treated as absent.
+ *   must not be NULL (the host refuses the library). generate, finish,
+ *   rollback and verify may be NULL: the plugin does not implement that
+ *   step (as returning ROTA_UNSUPPORTED would). The descriptor's "steps"
+ *   flags must agree for generate, finish and rollback (a step declared but
+ *   NULL is treated as absent); verify needs no flag: non-NULL means it is
+ *   implemented.
+ * - ABI 1.1 added verify at the end of the plugin table (while a verified
+ *   rotation soaks: do the consumers still work with "current"?). A 1.0
+ *   plugin's table ends before it and keeps loading.
  * - Buffers. A RotaBuffer is freed only by the side that allocated it, with
  *   that side's free_buffer, which takes the buffer BY VALUE. The host
  *   frees a plugin's out/err buffers with the plugin table's free_buffer;
@@ -66,7 +71,7 @@ extern "C" {
 #endif
 
 #define ROTA_ABI_MAJOR 1u
-#define ROTA_ABI_MINOR 0u
+#define ROTA_ABI_MINOR 1u
 #define ROTA_ABI_VERSION ((ROTA_ABI_MAJOR << 16) | ROTA_ABI_MINOR)
 #define ROTA_ENTRY_SYMBOL "rota_plugin_v1"
 
@@ -129,6 +134,7 @@ typedef struct RotaPluginTable {
     RotaStepFn finish;        /* optional */
     RotaStepFn rollback;      /* optional */
     RotaFreeFn free_buffer;   /* required: frees plugin-allocated buffers */
+    RotaStepFn verify;        /* optional (ABI 1.1) */
 } RotaPluginTable;
 
 /* The entry symbol the plugin defines. */

@@ -16,7 +16,7 @@ use crate::sdk::{Level, NativePlugin, Secret, StepError, StepInput};
 /// of the entry symbol's name.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are added at the end of a table.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 /// `major << 16 | minor`, the value of every table's `abi_version`.
 pub const ABI_VERSION: u32 = ((ABI_MAJOR as u32) << 16) | ABI_MINOR as u32;
 /// The entry symbol a plugin exports for ABI major 1.
@@ -193,6 +193,36 @@ pub struct PluginTable {
     pub rollback: Option<StepFn>,
     /// Frees a buffer the plugin allocated (required).
     pub free_buffer: Option<FreeFn>,
+    /// Step `verify` (optional; ABI 1.1): while a verified rotation soaks,
+    /// proves the consumers still work with `current`. A 1.0 table ends
+    /// before this field; the host reads it only from tables that hold it.
+    pub verify: Option<StepFn>,
+}
+
+/// The leading fields every ABI 1.x plugin table has (the 1.0 table): what
+/// a host may read from any table of this major before checking
+/// `struct_size` for the later ones.
+#[repr(C)]
+#[derive(Debug)]
+pub struct PluginTableV1_0 {
+    /// As [`PluginTable::abi_version`].
+    pub abi_version: u32,
+    /// As [`PluginTable::struct_size`].
+    pub struct_size: u32,
+    /// As [`PluginTable::describe`].
+    pub describe: Option<DescribeFn>,
+    /// As [`PluginTable::generate`].
+    pub generate: Option<StepFn>,
+    /// As [`PluginTable::set`].
+    pub set: Option<StepFn>,
+    /// As [`PluginTable::test`].
+    pub test: Option<StepFn>,
+    /// As [`PluginTable::finish`].
+    pub finish: Option<StepFn>,
+    /// As [`PluginTable::rollback`].
+    pub rollback: Option<StepFn>,
+    /// As [`PluginTable::free_buffer`].
+    pub free_buffer: Option<FreeFn>,
 }
 
 // ------------------------------------------------------------ host handle
@@ -299,6 +329,7 @@ pub const fn plugin_table<P: Instance>(abi_version: u32) -> PluginTable {
         finish: Some(step::<P, 3>),
         rollback: Some(step::<P, 4>),
         free_buffer: Some(free_buffer),
+        verify: if P::VERIFY { Some(step::<P, 5>) } else { None },
     }
 }
 
@@ -398,7 +429,8 @@ unsafe extern "C" fn step<P: Instance, const STEP: u8>(
                 1 => done(plugin.set(&input, &host)),
                 2 => done(plugin.test(&input, &host)),
                 3 => done(plugin.finish(&input, &host)),
-                _ => done(plugin.rollback(&input, &host)),
+                4 => done(plugin.rollback(&input, &host)),
+                _ => done(plugin.verify(&input, &host)),
             };
             answer.map_err(|e| match e {
                 StepError::Failed(m) => (status::FAILED, m),

@@ -146,8 +146,8 @@ mod sdk;
 
 pub use ffi::{
     ABI_MAJOR, ABI_MINOR, ABI_VERSION, Buffer, CallApiFn, DescribeFn, ENTRY_SYMBOL, EntryFn,
-    FreeFn, Host, HostTable, LogFn, PluginTable, RemainingFn, Status, StepFn, abi_major, abi_minor,
-    status,
+    FreeFn, Host, HostTable, LogFn, PluginTable, PluginTableV1_0, RemainingFn, Status, StepFn,
+    abi_major, abi_minor, status,
 };
 pub use sdk::{
     Descriptor, Level, NativePlugin, Secret, SecretMeta, Setting, StepError, StepInput, Steps,

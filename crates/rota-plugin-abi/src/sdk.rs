@@ -227,6 +227,11 @@ impl std::error::Error for StepError {}
 /// [`Host::remaining`]: a step that overruns its deadline is reported as
 /// failed and its result ignored, but the host cannot stop it.
 pub trait NativePlugin: Default + Send + Sync + 'static {
+    /// Whether the plugin implements [`NativePlugin::verify`] (ABI 1.1):
+    /// set it to `true` when you do; the exported table then carries the
+    /// step.
+    const VERIFY: bool = false;
+
     /// Name, version, secret types, settings, optional steps, capabilities.
     fn describe() -> Descriptor;
 
@@ -249,6 +254,13 @@ pub trait NativePlugin: Default + Send + Sync + 'static {
 
     /// Puts the target back on `input.current`.
     fn rollback(&self, _input: &StepInput, _host: &Host<'_>) -> Result<(), StepError> {
+        Err(StepError::Unsupported)
+    }
+
+    /// While a verified rotation soaks: do the consumers still work with
+    /// `input.current` (the new value)? Read-only. (ABI 1.1; set
+    /// [`NativePlugin::VERIFY`] when you implement it.)
+    fn verify(&self, _input: &StepInput, _host: &Host<'_>) -> Result<(), StepError> {
         Err(StepError::Unsupported)
     }
 }

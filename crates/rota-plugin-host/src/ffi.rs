@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rota_plugin_abi::{
-    ABI_MAJOR, ABI_VERSION, Buffer, ENTRY_SYMBOL, EntryFn, HostTable, PluginTable, Status, StepFn,
-    abi_major, abi_minor, status,
+    ABI_MAJOR, ABI_VERSION, Buffer, ENTRY_SYMBOL, EntryFn, HostTable, PluginTable, PluginTableV1_0,
+    Status, StepFn, abi_major, abi_minor, status,
 };
 use serde_json::Value;
 
@@ -43,7 +43,17 @@ pub(crate) static HOST_TABLE: HostTable = HostTable {
 
 /// A validated plugin table of a library that is never unloaded.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Table(&'static PluginTable);
+pub(crate) struct Table(&'static PluginTableV1_0, TableTail);
+
+/// The size of an ABI 1.0 plugin table.
+const V1_0_SIZE: usize = size_of::<PluginTableV1_0>();
+
+/// The fields a plugin table may add after ABI 1.0, read only when the
+/// plugin's table is large enough to hold them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TableTail {
+    verify: Option<StepFn>,
+}
 
 /// Opens `path`, finds the entry symbol and checks the table's version and
 /// size. The library is leaked: never unloaded, so the table and every
@@ -95,17 +105,28 @@ pub(crate) fn open(path: &Path) -> Result<Table, LoadError> {
             expected: format!("{ABI_MAJOR}.{}", abi_minor(ABI_VERSION)),
         });
     }
-    if (size as usize) < size_of::<PluginTable>() {
+    if (size as usize) < V1_0_SIZE {
         return Err(LoadError::TableTooSmall {
             path: path.to_owned(),
             size,
-            expected: size_of::<PluginTable>() as u32,
+            expected: V1_0_SIZE as u32,
         });
     }
-    // SAFETY: the major matches and the table is at least as large as the
-    // v1.0 table, so it holds every field this host reads; it lives in the
-    // never-unloaded library.
-    let table: &'static PluginTable = unsafe { &*ptr };
+    // The fields after ABI 1.0: read only those the plugin's table holds.
+    let verify_end = std::mem::offset_of!(PluginTable, verify) + size_of::<Option<StepFn>>();
+    let tail = TableTail {
+        verify: if size as usize >= verify_end {
+            // SAFETY: the table holds `size` bytes (its own declaration) and
+            // `verify` lies within them; the library is never unloaded.
+            unsafe { std::ptr::addr_of!((*ptr).verify).read() }
+        } else {
+            None
+        },
+    };
+    // SAFETY: the major matches and the table holds at least the v1.0
+    // fields, which this reference covers exactly (the later ones are read
+    // into `tail` above); it lives in the never-unloaded library.
+    let table: &'static PluginTableV1_0 = unsafe { &*ptr.cast::<PluginTableV1_0>() };
     let required = [
         ("describe", table.describe.is_some()),
         ("set", table.set.is_some()),
@@ -118,7 +139,7 @@ pub(crate) fn open(path: &Path) -> Result<Table, LoadError> {
             field,
         });
     }
-    Ok(Table(table))
+    Ok(Table(table, tail))
 }
 
 /// The answer of one call: status, `out` bytes, `err` bytes (copied out of
@@ -142,6 +163,8 @@ pub enum StepKind {
     Finish,
     /// `rollback`.
     Rollback,
+    /// `verify` (ABI 1.1).
+    Verify,
 }
 
 impl StepKind {
@@ -153,6 +176,7 @@ impl StepKind {
             Self::Test => "test",
             Self::Finish => "finish",
             Self::Rollback => "rollback",
+            Self::Verify => "verify",
         }
     }
 }
@@ -185,6 +209,7 @@ impl Table {
             StepKind::Test => self.0.test,
             StepKind::Finish => self.0.finish,
             StepKind::Rollback => self.0.rollback,
+            StepKind::Verify => self.1.verify,
         }
     }
 

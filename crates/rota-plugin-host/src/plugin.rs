@@ -89,6 +89,8 @@ impl LoadedPlugin {
                 generate: d.steps.generate && table.has(StepKind::Generate),
                 finish: d.steps.finish && table.has(StepKind::Finish),
                 rollback: d.steps.rollback && table.has(StepKind::Rollback),
+                // ABI 1.1: a table that carries verify implements it.
+                verify: table.has(StepKind::Verify),
             },
         };
         Ok(Self {
@@ -316,6 +318,15 @@ impl RotationPlugin for LoadedPlugin {
                 return Err(PluginError::Unsupported("rollback"));
             }
             self.run(StepKind::Rollback, ctx).await.map(drop)
+        })
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, ()> {
+        Box::pin(async move {
+            if !self.descriptor.steps.verify {
+                return Err(PluginError::Unsupported("verify"));
+            }
+            self.run(StepKind::Verify, ctx).await.map(drop)
         })
     }
 }

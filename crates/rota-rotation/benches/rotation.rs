@@ -91,6 +91,7 @@ async fn run(concurrency: usize) {
                 let req = RotationRequest {
                     timeout: None,
                     fence: Default::default(),
+                    verify: None,
                     token: slot_token(&secret, slot),
                     secret,
                     plugin: "password".into(),

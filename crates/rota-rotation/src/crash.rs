@@ -32,17 +32,44 @@ pub enum CrashPoint {
     AfterTest,
     /// `in-finish`.
     InFinish,
+    /// `during-soak`: a verified rotation is watching its consumers.
+    DuringSoak,
+    /// `after-current-back`: a rollback moved ACSCurrent back to the old
+    /// version, the target not yet put back.
+    AfterCurrentBack,
+    /// `before-target-rollback`: right before the plugin's `rollback`.
+    BeforeTargetRollback,
 }
 
 impl CrashPoint {
     /// Every point, in protocol order.
-    pub const ALL: [CrashPoint; 6] = [
+    pub const ALL: [CrashPoint; 9] = [
         Self::AfterCreate,
         Self::BeforeTargetChange,
         Self::AfterTargetChange,
         Self::AfterSet,
         Self::AfterTest,
         Self::InFinish,
+        Self::DuringSoak,
+        Self::AfterCurrentBack,
+        Self::BeforeTargetRollback,
+    ];
+
+    /// The points of the protocol proper (every rotation passes them).
+    pub const PROTOCOL: [CrashPoint; 6] = [
+        Self::AfterCreate,
+        Self::BeforeTargetChange,
+        Self::AfterTargetChange,
+        Self::AfterSet,
+        Self::AfterTest,
+        Self::InFinish,
+    ];
+
+    /// The points of a verified rotation's soak and rollback.
+    pub const VERIFICATION: [CrashPoint; 3] = [
+        Self::DuringSoak,
+        Self::AfterCurrentBack,
+        Self::BeforeTargetRollback,
     ];
 
     /// The name used in `ROTA_TEST_CRASH_AT`.
@@ -54,6 +81,9 @@ impl CrashPoint {
             Self::AfterSet => "after-set",
             Self::AfterTest => "after-test",
             Self::InFinish => "in-finish",
+            Self::DuringSoak => "during-soak",
+            Self::AfterCurrentBack => "after-current-back",
+            Self::BeforeTargetRollback => "before-target-rollback",
         }
     }
 }

@@ -34,6 +34,9 @@ pub enum FailureKind {
     /// This process may no longer finish the rotation (its lease or the
     /// secret's lock is gone): another daemon resumes it.
     Fenced,
+    /// The verification after the promotion failed (rolled back, or
+    /// alerted).
+    Verification,
 }
 
 /// A failed rotation.

@@ -30,6 +30,9 @@ pub struct JobPayload {
     /// registered by older versions: the step limit alone applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// The rotation's `verify` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<crate::verify::VerifySpec>,
 }
 
 /// Why a rotation did not run or did not succeed.
@@ -131,6 +134,7 @@ impl RotationJobs {
             attempt: run.attempt.max(1),
             timeout: p.timeout_ms.map(std::time::Duration::from_millis),
             fence: crate::protocol::Fence::default(),
+            verify: p.verify,
         })
     }
 

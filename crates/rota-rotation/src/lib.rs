@@ -38,6 +38,7 @@ pub mod protocol;
 pub mod report;
 pub mod settings;
 pub mod target;
+pub mod verify;
 
 pub use crash::{CrashHook, CrashPoint};
 pub use daemon::{

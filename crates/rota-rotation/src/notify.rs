@@ -243,6 +243,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             on_failure: crate::OnFailure::default(),
             implicit: false,
+            verify: None,
         };
         let n = FailureNotice::new(
             NoticeKind::NeedsAttention,

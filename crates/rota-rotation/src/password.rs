@@ -78,6 +78,7 @@ impl PasswordPlugin {
                     generate: true,
                     finish: false,
                     rollback: false,
+                    verify: false,
                 },
             },
         }

@@ -60,6 +60,8 @@ pub struct StepSet {
     pub finish: bool,
     /// `rollback`.
     pub rollback: bool,
+    /// `verify` (checked while a verified rotation soaks).
+    pub verify: bool,
 }
 
 /// A secret as a step sees it.
@@ -210,6 +212,12 @@ pub trait RotationPlugin: Send + Sync + fmt::Debug {
     /// Puts the target back on `ctx.current`.
     fn rollback<'a>(&'a self, _ctx: &'a StepContext) -> StepFuture<'a, ()> {
         Box::pin(async { Err(PluginError::Unsupported("rollback")) })
+    }
+
+    /// While a verified rotation soaks, proves the consumers still work with
+    /// `ctx.current` (the new value). Read-only; an error fails the check.
+    fn verify<'a>(&'a self, _ctx: &'a StepContext) -> StepFuture<'a, ()> {
+        Box::pin(async { Err(PluginError::Unsupported("verify")) })
     }
 }
 

@@ -67,6 +67,8 @@ pub enum Step {
     Finish,
     /// Putting the target back.
     Rollback,
+    /// Watching the consumers after the promotion (a verified rotation).
+    Verify,
 }
 
 impl Step {
@@ -79,6 +81,7 @@ impl Step {
             Self::Test => "test",
             Self::Finish => "finish",
             Self::Rollback => "rollback",
+            Self::Verify => "verify",
         }
     }
 }
@@ -94,6 +97,7 @@ impl std::str::FromStr for Step {
             Self::Test,
             Self::Finish,
             Self::Rollback,
+            Self::Verify,
         ]
         .into_iter()
         .find(|step| step.name() == s)
@@ -151,6 +155,10 @@ pub struct RotationRequest {
     /// right before the finish step changes stages, and before a managed
     /// rotation asks the cloud to rotate.
     pub fence: Fence,
+    /// Watch the consumers after the promotion and roll back when they
+    /// break (the rotation block's `verify`; `rota rotate` only with
+    /// `--verify`).
+    pub verify: Option<crate::verify::VerifySpec>,
 }
 
 /// A condition a rotation checks before it makes its new version current.
@@ -229,6 +237,7 @@ pub struct Rotator {
     step_timeout: Duration,
     fresh_after: u32,
     clock: Arc<dyn Clock>,
+    checker: crate::verify::Checker,
 }
 
 /// What a dry run found.
@@ -269,6 +278,7 @@ impl Rotator {
             history,
             crash: CrashHook::none(),
             clock: Arc::new(SystemClock::new()),
+            checker: crate::verify::Checker::new(),
             step_timeout: Duration::from_secs(300),
             fresh_after: 3,
         }
@@ -318,10 +328,41 @@ impl Rotator {
         let started = Instant::now();
         let (mut run, versions) = self.inspect(req).await?;
         run.inspected = Some(started);
-        match run.plugin.strategy() {
-            Strategy::Managed => run.managed(versions).await,
-            Strategy::Protocol => run.protocol(versions).await,
+        // A verification a crash cut short is finished first.
+        if let Some(v) = versions.all.iter().find(|v| v.version_id == req.token) {
+            let has = |stage: &str| v.version_stages.contains(stage);
+            if has(crate::verify::FAILED) {
+                run.record_inspect(&req.token);
+                return Err(run.resume_rollback(&versions).await);
+            }
+            if let Some(spec) = &req.verify
+                && has(crate::verify::SOAKING)
+                && versions.current.version_id == req.token
+            {
+                run.record_inspect(&req.token);
+                let old = versions.previous.as_ref().map(|p| p.version_id.clone());
+                run.soak(spec, old.as_deref()).await?;
+                return Ok(RotationOutcome::Rotated {
+                    version_id: req.token.clone(),
+                    resumed: true,
+                });
+            }
         }
+        let old = versions.current.version_id.clone();
+        let outcome = match run.plugin.strategy() {
+            Strategy::Managed => run.managed(versions).await?,
+            Strategy::Protocol => run.protocol(versions).await?,
+        };
+        if let (Some(spec), RotationOutcome::Rotated { version_id, .. }) = (&req.verify, &outcome) {
+            self.stage(
+                &req.secret,
+                crate::verify::SOAKING,
+                Moves::to(version_id, None),
+            )
+            .await?;
+            run.soak(spec, Some(&old)).await?;
+        }
+        Ok(outcome)
     }
 
     /// The inspect step: the secret, its plugin (settings validated) and
@@ -330,7 +371,8 @@ impl Rotator {
         &'a self,
         req: &'a RotationRequest,
     ) -> Result<(Run<'a>, Versions), RotationError> {
-        let ends = req.timeout.map(|t| Instant::now() + t);
+        let soak = req.verify.as_ref().map_or(Duration::ZERO, |v| v.soak);
+        let ends = req.timeout.map(|t| Instant::now() + t + soak);
         let meta = self.describe(&req.secret).await?;
         let (plugin, settings) = self
             .registry
@@ -516,6 +558,25 @@ impl Rotator {
                 (plan, probe)
             }
         };
+        let mut plan = plan;
+        if let Some(v) = &req.verify {
+            plan.push(format!(
+                "then watch the consumers for {} (every {}; `rota run`, or `rota rotate --verify`) and {} if a check fails: {}",
+                humantime_short(v.soak),
+                humantime_short(v.interval),
+                match v.on_failure {
+                    crate::verify::OnVerifyFailure::Rollback => "roll back",
+                    crate::verify::OnVerifyFailure::Alert => "alert",
+                },
+                {
+                    let mut names = v.check_names();
+                    if v.plugin_hook && !run.plugin.descriptor().steps.verify {
+                        names.retain(|n| n != "the plugin's verify hook");
+                    }
+                    names.join("; ")
+                }
+            ));
+        }
         Ok(DryRunReport {
             secret: req.secret.clone(),
             plugin: run.plugin.descriptor().name.clone(),
@@ -534,6 +595,23 @@ fn token_form(req: &RotationRequest) -> &'static str {
     } else {
         "rota-<slot>-<hash> of the slot"
     }
+}
+
+/// `90s` → `1m30s`, `600s` → `10m`.
+fn humantime_short(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
 }
 
 /// Which version of a secret to read.
@@ -677,7 +755,7 @@ impl Run<'_> {
         .await
     }
 
-    async fn protocol(mut self, versions: Versions) -> Result<RotationOutcome, RotationError> {
+    async fn protocol(&mut self, versions: Versions) -> Result<RotationOutcome, RotationError> {
         let r = self.rotator;
         let current = r
             .value(self.name(), At::Version(&versions.current.version_id))
@@ -896,6 +974,226 @@ impl Run<'_> {
             }
         }
         Err(e)
+    }
+
+    /// Watches the consumers for `spec.soak` after the promotion of the
+    /// token (which carries [`crate::verify::SOAKING`]): every interval, the
+    /// HTTP and Prometheus checks and the plugin's `verify` hook. Passing,
+    /// the mark goes; failing, [`Self::verification_failed`]. `old` is the
+    /// version the token replaced.
+    async fn soak(
+        &self,
+        spec: &crate::verify::VerifySpec,
+        old: Option<&str>,
+    ) -> Result<(), RotationError> {
+        let r = self.rotator;
+        let token = self.req.token.clone();
+        let started = Instant::now();
+        let clock = r.clock.clone();
+        let until = clock.now() + chrono::Duration::from_std(spec.soak).unwrap_or_default();
+        let new_value = match r.value(self.name(), At::Version(&token)).await? {
+            Some(v) => Some(v.data),
+            None => None,
+        };
+        tracing::info!(rotation.version = %token, soak_s = spec.soak.as_secs(), checks = spec.check_names().len(), "verifying the rotation");
+        let mut rounds = 0u32;
+        loop {
+            r.crash.reach(CrashPoint::DuringSoak);
+            self.fenced(Step::Verify).await?;
+            let mut result = r.checker.round(spec).await;
+            if result.is_ok() && spec.plugin_hook {
+                let ctx = self.context(
+                    &token,
+                    Values {
+                        current: new_value.clone(),
+                        previous: None,
+                        pending: None,
+                    },
+                    Step::Verify,
+                );
+                let hook =
+                    tokio::time::timeout_at(self.step_deadline(), self.plugin.verify(&ctx)).await;
+                result = match hook {
+                    Ok(Ok(()) | Err(PluginError::Unsupported(_))) => Ok(()),
+                    Ok(Err(e)) => Err(crate::verify::CheckFailure::Failed {
+                        check: "the plugin's verify hook".into(),
+                        detail: e.to_string(),
+                    }),
+                    Err(_) => Err(crate::verify::CheckFailure::Failed {
+                        check: "the plugin's verify hook".into(),
+                        detail: "it did not answer before its deadline".into(),
+                    }),
+                };
+            }
+            rounds += 1;
+            if let Err(failure) = result {
+                r.record(
+                    self.req,
+                    &token,
+                    Step::Verify,
+                    started,
+                    Err(failure.to_string()),
+                );
+                return Err(self.verification_failed(spec, &failure, old).await);
+            }
+            let now = clock.now();
+            if now >= until {
+                break;
+            }
+            let next =
+                (now + chrono::Duration::from_std(spec.interval).unwrap_or_default()).min(until);
+            clock.sleep_until(next).await;
+        }
+        r.stage(self.name(), crate::verify::SOAKING, Moves::from(&token))
+            .await?;
+        r.record(self.req, &token, Step::Verify, started, Ok(()));
+        tracing::info!(rotation.version = %token, rounds, "the rotation passed its verification");
+        Ok(())
+    }
+
+    /// A check failed: roll back (or only alert, or a misconfigured check);
+    /// returns the error the job reports (never retried: it needs attention).
+    async fn verification_failed(
+        &self,
+        spec: &crate::verify::VerifySpec,
+        failure: &crate::verify::CheckFailure,
+        old: Option<&str>,
+    ) -> RotationError {
+        use crate::verify::{CheckFailure, OnVerifyFailure};
+        let r = self.rotator;
+        let token = self.req.token.clone();
+        let at = crate::report::rfc3339(r.clock.now());
+        let rollback = matches!(failure, CheckFailure::Failed { .. })
+            && spec.on_failure == OnVerifyFailure::Rollback
+            && old.is_some();
+        if !rollback {
+            if let Err(e) = r
+                .stage(self.name(), crate::verify::SOAKING, Moves::from(&token))
+                .await
+            {
+                return e;
+            }
+            tracing::warn!(rotation.version = %token, "verification failed; the new version stays (alert only)");
+            return RotationError::new(
+                Step::Verify,
+                FailureKind::Verification,
+                format!("verification failed at {at}, the new version stays: {failure}"),
+                false,
+            );
+        }
+        let old = old.unwrap_or_default();
+        if let Err(e) = self.fenced(Step::Rollback).await {
+            return e;
+        }
+        // Marked failed first: a crash from here on is finished by the next
+        // run, and the version is never promoted again.
+        let marked = async {
+            let holder = r
+                .versions(self.name())
+                .await?
+                .all
+                .into_iter()
+                .find(|v| v.version_stages.contains(crate::verify::FAILED))
+                .map(|v| v.version_id);
+            r.stage(
+                self.name(),
+                crate::verify::FAILED,
+                Moves::to(&token, holder.as_deref()),
+            )
+            .await
+        };
+        if let Err(e) = marked.await {
+            return e;
+        }
+        match self.put_back(&token, old).await {
+            Ok(()) => {
+                tracing::warn!(rotation.version = %token, "verification failed: rolled back");
+                RotationError::new(
+                    Step::Rollback,
+                    FailureKind::Verification,
+                    format!("rolled back: {failure} (at {at})"),
+                    false,
+                )
+            }
+            Err(e) => e,
+        }
+    }
+
+    /// Moves ACSCurrent from the failed `token` back to `old`, drops the
+    /// soak mark and has the plugin put the target back on the old value.
+    /// Each step is idempotent (a resumed rollback runs them again).
+    async fn put_back(&self, token: &str, old: &str) -> Result<(), RotationError> {
+        let r = self.rotator;
+        let name = self.name();
+        self.timed(token, Step::Rollback, async {
+            let versions = r.versions(name).await?;
+            if versions.current.version_id == token {
+                r.stage(name, CURRENT, Moves::to(old, Some(token))).await?;
+            }
+            r.crash.reach(CrashPoint::AfterCurrentBack);
+            if versions
+                .previous
+                .as_ref()
+                .is_some_and(|p| p.version_id == old)
+            {
+                r.stage(name, PREVIOUS, Moves::from(old)).await?;
+            }
+            if versions
+                .all
+                .iter()
+                .any(|v| v.version_id == token && v.version_stages.contains(crate::verify::SOAKING))
+            {
+                r.stage(name, crate::verify::SOAKING, Moves::from(token))
+                    .await?;
+            }
+            r.crash.reach(CrashPoint::BeforeTargetRollback);
+            let old_value = r.value(name, At::Version(old)).await?.map(|v| v.data);
+            let failed_value = r.value(name, At::Version(token)).await?.map(|v| v.data);
+            let ctx = self.context(
+                token,
+                Values {
+                    current: old_value,
+                    previous: None,
+                    pending: failed_value,
+                },
+                Step::Rollback,
+            );
+            match self.plugin.rollback(&ctx).await {
+                Ok(()) | Err(PluginError::Unsupported(_)) => Ok(()),
+                Err(e) => Err(RotationError::plugin(Step::Rollback, e)),
+            }
+        })
+        .await
+    }
+
+    /// The token's version carries [`crate::verify::FAILED`]: a rollback
+    /// was cut short. Finish it and report the failure again.
+    async fn resume_rollback(&self, versions: &Versions) -> RotationError {
+        let token = self.req.token.clone();
+        let old = if versions.current.version_id == token {
+            versions.previous.as_ref().map(|p| p.version_id.clone())
+        } else {
+            Some(versions.current.version_id.clone())
+        };
+        let Some(old) = old else {
+            return RotationError::new(
+                Step::Rollback,
+                FailureKind::State,
+                "the failed version is ACSCurrent and no version is ACSPrevious: cannot roll back",
+                false,
+            );
+        };
+        match self.put_back(&token, &old).await {
+            Ok(()) => RotationError::new(
+                Step::Rollback,
+                FailureKind::Verification,
+                format!(
+                    "rolled back: the verification of version {token} had failed (the rollback was resumed after an interruption)"
+                ),
+                false,
+            ),
+            Err(e) => e,
+        }
     }
 
     /// The request's fence, as a retryable failure of `step`: another

@@ -219,6 +219,7 @@ pub fn status_from_store(
             Some(JobKind::Rotation(secret)) => {
                 let payload: Option<crate::jobs::JobPayload> =
                     serde_json::from_str(&row.payload).ok();
+                let payload_verify = payload.as_ref().and_then(|p| p.verify.clone());
                 rotations.push(RotationTarget {
                     rotation: payload
                         .as_ref()
@@ -239,6 +240,7 @@ pub fn status_from_store(
                     timeout: row.policy.timeout,
                     on_failure: crate::target::OnFailure::default(),
                     implicit: false,
+                    verify: payload_verify,
                 });
             }
             Some(JobKind::Workflow(name)) => workflows.push(crate::target::WorkflowTarget {

@@ -61,6 +61,8 @@ pub struct RotationTarget {
     pub on_failure: OnFailure,
     /// Whether it comes from `enable_automatic_rotation` rather than a block.
     pub implicit: bool,
+    /// Watch the consumers after each rotation (the block's `verify`).
+    pub verify: Option<crate::verify::VerifySpec>,
 }
 
 impl RotationTarget {
@@ -95,7 +97,8 @@ impl RotationTarget {
         policy.window = self.window;
         policy.jitter = self.jitter;
         policy.catch_up = self.catch_up;
-        policy.timeout = self.timeout;
+        // A verified rotation soaks inside its run.
+        policy.timeout = self.timeout + self.verify.as_ref().map_or(Duration::ZERO, |v| v.soak);
         policy.retry = RetryPolicy::new(
             self.max_attempts,
             self.retry_backoff,
@@ -107,6 +110,7 @@ impl RotationTarget {
             plugin: self.plugin.clone(),
             settings: self.settings.clone(),
             timeout_ms: u64::try_from(self.timeout.as_millis()).ok(),
+            verify: self.verify.clone(),
         };
         Ok(spec(
             self.job(),

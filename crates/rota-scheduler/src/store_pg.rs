@@ -23,8 +23,11 @@ use crate::store::{
     Retention, RunRecord, RunState, Skip, StoreError,
 };
 
-/// The channel job changes are announced on.
-pub const JOBS_CHANNEL: &str = "rota_jobs";
+/// The channel job changes are announced on: `rota_jobs_<schema>`, so that
+/// stores in other schemas of the database do not wake each other.
+pub fn jobs_channel(schema: &str) -> String {
+    format!("rota_jobs_{schema}")
+}
 
 /// The scheduler's tables, one migration per layout version.
 const MIGRATIONS: &[&str] = &["
@@ -103,6 +106,10 @@ impl PgStore {
 
     fn table(&self, name: &str) -> String {
         format!("\"{}\".{name}", self.pool.options().schema_name())
+    }
+
+    fn channel(&self) -> String {
+        jobs_channel(self.pool.options().schema_name())
     }
 }
 
@@ -203,6 +210,7 @@ impl JobStore for PgStore {
         let rows = loop {
             let (cols, slots) = (cols.clone(), slots.clone());
             let (update, insert, select) = (update.clone(), insert.clone(), select.clone());
+            let channel = self.channel();
             let result = self.pool.run(move |c| {
                 Box::pin(async move {
                     let tx = c.transaction().await?;
@@ -213,8 +221,7 @@ impl JobStore for PgStore {
                     tx.execute(&update, &args).await?;
                     tx.execute(&insert, &args).await?;
                     let rows = tx.query(&select, &[&cols.0]).await?;
-                    tx.execute("SELECT pg_notify($1, '')", &[&JOBS_CHANNEL])
-                        .await?;
+                    tx.execute("SELECT pg_notify($1, '')", &[&channel]).await?;
                     tx.commit().await?;
                     Ok(rows)
                 })
@@ -475,6 +482,7 @@ impl JobStore for PgStore {
         let jobs_t = self.table("jobs");
         let name = name.to_owned();
         let paused = state == RunState::Paused;
+        let channel = self.channel();
         self.pool
             .run(move |c| {
                 Box::pin(async move {
@@ -493,7 +501,7 @@ impl JobStore for PgStore {
                                 .await?
                         }
                     };
-                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name]).await?;
+                    c.execute("SELECT pg_notify($1, $2)", &[&channel, &name]).await?;
                     Ok(n == 1)
                 })
             })
@@ -506,11 +514,12 @@ impl JobStore for PgStore {
             self.table("jobs")
         );
         let name = name.to_owned();
+        let channel = self.channel();
         self.pool
             .run(move |c| {
                 Box::pin(async move {
                     let n = c.execute(&sql, &[&name]).await?;
-                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name])
+                    c.execute("SELECT pg_notify($1, $2)", &[&channel, &name])
                         .await?;
                     Ok(n == 1)
                 })
@@ -521,11 +530,12 @@ impl JobStore for PgStore {
     fn remove(&self, name: &str) -> Result<bool, StoreError> {
         let sql = format!("DELETE FROM {} WHERE name = $1", self.table("jobs"));
         let name = name.to_owned();
+        let channel = self.channel();
         self.pool
             .run(move |c| {
                 Box::pin(async move {
                     let n = c.execute(&sql, &[&name]).await?;
-                    c.execute("SELECT pg_notify($1, $2)", &[&JOBS_CHANNEL, &name])
+                    c.execute("SELECT pg_notify($1, $2)", &[&channel, &name])
                         .await?;
                     Ok(n == 1)
                 })
@@ -633,6 +643,6 @@ impl JobStore for PgStore {
     }
 
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Option<String>>> {
-        Some(self.pool.listen(JOBS_CHANNEL))
+        Some(self.pool.listen(&format!("\"{}\"", self.channel())))
     }
 }

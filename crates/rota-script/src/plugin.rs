@@ -41,7 +41,7 @@ pub const HOOKS: &str = "hooks.rhai";
 /// Hooks a plugin must define.
 pub const REQUIRED_HOOKS: [&str; 2] = ["set", "test"];
 /// Hooks a plugin may define.
-pub const OPTIONAL_HOOKS: [&str; 3] = ["generate", "finish", "rollback"];
+pub const OPTIONAL_HOOKS: [&str; 4] = ["generate", "finish", "rollback", "verify"];
 
 /// A Rhai plugin.
 pub struct ScriptPlugin {
@@ -62,7 +62,7 @@ pub struct ScriptPlugin {
 }
 
 /// The hooks, in the order of `ScriptPlugin::speculation`.
-const HOOKS_ORDER: [&str; 5] = ["generate", "set", "test", "finish", "rollback"];
+const HOOKS_ORDER: [&str; 6] = ["generate", "set", "test", "finish", "rollback", "verify"];
 
 fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
@@ -140,6 +140,7 @@ impl ScriptPlugin {
                 generate: found.contains(&"generate"),
                 finish: found.contains(&"finish"),
                 rollback: found.contains(&"rollback"),
+                verify: found.contains(&"verify"),
             },
         };
         Ok(Self {
@@ -171,12 +172,13 @@ impl ScriptPlugin {
         let (ast, changed) = self.runtime.compile_file(&path)?;
         if changed {
             let found = check_hooks(&path, &ast, &REQUIRED_HOOKS, &OPTIONAL_HOOKS)?;
-            let same = ["generate", "finish", "rollback"]
+            let same = ["generate", "finish", "rollback", "verify"]
                 .iter()
                 .zip([
                     self.descriptor.steps.generate,
                     self.descriptor.steps.finish,
                     self.descriptor.steps.rollback,
+                    self.descriptor.steps.verify,
                 ])
                 .all(|(h, had)| found.contains(h) == had);
             if !same {
@@ -384,6 +386,16 @@ impl RotationPlugin for ScriptPlugin {
                 self.step("rollback", ctx).await
             } else {
                 Err(PluginError::Unsupported("rollback"))
+            }
+        })
+    }
+
+    fn verify<'a>(&'a self, ctx: &'a StepContext) -> StepFuture<'a, ()> {
+        Box::pin(async move {
+            if self.descriptor.steps.verify {
+                self.step("verify", ctx).await
+            } else {
+                Err(PluginError::Unsupported("verify"))
             }
         })
     }

@@ -51,6 +51,7 @@ pub fn request(
         attempt,
         timeout: None,
         fence: Default::default(),
+        verify: None,
     }
 }
 

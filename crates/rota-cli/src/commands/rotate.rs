@@ -87,7 +87,10 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
     let task = rotate_progress(global, "rotate", targets.len());
     for t in &targets {
         task.set_item(&t.secret);
-        let req = request(t);
+        let mut req = request(t);
+        if !args.verify {
+            req.verify = None;
+        }
         let result = resolved.jobs.rotate(&req).await;
         if let Err(e) = &result {
             let clock = crate::clock::shared();

@@ -267,6 +267,7 @@ pub(crate) fn request(t: &RotationTarget) -> RotationRequest {
         attempt: 1,
         timeout: Some(t.timeout),
         fence: Default::default(),
+        verify: t.verify.clone(),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod funcs;
 pub mod plugins;
 pub mod rotation;
 pub mod store;
+pub mod verify;
 pub mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};

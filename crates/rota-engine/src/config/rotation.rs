@@ -76,7 +76,7 @@ pub const ROTATION_ARGS: &[&str] = &[
 ];
 
 /// Blocks inside a `rotation` block.
-const ROTATION_BLOCKS: &[&str] = &["match", "on_failure"];
+const ROTATION_BLOCKS: &[&str] = &["match", "on_failure", "verify"];
 
 /// Where each rotation target is configured: (rotation, secret) → the
 /// plugin attribute, else the block (the resource for implicit rotations).
@@ -196,6 +196,7 @@ fn default_target(rotation: String) -> RotationTarget {
         timeout: Duration::from_secs(15 * 60),
         on_failure: OnFailure::default(),
         implicit: false,
+        verify: None,
     }
 }
 
@@ -249,7 +250,9 @@ impl RotationBlock {
             schedule_span: None,
         };
         for a in d.block().body.attributes() {
-            if let Some(attr) = d.known_attribute(a, ROTATION_ARGS, "; blocks: match, on_failure") {
+            if let Some(attr) =
+                d.known_attribute(a, ROTATION_ARGS, "; blocks: match, on_failure, verify")
+            {
                 rotation.attribute(d, attr);
             }
         }
@@ -257,6 +260,7 @@ impl RotationBlock {
             match b.ident.as_str() {
                 "match" => rotation.selectors.push(decode_match(d, b)),
                 "on_failure" => decode_on_failure(d, b, &mut rotation.template.on_failure),
+                "verify" => rotation.template.verify = super::verify::decode(d, b),
                 other => d.error(
                     &b.ident.span().unwrap_or(0..0),
                     format!(
@@ -264,7 +268,7 @@ impl RotationBlock {
                         rotation.name
                     ),
                     &format!(
-                        "{}a rotation takes the blocks match and on_failure",
+                        "{}a rotation takes the blocks match, on_failure and verify",
                         suggest(other, ROTATION_BLOCKS)
                     ),
                 ),
@@ -618,6 +622,34 @@ pub fn validate_plugins(
                     })
             }),
         };
+        if result.is_ok()
+            && let (Some(v), Ok(p)) = (&t.verify, registry.get(&t.plugin))
+        {
+            let has_hook = p.descriptor().steps.verify;
+            let problem = if v.plugin_hook_required && !has_hook {
+                Some(format!(
+                    "rotation {:?}: verify asks for the plugin's verify hook (plugin = true), and plugin {:?} has none",
+                    t.rotation, t.plugin
+                ))
+            } else if v.http.is_empty() && v.prometheus.is_empty() && !(v.plugin_hook && has_hook) {
+                Some(format!(
+                    "rotation {:?}: verify has no check (no http or prometheus block, and plugin {:?} has no verify hook)",
+                    t.rotation, t.plugin
+                ))
+            } else {
+                None
+            };
+            if let Some(message) = problem
+                && reported.insert(message.clone())
+            {
+                diags.push(
+                    Diagnostic::new(message)
+                        .at_opt(locations.get(&(t.rotation.clone(), t.secret.clone())).cloned())
+                        .address(format!("rotation.{}", t.rotation))
+                        .help("add an http { url } or prometheus { url, query, max } block, or use a plugin with a verify hook (Rhai: fn verify(ctx))"),
+                );
+            }
+        }
         if let Err(e) = result {
             let message = format!("rotation {:?} of secret {:?}: {e}", t.rotation, t.secret);
             if reported.insert(message.clone()) {

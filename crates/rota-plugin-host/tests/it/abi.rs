@@ -49,7 +49,7 @@ fn a_wrong_abi_version_is_refused_naming_both_versions() {
     assert!(matches!(err, LoadError::AbiMismatch { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("plugin ABI version 99.0 is not supported: this Rota speaks ABI 1.0"),
+        msg.contains("plugin ABI version 99.0 is not supported: this Rota speaks ABI 1.1"),
         "{msg}"
     );
 }

@@ -134,6 +134,7 @@ fn target(secret: &str) -> RotationTarget {
         timeout: Duration::from_secs(60),
         on_failure: OnFailure::default(),
         implicit: false,
+        verify: None,
     }
 }
 

@@ -238,6 +238,7 @@ impl Target {
                     generate: true,
                     finish: true,
                     rollback: false,
+                    verify: false,
                 },
             },
         })

@@ -328,24 +328,36 @@ impl Rotator {
         let started = Instant::now();
         let (mut run, versions) = self.inspect(req).await?;
         run.inspected = Some(started);
-        // A verification a crash cut short is finished first.
-        if let Some(v) = versions.all.iter().find(|v| v.version_id == req.token) {
-            let has = |stage: &str| v.version_stages.contains(stage);
-            if has(crate::verify::FAILED) {
-                run.record_inspect(&req.token);
-                return Err(run.resume_rollback(&versions).await);
-            }
-            if let Some(spec) = &req.verify
-                && has(crate::verify::SOAKING)
-                && versions.current.version_id == req.token
-            {
-                run.record_inspect(&req.token);
-                let old = versions.previous.as_ref().map(|p| p.version_id.clone());
-                run.soak(spec, old.as_deref()).await?;
-                return Ok(RotationOutcome::Rotated {
-                    version_id: req.token.clone(),
-                    resumed: true,
-                });
+        // A verification a crash cut short is finished first: a rollback in
+        // progress (the version is marked failed and still soaking), or a
+        // soak (ACSCurrent still soaking).
+        let marked = |v: &VersionInfo, stage: &str| v.version_stages.contains(stage);
+        if let Some(v) = versions
+            .all
+            .iter()
+            .find(|v| marked(v, crate::verify::FAILED) && marked(v, crate::verify::SOAKING))
+        {
+            run.record_inspect(&v.version_id);
+            return Err(run.resume_rollback(&versions, &v.version_id).await);
+        }
+        if marked(&versions.current, crate::verify::SOAKING) {
+            let version = versions.current.version_id.clone();
+            run.record_inspect(&version);
+            match &req.verify {
+                Some(spec) => {
+                    let old = versions.previous.as_ref().map(|p| p.version_id.clone());
+                    run.soak(spec, &version, old.as_deref()).await?;
+                    return Ok(RotationOutcome::Rotated {
+                        version_id: version,
+                        resumed: true,
+                    });
+                }
+                // Rotating without verification: the interrupted soak is
+                // given up.
+                None => {
+                    self.stage(&req.secret, crate::verify::SOAKING, Moves::from(&version))
+                        .await?;
+                }
             }
         }
         let old = versions.current.version_id.clone();
@@ -360,7 +372,7 @@ impl Rotator {
                 Moves::to(version_id, None),
             )
             .await?;
-            run.soak(spec, Some(&old)).await?;
+            run.soak(spec, version_id, Some(&old)).await?;
         }
         Ok(outcome)
     }
@@ -976,18 +988,19 @@ impl Run<'_> {
         Err(e)
     }
 
-    /// Watches the consumers for `spec.soak` after the promotion of the
-    /// token (which carries [`crate::verify::SOAKING`]): every interval, the
-    /// HTTP and Prometheus checks and the plugin's `verify` hook. Passing,
-    /// the mark goes; failing, [`Self::verification_failed`]. `old` is the
-    /// version the token replaced.
+    /// Watches the consumers for `spec.soak` after the promotion of
+    /// `version` (which carries [`crate::verify::SOAKING`]): every interval,
+    /// the HTTP and Prometheus checks and the plugin's `verify` hook.
+    /// Passing, the mark goes; failing, [`Self::verification_failed`]. `old`
+    /// is the version it replaced.
     async fn soak(
         &self,
         spec: &crate::verify::VerifySpec,
+        version: &str,
         old: Option<&str>,
     ) -> Result<(), RotationError> {
         let r = self.rotator;
-        let token = self.req.token.clone();
+        let token = version.to_owned();
         let started = Instant::now();
         let clock = r.clock.clone();
         let until = clock.now() + chrono::Duration::from_std(spec.soak).unwrap_or_default();
@@ -1034,7 +1047,7 @@ impl Run<'_> {
                     started,
                     Err(failure.to_string()),
                 );
-                return Err(self.verification_failed(spec, &failure, old).await);
+                return Err(self.verification_failed(spec, &token, &failure, old).await);
             }
             let now = clock.now();
             if now >= until {
@@ -1056,12 +1069,13 @@ impl Run<'_> {
     async fn verification_failed(
         &self,
         spec: &crate::verify::VerifySpec,
+        version: &str,
         failure: &crate::verify::CheckFailure,
         old: Option<&str>,
     ) -> RotationError {
         use crate::verify::{CheckFailure, OnVerifyFailure};
         let r = self.rotator;
-        let token = self.req.token.clone();
+        let token = version.to_owned();
         let at = crate::report::rfc3339(r.clock.now());
         let rollback = matches!(failure, CheckFailure::Failed { .. })
             && spec.on_failure == OnVerifyFailure::Rollback
@@ -1131,21 +1145,9 @@ impl Run<'_> {
                 r.stage(name, CURRENT, Moves::to(old, Some(token))).await?;
             }
             r.crash.reach(CrashPoint::AfterCurrentBack);
-            if versions
-                .previous
-                .as_ref()
-                .is_some_and(|p| p.version_id == old)
-            {
-                r.stage(name, PREVIOUS, Moves::from(old)).await?;
-            }
-            if versions
-                .all
-                .iter()
-                .any(|v| v.version_id == token && v.version_stages.contains(crate::verify::SOAKING))
-            {
-                r.stage(name, crate::verify::SOAKING, Moves::from(token))
-                    .await?;
-            }
+            // ACSPrevious stays on the old version (KMS only moves it): a
+            // consumer falling back to it gets the old value too, never the
+            // failed one.
             r.crash.reach(CrashPoint::BeforeTargetRollback);
             let old_value = r.value(name, At::Version(old)).await?.map(|v| v.data);
             let failed_value = r.value(name, At::Version(token)).await?.map(|v| v.data);
@@ -1159,18 +1161,20 @@ impl Run<'_> {
                 Step::Rollback,
             );
             match self.plugin.rollback(&ctx).await {
-                Ok(()) | Err(PluginError::Unsupported(_)) => Ok(()),
-                Err(e) => Err(RotationError::plugin(Step::Rollback, e)),
+                Ok(()) | Err(PluginError::Unsupported(_)) => {}
+                Err(e) => return Err(RotationError::plugin(Step::Rollback, e)),
             }
+            // Last: a version marked failed and still soaking is a rollback
+            // in progress, which the next run finishes.
+            r.stage(name, crate::verify::SOAKING, Moves::from(token)).await
         })
         .await
     }
 
-    /// The token's version carries [`crate::verify::FAILED`]: a rollback
-    /// was cut short. Finish it and report the failure again.
-    async fn resume_rollback(&self, versions: &Versions) -> RotationError {
-        let token = self.req.token.clone();
-        let old = if versions.current.version_id == token {
+    /// `version` is marked failed and still soaking: a rollback was cut
+    /// short. Finish it and report the failure again.
+    async fn resume_rollback(&self, versions: &Versions, version: &str) -> RotationError {
+        let old = if versions.current.version_id == version {
             versions.previous.as_ref().map(|p| p.version_id.clone())
         } else {
             Some(versions.current.version_id.clone())
@@ -1183,13 +1187,11 @@ impl Run<'_> {
                 false,
             );
         };
-        match self.put_back(&token, &old).await {
+        match self.put_back(version, &old).await {
             Ok(()) => RotationError::new(
                 Step::Rollback,
                 FailureKind::Verification,
-                format!(
-                    "rolled back: the verification of version {token} had failed (the rollback was resumed after an interruption)"
-                ),
+                format!("rolled back: the verification of version {version} had failed (the rollback was resumed after an interruption)"),
                 false,
             ),
             Err(e) => e,

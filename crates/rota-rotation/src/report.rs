@@ -52,6 +52,10 @@ impl JobState {
 pub struct RotationStatus {
     /// Attempts at the pending slot.
     pub attempts: u32,
+    /// A verified rotation's state: `soaking (4m left)`, `rolled back: …`,
+    /// `verification failed: …`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<String>,
     /// The daemon (owner id: host, pid, …) whose live lease holds the job,
     /// while one runs it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -295,9 +299,17 @@ fn rotation_status(
     {
         reason = step.error.map(|e| format!("{} failed: {e}", step.step));
     }
+    let verification = match records {
+        Some(r) if t.verify.is_some() => verification_state(t, r, now)?,
+        _ => None,
+    };
+    if let Some(v) = verification.as_ref().filter(|v| !v.starts_with("soaking")) {
+        reason = Some(v.clone());
+    }
     Ok(RotationStatus {
         attempts,
         held_by: holder(job.as_ref(), now),
+        verification,
         last_rotation,
         next_slot,
         plugin: t.plugin.clone(),
@@ -307,6 +319,52 @@ fn rotation_status(
         secret: t.label().to_owned(),
         state,
         timezone: t.timezone.clone(),
+    })
+}
+
+/// What the history says of the last verified rotation of `t`: `soaking
+/// (4m left)` while its soak runs, `rolled back: <why>` after a rollback,
+/// `verification failed: <why>` after an alert; `None` otherwise.
+fn verification_state(
+    t: &RotationTarget,
+    r: &Records<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ReportError> {
+    let steps = r.history.list(Some(&t.secret), 200)?;
+    let Some(finish) = steps
+        .iter()
+        .rposition(|s| s.step == Step::Finish && s.outcome == StepOutcome::Ok)
+    else {
+        return Ok(None);
+    };
+    let after = &steps[finish + 1..];
+    let verify = after.iter().find(|s| s.step == Step::Verify);
+    let rollback = after
+        .iter()
+        .find(|s| s.step == Step::Rollback && s.outcome == StepOutcome::Ok);
+    Ok(match (verify, rollback) {
+        (Some(v), Some(_)) if v.outcome == StepOutcome::Failed => Some(format!(
+            "rolled back: {} at {}",
+            v.error.as_deref().unwrap_or("a check failed"),
+            rfc3339(v.at)
+        )),
+        (Some(v), None) if v.outcome == StepOutcome::Failed => Some(format!(
+            "verification failed: {}",
+            v.error.as_deref().unwrap_or("a check failed")
+        )),
+        (Some(_), _) => None,
+        (None, _) => {
+            let soak = t.verify.as_ref().map_or(std::time::Duration::ZERO, |v| v.soak);
+            let ends = steps[finish].at + chrono::Duration::from_std(soak).unwrap_or_default();
+            (ends > now).then(|| {
+                let left = (ends - now).num_seconds().max(1);
+                if left >= 120 {
+                    format!("soaking ({}m left)", left / 60)
+                } else {
+                    format!("soaking ({left}s left)")
+                }
+            })
+        }
     })
 }
 

@@ -306,7 +306,7 @@ fn three_daemons_share_one_store_and_take_over_from_a_killed_one() {
 
 /// Prints a measurement for the closing note (seen with `--no-capture`).
 #[allow(clippy::print_stderr)]
-fn report(line: &str) {
+pub(crate) fn report(line: &str) {
     eprintln!("{line}");
 }
 

@@ -21,3 +21,4 @@ mod rotation_notify;
 mod schedule;
 mod secret;
 mod usage;
+mod verify;

@@ -108,6 +108,7 @@ fn ci() -> Result<()> {
         )?;
     }
     step("interop venv", interop_setup)?;
+    step("prometheus", prometheus_setup)?;
     step("tests", || tests(None, &[]))?;
     // The time-sensitive suites again, at instants where a test that reads
     // the wall clock (or assumes a time zone) breaks: the build is reused.
@@ -276,6 +277,40 @@ fn interop_setup() -> Result<()> {
         "-r",
         "tests/interop/requirements.txt",
     ]))
+}
+
+/// The verified-rotation tests start the real Prometheus (the Debian
+/// package): installed here when the machine lacks it (as root, or through
+/// sudo).
+fn prometheus_setup() -> Result<()> {
+    let present = ["/usr/bin/prometheus", "/usr/local/bin/prometheus"]
+        .iter()
+        .any(|p| Path::new(p).exists());
+    if present {
+        println!("prometheus is installed");
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| {
+        let mut c = if root {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        c.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        run_cmd(&mut c)
+    };
+    if apt(&["install", "-y", "--no-install-recommends", "prometheus"]).is_err() {
+        apt(&["update"])?;
+        apt(&["install", "-y", "--no-install-recommends", "prometheus"])?;
+    }
+    Ok(())
 }
 
 fn run_cmd(cmd: &mut Command) -> Result<()> {

@@ -1166,7 +1166,8 @@ impl Run<'_> {
             }
             // Last: a version marked failed and still soaking is a rollback
             // in progress, which the next run finishes.
-            r.stage(name, crate::verify::SOAKING, Moves::from(token)).await
+            r.stage(name, crate::verify::SOAKING, Moves::from(token))
+                .await
         })
         .await
     }
@@ -1191,7 +1192,9 @@ impl Run<'_> {
             Ok(()) => RotationError::new(
                 Step::Rollback,
                 FailureKind::Verification,
-                format!("rolled back: the verification of version {version} had failed (the rollback was resumed after an interruption)"),
+                format!(
+                    "rolled back: the verification of version {version} had failed (the rollback was resumed after an interruption)"
+                ),
                 false,
             ),
             Err(e) => e,

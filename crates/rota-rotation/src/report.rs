@@ -354,7 +354,10 @@ fn verification_state(
         )),
         (Some(_), _) => None,
         (None, _) => {
-            let soak = t.verify.as_ref().map_or(std::time::Duration::ZERO, |v| v.soak);
+            let soak = t
+                .verify
+                .as_ref()
+                .map_or(std::time::Duration::ZERO, |v| v.soak);
             let ends = steps[finish].at + chrono::Duration::from_std(soak).unwrap_or_default();
             (ends > now).then(|| {
                 let left = (ends - now).num_seconds().max(1);

@@ -108,13 +108,14 @@ fn print_status(global: &GlobalArgs, rows: &[StatusRow], none: &str) -> Result<E
         .map(|r| match r {
             StatusRow::Rotation(x) => vec![
                 r.name(),
-                x.verification
-                    .as_deref()
-                    .map_or_else(|| x.state.as_str().to_owned(), |v| {
+                x.verification.as_deref().map_or_else(
+                    || x.state.as_str().to_owned(),
+                    |v| {
                         // The state column stays short: the reason line below
                         // carries the rest.
                         v.split(':').next().unwrap_or(v).to_owned()
-                    }),
+                    },
+                ),
                 x.plugin.clone(),
                 at(x.last_rotation),
                 at(x.next_slot),

@@ -104,6 +104,8 @@ pub(crate) struct Metrics {
     rotations: Counters<2>,
     step_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     jobs_needing_attention: Gauge,
+    verifications: Counters<2>,
+    rollbacks: Counters<2>,
     store_up: Gauge,
     cluster_needing_attention: Gauge,
     slot_lag: Histogram,
@@ -150,6 +152,18 @@ impl Metrics {
             "rota_jobs_needing_attention",
             "Jobs whose retry budget is spent with no success since.",
             jobs_needing_attention.clone(),
+        );
+        let verifications = Counters::new(
+            &mut r,
+            "rota_verifications_total",
+            "Soaks of verified rotations by plugin and outcome (passed, failed).",
+            ["plugin", "outcome"],
+        );
+        let rollbacks = Counters::new(
+            &mut r,
+            "rota_rollbacks_total",
+            "Rollbacks (a failed step before the promotion, or a failed verification after it) by plugin and outcome (ok, failed).",
+            ["plugin", "outcome"],
         );
         let store_up = Gauge::default();
         r.register(
@@ -204,6 +218,8 @@ impl Metrics {
             rotations,
             step_seconds,
             jobs_needing_attention,
+            verifications,
+            rollbacks,
             store_up,
             cluster_needing_attention,
             slot_lag,
@@ -354,6 +370,18 @@ impl HistorySink for MeteredHistory {
                 ("step", event.step.name().to_owned()),
             ])
             .observe(event.duration.as_secs_f64());
+        let ok = event.outcome == rota_rotation::StepOutcome::Ok;
+        match event.step {
+            rota_rotation::Step::Verify => self
+                .metrics
+                .verifications
+                .inc([&event.plugin, if ok { "passed" } else { "failed" }]),
+            rota_rotation::Step::Rollback => self
+                .metrics
+                .rollbacks
+                .inc([&event.plugin, if ok { "ok" } else { "failed" }]),
+            _ => {}
+        }
         self.inner.record(event);
     }
 

@@ -239,8 +239,10 @@ fn decode_http(d: &mut BlockDecoder<'_>, b: &Block) -> Option<HttpCheck> {
 fn decode_prometheus(d: &mut BlockDecoder<'_>, b: &Block) -> Option<PrometheusCheck> {
     let (mut url, mut query, mut max) = (None, None, None);
     let mut timeout = DEFAULT_TIMEOUT;
+    let mut given: Vec<String> = Vec::new();
     for a in b.body.attributes() {
         let key = a.key.as_str();
+        given.push(key.to_owned());
         if !PROMETHEUS_ARGS.contains(&key) {
             d.error(
                 &a.key.span().unwrap_or(0..0),
@@ -285,15 +287,15 @@ fn decode_prometheus(d: &mut BlockDecoder<'_>, b: &Block) -> Option<PrometheusCh
             max,
             timeout,
         }),
-        (u, q, m) => {
-            let missing: Vec<&str> = [
-                ("url", u.is_none()),
-                ("query", q.is_none()),
-                ("max", m.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(k, miss)| miss.then_some(k))
-            .collect();
+        _ => {
+            // What is absent (a given but wrong attribute is reported already).
+            let missing: Vec<&str> = ["url", "query", "max"]
+                .into_iter()
+                .filter(|k| !given.iter().any(|g| g == k))
+                .collect();
+            if missing.is_empty() {
+                return None;
+            }
             d.error(
                 &span,
                 format!("a prometheus check needs {}", missing.join(", ")),

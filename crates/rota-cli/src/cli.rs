@@ -285,6 +285,20 @@ Examples:
   rota history app/db --limit 5
   rota history workflow:compliance -o json")]
     History(HistoryArgs),
+    /// List and follow rotation events (the outbox)
+    ///
+    /// Every event written by rotations, the daemon's reminders, workflows,
+    /// apply and destroy, oldest first, with where each stands with each
+    /// notify sink (delivered, pending, dead, dropped). --follow prints new
+    /// ones as they are written until Ctrl-C; --sinks prints the delivery
+    /// counts of each sink.
+    #[command(after_help = "\
+Examples:
+  rota events --since 1h
+  rota events --type rotation.failed --type 'rotation.needs_*' -o json
+  rota events --follow -o json          one JSON object per line
+  rota events --sinks                   pending and dead deliveries per sink")]
+    Events(EventsArgs),
     /// List and check rotation plugins (built-in, Rhai and native)
     Plugins {
         #[command(subcommand)]
@@ -404,6 +418,37 @@ pub(crate) struct RunArgs {
         hide_env_values = true
     )]
     pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve the event stream (Server-Sent Events) on IP:PORT at
+    /// GET /events; resume with Last-Event-ID; off when not given
+    #[arg(
+        long,
+        value_name = "IP:PORT",
+        env = "ROTA_EVENTS_ADDR",
+        hide_env_values = true
+    )]
+    pub(crate) events_addr: Option<std::net::SocketAddr>,
+}
+
+/// `rota events`.
+#[derive(Debug, Args)]
+pub(crate) struct EventsArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Print new events as they are written, until Ctrl-C
+    #[arg(long)]
+    pub(crate) follow: bool,
+    /// Only events of the last D (e.g. 1h, 7d) or since an RFC 3339 time
+    #[arg(long, value_name = "D|TIME")]
+    pub(crate) since: Option<String>,
+    /// Only this event type (repeatable; * matches any run of characters)
+    #[arg(long = "type", value_name = "T")]
+    pub(crate) types: Vec<String>,
+    /// Most events listed (the latest ones)
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) limit: usize,
+    /// Show the delivery counts of each notify sink instead
+    #[arg(long, conflicts_with_all = ["follow", "since", "types"])]
+    pub(crate) sinks: bool,
 }
 
 /// `rota status`.

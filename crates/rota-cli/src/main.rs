@@ -18,6 +18,7 @@ mod backend;
 mod cli;
 mod clock;
 mod commands;
+mod events;
 mod logging;
 mod metrics;
 mod output;

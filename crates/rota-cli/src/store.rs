@@ -16,7 +16,7 @@ use anyhow::{Context as _, Result};
 use rota_engine::config::Config;
 use rota_rotation::{HistoryStore, PgHistory, SecretLocks, SqliteHistory};
 use rota_scheduler::pg::{PgError, PgOptions, PgPool, is_pg_url, mask_url, pgpass_lookup};
-use rota_scheduler::{JobStore, PgStore, SqliteStore};
+use rota_scheduler::{JobStore, Outbox, PgStore, SqliteStore};
 
 use crate::cli::GlobalArgs;
 use crate::output::Hint;
@@ -46,6 +46,8 @@ pub(crate) enum StoreChoice {
 pub(crate) struct Stores {
     pub(crate) jobs: Arc<dyn JobStore>,
     pub(crate) history: Arc<dyn HistoryStore>,
+    /// The event outbox, beside the jobs.
+    pub(crate) outbox: Arc<dyn Outbox>,
     pub(crate) locks: SecretLocks,
     /// The lease time-to-live the daemon's runner uses.
     pub(crate) lease_ttl: Duration,
@@ -152,10 +154,11 @@ impl StoreChoice {
                     format!("cannot create the data directory {}", dir.display())
                 })?;
                 let path = store_path(dir);
+                let jobs =
+                    Arc::new(SqliteStore::open(&path).context("cannot open the scheduler store")?);
                 Ok(Stores {
-                    jobs: Arc::new(
-                        SqliteStore::open(&path).context("cannot open the scheduler store")?,
-                    ),
+                    outbox: jobs.clone(),
+                    jobs,
                     history: Arc::new(
                         SqliteHistory::open(&path).context("cannot open the rotation history")?,
                     ),
@@ -180,8 +183,10 @@ impl StoreChoice {
                 )
                 .map_err(pg_error)?;
                 tracing::info!(store = %options.display(), schema = %options.schema_name(), "using the shared PostgreSQL store");
+                let jobs = Arc::new(jobs);
                 Ok(Stores {
-                    jobs: Arc::new(jobs),
+                    outbox: jobs.clone(),
+                    jobs,
                     history: Arc::new(history),
                     locks,
                     lease_ttl: *lease_ttl,

@@ -26,6 +26,7 @@
 pub mod crash;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod history;
 pub mod history_pg;
 pub mod jobs;

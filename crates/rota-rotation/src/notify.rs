@@ -199,7 +199,7 @@ impl Notifier {
 
 /// Installs rustls' ring provider once per process (reqwest is built
 /// without a default provider); a provider installed first is kept.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -244,6 +244,7 @@ mod tests {
             on_failure: crate::OnFailure::default(),
             implicit: false,
             verify: None,
+            remind_before: None,
         };
         let n = FailureNotice::new(
             NoticeKind::NeedsAttention,

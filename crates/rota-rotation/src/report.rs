@@ -245,6 +245,7 @@ pub fn status_from_store(
                     on_failure: crate::target::OnFailure::default(),
                     implicit: false,
                     verify: payload_verify,
+                    remind_before: None,
                 });
             }
             Some(JobKind::Workflow(name)) => workflows.push(crate::target::WorkflowTarget {

@@ -63,6 +63,8 @@ pub struct RotationTarget {
     pub implicit: bool,
     /// Watch the consumers after each rotation (the block's `verify`).
     pub verify: Option<crate::verify::VerifySpec>,
+    /// Write `rotation.scheduled` this long before each slot.
+    pub remind_before: Option<Duration>,
 }
 
 impl RotationTarget {

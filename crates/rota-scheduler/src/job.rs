@@ -252,6 +252,74 @@ pub struct JobRun {
     pub payload: serde_json::Value,
     /// This run's lease: whether this runner still holds the slot.
     pub lease: RunLease,
+    /// Events the handler reports about this run: stored with the run's
+    /// end, in the same transaction (see [`crate::outbox`]).
+    pub events: EventBuffer,
+}
+
+/// Events a handler collects during a run (cloneable; shared).
+#[derive(Debug, Clone, Default)]
+pub struct EventBuffer(Arc<std::sync::Mutex<Vec<crate::outbox::NewEvent>>>);
+
+impl EventBuffer {
+    /// Adds an event.
+    pub fn push(&self, event: crate::outbox::NewEvent) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
+    }
+
+    /// Takes the events collected so far.
+    pub fn take(&self) -> Vec<crate::outbox::NewEvent> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// How a run ended, for [`RunEvents`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RunEnd<'a> {
+    /// The job.
+    pub name: &'a str,
+    /// The slot.
+    pub slot: DateTime<Utc>,
+    /// The attempt.
+    pub attempt: u32,
+    /// How it ended.
+    pub outcome: crate::store::Outcome,
+    /// The redacted error.
+    pub error: Option<&'a str>,
+    /// Whether the job needed attention before this run.
+    pub was_attention: bool,
+    /// Whether it needs attention now (the retry budget is spent).
+    pub needs_attention: bool,
+    /// The job's payload.
+    pub payload: &'a serde_json::Value,
+    /// When it ended.
+    pub ended: DateTime<Utc>,
+}
+
+/// Turns run ends into events (needs attention, recovered), stored with
+/// the run's end in one transaction.
+pub trait RunEvents: Send + Sync + 'static {
+    /// The events about `end`.
+    fn ended(&self, end: &RunEnd<'_>) -> Vec<crate::outbox::NewEvent>;
+}
+
+/// A [`RunEvents`] in a [`crate::RunnerConfig`].
+#[derive(Clone)]
+pub struct RunEventsHook(pub Arc<dyn RunEvents>);
+
+impl fmt::Debug for RunEventsHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RunEventsHook")
+    }
 }
 
 /// The lease of a run, renewed by the runner's heartbeat while the run

@@ -29,6 +29,8 @@
 
 pub mod clock;
 pub mod job;
+pub mod outbox;
+mod outbox_pg;
 pub mod pg;
 pub mod runner;
 pub mod schedule;
@@ -36,7 +38,11 @@ pub mod store;
 pub mod store_pg;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use job::{CatchUp, Handler, JobRun, JobSpec, Policy, RetryPolicy, RunError};
+pub use job::{
+    CatchUp, EventBuffer, Handler, JobRun, JobSpec, Policy, RetryPolicy, RunEnd, RunError,
+    RunEvents,
+};
+pub use outbox::{NewEvent, Outbox};
 pub use runner::{Event, JobCounts, JobStatus, Runner, RunnerConfig, RunnerError, ShutdownReport};
 pub use schedule::{Schedule, ScheduleError, parse_tz};
 pub use store::{JobStore, Outcome, Retention, RunRecord, RunState, SqliteStore, StoreError};

@@ -103,6 +103,8 @@ pub struct RunnerConfig {
     /// that runs what is due within a horizon): slots in the lookahead are
     /// due early, not missed.
     pub lookahead: Duration,
+    /// Events about run ends, stored with them.
+    pub run_events: Option<crate::job::RunEventsHook>,
 }
 
 impl Default for RunnerConfig {
@@ -119,6 +121,7 @@ impl Default for RunnerConfig {
             store_retry: Duration::from_secs(1),
             single_pass: false,
             lookahead: Duration::ZERO,
+            run_events: None,
         }
     }
 }
@@ -163,6 +166,13 @@ impl RunnerConfig {
     /// See [`RunnerConfig::lookahead`].
     pub fn lookahead(mut self, ahead: Duration) -> Self {
         self.lookahead = ahead;
+        self
+    }
+
+    /// Adds events about run ends (see [`crate::job::RunEvents`]).
+    #[must_use]
+    pub fn run_events(mut self, hook: Arc<dyn crate::job::RunEvents>) -> Self {
+        self.run_events = Some(crate::job::RunEventsHook(hook));
         self
     }
 
@@ -1384,13 +1394,15 @@ async fn run(
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .insert(Arc::clone(&p.name), lease.clone());
+    let events = crate::job::EventBuffer::default();
     let job_run = JobRun {
         name: Arc::clone(&p.name),
         slot: at(run_slot),
         attempt: claimed.attempt,
         due: at(p.due),
-        payload,
+        payload: payload.clone(),
         lease,
+        events: events.clone(),
     };
     let started = inner.clock.now();
     tracing::info!(job.name = %p.name, job.slot = %at(run_slot), job.attempt = claimed.attempt, "run started");
@@ -1482,6 +1494,20 @@ async fn run(
             }
         }
     };
+    let mut events = events.take();
+    if let Some(hook) = &inner.config.run_events {
+        events.extend(hook.0.ended(&crate::job::RunEnd {
+            name: &p.name,
+            slot: at(run_slot),
+            attempt: claimed.attempt,
+            outcome,
+            error: error.as_deref(),
+            was_attention,
+            needs_attention: next.needs_attention,
+            payload: &payload,
+            ended: at(now),
+        }));
+    }
     let done = Done {
         idx: p.idx,
         name: Arc::clone(&p.name),
@@ -1495,6 +1521,7 @@ async fn run(
             error,
             ended_ms: now,
             next,
+            events,
         },
         _permit: permit,
     };

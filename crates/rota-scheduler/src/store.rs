@@ -238,6 +238,9 @@ pub struct Finish {
     pub ended_ms: i64,
     /// What is pending afterwards.
     pub next: Next,
+    /// Events about the run, stored in the same transaction (see
+    /// [`crate::outbox`]).
+    pub events: Vec<crate::outbox::NewEvent>,
 }
 
 /// Slots passed over without running: records one `missed` history row and
@@ -432,7 +435,7 @@ pub trait JobStore: Send + Sync + 'static {
     }
 }
 
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -511,13 +514,14 @@ impl SqliteStore {
             });
         }
         retry_busy(|| conn.execute_batch(SCHEMA))?;
+        retry_busy(|| conn.execute_batch(crate::outbox::SQLITE_SCHEMA))?;
         retry_busy(|| conn.pragma_update(None, "user_version", SCHEMA_VERSION))?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+    pub(crate) fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn.lock().map_err(|_| StoreError::Poisoned)
     }
 }
@@ -755,6 +759,7 @@ impl JobStore for SqliteStore {
                     f.next.needs_attention,
                     f.ended_ms
                 ])?;
+            crate::outbox::insert_sqlite(&tx, &f.events)?;
             out.push(n == 1);
         }
         tx.commit()?;

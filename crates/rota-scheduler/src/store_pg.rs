@@ -30,7 +30,8 @@ pub fn jobs_channel(schema: &str) -> String {
 }
 
 /// The scheduler's tables, one migration per layout version.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 CREATE TABLE jobs (
     name            TEXT PRIMARY KEY,
     schedule        TEXT NOT NULL,
@@ -61,7 +62,9 @@ CREATE TABLE runs (
 CREATE INDEX runs_by_job ON runs (job, id);
 CREATE INDEX runs_running ON runs (job) WHERE outcome = 'running';
 CREATE INDEX runs_by_end ON runs (ended_at);
-"];
+",
+    crate::outbox::PG_MIGRATION,
+];
 
 const JOB_COLUMNS: &str = "name, schedule, tz, payload, policy, paused, needs_attention, \
                            slot, due, attempts, lease_owner, lease_until";
@@ -104,7 +107,7 @@ impl PgStore {
         &self.pool
     }
 
-    fn table(&self, name: &str) -> String {
+    pub(crate) fn table(&self, name: &str) -> String {
         format!("\"{}\".{name}", self.pool.options().schema_name())
     }
 
@@ -158,7 +161,7 @@ fn encode_policy(policy: &Policy) -> String {
     serde_json::to_string(policy).unwrap_or_default()
 }
 
-fn query_err(e: PgError) -> StoreError {
+pub(crate) fn query_err(e: PgError) -> StoreError {
     StoreError::Pg(e)
 }
 
@@ -380,12 +383,17 @@ impl JobStore for PgStore {
                  lease_owner = NULL, lease_until = NULL, updated_at = $7
              WHERE name = $1 AND lease_owner = $2"
         );
+        let (insert_event, insert_delivery) = crate::outbox_pg::insert_sql(self);
         let finishes = finishes.to_vec();
         self.pool
             .run(move |c| {
                 Box::pin(async move {
                     let tx = c.transaction().await?;
                     let (close, release) = (tx.prepare(&close).await?, tx.prepare(&release).await?);
+                    let (insert_event, insert_delivery) = (
+                        tx.prepare(&insert_event).await?,
+                        tx.prepare(&insert_delivery).await?,
+                    );
                     let mut out = Vec::with_capacity(finishes.len());
                     for f in &finishes {
                         tx.execute(
@@ -406,6 +414,8 @@ impl JobStore for PgStore {
                                     &f.ended_ms,
                                 ],
                             )
+                            .await?;
+                        crate::outbox_pg::insert(&tx, &insert_event, &insert_delivery, &f.events)
                             .await?;
                         out.push(n == 1);
                     }

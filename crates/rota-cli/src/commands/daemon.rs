@@ -71,6 +71,20 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
         return Ok(ExitCode::FAILURE);
     }
     let resolved = resolve_rotation(backend, stores, registry, crash, metrics.as_ref())?;
+    let events = crate::events::open(&config, resolved.outbox.clone())?;
+    if let Some(m) = &metrics {
+        events.observe(m.clone());
+    }
+    let events_server = match args.events_addr {
+        Some(addr) => {
+            let s = crate::events::server::serve(addr, events.clone())
+                .await
+                .with_context(|| format!("cannot serve events on {addr}"))?;
+            tracing::info!(addr = %s.local_addr(), "events listening");
+            Some(s)
+        }
+        None => None,
+    };
     let workflows = Arc::new(WorkflowJobs::load(&config, global, &resolved.backend)?);
     let daemon = Daemon::new(
         resolved.store.clone(),
@@ -86,6 +100,7 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
                 .clone()
                 .map(|m| m as Arc<dyn rota_rotation::DaemonObserver>),
             notify_timeout: NOTIFY_TIMEOUT,
+            events: Some(events.clone()),
         },
     );
     if let Some(m) = &metrics {
@@ -107,7 +122,11 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
                 }
             })
             .await?;
+        daemon.drain_events(crate::events::DRAIN).await;
         if let Some(s) = server {
+            s.shutdown().await;
+        }
+        if let Some(s) = events_server {
             s.shutdown().await;
         }
         print_once(global, &report)?;
@@ -138,6 +157,7 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
         registry: &resolved.registry,
         workflows: &workflows,
         metrics: metrics.as_ref(),
+        events: &events,
     };
     loop {
         tokio::select! {
@@ -154,6 +174,9 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
     // /healthz answers 503 (draining) from here until the server stops.
     let report = daemon.shutdown(grace).await;
     if let Some(s) = server {
+        s.shutdown().await;
+    }
+    if let Some(s) = events_server {
         s.shutdown().await;
     }
     if !report.drained {
@@ -210,6 +233,7 @@ struct Reloading<'a> {
     registry: &'a PluginRegistry,
     workflows: &'a WorkflowJobs,
     metrics: Option<&'a Arc<Metrics>>,
+    events: &'a Arc<rota_rotation::events::Events>,
 }
 
 impl Reloading<'_> {
@@ -237,6 +261,13 @@ impl Reloading<'_> {
             );
             return;
         }
+        let sinks = match crate::events::events_config(&c) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "a notify block cannot be used; keeping the jobs");
+                return;
+            }
+        };
         let prepared = match self.workflows.prepare(&c) {
             Ok(p) => p,
             Err(e) => {
@@ -259,6 +290,7 @@ impl Reloading<'_> {
         // runs without its script; if registering fails the old jobs stay and
         // the new scripts serve them (unchanged names run the new script).
         self.workflows.install(prepared);
+        self.events.set_config(sinks);
         match daemon.register(&targets).await {
             Ok(n) => {
                 tracing::info!(jobs = n.len(), "configuration reloaded");

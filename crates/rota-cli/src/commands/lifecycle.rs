@@ -594,6 +594,7 @@ pub(crate) async fn execute(
     )
     .await;
     drop(task);
+    crate::events::after_apply(global, config, &backend.data_dir, plan, &report).await;
     let (added, changed, destroyed) = report.counts();
     let failures: Vec<_> = report.failures().collect();
     for f in &failures {

@@ -8,6 +8,7 @@ use clap::CommandFactory as _;
 use crate::cli::{Cli, Command};
 
 mod daemon;
+mod events;
 mod init;
 mod lifecycle;
 mod local;
@@ -18,6 +19,8 @@ mod rotation;
 mod schedule;
 mod secret;
 mod workflow;
+
+pub(crate) use rotation::owner_id;
 
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
@@ -43,8 +46,10 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Destroy(_)
         | Command::Import(_)
         | Command::Show(_) => lifecycle::run(cli.command, &cli.global).await,
-        Command::Rotate(_) | Command::Run(_) | Command::Status(_) | Command::History(_) => {
-            rotation::run(cli.command, cli.global).await
-        }
+        Command::Rotate(_)
+        | Command::Run(_)
+        | Command::Status(_)
+        | Command::History(_)
+        | Command::Events(_) => rotation::run(cli.command, cli.global).await,
     }
 }

@@ -19,7 +19,11 @@ use crate::output::{Hint, emit_json, errln, outln};
 
 /// The scheduler's store and the history (see [`crate::store`]), or `None`
 /// when nothing was recorded yet (no SQLite file).
-type Opened = (Arc<dyn rota_scheduler::JobStore>, Arc<dyn HistoryStore>);
+type Opened = (
+    Arc<dyn rota_scheduler::JobStore>,
+    Arc<dyn HistoryStore>,
+    Arc<dyn rota_scheduler::Outbox>,
+);
 
 fn open_records(
     global: &GlobalArgs,
@@ -31,16 +35,17 @@ fn open_records(
         return Ok(None);
     }
     let stores = choice.open(&super::rotation::owner_id())?;
-    Ok(Some((stores.jobs, stores.history)))
+    Ok(Some((stores.jobs, stores.history, stores.outbox)))
 }
 
 pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitCode> {
     let opened = open_records(global, Some(config), &backend::data_dir(global, config))?;
-    let records = opened.as_ref().map(|(store, history)| Records {
+    let records = opened.as_ref().map(|(store, history, _)| Records {
         store: &**store,
         history: &**history,
     });
-    let mut targets = super::rotation::recorded_targets(config, opened.as_ref().map(|(_, h)| &**h));
+    let mut targets =
+        super::rotation::recorded_targets(config, opened.as_ref().map(|(_, h, _)| &**h));
     // An interval no daemon scheduled yet counts from the secret's last
     // rotation, which only KMS knows: ask it (a data directory another
     // process holds leaves the interval as it is).
@@ -49,7 +54,7 @@ pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitC
             .is_ok_and(|s| s.unanchored_interval().is_some())
             && opened
                 .as_ref()
-                .is_none_or(|(store, _)| store.job(&t.job_name()).ok().flatten().is_none())
+                .is_none_or(|(store, _, _)| store.job(&t.job_name()).ok().flatten().is_none())
     };
     if targets.rotations.iter().any(unscheduled_interval) {
         match backend::resolve(global, config).await {
@@ -60,7 +65,31 @@ pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitC
         }
     }
     let rows = report::status(&targets, records.as_ref(), crate::clock::now())?;
-    print_status(global, &rows, "No rotations or workflows are configured.")
+    let code = print_status(global, &rows, "No rotations or workflows are configured.")?;
+    if global.output == OutputFormat::Text
+        && let Some((_, _, outbox)) = &opened
+    {
+        print_sink_trouble(&**outbox);
+    }
+    Ok(code)
+}
+
+/// One line per notify sink with dead or pending events (text only).
+fn print_sink_trouble(outbox: &dyn rota_scheduler::Outbox) {
+    let Ok(sinks) = outbox.sinks() else { return };
+    for c in sinks.iter().filter(|c| c.dead > 0 || c.pending > 0) {
+        let oldest = c
+            .oldest_pending_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map(|t| format!(", oldest pending from {}", report::rfc3339(t)))
+            .unwrap_or_default();
+        outln!(
+            "notify {}: {} dead, {} pending{oldest} (rota events --sinks)",
+            c.sink,
+            c.dead,
+            c.pending
+        );
+    }
 }
 
 /// `rota status` when the configuration does not load (its errors are
@@ -78,7 +107,7 @@ pub(crate) fn status_without_config(
         .data_dir
         .clone()
         .unwrap_or_else(|| lifecycle::config_root(&lifecycle::config_path(global)).join(".rota"));
-    let Some((store, history)) = open_records(global, None, &data_dir)? else {
+    let Some((store, history, _)) = open_records(global, None, &data_dir)? else {
         errln!("error: no scheduler store in {}", data_dir.display());
         return Ok(ExitCode::FAILURE);
     };
@@ -181,7 +210,7 @@ pub(crate) fn history(
     config: &Config,
     args: &HistoryArgs,
 ) -> Result<ExitCode> {
-    let Some((_, h)) = open_records(global, Some(config), &backend::data_dir(global, config))?
+    let Some((_, h, _)) = open_records(global, Some(config), &backend::data_dir(global, config))?
     else {
         let targets = config.targets();
         if let Some(name) = args.name.as_deref()

@@ -79,6 +79,7 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
     let owner = super::rotation::owner_id();
     let stores = super::rotation::open_stores(global, &config, &backend, &owner)?;
     let resolved = resolve_rotation(backend, stores, registry, crash, None)?;
+    let events = crate::events::open(&config, resolved.outbox.clone())?;
     let (live, unnamed) =
         live_targets(&config, &resolved.backend.client, Some(&*resolved.history)).await?;
     let targets = select(&live, &args.names, args.all)?;
@@ -91,7 +92,31 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
         if !args.verify {
             req.verify = None;
         }
+        let started = events.event(
+            rota_rotation::events::event_id(&["rotation.started", &t.job_name(), &req.token]),
+            "rotation.started",
+            &req.secret,
+            events.now(),
+            serde_json::json!({
+                "rotation": t.rotation,
+                "plugin": req.plugin,
+                "attempt": req.attempt,
+                "version_id": req.token,
+            }),
+        );
+        events.append(vec![started]).await;
         let result = resolved.jobs.rotate(&req).await;
+        if !matches!(result, Err(RunRotationError::Busy(_))) {
+            let ended = rota_rotation::events::run::outcome(
+                &events,
+                &t.job_name(),
+                &t.rotation,
+                &req,
+                None,
+                &result,
+            );
+            events.append(vec![ended]).await;
+        }
         if let Err(e) = &result {
             let clock = crate::clock::shared();
             rota_rotation::daemon::notify_manual_failure(
@@ -109,6 +134,7 @@ pub(crate) async fn rotate(global: &GlobalArgs, args: RotateArgs) -> Result<Exit
         task.inc(1);
     }
     drop(task);
+    crate::events::deliver_now(&events).await;
     drop(resolved.history);
     match global.output {
         OutputFormat::Json => emit_json(&rows)?,

@@ -61,6 +61,10 @@ pub(crate) async fn run(command: Command, mut global: GlobalArgs) -> Result<Exit
             Ok(None) => super::records::status_without_config(&global, None),
             Err(e) => super::records::status_without_config(&global, Some(e)),
         },
+        Command::Events(args) => match lifecycle::load(&global, &args.vars)? {
+            Some(config) => super::events::run(&global, &config, &args).await,
+            None => Ok(ExitCode::FAILURE),
+        },
         Command::History(args) => match lifecycle::load(&global, &args.vars)? {
             Some(config) => super::records::history(&global, &config, &args),
             None => Ok(ExitCode::FAILURE),
@@ -109,6 +113,8 @@ pub(crate) struct Resolved {
     pub(crate) history: Arc<dyn HistoryStore>,
     /// The scheduler's store (SQLite here, or the shared PostgreSQL).
     pub(crate) store: Arc<dyn rota_scheduler::JobStore>,
+    /// The event outbox beside it.
+    pub(crate) outbox: Arc<dyn rota_scheduler::Outbox>,
     /// How long the runner's leases last unless renewed.
     pub(crate) lease_ttl: Duration,
     /// The plugins the rotator runs with (loaded once, at start).
@@ -144,6 +150,7 @@ pub(crate) fn resolve_rotation(
         jobs,
         history,
         store: stores.jobs,
+        outbox: stores.outbox,
         lease_ttl: stores.lease_ttl,
         registry,
     })

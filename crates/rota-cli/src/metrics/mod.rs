@@ -93,6 +93,38 @@ impl<const N: usize> Counters<N> {
     }
 }
 
+fn latency_histogram() -> Histogram {
+    Histogram::new(LAG_BUCKETS.iter().copied())
+}
+
+impl rota_rotation::events::EventsObserver for Metrics {
+    fn written(&self, kind: &str) {
+        self.events_written.inc([kind]);
+    }
+
+    fn delivered(&self, sink: &str, kind: &str, latency: Duration) {
+        self.events_delivered.inc([sink, kind]);
+        self.event_latency
+            .get_or_create(&vec![("sink", sink.to_owned())])
+            .observe(latency.as_secs_f64());
+    }
+
+    fn retried(&self, sink: &str, kind: &str) {
+        self.events_retried.inc([sink, kind]);
+    }
+
+    fn dead(&self, sink: &str, kind: &str) {
+        self.events_dead.inc([sink, kind]);
+    }
+
+    fn dropped(&self, sink: &str, n: u64) {
+        self.events_dropped
+            .family
+            .get_or_create(&self.events_dropped.labels([sink]))
+            .inc_by(n);
+    }
+}
+
 fn step_histogram() -> Histogram {
     Histogram::new(STEP_BUCKETS.iter().copied())
 }
@@ -106,6 +138,12 @@ pub(crate) struct Metrics {
     jobs_needing_attention: Gauge,
     verifications: Counters<2>,
     rollbacks: Counters<2>,
+    events_written: Counters<1>,
+    events_delivered: Counters<2>,
+    events_retried: Counters<2>,
+    events_dead: Counters<2>,
+    events_dropped: Counters<1>,
+    event_latency: Family<Labels, Histogram, fn() -> Histogram>,
     store_up: Gauge,
     cluster_needing_attention: Gauge,
     slot_lag: Histogram,
@@ -165,6 +203,42 @@ impl Metrics {
             "Rollbacks (a failed step before the promotion, or a failed verification after it) by plugin and outcome (ok, failed).",
             ["plugin", "outcome"],
         );
+        let events_written = Counters::new(
+            &mut r,
+            "rota_events_written_total",
+            "Events this process wrote to the outbox, by type.",
+            ["type"],
+        );
+        let events_delivered = Counters::new(
+            &mut r,
+            "rota_events_delivered_total",
+            "Events delivered, by sink and type.",
+            ["sink", "type"],
+        );
+        let events_retried = Counters::new(
+            &mut r,
+            "rota_events_retried_total",
+            "Failed deliveries that will be retried, by sink and type.",
+            ["sink", "type"],
+        );
+        let events_dead = Counters::new(
+            &mut r,
+            "rota_events_dead_total",
+            "Events given up after the sink's retry_for (parked as dead), by sink and type.",
+            ["sink", "type"],
+        );
+        let events_dropped = Counters::new(
+            &mut r,
+            "rota_events_dropped_total",
+            "Undelivered events dropped because the sink's backlog reached max_pending, by sink.",
+            ["sink"],
+        );
+        let event_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        r.register(
+            "rota_event_delivery_seconds",
+            "From an event's time to its delivery, by sink.",
+            event_latency.clone(),
+        );
         let store_up = Gauge::default();
         r.register(
             "rota_store_up",
@@ -220,6 +294,12 @@ impl Metrics {
             jobs_needing_attention,
             verifications,
             rollbacks,
+            events_written,
+            events_delivered,
+            events_retried,
+            events_dead,
+            events_dropped,
+            event_latency,
             store_up,
             cluster_needing_attention,
             slot_lag,

@@ -28,6 +28,7 @@
 mod block;
 pub mod diag;
 pub mod funcs;
+pub mod notify;
 pub mod plugins;
 pub mod rotation;
 pub mod store;
@@ -66,6 +67,8 @@ const TOP_BLOCKS: &[&str] = &[
     "workflow",
     "plugins",
     "store",
+    "notify",
+    "events",
     "terraform",
 ];
 
@@ -195,6 +198,10 @@ pub struct Config {
     pub plugin_paths: Vec<PathBuf>,
     /// The `store` block: the shared PostgreSQL store, if configured.
     pub store: Option<store::StoreConfig>,
+    /// The `notify` blocks: where events are delivered.
+    pub notify: Vec<notify::NotifyConfig>,
+    /// The `events` block.
+    pub events: notify::EventsSettings,
     vars: Value,
     locals: Value,
 }
@@ -344,6 +351,8 @@ impl Config {
         self.workflows = workflow::load(&self.files, &top.workflows, &ctx, &self.root, diags);
         self.plugin_paths = plugins::load(&self.files, &top.plugins, &ctx, &self.root, diags);
         self.store = store::load(&self.files, &top.store, &ctx, &self.root, diags);
+        self.notify = notify::load(&self.files, &top.notify, &ctx, &self.root, diags);
+        self.events = notify::load_settings(&self.files, &top.events, &ctx, &self.root, diags);
     }
 
     /// Reports resources that name the same secret (KMS would refuse the
@@ -523,6 +532,8 @@ struct TopLevel {
     /// The `plugins` blocks.
     plugins: Vec<(usize, Block)>,
     store: Vec<(usize, Block)>,
+    notify: Vec<(usize, Block)>,
+    events: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -738,6 +749,8 @@ impl Loader {
             workflows: Vec::new(),
             plugin_paths: Vec::new(),
             store: None,
+            notify: Vec::new(),
+            events: Default::default(),
             vars,
             locals,
         };
@@ -847,6 +860,8 @@ impl Loader {
             "workflow" => top.workflows.push((fi, block.clone())),
             "plugins" => top.plugins.push((fi, block.clone())),
             "store" => top.store.push((fi, block.clone())),
+            "notify" => top.notify.push((fi, block.clone())),
+            "events" => top.events.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }

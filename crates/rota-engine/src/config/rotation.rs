@@ -73,6 +73,7 @@ pub const ROTATION_ARGS: &[&str] = &[
     "max_attempts",
     "retry_backoff",
     "timeout",
+    "remind_before",
 ];
 
 /// Blocks inside a `rotation` block.
@@ -197,6 +198,7 @@ fn default_target(rotation: String) -> RotationTarget {
         on_failure: OnFailure::default(),
         implicit: false,
         verify: None,
+        remind_before: None,
     }
 }
 
@@ -328,6 +330,11 @@ impl RotationBlock {
             "timeout" => match d.duration(&attr) {
                 Some(limit) if limit.is_zero() => d.must_be(&attr, "positive", "e.g. \"15m\""),
                 Some(limit) => t.timeout = limit,
+                None => {}
+            },
+            "remind_before" => match d.duration(&attr) {
+                Some(lead) if lead.is_zero() => d.must_be(&attr, "positive", "e.g. \"1h\""),
+                Some(lead) => t.remind_before = Some(lead),
                 None => {}
             },
             "jitter" => {

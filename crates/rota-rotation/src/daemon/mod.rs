@@ -303,6 +303,9 @@ pub struct DaemonOptions {
     /// How long the runner's leases last unless renewed (the heartbeat
     /// renews them every third of it).
     pub lease_ttl: Duration,
+    /// Where events are written and delivered from (the scheduler store's
+    /// outbox); `None`: no events.
+    pub events: Option<Arc<crate::events::Events>>,
 }
 
 /// The daemon core. See the module docs.
@@ -316,6 +319,12 @@ pub struct Daemon {
     runner: Mutex<Option<Runner>>,
     /// The targets registered last (a reload logs what changed).
     registered: Mutex<Option<Targets>>,
+    /// Reminders ahead of slots, when events are on.
+    reminders: Option<Arc<crate::events::reminders::Reminders>>,
+    /// Stops the deliverer and the reminders.
+    events_stop: tokio::sync::watch::Sender<bool>,
+    /// The deliverer and reminder tasks.
+    event_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// What the handler and the notification task share.
@@ -332,6 +341,8 @@ struct Shared {
     summaries: Mutex<HashMap<String, String>>,
     /// Runs in flight.
     working: tokio::sync::watch::Sender<usize>,
+    /// Events, when on.
+    events: Option<Arc<crate::events::Events>>,
 }
 
 impl Daemon {
@@ -347,7 +358,12 @@ impl Daemon {
             seen: Mutex::default(),
             summaries: Mutex::default(),
             working: tokio::sync::watch::Sender::new(0),
+            events: options.events.clone(),
         });
+        let reminders = options
+            .events
+            .as_ref()
+            .map(|e| Arc::new(crate::events::reminders::Reminders::new(Arc::clone(e))));
         Self {
             store,
             shared,
@@ -357,6 +373,9 @@ impl Daemon {
             clock: options.clock,
             runner: Mutex::new(None),
             registered: Mutex::new(None),
+            reminders,
+            events_stop: tokio::sync::watch::Sender::new(false),
+            event_tasks: Mutex::default(),
         }
     }
 
@@ -397,6 +416,26 @@ impl Daemon {
             }
         }
         self.shared.notifications.replace(&targets.rotations);
+        if let Some(r) = &self.reminders {
+            r.set(
+                targets
+                    .rotations
+                    .iter()
+                    .filter_map(|t| {
+                        t.remind_before
+                            .map(|before| crate::events::reminders::Reminder {
+                                job: t.job_name(),
+                                secret: t.secret.clone(),
+                                rotation: t.rotation.clone(),
+                                plugin: t.plugin.clone(),
+                                schedule: t.schedule.clone(),
+                                timezone: t.timezone.clone(),
+                                before,
+                            })
+                    })
+                    .collect(),
+            );
+        }
         let previous = lock(&self.registered).replace(targets.clone());
         if let Some(previous) = previous {
             for change in previous.changes_to(targets) {
@@ -426,28 +465,42 @@ impl Daemon {
         if self.runner().is_some() {
             return Err(DaemonError::AlreadyRunning);
         }
+        let mut config = RunnerConfig::with_owner(self.owner.clone())
+            .max_concurrent(self.concurrency)
+            .lease_ttl(self.lease_ttl);
+        if let Some(e) = &self.shared.events {
+            config = config.run_events(Arc::new(crate::events::run::DaemonRunEvents::new(
+                Arc::clone(e),
+            )));
+        }
         let runner = Runner::new(
             self.store.clone(),
             self.clock.clone(),
-            RunnerConfig::with_owner(self.owner.clone())
-                .max_concurrent(self.concurrency)
-                .lease_ttl(self.lease_ttl),
+            config,
             self.handler(),
         );
         let mut events = runner.subscribe();
         runner.start().await?;
         *lock(&self.runner) = Some(runner.clone());
+        self.start_events();
         let shared = self.shared.clone();
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
                     Ok(Event::Finished {
                         name,
-                        needs_attention: true,
+                        needs_attention,
                         error,
                         attempt,
                         ..
                     }) => {
+                        // The run's events are stored now.
+                        if let Some(e) = &shared.events {
+                            e.wake().notify_waiters();
+                        }
+                        if !needs_attention {
+                            continue;
+                        }
                         // Delivered aside: a slow webhook never delays
                         // the next event.
                         let shared = shared.clone();
@@ -466,13 +519,56 @@ impl Daemon {
         Ok(runner)
     }
 
-    /// Stops the scheduler, letting runs in flight finish within `grace`.
+    /// Starts delivering events and writing reminders (when events are
+    /// on).
+    fn start_events(&self) {
+        let Some(events) = &self.shared.events else {
+            return;
+        };
+        let mut tasks = lock(&self.event_tasks);
+        match crate::events::deliver::Deliverer::new(Arc::clone(events), self.owner.clone()) {
+            Ok(d) => {
+                let stop = self.events_stop.subscribe();
+                tasks.push(tokio::spawn(Arc::new(d).run(stop)));
+            }
+            Err(e) => tracing::error!(error = %e, "cannot deliver events"),
+        }
+        if let Some(r) = &self.reminders {
+            let (r, stop) = (Arc::clone(r), self.events_stop.subscribe());
+            tasks.push(tokio::spawn(async move { r.run(stop).await }));
+        }
+    }
+
+    /// Delivers the events due now, for at most `within` (after a
+    /// `--once` pass; a running daemon delivers continuously). Returns how
+    /// many were delivered.
+    pub async fn drain_events(&self, within: Duration) -> usize {
+        let Some(events) = &self.shared.events else {
+            return 0;
+        };
+        match crate::events::deliver::Deliverer::new(Arc::clone(events), self.owner.clone()) {
+            Ok(d) => d.drain(within).await,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot deliver events");
+                0
+            }
+        }
+    }
+
+    /// Stops the scheduler, letting runs in flight finish within `grace`,
+    /// then the event delivery (what is undelivered stays in the outbox).
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         let runner = lock(&self.runner).take();
-        match runner {
+        let report = match runner {
             Some(r) => r.shutdown(grace).await,
             None => ShutdownReport::default(),
+        };
+        self.events_stop.send_replace(true);
+        let tasks = std::mem::take(&mut *lock(&self.event_tasks));
+        for t in tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
+        report
     }
 }
 
@@ -500,7 +596,16 @@ impl Shared {
     async fn rotation(&self, run: &JobRun) -> Result<(), rota_scheduler::RunError> {
         let name = run.name.to_string();
         let req = RotationJobs::request(run)?;
+        if let Some(e) = &self.events {
+            e.append(vec![crate::events::run::started(e, run, &req)])
+                .await;
+        }
         let result = self.jobs.rotate(&req).await;
+        if let Some(e) = &self.events {
+            let event = crate::events::run::ended(e, run, &req, &result);
+            e.written(std::slice::from_ref(&event));
+            run.events.push(event);
+        }
         let outcome = match &result {
             Ok(o) => {
                 tracing::info!(job.name = %name, rotation.version = %version_of(o), outcome = RunOutcome::of(o).as_str(), "rotation done");
@@ -544,6 +649,11 @@ impl Shared {
         });
         if let Some(o) = &self.observer {
             o.workflow_finished(name, result.is_ok());
+        }
+        if let Some(e) = &self.events {
+            let event = crate::events::run::workflow(e, name, run, &result);
+            e.written(std::slice::from_ref(&event));
+            run.events.push(event);
         }
         let job = run.name.to_string();
         match result {

@@ -95,17 +95,23 @@ impl Daemon {
             return Err(DaemonError::AlreadyRunning);
         }
         let horizon = self.clock.now() + chrono::Duration::from_std(within).unwrap_or_default();
+        let mut config = RunnerConfig::with_owner(self.owner.clone())
+            .max_concurrent(self.concurrency)
+            .misfire_grace(within + Duration::from_secs(60))
+            .single_pass(true)
+            .lookahead(within)
+            // The pass's clock is frozen, so nothing renews its leases:
+            // they last as long as a run may.
+            .lease_ttl(Duration::from_secs(3600));
+        if let Some(e) = &self.shared.events {
+            config = config.run_events(Arc::new(crate::events::run::DaemonRunEvents::new(
+                Arc::clone(e),
+            )));
+        }
         let runner = Runner::new(
             self.store.clone(),
             Arc::new(ManualClock::new(horizon)),
-            RunnerConfig::with_owner(self.owner.clone())
-                .max_concurrent(self.concurrency)
-                .misfire_grace(within + Duration::from_secs(60))
-                .single_pass(true)
-                .lookahead(within)
-                // The pass's clock is frozen, so nothing renews its leases:
-                // they last as long as a run may.
-                .lease_ttl(Duration::from_secs(3600)),
+            config,
             self.handler(),
         );
         let mut events = runner.subscribe();

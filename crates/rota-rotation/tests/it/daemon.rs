@@ -109,6 +109,7 @@ impl Env {
                 observer: None,
                 notify_timeout: Duration::from_secs(1),
                 lease_ttl: Duration::from_secs(30),
+                events: None,
             },
         );
         (daemon, history)
@@ -135,6 +136,7 @@ fn target(secret: &str) -> RotationTarget {
         on_failure: OnFailure::default(),
         implicit: false,
         verify: None,
+        remind_before: None,
     }
 }
 

@@ -2,4 +2,5 @@
 //! against the embedded local cloud (`rota_local::LocalCloud`), no binary.
 
 mod daemon;
+mod events;
 mod protocol;

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use rota_scheduler::outbox::{EventQuery, NewEvent, Outbox, Settle};
 use rota_scheduler::pg::{PgOptions, PgPool};
 use rota_scheduler::store::{Claim, ClaimOutcome, Finish, NewJob, Next, Skip};
 use rota_scheduler::{JobStore, Outcome, PgStore, Policy, Retention, SqliteStore, StoreError};
@@ -117,6 +118,7 @@ fn one_slot_is_claimed_by_one_owner_until_the_lease_expires() {
                 error: None,
                 ended_ms: 4_000_001,
                 next: next(7_200_000),
+                events: vec![],
             }])
             .unwrap();
         assert_eq!(late, [false], "{}", be.name);
@@ -405,4 +407,137 @@ fn postgres_announces_job_changes() {
         let got = tokio::time::timeout(std::time::Duration::from_secs(30), changes.recv()).await;
         assert!(matches!(&got, Ok(Ok(Some(n))) if n == "n"), "{got:?}");
     });
+}
+
+/// A backend's name, its job store and its outbox (the same store).
+type NamedStore = (&'static str, Arc<dyn JobStore>, Arc<dyn Outbox>);
+
+fn event(id: &str, subject: &str, sinks: &[&str]) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        subject: subject.into(),
+        kind: "rotation.rotated".into(),
+        time_ms: 1_000,
+        body: format!("{{\"id\":\"{id}\"}}"),
+        sinks: sinks.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+#[test]
+fn a_runs_events_are_stored_with_its_end_and_delivered_in_order_per_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let schema = TestSchema::new();
+    let sqlite = Arc::new(SqliteStore::open(&path).unwrap());
+    let pg_pool = Arc::new(
+        PgPool::connect(
+            PgOptions::parse(PG_URL, None).unwrap().schema(&schema.name),
+            4,
+        )
+        .unwrap(),
+    );
+    let pg = Arc::new(PgStore::open(pg_pool).unwrap());
+    let stores: Vec<NamedStore> = vec![
+        ("sqlite", sqlite.clone(), sqlite),
+        ("postgres", pg.clone(), pg),
+    ];
+    for (name, jobs, outbox) in stores {
+        jobs.upsert(&[job("j")], 0).unwrap();
+        let won = jobs.claim(&[claim("j", 0)], "a", 3_600_000).unwrap();
+        let ClaimOutcome::Claimed(c) = &won[0] else {
+            panic!("{name}: {won:?}")
+        };
+        let done = jobs
+            .finish(&[Finish {
+                name: "j".into(),
+                run_id: c.run_id,
+                owner: "a".into(),
+                outcome: Outcome::Succeeded,
+                error: None,
+                ended_ms: 3_600_001,
+                next: next(7_200_000),
+                events: vec![
+                    event("e1", "app/a", &["ops", "pager"]),
+                    event("e2", "app/b", &["ops"]),
+                ],
+            }])
+            .unwrap();
+        assert_eq!(done, [true], "{name}");
+        assert_eq!(
+            outbox
+                .append(&[
+                    event("e1", "app/a", &["ops"]),
+                    event("e3", "app/a", &["ops"])
+                ])
+                .unwrap(),
+            1,
+            "{name}: a stored id is not written twice"
+        );
+        let due = outbox.due("ops", 1_000, 10).unwrap();
+        let ids: Vec<&str> = due.iter().map(|p| p.event.id.as_str()).collect();
+        assert_eq!(ids, ["e1", "e2"], "{name}: e3 waits for e1");
+        outbox
+            .settle(
+                "ops",
+                &[
+                    (
+                        due[0].event.seq,
+                        Settle::Retry {
+                            next_ms: 2_000,
+                            error: "down".into(),
+                        },
+                    ),
+                    (due[1].event.seq, Settle::Delivered { at_ms: 1_000 }),
+                ],
+            )
+            .unwrap();
+        assert!(outbox.due("ops", 1_999, 10).unwrap().is_empty(), "{name}");
+        assert_eq!(outbox.next_due_ms("ops").unwrap(), Some(2_000), "{name}");
+        let due = outbox.due("ops", 2_000, 10).unwrap();
+        assert_eq!(
+            (due[0].event.id.as_str(), due[0].attempts),
+            ("e1", 1),
+            "{name}"
+        );
+        outbox
+            .settle(
+                "ops",
+                &[(due[0].event.seq, Settle::Delivered { at_ms: 2_000 })],
+            )
+            .unwrap();
+        assert_eq!(
+            outbox.due("ops", 2_000, 10).unwrap()[0].event.id,
+            "e3",
+            "{name}"
+        );
+        let counts = outbox.sinks().unwrap();
+        let ops = counts.iter().find(|c| c.sink == "ops").unwrap();
+        assert_eq!((ops.pending, ops.delivered), (1, 2), "{name}");
+        let pager = counts.iter().find(|c| c.sink == "pager").unwrap();
+        assert_eq!(pager.pending, 1, "{name}");
+        assert_eq!(outbox.cap("pager", 0, 3_000).unwrap(), 1, "{name}");
+        let listed = outbox
+            .events(&EventQuery {
+                kinds: vec!["rotation.rotated".into()],
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(listed.len(), 3, "{name}");
+        let states = outbox.delivery_states(&[listed[0].seq]).unwrap();
+        let states: Vec<(&str, &str)> = states
+            .iter()
+            .map(|d| (d.sink.as_str(), d.state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            [("ops", "delivered"), ("pager", "dropped")],
+            "{name}"
+        );
+        assert!(outbox.take_sink("ops", "a", 0, 10).unwrap(), "{name}");
+        assert!(!outbox.take_sink("ops", "b", 5, 15).unwrap(), "{name}");
+        assert!(outbox.take_sink("ops", "b", 10, 20).unwrap(), "{name}");
+        // e1 and e2 are settled everywhere; e3 is pending.
+        assert_eq!(outbox.prune_events(5_000).unwrap(), 2, "{name}");
+    }
 }

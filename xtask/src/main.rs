@@ -31,6 +31,7 @@ const BENCHES: &[(&str, &str, &str)] = &[
     ("lifecycle", "rota-engine", "lifecycle"),
     ("plugin", "rota-plugin-host", "plugin"),
     ("rotation", "rota-rotation", "rotation"),
+    ("events", "rota-rotation", "events"),
     ("script", "rota-script", "script"),
 ];
 

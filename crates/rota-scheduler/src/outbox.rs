@@ -172,7 +172,8 @@ pub trait Outbox: Send + Sync + 'static {
     /// Any storage failure.
     fn next_due_ms(&self, sink: &str) -> Result<Option<i64>, StoreError>;
 
-    /// Records how attempts ended (seq, result).
+    /// Records how attempts ended (seq, result). When one was delivered,
+    /// the sink's other retries become due at once.
     ///
     /// # Errors
     ///
@@ -408,6 +409,13 @@ impl Outbox for SqliteStore {
             )?
             .execute(params![sink, seq, state, next, error, settled])?;
         }
+        if let Some(at) = healthy_again(results) {
+            tx.prepare_cached(
+                "UPDATE deliveries SET next_ms = ?2
+                 WHERE sink = ?1 AND state = 'pending' AND next_ms > ?2",
+            )?
+            .execute(params![sink, at])?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -513,6 +521,15 @@ SELECT d.sink,
        MIN(CASE WHEN d.state = 'pending' THEN e.time_ms END)
 FROM deliveries d JOIN events e ON e.seq = d.seq
 GROUP BY d.sink ORDER BY d.sink";
+
+/// When a batch delivered something, the sink works again: its waiting
+/// retries are due at once (from this time) instead of after their backoff.
+pub(crate) fn healthy_again(results: &[(i64, Settle)]) -> Option<i64> {
+    results.iter().find_map(|(_, s)| match s {
+        Settle::Delivered { at_ms } => Some(*at_ms),
+        _ => None,
+    })
+}
 
 /// State, next due time, error and settle time of a result.
 pub(crate) fn settle_columns(s: &Settle) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {

@@ -5,7 +5,7 @@ use tokio_postgres::{Row, Statement, Transaction};
 
 use crate::outbox::{
     DUE_WHERE, DeliveryState, EventQuery, NEXT_DUE_SQL, NewEvent, Outbox, Pending, SINKS_SQL,
-    Settle, SinkCounts, StoredEvent, settle_columns,
+    Settle, SinkCounts, StoredEvent, healthy_again, settle_columns,
 };
 use crate::store::StoreError;
 use crate::store_pg::{PgStore, query_err};
@@ -197,6 +197,11 @@ impl Outbox for PgStore {
             })
             .collect();
         let sink = sink.to_owned();
+        let healthy = healthy_again(results);
+        let reset = format!(
+            "UPDATE {} SET next_ms = $2 WHERE sink = $1 AND state = 'pending' AND next_ms > $2",
+            self.table("deliveries")
+        );
         self.pool()
             .run(move |c| {
                 Box::pin(async move {
@@ -205,6 +210,9 @@ impl Outbox for PgStore {
                     for (seq, state, next, error, settled) in &rows {
                         tx.execute(&stmt, &[&sink, seq, state, next, error, settled])
                             .await?;
+                    }
+                    if let Some(at) = healthy {
+                        tx.execute(&reset, &[&sink, &at]).await?;
                     }
                     tx.commit().await
                 })

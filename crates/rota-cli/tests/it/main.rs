@@ -2,6 +2,7 @@
 
 mod authors;
 mod common;
+mod events;
 mod help;
 mod hosts;
 mod init;

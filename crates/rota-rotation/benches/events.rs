@@ -102,7 +102,7 @@ fn main() {
                 ..Default::default()
             },
             "rota://bench",
-            Arc::new(SystemClock) as Arc<dyn Clock>,
+            Arc::new(SystemClock::new()) as Arc<dyn Clock>,
         ));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let deliverer = Arc::new(Deliverer::new(events.clone(), "bench").expect("deliverer"));

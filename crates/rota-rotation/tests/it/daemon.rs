@@ -84,6 +84,16 @@ impl Env {
         crash: CrashHook,
         workflows: Arc<dyn WorkflowRunner>,
     ) -> (Daemon, Arc<SqliteHistory>) {
+        self.daemon_with_events(crash, workflows, None)
+    }
+
+    /// The same, writing events to this env's outbox.
+    fn daemon_with_events(
+        &self,
+        crash: CrashHook,
+        workflows: Arc<dyn WorkflowRunner>,
+        events: Option<Arc<rota_rotation::events::Events>>,
+    ) -> (Daemon, Arc<SqliteHistory>) {
         let db = self.dir.path().join("scheduler.db");
         let history = Arc::new(SqliteHistory::open(&db).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(self.clock.clone());
@@ -109,7 +119,7 @@ impl Env {
                 observer: None,
                 notify_timeout: Duration::from_secs(1),
                 lease_ttl: Duration::from_secs(30),
-                events: None,
+                events,
             },
         );
         (daemon, history)
@@ -305,4 +315,82 @@ async fn registering_removes_the_jobs_no_longer_configured() {
     assert!(err.to_string().contains("\"app/c\""), "{err}");
     let stored: Vec<String> = store.jobs().unwrap().into_iter().map(|j| j.name).collect();
     assert_eq!(stored, ["rotate:app/a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_budget_and_the_next_success_write_needs_attention_and_recovered() {
+    use rota_rotation::events::{Events, EventsConfig};
+    use rota_scheduler::outbox::{EventQuery, Outbox};
+    let e = env().await;
+    e.create("app/db").await;
+    let mut t = target("app/db");
+    t.max_attempts = 1;
+    let targets = Targets {
+        rotations: vec![t],
+        workflows: vec![],
+    };
+    let outbox = Arc::new(SqliteStore::open(e.dir.path().join("scheduler.db")).unwrap());
+    let events = Arc::new(Events::new(
+        outbox.clone(),
+        EventsConfig::default(),
+        "rota://test",
+        Arc::new(e.clock.clone()) as Arc<dyn Clock>,
+    ));
+    let crash = CrashHook::new(|p| {
+        if p == CrashPoint::BeforeTargetChange {
+            panic!("simulated failure");
+        }
+    });
+    let (daemon, _) =
+        e.daemon_with_events(crash, Arc::new(Counting::default()), Some(events.clone()));
+    let names = daemon.register(&targets).await.unwrap();
+    let report = daemon
+        .once(&names, Duration::ZERO, Duration::from_secs(10), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 1, "{report:?}");
+    drop(daemon);
+    // The next slot, a day later, succeeds.
+    e.clock.advance(chrono::Duration::days(1));
+    let (daemon, _) = e.daemon_with_events(
+        CrashHook::none(),
+        Arc::new(Counting::default()),
+        Some(events),
+    );
+    let names = daemon.register(&targets).await.unwrap();
+    let report = daemon
+        .once(&names, Duration::ZERO, Duration::from_secs(10), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let written = outbox
+        .events(&EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let kinds: Vec<&str> = written.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "rotation.started",
+            "rotation.needs_attention",
+            "rotation.started",
+            "rotation.resumed",
+            "rotation.recovered"
+        ],
+        "{written:#?}"
+    );
+    let attention: serde_json::Value = serde_json::from_str(&written[1].body).unwrap();
+    assert_eq!(attention["subject"], "app/db");
+    assert_eq!(attention["data"]["rotation"], "apps");
+    assert_eq!(attention["data"]["attempt"], 1);
+    assert!(
+        attention["data"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("panicked"),
+        "{attention}"
+    );
+    assert!(written.iter().all(|e| !e.body.contains("initial-value")));
 }

@@ -17,6 +17,7 @@
 //! passes configuration in, and diagnostics go through `tracing`.
 #![forbid(unsafe_code)]
 
+pub mod cache;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod credentials;

@@ -37,6 +37,9 @@ pub enum FailureKind {
     /// The verification after the promotion failed (rolled back, or
     /// alerted).
     Verification,
+    /// The consumers did not report ACSCurrent within the adoption
+    /// timeout: nothing was changed.
+    Adoption,
 }
 
 /// A failed rotation.

@@ -33,6 +33,9 @@ pub struct JobPayload {
     /// The rotation's `verify` block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<crate::verify::VerifySpec>,
+    /// The rotation's `adoption` block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<crate::adoption::AdoptionSpec>,
 }
 
 /// Why a rotation did not run or did not succeed.
@@ -135,6 +138,7 @@ impl RotationJobs {
             timeout: p.timeout_ms.map(std::time::Duration::from_millis),
             fence: crate::protocol::Fence::default(),
             verify: p.verify,
+            adoption: p.adoption,
         })
     }
 

@@ -23,6 +23,7 @@
 //! (rota-engine) and handed in as targets.
 #![forbid(unsafe_code)]
 
+pub mod adoption;
 pub mod crash;
 pub mod daemon;
 pub mod error;

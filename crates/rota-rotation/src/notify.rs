@@ -245,6 +245,7 @@ mod tests {
             implicit: false,
             verify: None,
             remind_before: None,
+            adoption: None,
         };
         let n = FailureNotice::new(
             NoticeKind::NeedsAttention,

@@ -159,6 +159,9 @@ pub struct RotationRequest {
     /// break (the rotation block's `verify`; `rota rotate` only with
     /// `--verify`).
     pub verify: Option<crate::verify::VerifySpec>,
+    /// Wait for the consumers to report ACSCurrent before changing the
+    /// credential ACSPrevious holds (the rotation block's `adoption`).
+    pub adoption: Option<crate::adoption::AdoptionSpec>,
 }
 
 /// A condition a rotation checks before it makes its new version current.
@@ -238,6 +241,7 @@ pub struct Rotator {
     fresh_after: u32,
     clock: Arc<dyn Clock>,
     checker: crate::verify::Checker,
+    adoption: Option<Arc<dyn crate::adoption::AdoptionView>>,
 }
 
 /// What a dry run found.
@@ -279,6 +283,7 @@ impl Rotator {
             crash: CrashHook::none(),
             clock: Arc::new(SystemClock::new()),
             checker: crate::verify::Checker::new(),
+            adoption: None,
             step_timeout: Duration::from_secs(300),
             fresh_after: 3,
         }
@@ -293,6 +298,13 @@ impl Rotator {
     /// The clock that dates history records (default: the system clock).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Where the adoption gate reads the consumers' reports (without it,
+    /// `adoption` blocks are not enforced).
+    pub fn with_adoption(mut self, view: Arc<dyn crate::adoption::AdoptionView>) -> Self {
+        self.adoption = Some(view);
         self
     }
 
@@ -799,6 +811,7 @@ impl Run<'_> {
         if versions.current.version_stages.contains(PENDING) {
             return self.finish_interrupted_promotion(&versions).await;
         }
+        self.adoption_gate(&versions).await?;
         let (token, resumed, pending) = self.candidate(&versions, &current.data_type).await?;
         r.crash.reach(CrashPoint::AfterCreate);
         self.set(&token, &pending).await?;
@@ -1198,6 +1211,73 @@ impl Run<'_> {
                 false,
             ),
             Err(e) => e,
+        }
+    }
+
+    /// The adoption gate (see [`crate::adoption`]): with an `adoption`
+    /// spec and an ACSPrevious, waits until enough consumers report
+    /// ACSCurrent; after the timeout, a failure that is not retried.
+    async fn adoption_gate(&self, versions: &Versions) -> Result<(), RotationError> {
+        let (Some(spec), Some(view)) = (&self.req.adoption, &self.rotator.adoption) else {
+            return Ok(());
+        };
+        if versions.previous.is_none() {
+            return Ok(());
+        }
+        let clock = self.rotator.clock.clone();
+        let current = versions.current.version_id.as_str();
+        let deadline = clock.now() + chrono::Duration::from_std(spec.timeout).unwrap_or_default();
+        let mut logged = false;
+        loop {
+            let reports = view.reports(self.name()).await.map_err(|e| {
+                RotationError::new(
+                    Step::Inspect,
+                    FailureKind::State,
+                    format!("cannot read the consumers' reports: {e}"),
+                    true,
+                )
+            })?;
+            let now = clock.now();
+            let on = crate::adoption::consumers_on(
+                &reports,
+                current,
+                now.timestamp_millis(),
+                spec.fresh_for,
+            );
+            if on.len() >= spec.consumers as usize {
+                tracing::info!(rotation.version = %current, consumers = on.len(), "the consumers use ACSCurrent");
+                return Ok(());
+            }
+            if now >= deadline {
+                let behind: Vec<String> = reports
+                    .iter()
+                    .filter(|r| !on.contains(&r.consumer))
+                    .map(|r| format!("{} on {}", r.consumer, r.version_id))
+                    .collect();
+                return Err(RotationError::new(
+                    Step::Inspect,
+                    FailureKind::Adoption,
+                    format!(
+                        "{} of {} consumers report ACSCurrent ({current}) after waiting {}; the credential ACSPrevious holds is left as it is{}",
+                        on.len(),
+                        spec.consumers,
+                        humantime_short(spec.timeout),
+                        if behind.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (others: {})", behind.join(", "))
+                        }
+                    ),
+                    false,
+                ));
+            }
+            if !logged {
+                tracing::info!(rotation.version = %current, consumers = on.len(), wanted = spec.consumers, "waiting for the consumers to use ACSCurrent");
+                logged = true;
+            }
+            self.fenced(Step::Inspect).await?;
+            let next = (now + chrono::Duration::seconds(1)).min(deadline);
+            clock.sleep_until(next).await;
         }
     }
 

@@ -246,6 +246,7 @@ pub fn status_from_store(
                     implicit: false,
                     verify: payload_verify,
                     remind_before: None,
+                    adoption: None,
                 });
             }
             Some(JobKind::Workflow(name)) => workflows.push(crate::target::WorkflowTarget {

@@ -65,6 +65,9 @@ pub struct RotationTarget {
     pub verify: Option<crate::verify::VerifySpec>,
     /// Write `rotation.scheduled` this long before each slot.
     pub remind_before: Option<Duration>,
+    /// Wait for the consumers before changing the credential ACSPrevious
+    /// holds (the block's `adoption`).
+    pub adoption: Option<crate::adoption::AdoptionSpec>,
 }
 
 impl RotationTarget {
@@ -100,7 +103,9 @@ impl RotationTarget {
         policy.jitter = self.jitter;
         policy.catch_up = self.catch_up;
         // A verified rotation soaks inside its run.
-        policy.timeout = self.timeout + self.verify.as_ref().map_or(Duration::ZERO, |v| v.soak);
+        policy.timeout = self.timeout
+            + self.verify.as_ref().map_or(Duration::ZERO, |v| v.soak)
+            + self.adoption.as_ref().map_or(Duration::ZERO, |a| a.timeout);
         policy.retry = RetryPolicy::new(
             self.max_attempts,
             self.retry_backoff,
@@ -113,6 +118,7 @@ impl RotationTarget {
             settings: self.settings.clone(),
             timeout_ms: u64::try_from(self.timeout.as_millis()).ok(),
             verify: self.verify.clone(),
+            adoption: self.adoption.clone(),
         };
         Ok(spec(
             self.job(),

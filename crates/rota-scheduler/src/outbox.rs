@@ -133,6 +133,21 @@ pub struct SinkCounts {
     pub oldest_pending_ms: Option<i64>,
 }
 
+/// What a consumer (`rota agent`) reported of one secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdoptionReport {
+    /// The consumer's id.
+    pub consumer: String,
+    /// The secret.
+    pub secret: String,
+    /// The version it renders.
+    pub version_id: String,
+    /// Whether its reload after rendering that version succeeded.
+    pub reloaded: bool,
+    /// When it reported, Unix ms.
+    pub at_ms: i64,
+}
+
 /// The outbox. See the module docs.
 pub trait Outbox: Send + Sync + 'static {
     /// Stores `events` (those whose id is stored already are skipped, with
@@ -210,6 +225,20 @@ pub trait Outbox: Send + Sync + 'static {
         until_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Records a consumer's report (the latest per consumer and secret).
+    ///
+    /// # Errors
+    ///
+    /// Any storage failure.
+    fn report_adoption(&self, report: &AdoptionReport) -> Result<(), StoreError>;
+
+    /// The latest report of every consumer of `secret`.
+    ///
+    /// # Errors
+    ///
+    /// Any storage failure.
+    fn adoption(&self, secret: &str) -> Result<Vec<AdoptionReport>, StoreError>;
+
     /// Delivery counts of every sink that has deliveries.
     ///
     /// # Errors
@@ -247,6 +276,27 @@ CREATE TABLE IF NOT EXISTS sink_leases (
     owner    TEXT NOT NULL,
     until_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS adoption (
+    consumer   TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    reloaded   INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    PRIMARY KEY (consumer, secret)
+) WITHOUT ROWID;
+";
+
+/// The PostgreSQL layout of consumers' reports (the scheduler's third
+/// migration).
+pub(crate) const PG_ADOPTION_MIGRATION: &str = "
+CREATE TABLE adoption (
+    consumer   TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    reloaded   BOOLEAN NOT NULL,
+    at_ms      BIGINT NOT NULL,
+    PRIMARY KEY (consumer, secret)
+);
 ";
 
 /// The PostgreSQL layout of the outbox (the scheduler's second migration).
@@ -482,6 +532,42 @@ impl Outbox for SqliteStore {
             )?
             .execute(params![sink, owner, now_ms, until_ms])?;
         Ok(n == 1)
+    }
+
+    fn report_adoption(&self, r: &AdoptionReport) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO adoption (consumer, secret, version_id, reloaded, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (consumer, secret) DO UPDATE SET version_id = excluded.version_id,
+                 reloaded = excluded.reloaded, at_ms = excluded.at_ms",
+        )?
+        .execute(params![
+            r.consumer,
+            r.secret,
+            r.version_id,
+            r.reloaded,
+            r.at_ms
+        ])?;
+        Ok(())
+    }
+
+    fn adoption(&self, secret: &str) -> Result<Vec<AdoptionReport>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT consumer, secret, version_id, reloaded, at_ms FROM adoption
+             WHERE secret = ?1 ORDER BY consumer",
+        )?;
+        let rows = stmt.query_map(params![secret], |r| {
+            Ok(AdoptionReport {
+                consumer: r.get(0)?,
+                secret: r.get(1)?,
+                version_id: r.get(2)?,
+                reloaded: r.get(3)?,
+                at_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn sinks(&self) -> Result<Vec<SinkCounts>, StoreError> {

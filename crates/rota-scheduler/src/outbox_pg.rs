@@ -4,8 +4,8 @@
 use tokio_postgres::{Row, Statement, Transaction};
 
 use crate::outbox::{
-    DUE_WHERE, DeliveryState, EventQuery, NEXT_DUE_SQL, NewEvent, Outbox, Pending, SINKS_SQL,
-    Settle, SinkCounts, StoredEvent, healthy_again, settle_columns,
+    AdoptionReport, DUE_WHERE, DeliveryState, EventQuery, NEXT_DUE_SQL, NewEvent, Outbox, Pending,
+    SINKS_SQL, Settle, SinkCounts, StoredEvent, healthy_again, settle_columns,
 };
 use crate::store::StoreError;
 use crate::store_pg::{PgStore, query_err};
@@ -286,6 +286,52 @@ impl Outbox for PgStore {
             })
             .map_err(query_err)?;
         Ok(n == 1)
+    }
+
+    fn report_adoption(&self, r: &AdoptionReport) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {} (consumer, secret, version_id, reloaded, at_ms)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (consumer, secret) DO UPDATE SET version_id = excluded.version_id,
+                 reloaded = excluded.reloaded, at_ms = excluded.at_ms",
+            self.table("adoption")
+        );
+        let r = r.clone();
+        self.pool()
+            .run(move |c| {
+                Box::pin(async move {
+                    c.execute(
+                        &sql,
+                        &[&r.consumer, &r.secret, &r.version_id, &r.reloaded, &r.at_ms],
+                    )
+                    .await
+                    .map(|_| ())
+                })
+            })
+            .map_err(query_err)
+    }
+
+    fn adoption(&self, secret: &str) -> Result<Vec<AdoptionReport>, StoreError> {
+        let sql = format!(
+            "SELECT consumer, secret, version_id, reloaded, at_ms FROM {}
+             WHERE secret = $1 ORDER BY consumer",
+            self.table("adoption")
+        );
+        let secret = secret.to_owned();
+        let rows = self
+            .pool()
+            .run(move |c| Box::pin(async move { c.query(&sql, &[&secret]).await }))
+            .map_err(query_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| AdoptionReport {
+                consumer: r.get(0),
+                secret: r.get(1),
+                version_id: r.get(2),
+                reloaded: r.get(3),
+                at_ms: r.get(4),
+            })
+            .collect())
     }
 
     fn sinks(&self) -> Result<Vec<SinkCounts>, StoreError> {

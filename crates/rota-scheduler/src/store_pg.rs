@@ -64,6 +64,7 @@ CREATE INDEX runs_running ON runs (job) WHERE outcome = 'running';
 CREATE INDEX runs_by_end ON runs (ended_at);
 ",
     crate::outbox::PG_MIGRATION,
+    crate::outbox::PG_ADOPTION_MIGRATION,
 ];
 
 const JOB_COLUMNS: &str = "name, schedule, tz, payload, policy, paused, needs_attention, \

@@ -52,6 +52,7 @@ pub fn request(
         timeout: None,
         fence: Default::default(),
         verify: None,
+        adoption: None,
     }
 }
 

@@ -143,7 +143,10 @@ pub(crate) fn resolve_rotation(
         sink,
     )
     .with_crash_hook(crash)
-    .with_clock(crate::clock::shared());
+    .with_clock(crate::clock::shared())
+    .with_adoption(Arc::new(rota_rotation::adoption::StoreAdoption(
+        stores.outbox.clone(),
+    )));
     let jobs = RotationJobs::new(rotator, stores.locks);
     Ok(Resolved {
         backend,
@@ -275,6 +278,7 @@ pub(crate) fn request(t: &RotationTarget) -> RotationRequest {
         timeout: Some(t.timeout),
         fence: Default::default(),
         verify: t.verify.clone(),
+        adoption: t.adoption.clone(),
     }
 }
 

@@ -13,7 +13,9 @@
 //! The SSE `id` is the event's position in the outbox: a client that
 //! reconnects with `Last-Event-ID: 42` (or `?after=42`) gets what came
 //! after it. `?types=rotation.failed,rotation.needs_attention` filters by
-//! type. A comment line (`: keep-alive`) every 15 s keeps proxies from
+//! type. `POST /adoption` takes a consumer's report (`rota agent`:
+//! `{"consumer","secret","version_id","reloaded"}`), stored for the
+//! adoption gate and `rota status`. A comment line (`: keep-alive`) every 15 s keeps proxies from
 //! closing an idle stream. Other paths are 404. No TLS, no
 //! authentication: bind to loopback or a private interface.
 
@@ -121,7 +123,7 @@ fn plain(status: StatusCode, text: &str) -> Response<ChannelBody> {
 
 fn respond(events: &Arc<Events>, req: &Request<hyper::body::Incoming>) -> Response<ChannelBody> {
     if req.uri().path() != "/events" {
-        return plain(StatusCode::NOT_FOUND, "not found: try /events");
+        return plain(StatusCode::NOT_FOUND, "not found: try /events or /adoption");
     }
     if req.method() != Method::GET {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: GET");
@@ -142,6 +144,66 @@ fn respond(events: &Arc<Events>, req: &Request<hyper::body::Incoming>) -> Respon
         .header(header::CACHE_CONTROL, "no-store")
         .body(ChannelBody(rx))
         .unwrap_or_else(|_| Response::new(ChannelBody(mpsc::channel(1).1)))
+}
+
+/// The most a consumer's report may weigh.
+const MAX_REPORT: usize = 16 * 1024;
+
+/// What `rota agent` posts to `/adoption`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    consumer: String,
+    secret: String,
+    version_id: String,
+    reloaded: bool,
+}
+
+/// `POST /adoption`: a consumer says which version of a secret it renders
+/// and whether its reload worked; stored with the daemon's time.
+async fn adoption(
+    events: &Arc<Events>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<ChannelBody> {
+    use http_body_util::BodyExt as _;
+    if req.method() != Method::POST {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed: POST");
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_REPORT);
+    let body = match tokio::time::timeout(Duration::from_secs(10), limited.collect()).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "report too large"),
+        Err(_) => return plain(StatusCode::REQUEST_TIMEOUT, "report too slow"),
+    };
+    let report: Report = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "invalid report ({e}): {{\"consumer\", \"secret\", \"version_id\", \"reloaded\"}}"
+                ),
+            );
+        }
+    };
+    if report.consumer.is_empty() || report.consumer.len() > 200 || report.secret.is_empty() {
+        return plain(StatusCode::BAD_REQUEST, "consumer and secret must be set");
+    }
+    let stored = rota_scheduler::outbox::AdoptionReport {
+        consumer: report.consumer,
+        secret: report.secret,
+        version_id: report.version_id,
+        reloaded: report.reloaded,
+        at_ms: events.now().timestamp_millis(),
+    };
+    let outbox = Arc::clone(events.outbox());
+    match tokio::task::spawn_blocking(move || outbox.report_adoption(&stored)).await {
+        Ok(Ok(())) => plain(StatusCode::OK, "recorded"),
+        _ => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store cannot record it now",
+        ),
+    }
 }
 
 /// Feeds one client until it goes away.
@@ -252,8 +314,15 @@ pub(crate) async fn serve(addr: SocketAddr, events: Arc<Events>) -> io::Result<E
                     let conn = http.serve_connection(
                         TokioIo::new(stream),
                         service_fn(move |req| {
-                            let answer = respond(&ev, &req);
-                            async move { Ok::<_, Infallible>(answer) }
+                            let ev = Arc::clone(&ev);
+                            async move {
+                                let answer = if req.uri().path() == "/adoption" {
+                                    adoption(&ev, req).await
+                                } else {
+                                    respond(&ev, &req)
+                                };
+                                Ok::<_, Infallible>(answer)
+                            }
                         }),
                     );
                     conns.spawn(async move {

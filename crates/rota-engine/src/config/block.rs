@@ -350,6 +350,10 @@ impl<'a> BlockDecoder<'a> {
     }
 
     /// Whether anything was reported since decoding began.
+    pub(super) fn problem_count(&self) -> usize {
+        self.diags.len()
+    }
+
     pub(super) fn found_problems(&self) -> bool {
         self.diags.len() > self.start
     }

@@ -77,7 +77,7 @@ pub const ROTATION_ARGS: &[&str] = &[
 ];
 
 /// Blocks inside a `rotation` block.
-const ROTATION_BLOCKS: &[&str] = &["match", "on_failure", "verify"];
+const ROTATION_BLOCKS: &[&str] = &["match", "on_failure", "verify", "adoption"];
 
 /// Where each rotation target is configured: (rotation, secret) → the
 /// plugin attribute, else the block (the resource for implicit rotations).
@@ -199,6 +199,7 @@ fn default_target(rotation: String) -> RotationTarget {
         implicit: false,
         verify: None,
         remind_before: None,
+        adoption: None,
     }
 }
 
@@ -252,9 +253,11 @@ impl RotationBlock {
             schedule_span: None,
         };
         for a in d.block().body.attributes() {
-            if let Some(attr) =
-                d.known_attribute(a, ROTATION_ARGS, "; blocks: match, on_failure, verify")
-            {
+            if let Some(attr) = d.known_attribute(
+                a,
+                ROTATION_ARGS,
+                "; blocks: match, on_failure, verify, adoption",
+            ) {
                 rotation.attribute(d, attr);
             }
         }
@@ -263,6 +266,7 @@ impl RotationBlock {
                 "match" => rotation.selectors.push(decode_match(d, b)),
                 "on_failure" => decode_on_failure(d, b, &mut rotation.template.on_failure),
                 "verify" => rotation.template.verify = super::verify::decode(d, b),
+                "adoption" => rotation.template.adoption = decode_adoption(d, b),
                 other => d.error(
                     &b.ident.span().unwrap_or(0..0),
                     format!(
@@ -587,6 +591,54 @@ fn decode_on_failure(d: &mut BlockDecoder<'_>, b: &Block, on_failure: &mut OnFai
             ),
         }
     }
+}
+
+/// An `adoption { consumers, timeout, fresh_for }` block.
+fn decode_adoption(
+    d: &mut BlockDecoder<'_>,
+    b: &Block,
+) -> Option<rota_rotation::adoption::AdoptionSpec> {
+    let mut spec = rota_rotation::adoption::AdoptionSpec {
+        consumers: 0,
+        timeout: Duration::from_secs(3600),
+        fresh_for: Duration::from_secs(300),
+    };
+    let problems_before = d.problem_count();
+    let head = b.ident.span().unwrap_or(0..0);
+    for a in b.body.attributes() {
+        let Some(attr) = d.eval(a) else {
+            continue;
+        };
+        match attr.key.as_str() {
+            "consumers" => match attr.value.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n >= 1 => spec.consumers = n,
+                _ => d.must_be(&attr, "a whole number of at least 1", "consumers = 2"),
+            },
+            "timeout" => match d.duration(&attr) {
+                Some(t) if !t.is_zero() => spec.timeout = t,
+                Some(_) => d.must_be(&attr, "positive", "timeout = \"1h\""),
+                None => {}
+            },
+            "fresh_for" => match d.duration(&attr) {
+                Some(t) if !t.is_zero() => spec.fresh_for = t,
+                Some(_) => d.must_be(&attr, "positive", "fresh_for = \"5m\""),
+                None => {}
+            },
+            k => d.error(
+                &a.key.span().unwrap_or(0..0),
+                format!("unknown attribute `{k}` in adoption"),
+                "adoption takes consumers, timeout, fresh_for",
+            ),
+        }
+    }
+    if spec.consumers == 0 && d.problem_count() == problems_before {
+        d.error(
+            &head,
+            "an adoption block needs consumers".into(),
+            "consumers = 2: how many agents must report ACSCurrent before a rotation changes the credential ACSPrevious holds",
+        );
+    }
+    (d.problem_count() == problems_before).then_some(spec)
 }
 
 fn default_plugin(secret_type: &str) -> &'static str {

@@ -147,6 +147,7 @@ fn target(secret: &str) -> RotationTarget {
         implicit: false,
         verify: None,
         remind_before: None,
+        adoption: None,
     }
 }
 

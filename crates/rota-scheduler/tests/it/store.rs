@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use rota_scheduler::outbox::{EventQuery, NewEvent, Outbox, Settle};
+use rota_scheduler::outbox::{AdoptionReport, EventQuery, NewEvent, Outbox, Settle};
 use rota_scheduler::pg::{PgOptions, PgPool};
 use rota_scheduler::store::{Claim, ClaimOutcome, Finish, NewJob, Next, Skip};
 use rota_scheduler::{JobStore, Outcome, PgStore, Policy, Retention, SqliteStore, StoreError};
@@ -539,5 +539,32 @@ fn a_runs_events_are_stored_with_its_end_and_delivered_in_order_per_subject() {
         assert!(outbox.take_sink("ops", "b", 10, 20).unwrap(), "{name}");
         // e1 and e2 are settled everywhere; e3 is pending.
         assert_eq!(outbox.prune_events(5_000).unwrap(), 2, "{name}");
+        // Consumers' reports: the latest per consumer and secret.
+        for (consumer, version, at) in [("web-1", "v1", 1), ("web-2", "v1", 2), ("web-1", "v2", 3)]
+        {
+            outbox
+                .report_adoption(&AdoptionReport {
+                    consumer: consumer.into(),
+                    secret: "app/a".into(),
+                    version_id: version.into(),
+                    reloaded: true,
+                    at_ms: at,
+                })
+                .unwrap();
+        }
+        let seen: Vec<(String, String, i64)> = outbox
+            .adoption("app/a")
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.consumer, r.version_id, r.at_ms))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("web-1".into(), "v2".into(), 3),
+                ("web-2".into(), "v1".into(), 2)
+            ],
+            "{name}"
+        );
     }
 }

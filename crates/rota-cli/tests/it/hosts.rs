@@ -220,6 +220,22 @@ fn three_daemons_share_one_store_and_take_over_from_a_killed_one() {
     until("the first 420 rotations", Duration::from_secs(240), || {
         succeeded(&schema.name).1 >= 420
     });
+    // Killed while it holds a job (not in a pause between two claims).
+    let a_owner = format!("%-{}-%", a.id());
+    until("host A to hold a job", Duration::from_secs(60), || {
+        let (s, owner) = (schema.name.clone(), a_owner.clone());
+        query(async move |c| {
+            c.query_one(
+                &format!(
+                    "SELECT count(*) FROM \"{s}\".jobs WHERE lease_owner LIKE $1 AND lease_until IS NOT NULL"
+                ),
+                &[&owner],
+            )
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0)
+        }) > 0
+    });
     signal(&a, "-KILL");
     let killed_at = Instant::now();
     a.wait().unwrap();

@@ -285,6 +285,19 @@ Examples:
   rota history app/db --limit 5
   rota history workflow:compliance -o json")]
     History(HistoryArgs),
+    /// Keep an application's files on the current secret values (the consumer side)
+    ///
+    /// Renders every template block of the configuration into its file
+    /// (atomically, only when the content changed), runs its reload action,
+    /// follows the daemon's events (agent { events_url }) and polls KMS, and
+    /// reports the version in use to the daemon for the adoption gate. No
+    /// value is ever logged. --once renders once and exits (1 if a template
+    /// failed).
+    #[command(after_help = "\
+Examples:
+  rota agent -c /etc/rota-agent/            run as a service beside the application
+  rota agent -c /etc/rota-agent/ --once     render once (an init container, a deploy step)")]
+    Agent(AgentArgs),
     /// List and follow rotation events (the outbox)
     ///
     /// Every event written by rotations, the daemon's reminders, workflows,
@@ -427,6 +440,16 @@ pub(crate) struct RunArgs {
         hide_env_values = true
     )]
     pub(crate) events_addr: Option<std::net::SocketAddr>,
+}
+
+/// `rota agent`.
+#[derive(Debug, Args)]
+pub(crate) struct AgentArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Render every template once, reload, report, and exit
+    #[arg(long)]
+    pub(crate) once: bool,
 }
 
 /// `rota events`.

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agent;
 mod backend;
 mod cli;
 mod clock;

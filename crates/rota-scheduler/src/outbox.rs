@@ -225,6 +225,13 @@ pub trait Outbox: Send + Sync + 'static {
         until_ms: i64,
     ) -> Result<bool, StoreError>;
 
+    /// The position of the newest stored event (0 when there is none).
+    ///
+    /// # Errors
+    ///
+    /// Any storage failure.
+    fn last_seq(&self) -> Result<i64, StoreError>;
+
     /// Records a consumer's report (the latest per consumer and secret).
     ///
     /// # Errors
@@ -532,6 +539,13 @@ impl Outbox for SqliteStore {
             )?
             .execute(params![sink, owner, now_ms, until_ms])?;
         Ok(n == 1)
+    }
+
+    fn last_seq(&self) -> Result<i64, StoreError> {
+        let conn = self.conn()?;
+        Ok(conn
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM events")?
+            .query_row([], |r| r.get(0))?)
     }
 
     fn report_adoption(&self, r: &AdoptionReport) -> Result<(), StoreError> {

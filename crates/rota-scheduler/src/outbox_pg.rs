@@ -288,6 +288,15 @@ impl Outbox for PgStore {
         Ok(n == 1)
     }
 
+    fn last_seq(&self) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COALESCE(MAX(seq), 0) FROM {}", self.table("events"));
+        let row = self
+            .pool()
+            .run(move |c| Box::pin(async move { c.query_one(&sql, &[]).await }))
+            .map_err(query_err)?;
+        Ok(row.get(0))
+    }
+
     fn report_adoption(&self, r: &AdoptionReport) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO {} (consumer, secret, version_id, reloaded, at_ms)

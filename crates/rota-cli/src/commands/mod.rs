@@ -20,6 +20,7 @@ mod schedule;
 mod secret;
 mod workflow;
 
+pub(crate) use lifecycle::load as load_config;
 pub(crate) use rotation::owner_id;
 
 /// Runs the parsed command.
@@ -39,6 +40,7 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plugins { command } => plugins::run(command, &cli.global),
         Command::Workflow { command } => workflow::run(command, &cli.global).await,
         Command::Init { dir } => init::run(dir, &cli.global),
+        Command::Agent(args) => crate::agent::run(&cli.global, args).await,
         Command::Secret { command } => secret::run(command, &cli.global).await,
         Command::Validate(_)
         | Command::Plan(_)

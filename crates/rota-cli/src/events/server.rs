@@ -12,7 +12,7 @@
 //!
 //! The SSE `id` is the event's position in the outbox: a client that
 //! reconnects with `Last-Event-ID: 42` (or `?after=42`) gets what came
-//! after it. `?types=rotation.failed,rotation.needs_attention` filters by
+//! after it; `?after=latest` skips what is stored. `?types=rotation.failed,rotation.needs_attention` filters by
 //! type. `POST /adoption` takes a consumer's report (`rota agent`:
 //! `{"consumer","secret","version_id","reloaded"}`), stored for the
 //! adoption gate and `rota status`. A comment line (`: keep-alive`) every 15 s keeps proxies from
@@ -61,14 +61,15 @@ impl Body for ChannelBody {
 /// What a request asks for.
 #[derive(Debug, PartialEq, Eq)]
 struct StreamRequest {
-    after: i64,
+    /// After this position; `None`: after the newest event (`after=latest`).
+    after: Option<i64>,
     kinds: Vec<String>,
 }
 
 /// Parses `?after=N&types=a,b` and `Last-Event-ID` (which wins).
 fn parse(query: Option<&str>, last_event_id: Option<&str>) -> Result<StreamRequest, String> {
     let mut r = StreamRequest {
-        after: 0,
+        after: Some(0),
         kinds: Vec::new(),
     };
     for pair in query
@@ -78,10 +79,12 @@ fn parse(query: Option<&str>, last_event_id: Option<&str>) -> Result<StreamReque
     {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         match k {
+            "after" if v == "latest" => r.after = None,
             "after" => {
-                r.after = v
-                    .parse()
-                    .map_err(|_| format!("after={v:?} is not an event position"))?
+                r.after = Some(
+                    v.parse()
+                        .map_err(|_| format!("after={v:?} is not an event position or latest"))?,
+                )
             }
             "types" => {
                 for t in v.split(',').filter(|t| !t.is_empty()) {
@@ -104,9 +107,10 @@ fn parse(query: Option<&str>, last_event_id: Option<&str>) -> Result<StreamReque
         }
     }
     if let Some(id) = last_event_id.map(str::trim).filter(|s| !s.is_empty()) {
-        r.after = id
-            .parse()
-            .map_err(|_| format!("Last-Event-ID {id:?} is not an event position"))?;
+        r.after = Some(
+            id.parse()
+                .map_err(|_| format!("Last-Event-ID {id:?} is not an event position"))?,
+        );
     }
     Ok(r)
 }
@@ -208,7 +212,16 @@ async fn adoption(
 
 /// Feeds one client until it goes away.
 async fn stream(events: Arc<Events>, wanted: StreamRequest, tx: mpsc::Sender<Bytes>) {
-    let mut after = wanted.after;
+    let mut after = match wanted.after {
+        Some(a) => a,
+        None => {
+            let outbox = Arc::clone(events.outbox());
+            match tokio::task::spawn_blocking(move || outbox.last_seq()).await {
+                Ok(Ok(n)) => n,
+                _ => return,
+            }
+        }
+    };
     let mut idle = tokio::time::Instant::now();
     // Tells the client how long to wait before reconnecting.
     if tx
@@ -352,12 +365,13 @@ mod tests {
         assert_eq!(
             parse(None, None),
             Ok(StreamRequest {
-                after: 0,
+                after: Some(0),
                 kinds: vec![]
             })
         );
         let r = parse(Some("after=3&types=rotation.failed,secret.*"), Some("7")).unwrap();
-        assert_eq!(r.after, 7, "Last-Event-ID wins");
+        assert_eq!(r.after, Some(7), "Last-Event-ID wins");
+        assert_eq!(parse(Some("after=latest"), None).unwrap().after, None);
         assert_eq!(
             r.kinds,
             [

@@ -25,6 +25,7 @@
 //! resource address and the allowed names, with a "did you mean".
 //! Nothing here reads the environment: the caller passes `TF_VAR_*` values in.
 
+pub mod agent;
 mod block;
 pub mod diag;
 pub mod funcs;
@@ -69,6 +70,8 @@ const TOP_BLOCKS: &[&str] = &[
     "store",
     "notify",
     "events",
+    "agent",
+    "template",
     "terraform",
 ];
 
@@ -202,6 +205,10 @@ pub struct Config {
     pub notify: Vec<notify::NotifyConfig>,
     /// The `events` block.
     pub events: notify::EventsSettings,
+    /// The `agent` block (`rota agent`).
+    pub agent: Option<agent::AgentConfig>,
+    /// The `template` blocks (`rota agent`).
+    pub templates: Vec<agent::TemplateConfig>,
     vars: Value,
     locals: Value,
 }
@@ -353,6 +360,14 @@ impl Config {
         self.store = store::load(&self.files, &top.store, &ctx, &self.root, diags);
         self.notify = notify::load(&self.files, &top.notify, &ctx, &self.root, diags);
         self.events = notify::load_settings(&self.files, &top.events, &ctx, &self.root, diags);
+        (self.agent, self.templates) = agent::load(
+            &self.files,
+            &top.agent,
+            &top.templates,
+            &ctx,
+            &self.root,
+            diags,
+        );
     }
 
     /// Reports resources that name the same secret (KMS would refuse the
@@ -534,6 +549,8 @@ struct TopLevel {
     store: Vec<(usize, Block)>,
     notify: Vec<(usize, Block)>,
     events: Vec<(usize, Block)>,
+    agent: Vec<(usize, Block)>,
+    templates: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -751,6 +768,8 @@ impl Loader {
             store: None,
             notify: Vec::new(),
             events: Default::default(),
+            agent: None,
+            templates: Vec::new(),
             vars,
             locals,
         };
@@ -862,6 +881,8 @@ impl Loader {
             "store" => top.store.push((fi, block.clone())),
             "notify" => top.notify.push((fi, block.clone())),
             "events" => top.events.push((fi, block.clone())),
+            "agent" => top.agent.push((fi, block.clone())),
+            "template" => top.templates.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }

@@ -2,7 +2,7 @@
 //!
 //! `GET /events` answers `text/event-stream`: every stored event, oldest
 //! first, then each new one as it is written (this daemon's at once,
-//! other processes' within a second), as
+//! other processes' within a quarter of a second), as
 //!
 //! ```text
 //! id: 42
@@ -38,8 +38,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// How often a stream looks for events other processes wrote.
-const POLL: Duration = Duration::from_secs(1);
+/// How often a stream looks for events other processes wrote (`rota
+/// rotate`, `rota apply`, other daemons); this daemon's wake it at once.
+const POLL: Duration = Duration::from_millis(250);
 /// How often an idle stream sends a comment.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 

@@ -1,5 +1,6 @@
 //! rota-cli integration tests: run the `rota` binary and snapshot what it prints.
 
+mod agent;
 mod authors;
 mod common;
 mod events;

@@ -52,6 +52,9 @@ impl JobState {
 pub struct RotationStatus {
     /// Attempts at the pending slot.
     pub attempts: u32,
+    /// What the secret's consumers (`rota agent`) last reported.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumers: Vec<ConsumerStatus>,
     /// A verified rotation's state: `soaking (4m left)`, `rolled back: …`,
     /// `verification failed: …`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,6 +83,22 @@ pub struct RotationStatus {
     pub state: JobState,
     /// The schedule's zone.
     pub timezone: String,
+}
+
+/// A consumer of a secret, as `rota status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsumerStatus {
+    /// Its id (`agent { consumer }`).
+    pub consumer: String,
+    /// The version it renders.
+    pub version_id: String,
+    /// Whether that version is ACSCurrent.
+    pub on_current: bool,
+    /// Whether its reload worked.
+    pub reloaded: bool,
+    /// When it last reported.
+    #[serde(serialize_with = "opt_secs")]
+    pub reported_at: Option<DateTime<Utc>>,
 }
 
 /// A workflow's row in `rota status`.
@@ -310,6 +329,7 @@ fn rotation_status(
     }
     Ok(RotationStatus {
         attempts,
+        consumers: Vec::new(),
         held_by: holder(job.as_ref(), now),
         verification,
         last_rotation,

@@ -64,7 +64,10 @@ pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitC
             }
         }
     }
-    let rows = report::status(&targets, records.as_ref(), crate::clock::now())?;
+    let mut rows = report::status(&targets, records.as_ref(), crate::clock::now())?;
+    if let Some((_, _, outbox)) = &opened {
+        add_consumers(global, config, &**outbox, &mut rows).await;
+    }
     let code = print_status(global, &rows, "No rotations or workflows are configured.")?;
     if global.output == OutputFormat::Text
         && let Some((_, _, outbox)) = &opened
@@ -72,6 +75,52 @@ pub(crate) async fn status(global: &GlobalArgs, config: &Config) -> Result<ExitC
         print_sink_trouble(&**outbox);
     }
     Ok(code)
+}
+
+/// What each secret's consumers (`rota agent`) reported, and whether they
+/// are on ACSCurrent (read from KMS, for the secrets that have reports).
+async fn add_consumers(
+    global: &GlobalArgs,
+    config: &Config,
+    outbox: &dyn rota_scheduler::Outbox,
+    rows: &mut [StatusRow],
+) {
+    let mut kms = None;
+    for row in rows.iter_mut() {
+        let StatusRow::Rotation(r) = row else {
+            continue;
+        };
+        let Ok(reports) = outbox.adoption(&r.secret) else {
+            continue;
+        };
+        if reports.is_empty() {
+            continue;
+        }
+        if kms.is_none() {
+            match backend::resolve(global, config).await {
+                Ok(b) => kms = Some(b.client.clone()),
+                Err(_) => return,
+            }
+        }
+        let current = match &kms {
+            Some(k) => k.list_all_versions(&r.secret).await.ok().and_then(|vs| {
+                vs.into_iter()
+                    .find(|v| v.version_stages.contains(rota_kms::kms::stage::CURRENT))
+                    .map(|v| v.version_id)
+            }),
+            None => None,
+        };
+        r.consumers = reports
+            .into_iter()
+            .map(|c| report::ConsumerStatus {
+                on_current: current.as_deref() == Some(c.version_id.as_str()),
+                consumer: c.consumer,
+                version_id: c.version_id,
+                reloaded: c.reloaded,
+                reported_at: chrono::DateTime::from_timestamp_millis(c.at_ms),
+            })
+            .collect();
+    }
 }
 
 /// One line per notify sink with dead or pending events (text only).
@@ -191,6 +240,41 @@ fn print_status(global: &GlobalArgs, rows: &[StatusRow], none: &str) -> Result<E
         if let Some(reason) = r.reason() {
             outln!("{}: {reason}", r.name());
         }
+    }
+    for r in rows {
+        let StatusRow::Rotation(x) = r else { continue };
+        if x.consumers.is_empty() {
+            continue;
+        }
+        let on = x
+            .consumers
+            .iter()
+            .filter(|c| c.on_current && c.reloaded)
+            .count();
+        let each: Vec<String> = x
+            .consumers
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} ({}{}, reported {})",
+                    c.consumer,
+                    if c.on_current {
+                        "on ACSCurrent"
+                    } else {
+                        "behind"
+                    },
+                    c.version_id,
+                    if c.reloaded { "" } else { ", reload failed" },
+                    c.reported_at.map_or_else(|| "-".into(), report::rfc3339)
+                )
+            })
+            .collect();
+        outln!(
+            "{}: consumers: {on} of {} on ACSCurrent: {}",
+            r.name(),
+            x.consumers.len(),
+            each.join("; ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -309,6 +309,27 @@ fn the_agent_keeps_an_application_logged_in_across_rotations_and_the_gate_waits_
         "alternating: back on the first user"
     );
 
+    let o = remote(dir, &url).args(["status"]).output().unwrap();
+    ok(&o);
+    assert!(
+        stdout(&o).contains("app/db: consumers: 1 of 1 on ACSCurrent: app-1 on ACSCurrent"),
+        "{}",
+        stdout(&o)
+    );
+    let o = remote(dir, &url)
+        .args(["status", "-o", "json"])
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let db = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["secret"] == "app/db")
+        .unwrap();
+    assert_eq!(db["consumers"][0]["consumer"], "app-1");
+    assert_eq!(db["consumers"][0]["on_current"], true);
+
     // The agent stopped: the gate waits, then refuses; nothing changes.
     kill(&mut a);
     std::thread::sleep(Duration::from_secs(5));

@@ -258,6 +258,25 @@ mod tests {
         )
     }
 
+    /// The README's example, compiled.
+    #[allow(dead_code)]
+    async fn readme_example(key_id: String, key_secret: String) -> Result<()> {
+        use crate::credentials::{Credentials, StaticCredentials};
+        use crate::{Endpoints, HttpTransport};
+        let transport = HttpTransport::builder()
+            .endpoints(Endpoints::region("cn-hangzhou")?)
+            .credentials(Arc::new(StaticCredentials::new(Credentials::new(
+                key_id, key_secret,
+            ))))
+            .build()?;
+        let cache = SecretCache::new(KmsClient::new(Arc::new(transport)), CacheOptions::default());
+        let db = cache.get("app/db").await?;
+        let _ = db.value.secret_data.len();
+        cache.auth_failed("app/db").await;
+        cache.invalidate("app/db").await;
+        Ok(())
+    }
+
     #[tokio::test]
     async fn one_fetch_per_secret_ttl_invalidation_and_stale_serving() {
         let t = Arc::new(Counting::default());

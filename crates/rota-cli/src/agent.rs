@@ -241,7 +241,13 @@ async fn render(
                 );
             }
             Err(err) => {
-                tracing::error!(template = %name, secret.name = %secret, error = %format!("{:#}", anyhow::Error::new(err)), "cannot read the secret; the file is left as it is");
+                let at = e
+                    .cfg
+                    .location
+                    .as_ref()
+                    .map(|l| l.place())
+                    .unwrap_or_default();
+                tracing::error!(template = %name, at = %at, secret.name = %secret, error = %format!("{:#}", anyhow::Error::new(err)), "cannot read the secret; the file is left as it is");
                 return false;
             }
         }
@@ -249,7 +255,13 @@ async fn render(
     let output = match format(env, &e.cfg, &values) {
         Ok(o) => o,
         Err(why) => {
-            tracing::error!(template = %name, error = %why, "cannot render; the file is left as it is");
+            let at = e
+                .cfg
+                .location
+                .as_ref()
+                .map(|l| l.place())
+                .unwrap_or_default();
+            tracing::error!(template = %name, at = %at, error = %why, "cannot render; the file is left as it is");
             return false;
         }
     };

@@ -36,6 +36,9 @@ use crate::output::errln;
 
 fn main() -> ExitCode {
     install_panic_hook();
+    // Every HTTP client of the process (reqwest is built without a default
+    // TLS provider) finds the provider installed.
+    rota_kms::install_crypto_provider();
     let args = cli::terraform_flags(std::env::args_os());
     let mut command = cli::Cli::command();
     // Usage errors and help are printed before the options are parsed:

@@ -234,8 +234,9 @@ impl HttpTransportBuilder {
 }
 
 /// Installs rustls' ring provider once per process (reqwest is built without
-/// a default provider so that no aws-lc toolchain is needed).
-pub(crate) fn install_crypto_provider() {
+/// a default provider so that no aws-lc toolchain is needed). Every crate
+/// that builds a reqwest or rustls client calls it first.
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Another component may have installed a provider first; that one is kept.

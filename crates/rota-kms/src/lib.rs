@@ -40,7 +40,7 @@ pub mod wire;
 pub use credentials::{Credentials, CredentialsProvider};
 pub use endpoint::{BaseUrl, Endpoints, Network};
 pub use error::{ApiError, Error, ErrorKind, Result};
-pub use http::HttpTransport;
+pub use http::{HttpTransport, install_crypto_provider};
 pub use kms::KmsClient;
 pub use openapi::OpenApi;
 pub use secret::SecretString;

@@ -197,13 +197,10 @@ impl Notifier {
     }
 }
 
-/// Installs rustls' ring provider once per process (reqwest is built
-/// without a default provider); a provider installed first is kept.
+/// Installs rustls' ring provider once per process (see
+/// [`rota_kms::install_crypto_provider`]).
 pub(crate) fn install_crypto_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    rota_kms::install_crypto_provider();
 }
 
 #[cfg(test)]

@@ -414,3 +414,55 @@ fn the_agent_keeps_an_application_logged_in_across_rotations_and_the_gate_waits_
         waited.as_secs_f64()
     ));
 }
+
+#[test]
+fn a_template_that_cannot_render_keeps_the_previous_file_and_says_where() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("out")).unwrap();
+    let resource = "resource \"alicloud_kms_secret\" \"x\" {\n  secret_name = \"app/x\"\n  secret_data = \"{\\\"a\\\":\\\"canary-agent-5521\\\"}\"\n  version_id  = \"v1\"\n}\n";
+    let write = |template: &str, secret: &str, destination: &str| {
+        std::fs::write(
+            dir.join("main.tf"),
+            format!(
+                "{resource}\ntemplate \"t\" {{\n  secret      = \"{secret}\"\n  format      = \"template\"\n  template    = \"{template}\"\n  destination = \"{destination}\"\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("a={{ secret.a }}", "app/x", "out/t");
+    ok(&crate::common::run_in(dir, &["apply", "--auto-approve"]));
+    ok(&crate::common::run_in(dir, &["agent", "--once"]));
+    let good = std::fs::read_to_string(dir.join("out/t")).unwrap();
+    assert_eq!(good, "a=canary-agent-5521");
+
+    // A field that does not exist: exit 1, where, the file kept.
+    write("b={{ secret.b }}", "app/x", "out/t");
+    let o = crate::common::run_in(dir, &["agent", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("main.tf:10:17") && err.contains("undefined value at line 1 of the template"),
+        "{err}"
+    );
+    assert!(!err.contains("canary-agent-5521"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.join("out/t")).unwrap(), good);
+
+    // A secret that does not exist: exit 1, named, the file kept.
+    write("a={{ secret.a }}", "app/nope", "out/t");
+    let o = crate::common::run_in(dir, &["agent", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("app/nope"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.join("out/t")).unwrap(), good);
+
+    // A syntax error and a destination that cannot be written: at start.
+    write("a={{ secret.a ", "app/x", "out/t");
+    let o = crate::common::run_in(dir, &["agent", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("syntax error"), "{}", stderr(&o));
+    write("a={{ secret.a }}", "app/x", "missing-dir/t");
+    let o = crate::common::run_in(dir, &["agent", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cannot write in"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("canary-agent-5521"));
+}

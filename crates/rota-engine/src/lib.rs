@@ -26,6 +26,7 @@
 pub mod apply;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod live;
 pub mod ownership;

@@ -19,7 +19,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -559,15 +558,14 @@ fn secret_name(config: &Config, live: &BTreeMap<String, String>, name: &str) -> 
 
 /// Reads FILE, or standard input for `-`.
 fn read_input(file: &PathBuf, what: &str) -> Result<SecretString> {
-    let mut text = String::new();
-    if file.as_os_str() == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .with_context(|| format!("cannot read {what} from standard input"))?;
+    use rota_engine::files::{VALUE_LIMIT, read_limited, read_text};
+    let text = if file.as_os_str() == "-" {
+        read_limited(std::io::stdin().lock(), VALUE_LIMIT)
+            .map_err(|e| anyhow!("cannot read {what} from standard input: {e}"))?
     } else {
-        text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {what} from {}", file.display()))?;
-    }
+        read_text(file, VALUE_LIMIT)
+            .map_err(|e| anyhow!("cannot read {what} from {}: {e}", file.display()))?
+    };
     Ok(SecretString::new(text))
 }
 

@@ -4,6 +4,7 @@ mod agent;
 mod authors;
 mod common;
 mod events;
+mod hardening;
 mod help;
 mod hosts;
 mod init;

@@ -290,16 +290,11 @@ fn decode_template(d: &mut BlockDecoder<'_>, name: String) -> Option<TemplateCon
             "template_file" => {
                 if let Some(s) = d.string(&attr, "template_file = \"db.url.tmpl\"") {
                     let path = d.root().join(&s);
-                    match std::fs::read_to_string(&path) {
-                        Ok(text) if text.len() <= 1 << 20 => {
+                    match crate::files::read_text(&path, crate::files::FILE_LIMIT) {
+                        Ok(text) => {
                             t.template = Some(text);
                             t.template_origin = path.display().to_string();
                         }
-                        Ok(_) => d.error(
-                            &attr.span,
-                            format!("template_file {s:?} is over 1 MiB"),
-                            "a template is a small text file",
-                        ),
                         Err(e) => d.error(
                             &attr.span,
                             format!("template_file {s:?} cannot be read: {e}"),

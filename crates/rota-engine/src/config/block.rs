@@ -186,7 +186,7 @@ impl<'a> BlockDecoder<'a> {
     pub(super) fn eval(&mut self, a: &Attribute) -> Option<Attr> {
         let expr: hcl::Expression = a.value.clone().into();
         let span = expr_span(&a.value);
-        match funcs::with_base_dir(self.root, || expr.evaluate(self.ctx)) {
+        match funcs::with_base_dir(self.root, || funcs::guarded(|| expr.evaluate(self.ctx))) {
             Ok(value) => Some(Attr {
                 key: a.key.as_str().to_owned(),
                 value,

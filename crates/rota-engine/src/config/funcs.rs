@@ -27,6 +27,37 @@ thread_local! {
     static BASE_DIR: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
 }
 
+thread_local! {
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is evaluating an expression under [`guarded`]: a
+/// panic there (inside the HCL library: `1 % 0`) is turned into an error,
+/// and the binary's panic hook stays quiet.
+pub fn expecting_panic() -> bool {
+    GUARDED.with(std::cell::Cell::get)
+}
+
+/// Runs an evaluation, turning a panic inside it into an evaluation error.
+pub(crate) fn guarded<T>(
+    f: impl FnOnce() -> Result<T, hcl::eval::Error>,
+) -> Result<T, hcl::eval::Error> {
+    let was = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(was));
+    result.unwrap_or_else(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "it failed".into());
+        Err(
+            hcl::eval::ErrorKind::Message(format!("the expression cannot be evaluated: {why}"))
+                .into(),
+        )
+    })
+}
+
 /// Runs `f` with `file()` resolving relative paths against `dir`.
 pub(crate) fn with_base_dir<T>(dir: &Path, f: impl FnOnce() -> T) -> T {
     struct Reset(Option<PathBuf>);
@@ -152,7 +183,7 @@ fn file(args: FuncArgs) -> Result<Value, String> {
             None => rel.to_path_buf(),
         }
     };
-    std::fs::read_to_string(&path)
+    crate::files::read_text(&path, crate::files::FILE_LIMIT)
         .map(Value::String)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
@@ -215,7 +246,11 @@ fn format(args: FuncArgs) -> Result<Value, String> {
                         .map_err(|_| "%f needs a number".to_owned())?,
                     _ => return Err("%f needs a number".into()),
                 };
-                out.push_str(&format!("{f:.*}", precision.unwrap_or(6)));
+                let precision = precision.unwrap_or(6);
+                if precision > 100 {
+                    return Err(format!("%.{precision}f: the precision is at most 100"));
+                }
+                out.push_str(&format!("{f:.*}", precision));
             }
             't' => match arg {
                 Value::Bool(b) => out.push_str(&b.to_string()),

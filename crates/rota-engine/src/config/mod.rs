@@ -723,7 +723,7 @@ impl Loader {
     }
 
     fn read(&mut self, path: &Path) -> Result<(), Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::files::read_text(path, crate::files::CONFIG_LIMIT).map_err(|e| {
             Diagnostic::new(format!("cannot read the file: {e}")).at(Location::file_only(path))
         })?;
         self.files.push(SourceFile::new(path, text));
@@ -917,7 +917,7 @@ impl Loader {
             match key {
                 "default" => {
                     let expr: hcl::Expression = a.value.clone().into();
-                    match expr.evaluate(&Context::new()) {
+                    match funcs::guarded(|| expr.evaluate(&Context::new())) {
                         Ok(v) => var.default = Some(v),
                         Err(e) => {
                             let (msg, help) = eval_message(&e, "", true);
@@ -1045,7 +1045,7 @@ impl Loader {
             let mut errors = Vec::new();
             for (fi, a) in pending {
                 let ctx = base_context(root, vars.clone(), Value::Object(locals.clone()));
-                match funcs::with_base_dir(root, || a.expr.evaluate(&ctx)) {
+                match funcs::with_base_dir(root, || funcs::guarded(|| a.expr.evaluate(&ctx))) {
                     Ok(v) => {
                         locals.insert(a.key.clone(), v);
                     }
@@ -1289,7 +1289,7 @@ impl Loader {
             let expr: hcl::Expression = raw
                 .parse()
                 .map_err(|_| "the value is not a valid HCL expression".to_owned())?;
-            expr.evaluate(&Context::new())
+            funcs::guarded(|| expr.evaluate(&Context::new()))
                 .map_err(|_| "the value cannot be evaluated".to_owned())
         };
         for (name, raw) in &options.env_vars {
@@ -1316,7 +1316,7 @@ impl Loader {
         }
         files.extend(options.var_files.iter().cloned());
         for path in files {
-            let text = match std::fs::read_to_string(&path) {
+            let text = match crate::files::read_text(&path, crate::files::CONFIG_LIMIT) {
                 Ok(t) => t,
                 Err(e) => {
                     self.diags.push(
@@ -1334,7 +1334,7 @@ impl Loader {
                         if !variables.contains_key(&raw.key) {
                             continue;
                         }
-                        match raw.expr.evaluate(&Context::new()) {
+                        match funcs::guarded(|| raw.expr.evaluate(&Context::new())) {
                             Ok(v) => {
                                 values.insert(raw.key.clone(), v);
                             }
@@ -1434,7 +1434,7 @@ impl Loader {
         let eval = |a: &hcl::edit::structure::Attribute, this: &mut Self| -> Option<String> {
             let raw = raw_attr(a);
             let sensitive = raw.key == "secret_key" || raw.key == "security_token";
-            match funcs::with_base_dir(root, || raw.expr.evaluate(&ctx)) {
+            match funcs::with_base_dir(root, || funcs::guarded(|| raw.expr.evaluate(&ctx))) {
                 Ok(Value::String(s)) => Some(s),
                 Ok(Value::Null) => None,
                 Ok(Value::Number(n)) => Some(n.to_string()),
@@ -1567,7 +1567,7 @@ fn eval_resource(
         let Some(spec) = resource::schema_arg(&raw.key) else {
             continue;
         };
-        let value = match raw.expr.evaluate(ctx) {
+        let value = match funcs::guarded(|| raw.expr.evaluate(ctx)) {
             Ok(v) => v,
             Err(e) => {
                 let (msg, help) = eval_message(&e, file.slice(&raw.span), spec.sensitive);
@@ -1763,7 +1763,7 @@ fn set_object(args: &mut SecretArgs, raw: &RawAttr, value: &Value, report: &mut 
 fn eval_timeouts(r: &Resource, ctx: &Context<'_>, report: &mut AttrReport<'_>) -> Timeouts {
     let mut timeouts = Timeouts::default();
     for raw in &r.timeouts {
-        let v = raw.expr.evaluate(ctx).ok();
+        let v = funcs::guarded(|| raw.expr.evaluate(ctx)).ok();
         let d = v
             .as_ref()
             .and_then(|v| v.as_str())

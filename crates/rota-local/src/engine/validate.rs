@@ -173,7 +173,10 @@ pub(crate) fn parse_interval(v: &str) -> Result<u64, ServiceError> {
         )
     };
     let v = v.trim();
-    let (num, unit) = v.split_at(v.len().saturating_sub(1));
+    // Split before the last character, wherever it starts: a multi-byte
+    // unit (`∞`) must be refused, not split inside.
+    let at = v.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = v.split_at(at);
     let n: u64 = num.parse().map_err(|_| bad())?;
     let mult = match unit {
         "d" => 86_400,
@@ -510,7 +513,9 @@ mod tests {
         assert_eq!(parse_interval("605800s").unwrap(), 605_800);
         assert_eq!(parse_interval("6h").unwrap(), 21_600);
         assert_eq!(parse_interval("8760h").unwrap(), MAX_INTERVAL);
-        for bad in ["5h", "8761h", "7", "d", "7w", "-1d", "1.5d", ""] {
+        for bad in [
+            "5h", "8761h", "7", "d", "7w", "-1d", "1.5d", "", "∞", "7∞", "∞d", "7dé",
+        ] {
             assert!(parse_interval(bad).is_err(), "{bad}");
         }
     }

@@ -557,7 +557,7 @@ fn secret_name(config: &Config, live: &BTreeMap<String, String>, name: &str) -> 
 }
 
 /// Reads FILE, or standard input for `-`.
-fn read_input(file: &PathBuf, what: &str) -> Result<SecretString> {
+fn read_input(file: &std::path::Path, what: &str) -> Result<SecretString> {
     use rota_engine::files::{VALUE_LIMIT, read_limited, read_text};
     let text = if file.as_os_str() == "-" {
         read_limited(std::io::stdin().lock(), VALUE_LIMIT)

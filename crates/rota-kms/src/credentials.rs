@@ -918,6 +918,7 @@ impl EcsRamRoleCredentials {
     }
 
     fn classify(&self, e: reqwest::Error) -> EcsFailure {
+        let e = e.without_url();
         if e.is_connect() || e.is_timeout() {
             EcsFailure::Unreachable(e)
         } else {

@@ -492,7 +492,7 @@ fn classify_send_error(
         error: Error::Http {
             action,
             endpoint,
-            source: Box::new(e),
+            source: Box::new(e.without_url()),
         },
         retryable,
         retry_after: None,

@@ -77,3 +77,57 @@ fn a_value_file_is_bounded_and_regular() {
         stderr(&o)
     );
 }
+
+/// A stub answering every request with 503 and a body; returns its URL.
+fn unavailable() -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut conn = conn;
+            let mut buf = [0u8; 8192];
+            let _ = conn.read(&mut buf);
+            let body = "{\"Code\":\"ServiceUnavailable\",\"Message\":\"busy\",\"RequestId\":\"r\"}";
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn no_signed_request_reaches_an_error_when_the_endpoint_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    for endpoint in [
+        "http://127.0.0.1:9".to_owned(),
+        "http://rota-test.invalid".to_owned(),
+        unavailable(),
+    ] {
+        {
+            let o = crate::common::rota_in(tmp.path())
+                .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIcanaryKeyId")
+                .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "canary-key-secret")
+                .args(["secret", "get", "app/x", "--endpoint", &endpoint, "-vv"])
+                .output()
+                .unwrap();
+            assert_eq!(o.status.code(), Some(1));
+            let err = stderr(&o);
+            for leak in [
+                "Signature=",
+                "ACS3-HMAC-SHA256",
+                "SignatureNonce",
+                "AccessKeyId=",
+                "canary-key-secret",
+                "x-acs-signature-nonce",
+            ] {
+                assert!(!err.contains(leak), "{endpoint}: {leak} in:\n{err}");
+            }
+        }
+    }
+}

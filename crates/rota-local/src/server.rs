@@ -404,6 +404,40 @@ impl State {
         let version = need("x-acs-version")?.to_owned();
         let date = need("x-acs-date")?;
         let nonce = need("x-acs-signature-nonce")?;
+        // What the signature must cover: the host and every x-acs-* header
+        // sent, so that none can be changed (x-acs-action, say) under a
+        // captured signature.
+        let covered: HashSet<String> = auth
+            .signed_headers
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        let mut uncovered: Vec<String> = headers
+            .keys()
+            .map(|k| k.as_str().to_ascii_lowercase())
+            .filter(|k| (k == "host" || k.starts_with("x-acs-")) && !covered.contains(k))
+            .collect();
+        if !covered.contains("host") && !uncovered.iter().any(|k| k == "host") {
+            uncovered.push("host".into());
+        }
+        if !uncovered.is_empty() {
+            uncovered.sort();
+            uncovered.dedup();
+            return Err(ServiceError::IncompleteSignature {
+                reason: format!(
+                    "SignedHeaders must include host and every x-acs-* header sent; missing: {}",
+                    uncovered.join(";")
+                ),
+            });
+        }
+        let hashed = sign::sha256_hex(body);
+        if let Some(claimed) = header(headers, "x-acs-content-sha256")
+            && !claimed.eq_ignore_ascii_case(&hashed)
+        {
+            return Err(ServiceError::IncompleteSignature {
+                reason: "x-acs-content-sha256 does not match the body".into(),
+            });
+        }
         let (secret, caller) = self.key(&auth.access_key_id)?;
         self.check_time(date)?;
         let mut signed: Vec<(&str, String)> = Vec::with_capacity(auth.signed_headers.len());
@@ -427,7 +461,6 @@ impl State {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let hashed = sign::sha256_hex(body);
         let input = V3Input {
             method,
             path: "/",

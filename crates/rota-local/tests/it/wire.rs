@@ -433,3 +433,129 @@ async fn missing_parameters_unknown_actions_routes_and_limits() {
     c.send(&DescribeRegions).await.unwrap();
     server.shutdown().await;
 }
+
+/// A V3 request for `action`, signed over `signed` (names of the headers
+/// sent that the signature covers).
+fn v3_request(
+    addr: std::net::SocketAddr,
+    action: &str,
+    nonce: &str,
+    date: &str,
+    body: &[u8],
+    signed: &[&str],
+) -> Vec<(String, String)> {
+    let host = addr.to_string();
+    let hashed = rota_kms::sign::sha256_hex(body);
+    let all: Vec<(String, String)> = vec![
+        ("host".into(), host),
+        ("x-acs-action".into(), action.into()),
+        ("x-acs-version".into(), "2016-01-20".into()),
+        ("x-acs-date".into(), date.into()),
+        ("x-acs-signature-nonce".into(), nonce.into()),
+        ("x-acs-content-sha256".into(), hashed.clone()),
+    ];
+    let covered: Vec<(&str, &str)> = all
+        .iter()
+        .filter(|(k, _)| signed.contains(&k.as_str()))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let input = rota_kms::sign::V3Input {
+        method: "POST",
+        path: "/",
+        query: &[("SecretName", "v3/target")],
+        headers: &covered,
+        hashed_payload: &hashed,
+    };
+    let sig = rota_kms::sign::v3_signature(&input, "root-test-secret");
+    let mut out: Vec<(String, String)> = all.into_iter().filter(|(k, _)| k != "host").collect();
+    out.push((
+        "authorization".into(),
+        sig.authorization("LTAIroottestkey00001"),
+    ));
+    out
+}
+
+#[tokio::test]
+async fn v3_signatures_must_cover_host_and_every_acs_header_and_the_body() {
+    let e = env().await;
+    let server = e.server().await;
+    let addr = server.local_addr();
+    let date = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    e.client()
+        .send(&CreateSecret {
+            secret_name: "v3/target".into(),
+            secret_data: SecretString::new("v3-canary-value"),
+            version_id: "v1".into(),
+            ..CreateSecret::default()
+        })
+        .await
+        .unwrap();
+    let send = |headers: Vec<(String, String)>, body: &'static [u8]| async move {
+        let refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        raw(addr, "POST", "/?SecretName=v3%2Ftarget", &refs, body).await
+    };
+    // Fully signed: accepted.
+    let all = [
+        "host",
+        "x-acs-action",
+        "x-acs-version",
+        "x-acs-date",
+        "x-acs-signature-nonce",
+        "x-acs-content-sha256",
+    ];
+    let (st, _, body) = send(
+        v3_request(addr, "DescribeSecret", "v3-ok", &date, b"", &all),
+        b"",
+    )
+    .await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    // Signed over host only: the action could be swapped; refused.
+    let mut h = v3_request(
+        addr,
+        "DescribeSecret",
+        "v3-host-only",
+        &date,
+        b"",
+        &["host"],
+    );
+    for (k, v) in &mut h {
+        if k == "x-acs-action" {
+            *v = "DeleteSecret".into();
+        }
+    }
+    let (st, _, body) = send(h, b"").await;
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    let j = json(&body);
+    assert_eq!(j["Code"], "IncompleteSignature");
+    assert!(
+        j["Message"].as_str().unwrap().contains("x-acs-action"),
+        "{j}"
+    );
+    // Without host: refused.
+    let no_host: Vec<&str> = all.iter().copied().filter(|h| *h != "host").collect();
+    let (st, _, _) = send(
+        v3_request(addr, "DescribeSecret", "v3-no-host", &date, b"", &no_host),
+        b"",
+    )
+    .await;
+    assert_eq!(st, 400);
+    // A body that is not the one x-acs-content-sha256 names: refused.
+    let (st, _, body) = send(
+        v3_request(addr, "DescribeSecret", "v3-body", &date, b"", &all),
+        b"SecretName=other",
+    )
+    .await;
+    assert_eq!(st, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        json(&body)["Message"]
+            .as_str()
+            .unwrap()
+            .contains("x-acs-content-sha256")
+    );
+    // The secret is still there.
+    assert!(e.client().describe_secret("v3/target").await.is_ok());
+    server.shutdown().await;
+}

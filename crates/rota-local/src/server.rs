@@ -367,8 +367,20 @@ impl State {
             secret.expose_secret(),
             signature,
         )
-        .map_err(|m| ServiceError::SignatureDoesNotMatch {
-            string_to_sign: m.string_to_sign,
+        .map_err(|_| ServiceError::SignatureDoesNotMatch {
+            // The string to sign as the server built it, with secret values
+            // (SecretData) shown as *** — an error never carries a value.
+            string_to_sign: sign::v1_string_to_sign(
+                method,
+                params.pairs().iter().map(|(k, v)| {
+                    let shown = if SECRET_PARAMS.contains(&k.as_str()) {
+                        "***"
+                    } else {
+                        v.as_str()
+                    };
+                    (k.as_str(), shown)
+                }),
+            ),
         })?;
         self.record_nonce(ak, nonce)?;
         Ok(Verified {
@@ -481,6 +493,14 @@ impl State {
         })
     }
 }
+
+/// Parameters whose values an error never echoes.
+const SECRET_PARAMS: &[&str] = &[
+    "SecretData",
+    "AccessKeySecret",
+    "Password",
+    "AccountPassword",
+];
 
 fn respond(
     status: StatusCode,

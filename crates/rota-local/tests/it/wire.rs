@@ -559,3 +559,29 @@ async fn v3_signatures_must_cover_host_and_every_acs_header_and_the_body() {
     assert!(e.client().describe_secret("v3/target").await.is_ok());
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_v1_signature_mismatch_never_echoes_the_secret_value() {
+    let e = env().await;
+    let server = e.server().await;
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let mut p = v1_params("CreateSecret", "n-mismatch", &ts);
+    p.extend([
+        ("SecretName", "echo/x"),
+        ("VersionId", "v1"),
+        ("SecretData", "echo-canary-9931 with spaces"),
+    ]);
+    let q = signed_query("POST", p, "not-the-secret");
+    let (st, _, body) = raw(server.local_addr(), "POST", &format!("/?{q}"), &[], b"").await;
+    assert_eq!(st, 400);
+    let j = json(&body);
+    assert_eq!(j["Code"], "SignatureDoesNotMatch");
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains("echo-canary-9931"), "{text}");
+    assert!(!text.contains("echo-canary"), "{text}");
+    assert!(
+        text.contains("SecretData%253D%252A%252A%252A") || text.contains("***"),
+        "{text}"
+    );
+    server.shutdown().await;
+}

@@ -579,9 +579,6 @@ async fn a_v1_signature_mismatch_never_echoes_the_secret_value() {
     let text = String::from_utf8_lossy(&body);
     assert!(!text.contains("echo-canary-9931"), "{text}");
     assert!(!text.contains("echo-canary"), "{text}");
-    assert!(
-        text.contains("SecretData%253D%252A%252A%252A") || text.contains("***"),
-        "{text}"
-    );
+    assert!(text.contains("SecretData%3D%252A%252A%252A"), "{text}");
     server.shutdown().await;
 }

@@ -214,6 +214,50 @@ fn internal(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::internal(e.to_string())
 }
 
+/// Refuses a data directory whose database was lost while what depends on
+/// it remains: `master.key` without a usable `kms.db` (missing or empty),
+/// or a `kms.db-wal` without its `kms.db`. Opening would start empty and,
+/// with a WAL, overwrite what may still be recovered; nothing is touched.
+fn check_data_files(dir: &Path) -> Result<(), OpenError> {
+    let db = dir.join(crate::store::DB_FILE);
+    let wal = dir.join(format!("{}-wal", crate::store::DB_FILE));
+    let master = dir.join(crate::crypto::MASTER_KEY_FILE);
+    let db_len = std::fs::metadata(&db).ok().map(|m| m.len());
+    let wal_there = wal.exists();
+    let lost = match db_len {
+        None => master.exists() || wal_there,
+        Some(0) => master.exists() || wal_there,
+        Some(_) => false,
+    };
+    if !lost {
+        return Ok(());
+    }
+    let state = if db_len.is_none() { "missing" } else { "empty" };
+    let mut reason = format!(
+        "{} is {state} but {} remains",
+        db.display(),
+        if master.exists() {
+            master.display().to_string()
+        } else {
+            wal.display().to_string()
+        }
+    );
+    reason.push_str(
+        "; starting would begin with no secrets. Nothing was changed. Restore kms.db from a backup",
+    );
+    if wal_there {
+        reason.push_str(&format!(
+            " ({} may hold recent writes: keep it beside the restored kms.db)",
+            wal.display()
+        ));
+    }
+    reason.push_str("; to start empty on purpose, move the data directory away");
+    Err(OpenError::DataDir {
+        path: dir.display().to_string(),
+        reason,
+    })
+}
+
 impl Engine {
     /// Opens the engine over `dir` (which must exist): master key, database,
     /// the world's keys.
@@ -223,8 +267,11 @@ impl Engine {
         clock: Arc<dyn Clock>,
         rotation_hook: Option<RotationHook>,
     ) -> Result<Self, OpenError> {
-        let master = crate::crypto::load_or_create_master_key(dir)?;
+        check_data_files(dir)?;
+        // The database first: a start cut short between the two leaves a
+        // database with nothing sealed in it, never a key without one.
         let (store, loaded) = Store::open(dir)?;
+        let master = crate::crypto::load_or_create_master_key(dir)?;
         let (targets, target_ops, bound_seeds) = crate::targets::Targets::load(
             &world,
             &loaded.meta,

@@ -103,3 +103,77 @@ async fn acknowledged_writes_survive_sigkill() {
     }
     assert!(acked.len() >= 497);
 }
+
+/// A data directory that lost its database (kms.db deleted or truncated
+/// while master.key remains, or only the WAL left) is refused at start,
+/// with what to do, and nothing in it is touched.
+#[tokio::test]
+async fn a_lost_database_is_refused_and_nothing_is_touched() {
+    let clock = rota_local::ManualClock::new(crate::common::start_time());
+    for damage in ["truncated", "deleted", "wal only"] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let cloud = crate::common::open(dir.path(), &clock).await;
+            KmsClient::new(Arc::new(cloud.clone()))
+                .send(&CreateSecret {
+                    secret_name: "lost/one".into(),
+                    secret_data: SecretString::new("x"),
+                    version_id: "v1".into(),
+                    ..CreateSecret::default()
+                })
+                .await
+                .unwrap();
+        }
+        let db = dir.path().join("kms.db");
+        let wal = dir.path().join("kms.db-wal");
+        // The writer thread closes the database on its own after the cloud
+        // is dropped (SQLite then removes the WAL): wait for it, bounded.
+        for _ in 0..200 {
+            if !wal.exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(!wal.exists(), "the database was not closed");
+        match damage {
+            "truncated" => std::fs::write(&db, b"").unwrap(),
+            "deleted" => std::fs::remove_file(&db).unwrap(),
+            _ => {
+                std::fs::remove_file(&db).unwrap();
+                std::fs::remove_file(dir.path().join("master.key")).unwrap();
+                std::fs::write(&wal, b"wal bytes that may hold data").unwrap();
+            }
+        }
+        let listing = |d: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+            let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(d)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.path().is_file())
+                .map(|e| {
+                    (
+                        e.file_name().to_string_lossy().into_owned(),
+                        std::fs::read(e.path()).unwrap(),
+                    )
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let before = listing(dir.path());
+        let err = crate::common::options(dir.path(), &clock, crate::common::TEST_WORLD)
+            .open()
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{damage}: opened"))
+            .to_string();
+        assert!(
+            err.contains("Nothing was changed. Restore kms.db from a backup"),
+            "{damage}: {err}"
+        );
+        assert_eq!(
+            listing(dir.path()),
+            before,
+            "{damage}: the directory changed"
+        );
+    }
+}

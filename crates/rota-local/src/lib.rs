@@ -34,6 +34,7 @@ pub mod dispatch;
 mod engine;
 pub mod errors;
 pub mod params;
+pub mod replay;
 pub mod server;
 pub mod store;
 pub mod targets;

@@ -13,10 +13,10 @@
 //!   every parameter but `Signature` signed, empty values included (G9);
 //!
 //! then, for both, the timestamp must be within ±15 minutes of the local
-//! cloud's clock and the `(access key, nonce)` pair must be new. Nonces are
-//! remembered for 30 minutes (longer than any timestamp stays acceptable) in
-//! a cache bounded to [`ServerConfig::nonce_capacity`] entries; past that
-//! bound the oldest are forgotten first. A nonce is recorded only once the
+//! cloud's clock and the `(access key, nonce)` pair must be new: see
+//! [`crate::replay`] (a pair is remembered until its request's own
+//! timestamp leaves the window; past [`ServerConfig::nonce_capacity`] the
+//! window narrows instead of forgetting). A nonce is recorded only once the
 //! signature verified, so forged requests cannot burn nonces.
 //!
 //! Answers are JSON, or XML when `Format=XML` (any case) or the `Accept`
@@ -25,11 +25,11 @@
 //! `Recommend` with the status from [`crate::errors`]. Logs name the action,
 //! status and request id, never parameter values.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -111,7 +111,7 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
     let state = Arc::new(State {
         host_id: cloud.host_id(),
         cloud,
-        nonces: NonceCache::new(config.nonce_capacity),
+        nonces: crate::replay::ReplayGuard::new(config.nonce_capacity),
         max_body: config.max_body_bytes,
     });
     tracing::info!(addr = %local_addr, "local cloud listening");
@@ -178,7 +178,7 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
 
 struct State {
     cloud: LocalCloud,
-    nonces: NonceCache,
+    nonces: crate::replay::ReplayGuard,
     max_body: usize,
     host_id: String,
 }
@@ -305,29 +305,38 @@ impl State {
             .await
     }
 
-    fn check_time(&self, timestamp: &str) -> Result<(), ServiceError> {
+    /// The request's timestamp (Unix seconds), if within the window.
+    fn check_time(&self, timestamp: &str) -> Result<i64, ServiceError> {
         let t = parse_wire_time(timestamp).ok_or_else(|| ServiceError::TimestampFormat {
             timestamp: timestamp.to_owned(),
         })?;
         let skew = (self.cloud.clock().now() - t).num_seconds().abs();
-        if skew > 15 * 60 {
+        if skew > crate::replay::WINDOW_SECS {
             return Err(ServiceError::TimestampExpired {
                 timestamp: timestamp.to_owned(),
             });
         }
-        Ok(())
+        Ok(t.timestamp())
     }
 
     fn key(&self, id: &str) -> Result<(rota_kms::SecretString, Caller), ServiceError> {
         self.cloud.check_access_key(id)
     }
 
-    fn record_nonce(&self, access_key_id: &str, nonce: &str) -> Result<(), ServiceError> {
+    fn record_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        request_time: i64,
+        timestamp: &str,
+    ) -> Result<(), ServiceError> {
         let now = self.cloud.clock().now().timestamp();
-        if self.nonces.insert(access_key_id, nonce, now) {
-            Ok(())
-        } else {
-            Err(ServiceError::NonceUsed)
+        match self.nonces.record(access_key_id, nonce, request_time, now) {
+            Ok(()) => Ok(()),
+            Err(crate::replay::Refusal::Used) => Err(ServiceError::NonceUsed),
+            Err(crate::replay::Refusal::Expired) => Err(ServiceError::TimestampExpired {
+                timestamp: timestamp.to_owned(),
+            }),
         }
     }
 
@@ -360,7 +369,7 @@ impl State {
             });
         }
         let (secret, caller) = self.key(ak)?;
-        self.check_time(timestamp)?;
+        let request_time = self.check_time(timestamp)?;
         sign::v1_verify(
             method,
             params.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -382,7 +391,7 @@ impl State {
                 }),
             ),
         })?;
-        self.record_nonce(ak, nonce)?;
+        self.record_nonce(ak, nonce, request_time, timestamp)?;
         Ok(Verified {
             caller,
             version,
@@ -451,7 +460,7 @@ impl State {
             });
         }
         let (secret, caller) = self.key(&auth.access_key_id)?;
-        self.check_time(date)?;
+        let request_time = self.check_time(date)?;
         let mut signed: Vec<(&str, String)> = Vec::with_capacity(auth.signed_headers.len());
         for name in &auth.signed_headers {
             let values: Vec<&str> = headers
@@ -485,7 +494,7 @@ impl State {
                 string_to_sign: m.string_to_sign,
             }
         })?;
-        self.record_nonce(&auth.access_key_id, nonce)?;
+        self.record_nonce(&auth.access_key_id, nonce, request_time, date)?;
         Ok(Verified {
             caller,
             version,
@@ -531,68 +540,4 @@ fn respond(
         h.insert("x-acs-request-id", v);
     }
     resp
-}
-
-/// Remembered `(access key, nonce)` pairs, each for 30 minutes, at most
-/// `capacity` of them (oldest forgotten first).
-struct NonceCache {
-    inner: Mutex<NonceInner>,
-    capacity: usize,
-}
-
-struct NonceInner {
-    seen: HashSet<String>,
-    order: VecDeque<(i64, String)>,
-}
-
-const NONCE_TTL_SECS: i64 = 30 * 60;
-
-impl NonceCache {
-    fn new(capacity: usize) -> Self {
-        Self {
-            inner: Mutex::new(NonceInner {
-                seen: HashSet::new(),
-                order: VecDeque::new(),
-            }),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Records the pair; false if it was already there.
-    fn insert(&self, access_key_id: &str, nonce: &str, now: i64) -> bool {
-        let key = format!("{access_key_id}\n{nonce}");
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some((expiry, _)) = g.order.front() {
-            if *expiry > now && g.order.len() < self.capacity {
-                break;
-            }
-            if let Some((_, old)) = g.order.pop_front() {
-                g.seen.remove(&old);
-            }
-        }
-        if !g.seen.insert(key.clone()) {
-            return false;
-        }
-        g.order.push_back((now + NONCE_TTL_SECS, key));
-        true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nonces_are_refused_twice_then_forgotten() {
-        let c = NonceCache::new(2);
-        assert!(c.insert("ak", "n1", 0));
-        assert!(!c.insert("ak", "n1", 10));
-        assert!(c.insert("other", "n1", 10));
-        // Expired after 30 minutes.
-        assert!(c.insert("ak", "n1", NONCE_TTL_SECS + 1));
-        // Bounded: a third entry pushes out the oldest.
-        assert!(c.insert("ak", "n2", NONCE_TTL_SECS + 2));
-        assert!(c.insert("ak", "n3", NONCE_TTL_SECS + 3));
-        assert_eq!(c.inner.lock().unwrap().order.len(), 2);
-    }
 }

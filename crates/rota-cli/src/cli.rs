@@ -615,6 +615,10 @@ Examples:
         /// (for when Rota's own scheduler drives rotations)
         #[arg(long)]
         no_auto_rotation: bool,
+        /// Most connections open at once; past it a new one is answered 503
+        /// (ServiceUnavailable) and closed
+        #[arg(long, value_name = "N", default_value_t = 1024)]
+        max_connections: usize,
     },
     /// Show what the local world holds and which secret holds each credential
     ///

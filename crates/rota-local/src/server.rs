@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -63,6 +63,14 @@ pub struct ServerConfig {
     pub nonce_capacity: usize,
     /// How often expired deletion windows are purged.
     pub sweep_interval: Duration,
+    /// Most connections open at once; past it a new connection gets a 503
+    /// in the error envelope and is closed.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (also how
+    /// long an idle keep-alive connection stays open).
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +80,9 @@ impl Default for ServerConfig {
             max_body_bytes: 1024 * 1024,
             nonce_capacity: 1_000_000,
             sweep_interval: Duration::from_secs(60),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -113,13 +124,17 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
         cloud,
         nonces: crate::replay::ReplayGuard::new(config.nonce_capacity),
         max_body: config.max_body_bytes,
+        body_timeout: config.body_timeout,
     });
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     tracing::info!(addr = %local_addr, "local cloud listening");
     let sweep_every = config.sweep_interval;
     let task = tokio::spawn(async move {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).keep_alive(true);
+        http.timer(TokioTimer::new())
+            .keep_alive(true)
+            .header_read_timeout(config.header_timeout);
         let mut sweep = tokio::time::interval(sweep_every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -134,6 +149,11 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        tracing::warn!(max = config.max_connections, "too many connections: a new one is refused");
+                        tokio::spawn(refuse_busy(stream, state.host_id.clone()));
+                        continue;
+                    };
                     let st = state.clone();
                     let conn = http.serve_connection(
                         TokioIo::new(stream),
@@ -147,6 +167,7 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
                         if let Err(e) = conn.await {
                             tracing::trace!(error = %e, "connection ended with an error");
                         }
+                        drop(permit);
                     });
                 }
                 _ = sweep.tick() => {
@@ -180,6 +201,7 @@ struct State {
     cloud: LocalCloud,
     nonces: crate::replay::ReplayGuard,
     max_body: usize,
+    body_timeout: Duration,
     host_id: String,
 }
 
@@ -252,18 +274,7 @@ impl State {
                 limit: self.max_body,
             });
         }
-        let body = match Limited::new(body, self.max_body).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) => {
-                return Err(if e.is::<http_body_util::LengthLimitError>() {
-                    ServiceError::BodyTooLarge {
-                        limit: self.max_body,
-                    }
-                } else {
-                    ServiceError::invalid("body", "the request body could not be read")
-                });
-            }
-        };
+        let body = read_body(body, self.max_body, self.body_timeout).await?;
         let query = parse_form(parts.uri.query().unwrap_or_default())
             .map_err(|e| ServiceError::invalid("query", e.to_string()))?;
         let is_form = header(&parts.headers, "content-type").is_none_or(|ct| {
@@ -510,6 +521,60 @@ const SECRET_PARAMS: &[&str] = &[
     "Password",
     "AccountPassword",
 ];
+
+/// Reads a request body into one buffer (however small its chunks: a
+/// body sent a byte at a time costs its bytes, not a buffer per byte),
+/// refusing more than `max` bytes or a body slower than `within`.
+async fn read_body(
+    mut body: Incoming,
+    max: usize,
+    within: Duration,
+) -> Result<Bytes, ServiceError> {
+    let read = async {
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|_| ServiceError::invalid("body", "the request body could not be read"))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > max {
+                    return Err(ServiceError::BodyTooLarge { limit: max });
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buf))
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ServiceError::invalid(
+                "body",
+                format!(
+                    "the request body did not arrive within {} s",
+                    within.as_secs()
+                ),
+            ))
+        })
+}
+
+/// Answers a connection past the cap with 503 in the error envelope.
+async fn refuse_busy(mut stream: tokio::net::TcpStream, host_id: String) {
+    use tokio::io::AsyncWriteExt as _;
+    let request_id = new_request_id();
+    let body = json!({
+        "RequestId": request_id,
+        "HostId": host_id,
+        "Code": "ServiceUnavailable",
+        "Message": "The server has too many open connections; retry later.",
+        "Recommend": format!("https://api.aliyun.com/troubleshoot?q=ServiceUnavailable&product=Kms&requestId={request_id}"),
+    })
+    .to_string();
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json;charset=utf-8\r\nx-acs-request-id: {request_id}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(answer.as_bytes())).await;
+}
 
 fn respond(
     status: StatusCode,

@@ -23,6 +23,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             access_key_id,
             access_key_secret,
             no_auto_rotation,
+            max_connections,
         } => {
             let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
@@ -40,6 +41,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 cloud,
                 ServerConfig {
                     addr,
+                    max_connections,
                     ..ServerConfig::default()
                 },
             )

@@ -582,3 +582,59 @@ async fn a_v1_signature_mismatch_never_echoes_the_secret_value() {
     assert!(text.contains("SecretData%3D%252A%252A%252A"), "{text}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn slow_bodies_time_out_and_connections_past_the_cap_get_an_envelope() {
+    let e = env().await;
+    let server = rota_local::server::serve(
+        e.cloud.clone(),
+        rota_local::server::ServerConfig {
+            max_connections: 2,
+            body_timeout: std::time::Duration::from_millis(500),
+            ..rota_local::server::ServerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    // A body that never finishes: answered with an error once the body
+    // timeout passed, not held open.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nab")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    if String::from_utf8_lossy(&out).contains("\"RequestId\"") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the slow body was held open");
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("did not arrive within"), "{text}");
+    // Two idle connections take the cap; a third is told so.
+    let _a = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), c.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    let body = text.split_once("\r\n\r\n").unwrap().1;
+    let j = json(body.as_bytes());
+    assert_eq!(j["Code"], "ServiceUnavailable");
+    assert!(j["RequestId"].as_str().is_some());
+    server.shutdown().await;
+}

@@ -54,12 +54,14 @@ fn run() -> Result<()> {
         Some("plugins") => plugins(),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <ci | bench [{}] | plugins | tidy>",
+                "usage: cargo xtask <ci | bench [{}] | plugins | tidy | interop-setup>",
                 bench_names().join(" | ")
             );
             Ok(())
         }
-        Some(other) => bail!("unknown task {other:?}; tasks: ci, bench, plugins, tidy"),
+        Some(other) => {
+            bail!("unknown task {other:?}; tasks: ci, bench, plugins, tidy, interop-setup")
+        }
     }
 }
 

@@ -711,7 +711,13 @@ pub async fn plan(
                 }
                 Some(mut l) => {
                     read_versions_if_needed(client, args, &mut l).await?;
-                    diff_existing(config, r, args, &l, &mut rc, &mut refusals);
+                    let ignoring = ignoring(r, args);
+                    match triggered_by(r, &resources) {
+                        Some(why) => {
+                            replace_triggered(config, r, &ignoring, &l, &mut rc, &mut refusals, why)
+                        }
+                        None => diff_existing(config, r, &ignoring, &l, &mut rc, &mut refusals),
+                    }
                     Some(l)
                 }
             },
@@ -730,6 +736,7 @@ pub async fn plan(
         }
     }
 
+    prevent_destroy(config, &resources, &mut refusals);
     if options.mode == PlanMode::Destroy {
         resources.reverse();
     }
@@ -892,14 +899,18 @@ fn plan_create(
         c.before = Some(val(&old));
         c.forces_replacement = true;
     }
-    rc.steps.insert(
-        0,
-        Step::DeleteSecret {
-            secret_name: old,
-            force: args.force_delete_without_recovery,
-            recovery_window_in_days: args.recovery_window_in_days,
-        },
-    );
+    let delete = Step::DeleteSecret {
+        secret_name: old,
+        force: args.force_delete_without_recovery,
+        recovery_window_in_days: args.recovery_window_in_days,
+    };
+    // create_before_destroy: the new secret exists before the old one goes
+    // (its name differs, so both can exist at once).
+    if r.lifecycle.create_before_destroy {
+        rc.steps.push(delete);
+    } else {
+        rc.steps.insert(0, delete);
+    }
 }
 
 /// Lists the versions of `l` when the diff needs them: a Generic secret
@@ -1052,6 +1063,117 @@ fn destroy_changes(l: &LiveSecret) -> Vec<Change> {
 }
 
 /// Diffs an existing secret.
+/// `args` with the arguments `lifecycle.ignore_changes` names (all of
+/// them for `all`, the name aside) treated as unknown: the diff leaves
+/// what it cannot compare as it is live.
+fn ignoring(r: &Resource, args: &SecretArgs) -> SecretArgs {
+    let mut out = args.clone();
+    if r.lifecycle.ignore_all {
+        out.unknown.extend(
+            crate::resource::SCHEMA
+                .iter()
+                .map(|a| a.name.to_owned())
+                .filter(|n| n != "secret_name"),
+        );
+    } else {
+        out.unknown
+            .extend(r.lifecycle.ignore_changes.iter().cloned());
+    }
+    out
+}
+
+/// Why `lifecycle.replace_triggered_by` replaces `r`: a referenced secret
+/// (or its referenced attribute) changes in this plan.
+fn triggered_by(r: &Resource, planned: &[ResourceChange]) -> Option<String> {
+    r.lifecycle
+        .replace_triggered_by
+        .iter()
+        .find_map(|(name, attr)| {
+            let rc = planned
+                .iter()
+                .find(|rc| rc.name.as_deref() == Some(name.as_str()))?;
+            if rc.action == Action::NoOp {
+                return None;
+            }
+            match attr {
+                None => Some(format!(
+                    "alicloud_kms_secret.{name} {}",
+                    match rc.action {
+                        Action::Create => "is created",
+                        Action::Update => "changes",
+                        Action::Replace => "is replaced",
+                        Action::Delete => "is deleted",
+                        Action::NoOp => "is unchanged",
+                    }
+                )),
+                Some(a) => rc
+                    .changes
+                    .iter()
+                    .any(|c| &c.attr == a)
+                    .then(|| format!("alicloud_kms_secret.{name}.{a} changes")),
+            }
+        })
+}
+
+/// Plans the replacement `lifecycle.replace_triggered_by` asks for.
+fn replace_triggered(
+    config: &Config,
+    r: &Resource,
+    args: &SecretArgs,
+    l: &LiveSecret,
+    rc: &mut ResourceChange,
+    refusals: &mut Vec<Diagnostic>,
+    why: String,
+) {
+    let diff = Diff {
+        config,
+        r,
+        args,
+        l,
+        rc,
+        refusals,
+        changes: Vec::new(),
+        steps: Vec::new(),
+    };
+    diff.replace(vec![Change {
+        attr: "replace_triggered_by".into(),
+        before: None,
+        after: Some(val(&why)),
+        forces_replacement: true,
+    }]);
+    rc.reasons = vec![format!(
+        "lifecycle.replace_triggered_by: {why}: the secret {:?} is deleted, with all its versions, and created again",
+        l.name
+    )];
+    rc.changes.retain(|c| c.attr != "replace_triggered_by");
+}
+
+/// Refuses a plan that would delete a secret whose resource has
+/// `lifecycle.prevent_destroy`, in Terraform's words.
+fn prevent_destroy(config: &Config, planned: &[ResourceChange], refusals: &mut Vec<Diagnostic>) {
+    for rc in planned {
+        if !matches!(rc.action, Action::Delete | Action::Replace) {
+            continue;
+        }
+        let Some(r) = config
+            .resources
+            .iter()
+            .find(|r| r.address == rc.address && r.lifecycle.prevent_destroy)
+        else {
+            continue;
+        };
+        refusals.push(
+            Diagnostic::new(format!(
+                "Instance cannot be destroyed: Resource {} has lifecycle.prevent_destroy set, but the plan calls for this resource to be destroyed",
+                rc.address
+            ))
+            .at(config.location(r, None))
+            .address(&rc.address)
+            .help("To avoid this error and continue with the plan, either disable lifecycle.prevent_destroy or reduce the scope of the plan (remove or change what forces the replacement)"),
+        );
+    }
+}
+
 fn diff_existing(
     config: &Config,
     r: &Resource,

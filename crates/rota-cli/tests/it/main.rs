@@ -23,5 +23,6 @@ mod rotation_managed;
 mod rotation_notify;
 mod schedule;
 mod secret;
+mod terraform;
 mod usage;
 mod verify;

@@ -174,6 +174,25 @@ pub struct Resource {
     pub(crate) span: Range<usize>,
     pub(crate) attrs: Vec<RawAttr>,
     pub(crate) timeouts: Vec<RawAttr>,
+    /// The `lifecycle` block.
+    pub lifecycle: Lifecycle,
+}
+
+/// A resource's `lifecycle` block, with Terraform's meaning.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// `ignore_changes = all`: only creation uses the configuration.
+    pub ignore_all: bool,
+    /// `ignore_changes = [...]`: arguments whose difference from the live
+    /// secret is not planned.
+    pub ignore_changes: BTreeSet<String>,
+    /// A plan that would delete the secret is refused.
+    pub prevent_destroy: bool,
+    /// Accepted; see the README for what it changes in Rota.
+    pub create_before_destroy: bool,
+    /// `alicloud_kms_secret.NAME` or `alicloud_kms_secret.NAME.ATTR`: when
+    /// that resource (or attribute) changes, this one is replaced.
+    pub replace_triggered_by: Vec<(String, Option<String>)>,
 }
 
 /// A loaded, validated configuration. `Debug` omits variable and local
@@ -1121,7 +1140,13 @@ impl Loader {
                 attrs.push(raw);
             }
         }
-        let timeouts = self.resource_blocks(file, &address, block);
+        let (timeouts, lifecycle) = self.resource_blocks(file, &address, block);
+        depends_on.extend(
+            lifecycle
+                .replace_triggered_by
+                .iter()
+                .map(|(n, _)| n.clone()),
+        );
         depends_on.remove(&name);
         let set = attrs.iter().map(|a| a.key.clone()).collect();
         Resource {
@@ -1134,6 +1159,7 @@ impl Loader {
             span: block.span().unwrap_or(0..0),
             attrs,
             timeouts,
+            lifecycle,
         }
     }
 
@@ -1190,8 +1216,14 @@ impl Loader {
 
     /// The `timeouts` attributes of a resource block; any other block, and
     /// an unknown timeout, is reported.
-    fn resource_blocks(&mut self, file: &SourceFile, address: &str, block: &Block) -> Vec<RawAttr> {
+    fn resource_blocks(
+        &mut self,
+        file: &SourceFile,
+        address: &str,
+        block: &Block,
+    ) -> (Vec<RawAttr>, Lifecycle) {
         let mut timeouts = Vec::new();
+        let mut lifecycle = Lifecycle::default();
         for b in block.body.blocks() {
             let ident = b.ident.as_str();
             if ident == "timeouts" {
@@ -1211,14 +1243,16 @@ impl Loader {
                         timeouts.push(raw);
                     }
                 }
-            } else if ident == "lifecycle" || ident == "dynamic" {
+            } else if ident == "lifecycle" {
+                lifecycle = self.lifecycle(file, address, b);
+            } else if ident == "dynamic" {
                 self.diags.push(
                     Diagnostic::new(format!(
                         "the `{ident}` block is not supported by Rota ({address})"
                     ))
                     .at(Location::of(file, &b.ident.span().unwrap_or(0..0), true))
                     .address(address)
-                    .help("the only block a secret takes is timeouts { create, update, delete }"),
+                    .help("a secret takes the blocks timeouts { create, update, delete } and lifecycle"),
                 );
             } else {
                 self.diags.push(
@@ -1232,7 +1266,139 @@ impl Loader {
                 );
             }
         }
-        timeouts
+        (timeouts, lifecycle)
+    }
+
+    /// Reads a `lifecycle` block: `ignore_changes` (a list of argument
+    /// names, or `all`), `prevent_destroy`, `create_before_destroy` (literal
+    /// bools), `replace_triggered_by` (references to other secrets).
+    fn lifecycle(&mut self, file: &SourceFile, address: &str, b: &Block) -> Lifecycle {
+        const ARGS: &[&str] = &[
+            "ignore_changes",
+            "prevent_destroy",
+            "create_before_destroy",
+            "replace_triggered_by",
+        ];
+        let mut l = Lifecycle::default();
+        for sub in b.body.blocks() {
+            self.diags.push(
+                Diagnostic::new(format!(
+                    "unknown block `{}` in the lifecycle of {address}",
+                    sub.ident.as_str()
+                ))
+                .at(Location::of(file, &sub.ident.span().unwrap_or(0..0), true))
+                .address(address)
+                .help(format!("lifecycle takes {}", ARGS.join(", "))),
+            );
+        }
+        for a in b.body.attributes() {
+            let raw = raw_attr(a);
+            let at = Location::of(file, &raw.span, true);
+            let text = file.slice(&raw.span).trim().to_owned();
+            let list = || -> Option<Vec<String>> {
+                let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+                Some(
+                    inner
+                        .split(',')
+                        .map(|e| e.trim().trim_matches('"').to_owned())
+                        .filter(|e| !e.is_empty())
+                        .collect(),
+                )
+            };
+            match raw.key.as_str() {
+                "ignore_changes" => {
+                    if text == "all" || text == "\"all\"" {
+                        l.ignore_all = true;
+                        continue;
+                    }
+                    let Some(items) = list() else {
+                        self.diags.push(
+                            Diagnostic::new(format!("lifecycle.ignore_changes of {address} must be a list of argument names, or all"))
+                                .at(at)
+                                .address(address)
+                                .help("ignore_changes = [secret_data, version_id], or ignore_changes = all"),
+                        );
+                        continue;
+                    };
+                    for item in items {
+                        // `tags["team"]` ignores the whole tags map.
+                        let name: String = item
+                            .chars()
+                            .take_while(|c| c.is_alphanumeric() || *c == '_')
+                            .collect();
+                        if resource::schema_arg(&name).is_some() {
+                            l.ignore_changes.insert(name);
+                        } else {
+                            let allowed: Vec<&str> =
+                                resource::SCHEMA.iter().map(|a| a.name).collect();
+                            self.diags.push(
+                                Diagnostic::new(format!("lifecycle.ignore_changes of {address}: `{item}` is not an argument of alicloud_kms_secret"))
+                                    .at(at.clone())
+                                    .address(address)
+                                    .help(format!("{}arguments: {}", suggest(&name, &allowed), allowed.join(", "))),
+                            );
+                        }
+                    }
+                }
+                "prevent_destroy" | "create_before_destroy" => {
+                    let value = match text.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            self.diags.push(
+                                Diagnostic::new(format!("lifecycle.{} of {address} must be true or false (a literal: Terraform evaluates it before anything else)", raw.key))
+                                    .at(at)
+                                    .address(address),
+                            );
+                            continue;
+                        }
+                    };
+                    if raw.key == "prevent_destroy" {
+                        l.prevent_destroy = value;
+                    } else {
+                        l.create_before_destroy = value;
+                    }
+                }
+                "replace_triggered_by" => {
+                    let Some(items) = list() else {
+                        self.diags.push(
+                            Diagnostic::new(format!("lifecycle.replace_triggered_by of {address} must be a list of references"))
+                                .at(at)
+                                .address(address)
+                                .help("replace_triggered_by = [alicloud_kms_secret.other, alicloud_kms_secret.other.version_id]"),
+                        );
+                        continue;
+                    };
+                    for item in items {
+                        let mut parts = item.splitn(3, '.');
+                        match (parts.next(), parts.next(), parts.next()) {
+                            (Some("alicloud_kms_secret"), Some(name), attr) if !name.is_empty() => {
+                                l.replace_triggered_by.push((name.to_owned(), attr.map(str::to_owned)));
+                            }
+                            _ => self.diags.push(
+                                Diagnostic::new(format!("lifecycle.replace_triggered_by of {address}: `{item}` is not a reference to an alicloud_kms_secret"))
+                                    .at(at.clone())
+                                    .address(address)
+                                    .help("alicloud_kms_secret.NAME, or alicloud_kms_secret.NAME.ATTRIBUTE"),
+                            ),
+                        }
+                    }
+                }
+                other => self.diags.push(
+                    Diagnostic::new(format!(
+                        "unknown attribute `{other}` in the lifecycle of {address}"
+                    ))
+                    .at(Location::of(file, &raw.key_span, true))
+                    .address(address)
+                    .help(format!(
+                        "{}lifecycle takes {}",
+                        suggest(other, ARGS),
+                        ARGS.join(", ")
+                    )),
+                ),
+            }
+        }
+        l
     }
 
     /// Reports references to resources that are not declared, at the

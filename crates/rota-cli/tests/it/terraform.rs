@@ -1,0 +1,81 @@
+//! Terraform's `lifecycle` block as teams write it around rotation:
+//! `ignore_changes` stops the plan from fighting the rotated value,
+//! `prevent_destroy` refuses a plan that would delete, and
+//! `replace_triggered_by` replaces a secret when another one changes.
+
+use crate::common::{run_in, stderr, stdout};
+
+fn write(dir: &std::path::Path, a_data: &str, a_version: &str, c_version: &str) {
+    std::fs::write(
+        dir.join("main.tf"),
+        format!(
+            "resource \"alicloud_kms_secret\" \"a\" {{\n  secret_name = \"app/a\"\n  secret_data = \"{a_data}\"\n  version_id  = \"{a_version}\"\n  lifecycle {{\n    ignore_changes  = [secret_data, version_id]\n    prevent_destroy = true\n  }}\n}}\n\
+             resource \"alicloud_kms_secret\" \"c\" {{\n  secret_name = \"app/c\"\n  secret_data = \"c-{c_version}\"\n  version_id  = \"{c_version}\"\n}}\n\
+             resource \"alicloud_kms_secret\" \"b\" {{\n  secret_name = \"app/b\"\n  secret_data = \"b-1\"\n  version_id  = \"v1\"\n  force_delete_without_recovery = true\n  lifecycle {{\n    replace_triggered_by = [alicloud_kms_secret.c.version_id]\n  }}\n}}\n\
+             rotation \"a\" {{\n  secrets  = [\"app/a\"]\n  schedule = \"@daily\"\n}}\n"
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn lifecycle_ignore_changes_prevent_destroy_and_replace_triggered_by() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "a-1", "v1", "v1");
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    // Rotated, then the configuration's value changed: nothing to do.
+    crate::rotation::ok(&run_in(d, &["rotate", "app/a"]));
+    write(d, "a-2", "v2", "v1");
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // c changes: b is replaced, in the plan and in the apply.
+    write(d, "a-2", "v2", "v2");
+    let o = run_in(d, &["plan"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("alicloud_kms_secret.b must be replaced"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lifecycle.replace_triggered_by: alicloud_kms_secret.c.version_id changes"),
+        "{text}"
+    );
+    assert!(!text.contains("alicloud_kms_secret.a"), "{text}");
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // destroy would delete a: refused, nothing deleted.
+    let o = run_in(d, &["destroy", "--auto-approve"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Instance cannot be destroyed: Resource alicloud_kms_secret.a has lifecycle.prevent_destroy set"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_in(d, &["secret", "list"]);
+    assert!(stdout(&o).contains("app/a") && stdout(&o).contains("app/b"));
+}
+
+#[test]
+fn lifecycle_mistakes_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("main.tf"),
+        "resource \"alicloud_kms_secret\" \"a\" {\n  secret_name = \"app/a\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n  lifecycle {\n    ignore_changes = [secret_dta]\n    prevent_destroy = \"yes\"\n    replace_triggered_by = [aws_secret.x]\n    create_before_destroy = true\n    precondition = 1\n  }\n}\n",
+    )
+    .unwrap();
+    let o = run_in(d, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    for expected in [
+        "`secret_dta` is not an argument of alicloud_kms_secret",
+        "did you mean `secret_data`",
+        "lifecycle.prevent_destroy of alicloud_kms_secret.a must be true or false",
+        "`aws_secret.x` is not a reference to an alicloud_kms_secret",
+        "unknown attribute `precondition` in the lifecycle",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in\n{err}");
+    }
+}

@@ -241,6 +241,16 @@ Examples:
   rota show
   rota show alicloud_kms_secret.db -o json")]
     Show(ShowArgs),
+    /// Print the configuration's output blocks, evaluated against the live secrets
+    ///
+    /// Sensitive outputs show as <sensitive> unless --reveal. With NAME: that
+    /// value alone (a string as it is, for scripts).
+    #[command(after_help = "\
+Examples:
+  rota output
+  rota output arns -o json
+  rota output db_url --reveal")]
+    Output(OutputArgs),
     /// Rotate secrets now through the rotation protocol
     ///
     /// NAME is a secret name, a resource address or a rotation block name.
@@ -569,6 +579,19 @@ pub(crate) struct ShowArgs {
     /// Only this resource (e.g. alicloud_kms_secret.db)
     #[arg(value_name = "ADDRESS")]
     pub(crate) address: Option<String>,
+}
+
+/// `rota output`.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    #[command(flatten)]
+    pub(crate) vars: VarArgs,
+    /// Only this output
+    #[arg(value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Show sensitive values
+    #[arg(long)]
+    pub(crate) reveal: bool,
 }
 
 /// `rota local …`

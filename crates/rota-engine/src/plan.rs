@@ -753,6 +753,32 @@ pub async fn plan(
     })
 }
 
+/// What every configured secret looks like now, by resource name: its
+/// arguments and, for one that exists, its computed attributes (`id`,
+/// `arn`, `create_time`, …) — what `output` blocks are evaluated with.
+///
+/// # Errors
+///
+/// A KMS read failed, or a resource does not evaluate.
+pub async fn live_known(
+    client: &KmsClient,
+    config: &Config,
+    options: &PlanOptions,
+) -> Result<Known, EngineError> {
+    let owned = live::owned_secrets(client, &options.ownership).await?;
+    let (planned, lives) = read_configured(client, config, options, &owned).await?;
+    let mut known = Known::new();
+    for p in &planned {
+        let live = lives.get(&p.resource.address).cloned().flatten();
+        let computed = live.as_ref().map(LiveSecret::computed);
+        known.insert(
+            p.resource.name.clone(),
+            resource_object(&p.args, computed.as_ref()),
+        );
+    }
+    Ok(known)
+}
+
 /// Evaluates the configured resources level by level (a resource once
 /// what it refers to is known) and reads their live state, each level
 /// concurrently. Returns them in that order, with the live secret by

@@ -198,8 +198,97 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
             let backend = backend::resolve(global, &config).await?;
             show(global, &backend, &config, args.address.as_deref()).await
         }
+        Command::Output(args) => {
+            let Some(config) = load(global, &args.vars)? else {
+                return Ok(ExitCode::FAILURE);
+            };
+            if let Some(n) = &args.name
+                && !config.outputs.iter().any(|o| &o.name == n)
+            {
+                let names: Vec<&str> = config.outputs.iter().map(|o| o.name.as_str()).collect();
+                return Err(Hint::error(
+                    format!("no output named {n:?}"),
+                    if names.is_empty() {
+                        "the configuration declares no output block".to_owned()
+                    } else {
+                        format!(
+                            "{}outputs: {}",
+                            rota_engine::suggest(n, &names),
+                            names.join(", ")
+                        )
+                    },
+                ));
+            }
+            let backend = backend::resolve(global, &config).await?;
+            print_outputs(global, &backend, &config, args.name.as_deref(), args.reveal).await
+        }
         _ => bail!("not a lifecycle command"),
     }
+}
+
+/// Evaluates the `output` blocks against the live secrets and prints them:
+/// `NAME = VALUE` lines (sensitive ones as `<sensitive>` unless `reveal`),
+/// one value alone for `name` (a string as it is), or a JSON object.
+pub(crate) async fn print_outputs(
+    global: &GlobalArgs,
+    backend: &backend::Backend,
+    config: &Config,
+    name: Option<&str>,
+    reveal: bool,
+) -> Result<ExitCode> {
+    if config.outputs.is_empty() {
+        if name.is_none() && global.output == OutputFormat::Json {
+            emit_json(&serde_json::json!({}))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let options = PlanOptions::new(PlanMode::Apply, ownership(config));
+    let known = rota_engine::plan::live_known(&backend.client, config, &options)
+        .await
+        .map_err(anyhow::Error::new)?;
+    let values = match config.output_values(&known) {
+        Ok(v) => v,
+        Err(d) => {
+            errln!("{d}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let shown =
+        |o: &rota_engine::config::OutputBlock, v: &serde_json::Value| -> serde_json::Value {
+            if o.sensitive && !reveal {
+                serde_json::Value::String("<sensitive>".into())
+            } else {
+                v.clone()
+            }
+        };
+    if let Some(n) = name {
+        let Some((o, v)) = values.iter().find(|(o, _)| o.name == n) else {
+            return Ok(ExitCode::FAILURE);
+        };
+        match (global.output, shown(o, v)) {
+            (OutputFormat::Text, serde_json::Value::String(s)) => outln!("{s}"),
+            (OutputFormat::Text, other) => outln!("{}", serde_json::to_string_pretty(&other)?),
+            (OutputFormat::Json, other) => emit_json(&other)?,
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if global.output == OutputFormat::Json {
+        let obj: serde_json::Map<String, serde_json::Value> = values
+            .iter()
+            .map(|(o, v)| {
+                (
+                    o.name.clone(),
+                    serde_json::json!({ "sensitive": o.sensitive, "value": shown(o, v) }),
+                )
+            })
+            .collect();
+        emit_json(&obj)?;
+    } else {
+        for (o, v) in &values {
+            outln!("{} = {}", o.name, serde_json::to_string(&shown(o, v))?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub(crate) fn config_path(global: &GlobalArgs) -> PathBuf {
@@ -627,6 +716,10 @@ pub(crate) async fn execute(
             outln!(
                 "\n{title} complete! Resources: {added} added, {changed} changed, {destroyed} destroyed."
             );
+            if title == "Apply" && !config.outputs.is_empty() {
+                outln!("\nOutputs:\n");
+                print_outputs(global, backend, config, None, false).await?;
+            }
         }
         Ok(ExitCode::SUCCESS)
     } else {

@@ -47,7 +47,8 @@ pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {
         | Command::Apply(_)
         | Command::Destroy(_)
         | Command::Import(_)
-        | Command::Show(_) => lifecycle::run(cli.command, &cli.global).await,
+        | Command::Show(_)
+        | Command::Output(_) => lifecycle::run(cli.command, &cli.global).await,
         Command::Rotate(_)
         | Command::Run(_)
         | Command::Status(_)

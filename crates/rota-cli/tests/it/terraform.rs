@@ -79,3 +79,43 @@ fn lifecycle_mistakes_are_named() {
         assert!(err.contains(expected), "missing {expected:?} in\n{err}");
     }
 }
+
+#[test]
+fn outputs_are_printed_after_apply_and_by_rota_output_with_sensitive_ones_hidden() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("main.tf"),
+        "variable \"apps\" {\n  default = { web = \"canary-output-w1\", api = \"a-1\" }\n}\n\
+         resource \"alicloud_kms_secret\" \"web\" {\n  secret_name = \"apps/web\"\n  secret_data = var.apps[\"web\"]\n  version_id  = \"v1\"\n}\n\
+         resource \"alicloud_kms_secret\" \"api\" {\n  secret_name = \"apps/api\"\n  secret_data = var.apps[\"api\"]\n  version_id  = \"v1\"\n}\n\
+         output \"arns\" {\n  value = [for s in [alicloud_kms_secret.web, alicloud_kms_secret.api] : s.arn]\n}\n\
+         output \"web_value\" {\n  value     = alicloud_kms_secret.web.secret_data\n  sensitive = true\n}\n",
+    )
+    .unwrap();
+    let o = run_in(d, &["apply", "--auto-approve"]);
+    crate::rotation::ok(&o);
+    let text = stdout(&o);
+    assert!(text.contains("Outputs:\n\narns = [\"acs:kms:"), "{text}");
+    assert!(text.contains("web_value = \"<sensitive>\""), "{text}");
+    assert!(!text.contains("canary-output-w1"), "{text}");
+    let o = run_in(d, &["output", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["arns"]["value"].as_array().unwrap().len(), 2);
+    assert_eq!(v["web_value"]["value"], "<sensitive>");
+    let o = run_in(d, &["output", "web_value", "--reveal"]);
+    assert_eq!(stdout(&o), "canary-output-w1\n");
+    // An output showing a secret value must be marked sensitive.
+    std::fs::write(
+        d.join("extra.tf"),
+        "output \"leak\" {\n  value = alicloud_kms_secret.api.secret_data\n}\n",
+    )
+    .unwrap();
+    let o = run_in(d, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("output \"leak\" refers to sensitive values"),
+        "{}",
+        stderr(&o)
+    );
+}

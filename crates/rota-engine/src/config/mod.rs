@@ -72,6 +72,7 @@ const TOP_BLOCKS: &[&str] = &[
     "events",
     "agent",
     "template",
+    "output",
     "terraform",
 ];
 
@@ -195,6 +196,21 @@ pub struct Lifecycle {
     pub replace_triggered_by: Vec<(String, Option<String>)>,
 }
 
+/// An `output` block.
+#[derive(Debug, Clone)]
+pub struct OutputBlock {
+    /// Its label.
+    pub name: String,
+    /// The `value` expression.
+    pub expr: hcl::Expression,
+    /// Whether the value is hidden unless asked for.
+    pub sensitive: bool,
+    /// The `description`.
+    pub description: Option<String>,
+    /// Where the block is.
+    pub location: Location,
+}
+
 /// A loaded, validated configuration. `Debug` omits variable and local
 /// values (they may be secrets).
 #[derive(Clone)]
@@ -228,6 +244,8 @@ pub struct Config {
     pub agent: Option<agent::AgentConfig>,
     /// The `template` blocks (`rota agent`).
     pub templates: Vec<agent::TemplateConfig>,
+    /// The `output` blocks, in file order.
+    pub outputs: Vec<OutputBlock>,
     vars: Value,
     locals: Value,
 }
@@ -387,6 +405,144 @@ impl Config {
             &self.root,
             diags,
         );
+        self.outputs = self.load_outputs(&top.outputs, diags);
+    }
+
+    /// Reads the `output` blocks: `value` (required), `sensitive`,
+    /// `description`. An output whose value reads a resource's
+    /// `secret_data` must be marked sensitive, as Terraform requires.
+    fn load_outputs(
+        &self,
+        blocks: &[(usize, Block)],
+        diags: &mut Vec<Diagnostic>,
+    ) -> Vec<OutputBlock> {
+        let mut out: Vec<OutputBlock> = Vec::new();
+        for (fi, block) in blocks {
+            let file = &self.files[*fi];
+            let head = block.ident.span().unwrap_or(0..0);
+            let name = match block.labels.as_slice() {
+                [l] => l.as_str().to_owned(),
+                _ => {
+                    diags.push(
+                        Diagnostic::new("an output block takes one label, its name")
+                            .at(Location::of(file, &head, true))
+                            .help("output \"arn\" { value = alicloud_kms_secret.db.arn }"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(first) = out.iter().find(|o| o.name == name) {
+                diags.push(
+                    Diagnostic::new(format!(
+                        "output {name:?} is declared twice (first at {})",
+                        first.location.place()
+                    ))
+                    .at(Location::of(file, &head, true)),
+                );
+                continue;
+            }
+            let mut value = None;
+            let (mut sensitive, mut description) = (false, None);
+            for a in block.body.attributes() {
+                let raw = raw_attr(a);
+                match raw.key.as_str() {
+                    "value" => value = Some((a.value.clone(), raw.span.clone())),
+                    "sensitive" => match file.slice(&raw.span).trim() {
+                        "true" => sensitive = true,
+                        "false" => sensitive = false,
+                        _ => diags.push(
+                            Diagnostic::new(format!(
+                                "output {name:?}: sensitive must be true or false"
+                            ))
+                            .at(Location::of(file, &raw.span, true)),
+                        ),
+                    },
+                    "description" => {
+                        description =
+                            Some(file.slice(&raw.span).trim().trim_matches('"').to_owned())
+                    }
+                    "depends_on" => {}
+                    other => diags.push(
+                        Diagnostic::new(format!("unknown attribute `{other}` in output {name:?}"))
+                            .at(Location::of(file, &raw.key_span, true))
+                            .help("an output takes value, sensitive, description, depends_on"),
+                    ),
+                }
+            }
+            let Some((expr, span)) = value else {
+                diags.push(
+                    Diagnostic::new(format!("output {name:?} needs value"))
+                        .at(Location::of(file, &head, true))
+                        .help("value = alicloud_kms_secret.db.arn"),
+                );
+                continue;
+            };
+            let text = file.slice(&span);
+            if !sensitive && text.contains("secret_data") {
+                diags.push(
+                    Diagnostic::new(format!("output {name:?} refers to sensitive values"))
+                        .at(Location::of(file, &span, true))
+                        .help("as in Terraform, an output that shows a secret value must say so: sensitive = true"),
+                );
+                continue;
+            }
+            let mut ok = true;
+            for r in referenced_names(text) {
+                if !self.resources.iter().any(|x| x.name == r) {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::new(format!(
+                            "output {name:?} refers to alicloud_kms_secret.{r}, which is not declared"
+                        ))
+                        .at(Location::of(file, &span, true)),
+                    );
+                }
+            }
+            if ok {
+                out.push(OutputBlock {
+                    name,
+                    expr: expr.into(),
+                    sensitive,
+                    description,
+                    location: Location::of(file, &head, true),
+                });
+            }
+        }
+        out
+    }
+
+    /// The value of each output, evaluated with `known` (every resource's
+    /// arguments and computed attributes, by name).
+    ///
+    /// # Errors
+    ///
+    /// An output that cannot be evaluated, named.
+    pub fn output_values(
+        &self,
+        known: &Known,
+    ) -> Result<Vec<(OutputBlock, serde_json::Value)>, Diagnostics> {
+        let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
+        let obj: hcl::Map<String, Value> =
+            known.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        ctx.declare_var(RESOURCE_TYPE, Value::Object(obj));
+        let mut out = Vec::new();
+        let mut diags = Vec::new();
+        for o in &self.outputs {
+            match funcs::with_base_dir(&self.root, || funcs::guarded(|| o.expr.evaluate(&ctx))) {
+                Ok(v) => out.push((
+                    o.clone(),
+                    serde_json::to_value(&v).unwrap_or(serde_json::Value::Null),
+                )),
+                Err(e) => diags.push(
+                    Diagnostic::new(format!("output {:?}: {e}", o.name)).at(o.location.clone()),
+                ),
+            }
+        }
+        if diags.is_empty() {
+            Ok(out)
+        } else {
+            Err(Diagnostics(diags))
+        }
     }
 
     /// Reports resources that name the same secret (KMS would refuse the
@@ -570,6 +726,7 @@ struct TopLevel {
     events: Vec<(usize, Block)>,
     agent: Vec<(usize, Block)>,
     templates: Vec<(usize, Block)>,
+    outputs: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -789,6 +946,7 @@ impl Loader {
             events: Default::default(),
             agent: None,
             templates: Vec::new(),
+            outputs: Vec::new(),
             vars,
             locals,
         };
@@ -902,6 +1060,7 @@ impl Loader {
             "events" => top.events.push((fi, block.clone())),
             "agent" => top.agent.push((fi, block.clone())),
             "template" => top.templates.push((fi, block.clone())),
+            "output" => top.outputs.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }
@@ -1027,7 +1186,7 @@ impl Loader {
     /// feature it does not support, or an unknown type.
     fn unsupported_block(&mut self, file: &SourceFile, ident: &str, head: &Range<usize>) {
         let d = match ident {
-            "data" | "output" | "module" | "moved" | "import" | "removed" | "check" => {
+            "data" | "module" | "moved" | "import" | "removed" | "check" => {
                 Diagnostic::new(format!(
                     "`{ident}` blocks are a Terraform feature Rota does not support"
                 ))

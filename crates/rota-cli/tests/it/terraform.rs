@@ -119,3 +119,40 @@ fn outputs_are_printed_after_apply_and_by_rota_output_with_sensitive_ones_hidden
         stderr(&o)
     );
 }
+
+#[test]
+fn json_variable_files_are_read_in_terraforms_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("main.tf"),
+        "variable \"name\" {}\nvariable \"data\" {}\nvariable \"tags\" {\n  default = {}\n}\n\
+         resource \"alicloud_kms_secret\" \"a\" {\n  secret_name = var.name\n  secret_data = var.data\n  version_id  = \"v1\"\n  tags        = var.tags\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("terraform.tfvars"),
+        "name = \"from/tfvars\"\ndata = \"x\"\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("terraform.tfvars.json"), "{\"name\": \"from/json\"}").unwrap();
+    std::fs::write(
+        d.join("b.auto.tfvars.json"),
+        "{\"tags\": {\"team\": \"ops\"}, \"unused\": 1}",
+    )
+    .unwrap();
+    let o = run_in(d, &["plan", "-o", "json"]);
+    crate::rotation::ok(&o);
+    let text = stdout(&o);
+    assert!(text.contains("from/json"), "{text}");
+    assert!(text.contains("\"team\""), "{text}");
+    std::fs::write(d.join("b.auto.tfvars.json"), "{\"tags\": ").unwrap();
+    let o = run_in(d, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("b.auto.tfvars.json:1:"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
+}

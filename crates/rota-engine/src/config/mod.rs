@@ -1624,17 +1624,24 @@ impl Loader {
                 values.insert(name.clone(), v);
             }
         }
-        // Var files: terraform.tfvars, *.auto.tfvars, then -var-file.
+        // Var files, in Terraform's order: terraform.tfvars,
+        // terraform.tfvars.json, *.auto.tfvars and *.auto.tfvars.json (by
+        // name), then -var-file.
         let mut files: Vec<PathBuf> = Vec::new();
-        let tfvars = root.join("terraform.tfvars");
-        if tfvars.is_file() {
-            files.push(tfvars);
+        for name in ["terraform.tfvars", "terraform.tfvars.json"] {
+            let tfvars = root.join(name);
+            if tfvars.is_file() {
+                files.push(tfvars);
+            }
         }
         if let Ok(entries) = std::fs::read_dir(root) {
             let mut auto: Vec<PathBuf> = entries
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.to_string_lossy().ends_with(".auto.tfvars"))
+                .filter(|p| {
+                    let p = p.to_string_lossy();
+                    p.ends_with(".auto.tfvars") || p.ends_with(".auto.tfvars.json")
+                })
                 .collect();
             auto.sort();
             files.extend(auto);
@@ -1651,6 +1658,37 @@ impl Loader {
                     continue;
                 }
             };
+            if path.to_string_lossy().ends_with(".json") {
+                match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(serde_json::Value::Object(m)) => {
+                        for (k, v) in m {
+                            if variables.contains_key(&k)
+                                && let Ok(v) = serde_json::from_value::<Value>(v)
+                            {
+                                values.insert(k, v);
+                            }
+                        }
+                    }
+                    Ok(_) => self.diags.push(
+                        Diagnostic::new(
+                            "a JSON variables file must hold one object: {\"name\": value, …}",
+                        )
+                        .at(Location::file_only(&path)),
+                    ),
+                    Err(e) => self.diags.push(
+                        Diagnostic::new(format!("the variables file is not valid JSON: {e}")).at(
+                            Location {
+                                file: path.clone(),
+                                line: e.line(),
+                                column: e.column(),
+                                width: 1,
+                                source_line: None,
+                            },
+                        ),
+                    ),
+                }
+                continue;
+            }
             let file = SourceFile::new(&path, text);
             match hcl::edit::parser::parse_body(file.text()) {
                 Ok(body) => {

@@ -15,12 +15,34 @@ use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 
 /// The names of the functions, for "unknown function" messages.
 pub const FUNCTIONS: &[&str] = &[
+    "base64decode",
+    "base64encode",
+    "coalesce",
+    "concat",
+    "contains",
     "file",
     "format",
+    "join",
     "jsondecode",
     "jsonencode",
+    "keys",
+    "length",
     "lookup",
+    "lower",
     "merge",
+    "nonsensitive",
+    "replace",
+    "sensitive",
+    "sha256",
+    "split",
+    "tolist",
+    "tomap",
+    "tonumber",
+    "toset",
+    "tostring",
+    "trimspace",
+    "upper",
+    "values",
 ];
 
 thread_local! {
@@ -109,6 +131,253 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
             .variadic_param(ParamType::nullable(ParamType::object_of(ParamType::Any)))
             .build(merge),
     );
+    let one = |t: ParamType| FuncDef::builder().param(t);
+    ctx.declare_func(
+        "lower",
+        one(ParamType::String).build(|a| str_map(a, str::to_lowercase)),
+    );
+    ctx.declare_func(
+        "upper",
+        one(ParamType::String).build(|a| str_map(a, str::to_uppercase)),
+    );
+    ctx.declare_func(
+        "trimspace",
+        one(ParamType::String).build(|a| str_map(a, |s| s.trim().to_owned())),
+    );
+    ctx.declare_func(
+        "join",
+        one(ParamType::String)
+            .variadic_param(ParamType::Any)
+            .build(join),
+    );
+    ctx.declare_func(
+        "split",
+        one(ParamType::String).param(ParamType::String).build(split),
+    );
+    ctx.declare_func(
+        "replace",
+        one(ParamType::String)
+            .param(ParamType::String)
+            .param(ParamType::String)
+            .build(replace),
+    );
+    ctx.declare_func("length", one(ParamType::Any).build(length));
+    ctx.declare_func(
+        "keys",
+        one(ParamType::object_of(ParamType::Any)).build(keys),
+    );
+    ctx.declare_func(
+        "values",
+        one(ParamType::object_of(ParamType::Any)).build(values),
+    );
+    ctx.declare_func(
+        "contains",
+        one(ParamType::array_of(ParamType::Any))
+            .param(ParamType::Any)
+            .build(contains),
+    );
+    ctx.declare_func(
+        "concat",
+        FuncDef::builder()
+            .variadic_param(ParamType::array_of(ParamType::Any))
+            .build(concat),
+    );
+    ctx.declare_func(
+        "coalesce",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(coalesce),
+    );
+    ctx.declare_func("tostring", one(ParamType::Any).build(tostring));
+    ctx.declare_func("tonumber", one(ParamType::Any).build(tonumber));
+    ctx.declare_func(
+        "tolist",
+        one(ParamType::array_of(ParamType::Any)).build(identity),
+    );
+    ctx.declare_func(
+        "toset",
+        one(ParamType::array_of(ParamType::Any)).build(toset),
+    );
+    ctx.declare_func(
+        "tomap",
+        one(ParamType::object_of(ParamType::Any)).build(identity),
+    );
+    ctx.declare_func("sensitive", one(ParamType::Any).build(identity));
+    ctx.declare_func("nonsensitive", one(ParamType::Any).build(identity));
+    ctx.declare_func("base64encode", one(ParamType::String).build(base64encode));
+    ctx.declare_func("base64decode", one(ParamType::String).build(base64decode));
+    ctx.declare_func("sha256", one(ParamType::String).build(sha256));
+}
+
+fn str_map(args: FuncArgs, f: impl Fn(&str) -> String) -> Result<Value, String> {
+    Ok(Value::String(f(args[0].as_str().unwrap_or_default())))
+}
+
+fn identity(args: FuncArgs) -> Result<Value, String> {
+    Ok(args[0].clone())
+}
+
+/// `join(sep, list…)`: the lists' elements (strings, numbers, bools) joined.
+fn join(args: FuncArgs) -> Result<Value, String> {
+    let sep = args[0].as_str().unwrap_or_default();
+    let mut parts = Vec::new();
+    for list in args.iter().skip(1) {
+        let items = list
+            .as_array()
+            .ok_or("join takes a separator, then lists")?;
+        for v in items {
+            parts.push(display(v)?);
+        }
+    }
+    Ok(Value::String(parts.join(sep)))
+}
+
+fn split(args: FuncArgs) -> Result<Value, String> {
+    let (sep, s) = (
+        args[0].as_str().unwrap_or_default(),
+        args[1].as_str().unwrap_or_default(),
+    );
+    if s.is_empty() {
+        return Ok(Value::Array(Vec::new()));
+    }
+    Ok(Value::Array(
+        s.split(sep).map(|p| Value::String(p.to_owned())).collect(),
+    ))
+}
+
+/// `replace(string, substring, replacement)`; a substring written
+/// `/…/` (a regular expression in Terraform) is refused.
+fn replace(args: FuncArgs) -> Result<Value, String> {
+    let (s, from, to) = (
+        args[0].as_str().unwrap_or_default(),
+        args[1].as_str().unwrap_or_default(),
+        args[2].as_str().unwrap_or_default(),
+    );
+    if from.len() > 1 && from.starts_with('/') && from.ends_with('/') {
+        return Err(
+            "regular expressions (/…/) are not supported by replace here: give the plain substring"
+                .into(),
+        );
+    }
+    if from.is_empty() {
+        return Ok(Value::String(s.to_owned()));
+    }
+    Ok(Value::String(s.replace(from, to)))
+}
+
+fn length(args: FuncArgs) -> Result<Value, String> {
+    let n = match &args[0] {
+        Value::String(s) => s.chars().count(),
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o.len(),
+        _ => return Err("length takes a string, a list or a map".into()),
+    };
+    Ok(Value::from(n as u64))
+}
+
+fn keys(args: FuncArgs) -> Result<Value, String> {
+    let o = args[0].as_object().ok_or("keys takes a map")?;
+    let mut k: Vec<&String> = o.keys().collect();
+    k.sort();
+    Ok(Value::Array(
+        k.into_iter().map(|k| Value::String(k.clone())).collect(),
+    ))
+}
+
+fn values(args: FuncArgs) -> Result<Value, String> {
+    let o = args[0].as_object().ok_or("values takes a map")?;
+    let mut k: Vec<(&String, &Value)> = o.iter().collect();
+    k.sort_by(|a, b| a.0.cmp(b.0));
+    Ok(Value::Array(
+        k.into_iter().map(|(_, v)| v.clone()).collect(),
+    ))
+}
+
+fn contains(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().ok_or("contains takes a list")?;
+    Ok(Value::Bool(list.contains(&args[1])))
+}
+
+fn concat(args: FuncArgs) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for a in args.iter() {
+        out.extend(a.as_array().ok_or("concat takes lists")?.iter().cloned());
+    }
+    Ok(Value::Array(out))
+}
+
+/// The first argument that is not null nor an empty string.
+fn coalesce(args: FuncArgs) -> Result<Value, String> {
+    args.iter()
+        .find(|v| !matches!(v, Value::Null) && v.as_str() != Some(""))
+        .cloned()
+        .ok_or_else(|| "no non-null, non-empty argument".into())
+}
+
+fn tostring(args: FuncArgs) -> Result<Value, String> {
+    match &args[0] {
+        Value::Null => Ok(Value::Null),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+            Ok(Value::String(display(&args[0])?))
+        }
+        _ => Err("tostring takes a string, a number or a bool".into()),
+    }
+}
+
+fn tonumber(args: FuncArgs) -> Result<Value, String> {
+    match &args[0] {
+        Value::Null => Ok(Value::Null),
+        Value::Number(_) => Ok(args[0].clone()),
+        Value::String(s) => {
+            if let Ok(i) = s.trim().parse::<i64>() {
+                Ok(Value::from(i))
+            } else {
+                s.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(hcl::Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("{s:?} is not a number"))
+            }
+        }
+        _ => Err("tonumber takes a number or a string".into()),
+    }
+}
+
+/// A list without duplicates, in first-seen order.
+fn toset(args: FuncArgs) -> Result<Value, String> {
+    let mut out: Vec<Value> = Vec::new();
+    for v in args[0].as_array().unwrap_or(&Vec::new()) {
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+fn base64encode(args: FuncArgs) -> Result<Value, String> {
+    use base64::Engine as _;
+    Ok(Value::String(
+        base64::engine::general_purpose::STANDARD.encode(args[0].as_str().unwrap_or_default()),
+    ))
+}
+
+fn base64decode(args: FuncArgs) -> Result<Value, String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(args[0].as_str().unwrap_or_default())
+        .map_err(|_| "the argument is not valid Base64".to_owned())?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| "the decoded bytes are not UTF-8".into())
+}
+
+fn sha256(args: FuncArgs) -> Result<Value, String> {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(args[0].as_str().unwrap_or_default().as_bytes());
+    Ok(Value::String(
+        d.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
 }
 
 /// hcl value → JSON value (object keys sorted, as Terraform encodes them).
@@ -307,6 +576,42 @@ mod tests {
         declare(&mut ctx);
         let e: hcl::Expression = expr.parse().map_err(|e: hcl::Error| e.to_string())?;
         e.evaluate(&ctx).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn terraform_standard_library_functions() {
+        let s = |e: &str| eval(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        let text = |e: &str| s(e).as_str().unwrap_or_default().to_owned();
+        assert_eq!(text(r#"join("-", ["a", "b"], ["c"])"#), "a-b-c");
+        assert_eq!(s(r#"split(",", "a,b")"#), s(r#"["a", "b"]"#));
+        assert_eq!(s(r#"split(",", "")"#), s("[]"));
+        assert_eq!(text(r#"lower("AbC")"#), "abc");
+        assert_eq!(text(r#"upper("AbC")"#), "ABC");
+        assert_eq!(text(r#"trimspace("  x \n")"#), "x");
+        assert_eq!(text(r#"replace("a-b-c", "-", "_")"#), "a_b_c");
+        assert!(
+            eval(r#"replace("abc", "/b/", "x")"#)
+                .unwrap_err()
+                .contains("regular expressions")
+        );
+        assert_eq!(s(r#"length("héllo")"#), s("5"));
+        assert_eq!(s(r#"length({a = 1, b = 2})"#), s("2"));
+        assert_eq!(s(r#"keys({b = 1, a = 2})"#), s(r#"["a", "b"]"#));
+        assert_eq!(s(r#"values({b = 1, a = 2})"#), s("[2, 1]"));
+        assert_eq!(s(r#"contains(["a", "b"], "b")"#), s("true"));
+        assert_eq!(s(r#"concat(["a"], ["b", "c"])"#), s(r#"["a", "b", "c"]"#));
+        assert_eq!(text(r#"coalesce("", null, "x", "y")"#), "x");
+        assert_eq!(text("tostring(5)"), "5");
+        assert_eq!(s(r#"tonumber("42")"#), s("42"));
+        assert!(eval(r#"tonumber("x")"#).is_err());
+        assert_eq!(s(r#"toset(["a", "b", "a"])"#), s(r#"["a", "b"]"#));
+        assert_eq!(text(r#"base64encode("hi")"#), "aGk=");
+        assert_eq!(text(r#"base64decode("aGk=")"#), "hi");
+        assert_eq!(
+            text(r#"sha256("abc")"#),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(text(r#"nonsensitive(sensitive("x"))"#), "x");
     }
 
     #[test]

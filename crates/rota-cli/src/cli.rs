@@ -529,6 +529,19 @@ pub(crate) struct PlanArgs {
     /// Plan the destruction of every configured secret
     #[arg(long)]
     pub(crate) destroy: bool,
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
+}
+
+/// `-target` and `-replace`, as Terraform spells them.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct ScopeArgs {
+    /// Only this resource and what it depends on (repeatable; also -target)
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub(crate) targets: Vec<String>,
+    /// Replace this existing secret (repeatable; also -replace)
+    #[arg(long = "replace", value_name = "ADDRESS")]
+    pub(crate) replace: Vec<String>,
 }
 
 /// `rota apply`.
@@ -542,6 +555,8 @@ pub(crate) struct ApplyArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub(crate) auto_approve: bool,
+    #[command(flatten)]
+    pub(crate) scope: ScopeArgs,
 }
 
 /// `rota destroy`.
@@ -698,7 +713,14 @@ where
         .map(|a| match a.to_str() {
             Some("-var") => "--var".into(),
             Some("-var-file") => "--var-file".into(),
-            Some(s) if s.starts_with("-var=") || s.starts_with("-var-file=") => {
+            Some("-target") => "--target".into(),
+            Some("-replace") => "--replace".into(),
+            Some(s)
+                if s.starts_with("-var=")
+                    || s.starts_with("-var-file=")
+                    || s.starts_with("-target=")
+                    || s.starts_with("-replace=") =>
+            {
                 format!("-{s}").into()
             }
             _ => a,

@@ -74,6 +74,10 @@ pub struct PlanOptions {
     pub concurrency: usize,
     /// The salt for value hashes (a saved plan reuses its own); `None`: a fresh one.
     pub salt: Option<String>,
+    /// `-target ADDR`: only these resources and what they depend on.
+    pub targets: Vec<String>,
+    /// `-replace ADDR`: these existing secrets are replaced.
+    pub replace: Vec<String>,
 }
 
 impl PlanOptions {
@@ -84,6 +88,8 @@ impl PlanOptions {
             ownership,
             concurrency: 32,
             salt: None,
+            targets: Vec::new(),
+            replace: Vec::new(),
         }
     }
 }
@@ -297,6 +303,10 @@ pub struct Plan {
     pub(crate) live: BTreeMap<String, LiveSecret>,
     pub(crate) salt: String,
     pub(crate) data_hashes: BTreeMap<String, String>,
+    /// `-target` addresses the plan was limited to.
+    pub targets: Vec<String>,
+    /// `-replace` addresses.
+    pub replace: Vec<String>,
 }
 
 impl Plan {
@@ -388,6 +398,8 @@ impl Plan {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.fingerprint()))
                 .collect(),
+            targets: self.targets.clone(),
+            replace: self.replace.clone(),
         }
     }
 }
@@ -461,6 +473,12 @@ pub struct SavedPlan {
     pub secret_data_sha256: BTreeMap<String, String>,
     /// Address → fingerprint of the live state the plan was computed against.
     pub live_fingerprints: BTreeMap<String, String>,
+    /// `-target` addresses (applying the file plans with them again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
+    /// `-replace` addresses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replace: Vec<String>,
 }
 
 impl SavedPlan {
@@ -669,6 +687,22 @@ pub async fn plan(
         crate::hex(&bytes)
     });
     let mut refusals: Vec<Diagnostic> = Vec::new();
+    for a in options.targets.iter().chain(&options.replace) {
+        if !config.resources.iter().any(|r| &r.address == a) {
+            let known: Vec<&str> = config
+                .resources
+                .iter()
+                .map(|r| r.address.as_str())
+                .collect();
+            return Err(EngineError::Refused(Diagnostics(vec![
+                Diagnostic::new(format!("no resource {a} is declared")).help(format!(
+                    "{}resources: {}",
+                    crate::config::suggest(a, &known),
+                    known.join(", ")
+                )),
+            ])));
+        }
+    }
 
     // The secrets this configuration created: needed for orphans, renames,
     // and `$Auto` names (KMS names a RAMCredentials secret created with
@@ -712,7 +746,11 @@ pub async fn plan(
                 Some(mut l) => {
                     read_versions_if_needed(client, args, &mut l).await?;
                     let ignoring = ignoring(r, args);
-                    match triggered_by(r, &resources) {
+                    let asked = options
+                        .replace
+                        .contains(&r.address)
+                        .then(|| "-replace asked for it".to_owned());
+                    match asked.or_else(|| triggered_by(r, &resources)) {
                         Some(why) => {
                             replace_triggered(config, r, &ignoring, &l, &mut rc, &mut refusals, why)
                         }
@@ -736,6 +774,12 @@ pub async fn plan(
         }
     }
 
+    if !options.targets.is_empty() {
+        let wanted = targeted(config, &options.targets);
+        resources.retain(|rc| wanted.contains(&rc.address));
+        live_map.retain(|a, _| wanted.contains(a));
+        data_hashes.retain(|a, _| wanted.contains(a));
+    }
     prevent_destroy(config, &resources, &mut refusals);
     if options.mode == PlanMode::Destroy {
         resources.reverse();
@@ -750,6 +794,8 @@ pub async fn plan(
         live: live_map,
         salt,
         data_hashes,
+        targets: options.targets.clone(),
+        replace: options.replace.clone(),
     })
 }
 
@@ -1089,6 +1135,32 @@ fn destroy_changes(l: &LiveSecret) -> Vec<Change> {
 }
 
 /// Diffs an existing secret.
+/// The addresses `-target` keeps: the targets and, transitively, what
+/// they depend on.
+fn targeted(config: &Config, targets: &[String]) -> BTreeSet<String> {
+    let mut names: Vec<String> = config
+        .resources
+        .iter()
+        .filter(|r| targets.contains(&r.address))
+        .map(|r| r.name.clone())
+        .collect();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    while let Some(n) = names.pop() {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        if let Some(r) = config.resources.iter().find(|r| r.name == n) {
+            names.extend(r.depends_on.iter().cloned());
+        }
+    }
+    config
+        .resources
+        .iter()
+        .filter(|r| seen.contains(&r.name))
+        .map(|r| r.address.clone())
+        .collect()
+}
+
 /// `args` with the arguments `lifecycle.ignore_changes` names (all of
 /// them for `all`, the name aside) treated as unknown: the diff leaves
 /// what it cannot compare as it is live.
@@ -1167,8 +1239,13 @@ fn replace_triggered(
         after: Some(val(&why)),
         forces_replacement: true,
     }]);
+    let cause = if why.starts_with('-') {
+        why
+    } else {
+        format!("lifecycle.replace_triggered_by: {why}")
+    };
     rc.reasons = vec![format!(
-        "lifecycle.replace_triggered_by: {why}: the secret {:?} is deleted, with all its versions, and created again",
+        "{cause}: the secret {:?} is deleted, with all its versions, and created again",
         l.name
     )];
     rc.changes.retain(|c| c.attr != "replace_triggered_by");

@@ -189,7 +189,9 @@ pub(crate) async fn daemon(global: &GlobalArgs, args: RunArgs) -> Result<ExitCod
 
 /// `rota run --apply`: applies the configuration; whether it succeeded.
 async fn apply_first(global: &GlobalArgs, backend: &Backend, config: &Config) -> Result<bool> {
-    let Some(plan) = lifecycle::make_plan(backend, config, PlanMode::Apply, None).await? else {
+    let scope = crate::cli::ScopeArgs::default();
+    let Some(plan) = lifecycle::make_plan(backend, config, PlanMode::Apply, None, &scope).await?
+    else {
         return Ok(false);
     };
     let code = lifecycle::execute(

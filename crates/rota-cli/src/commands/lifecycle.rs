@@ -72,7 +72,7 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 PlanMode::Apply
             };
             let backend = backend::resolve(global, &config).await?;
-            let Some(plan) = make_plan(&backend, &config, mode, None).await? else {
+            let Some(plan) = make_plan(&backend, &config, mode, None, &args.scope).await? else {
                 return Ok(ExitCode::FAILURE);
             };
             print_plan(global, &plan)?;
@@ -103,8 +103,18 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                     let text = std::fs::read_to_string(file)
                         .with_context(|| format!("cannot read the plan {}", file.display()))?;
                     let saved = SavedPlan::from_json(&text)?;
-                    let Some(plan) =
-                        make_plan(&backend, &config, saved.mode, Some(saved.salt.clone())).await?
+                    let scope = crate::cli::ScopeArgs {
+                        targets: saved.targets.clone(),
+                        replace: saved.replace.clone(),
+                    };
+                    let Some(plan) = make_plan(
+                        &backend,
+                        &config,
+                        saved.mode,
+                        Some(saved.salt.clone()),
+                        &scope,
+                    )
+                    .await?
                     else {
                         return Ok(ExitCode::FAILURE);
                     };
@@ -112,7 +122,8 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                     (plan, true)
                 }
                 None => {
-                    let Some(plan) = make_plan(&backend, &config, PlanMode::Apply, None).await?
+                    let Some(plan) =
+                        make_plan(&backend, &config, PlanMode::Apply, None, &args.scope).await?
                     else {
                         return Ok(ExitCode::FAILURE);
                     };
@@ -135,7 +146,9 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 return Ok(ExitCode::FAILURE);
             };
             let backend = backend::resolve(global, &config).await?;
-            let Some(plan) = make_plan(&backend, &config, PlanMode::Destroy, None).await? else {
+            let scope = crate::cli::ScopeArgs::default();
+            let Some(plan) = make_plan(&backend, &config, PlanMode::Destroy, None, &scope).await?
+            else {
                 return Ok(ExitCode::FAILURE);
             };
             execute(
@@ -463,9 +476,18 @@ pub(crate) async fn make_plan(
     config: &Config,
     mode: PlanMode,
     salt: Option<String>,
+    scope: &crate::cli::ScopeArgs,
 ) -> Result<Option<Plan>> {
     let mut options = PlanOptions::new(mode, ownership(config));
     options.salt = salt;
+    options.targets = scope.targets.clone();
+    options.replace = scope.replace.clone();
+    if !scope.targets.is_empty() {
+        errln!(
+            "Warning: resource targeting is in effect: only {} and what it depends on are planned",
+            scope.targets.join(", ")
+        );
+    }
     match rota_engine::plan(&backend.client, config, &options).await {
         Ok(p) => Ok(Some(p)),
         Err(EngineError::Refused(d) | EngineError::Config(d)) => {

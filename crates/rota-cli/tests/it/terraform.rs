@@ -156,3 +156,57 @@ fn json_variable_files_are_read_in_terraforms_order() {
     );
     assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
 }
+
+#[test]
+fn target_limits_the_plan_and_replace_forces_a_replacement() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let write = |b_version: &str, c_version: &str| {
+        std::fs::write(
+            d.join("main.tf"),
+            format!(
+                "resource \"alicloud_kms_secret\" \"a\" {{\n  secret_name = \"t/a\"\n  secret_data = \"a\"\n  version_id  = \"v1\"\n}}\n\
+                 resource \"alicloud_kms_secret\" \"b\" {{\n  secret_name = \"t/b\"\n  secret_data = \"b-${{alicloud_kms_secret.a.version_id}}\"\n  version_id  = \"{b_version}\"\n  force_delete_without_recovery = true\n}}\n\
+                 resource \"alicloud_kms_secret\" \"c\" {{\n  secret_name = \"t/c\"\n  secret_data = \"c\"\n  version_id  = \"{c_version}\"\n}}\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("v1", "v1");
+    // Only b and what it depends on (a).
+    let o = run_in(
+        d,
+        &[
+            "apply",
+            "--auto-approve",
+            "-target",
+            "alicloud_kms_secret.b",
+        ],
+    );
+    crate::rotation::ok(&o);
+    assert!(stdout(&o).contains("2 added"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("resource targeting is in effect"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_in(d, &["plan", "-o", "json"]);
+    let text = stdout(&o);
+    assert!(text.contains("\"t/c\""), "{text}");
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    // -replace: b is deleted and created again.
+    let o = run_in(d, &["plan", "-replace=alicloud_kms_secret.b"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("alicloud_kms_secret.b must be replaced"),
+        "{text}"
+    );
+    assert!(text.contains("-replace asked for it"), "{text}");
+    let o = run_in(d, &["plan", "--target", "alicloud_kms_secret.nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("no resource alicloud_kms_secret.nope is declared"),
+        "{}",
+        stderr(&o)
+    );
+}

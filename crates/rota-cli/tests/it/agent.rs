@@ -202,27 +202,6 @@ fn write_agent(dir: &Path, name: &str, events: Option<&str>) -> String {
     conf.display().to_string()
 }
 
-fn events_addr(log: &Arc<Mutex<Vec<String>>>) -> String {
-    until("the events address", Duration::from_secs(60), || {
-        log.lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("events listening"))
-    });
-    let lines = log.lock().unwrap();
-    let line = lines
-        .iter()
-        .find(|l| l.contains("events listening"))
-        .unwrap();
-    line.split("addr=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 fn kill(child: &mut Child) {
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -273,7 +252,7 @@ fn the_agent_keeps_an_application_logged_in_across_rotations_and_the_gate_waits_
         .spawn()
         .unwrap();
     let daemon_log = crate::metrics::collect_stderr(&mut daemon);
-    let addr = events_addr(&daemon_log);
+    let addr = crate::events::events_addr(&daemon_log);
 
     // The agent renders the files at start and the application loads them.
     let with_events = write_agent(dir, "agent-events", Some(&addr));

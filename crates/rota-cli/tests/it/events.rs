@@ -204,7 +204,8 @@ fn daemon(dir: &Path) -> (Child, Arc<Mutex<Vec<String>>>) {
     (child, lines)
 }
 
-fn events_addr(log: &Arc<Mutex<Vec<String>>>) -> String {
+/// The address a daemon logged for `--events-addr` (waits for the line).
+pub(crate) fn events_addr(log: &Arc<Mutex<Vec<String>>>) -> String {
     until("the events address", Duration::from_secs(60), || {
         log.lock()
             .unwrap()

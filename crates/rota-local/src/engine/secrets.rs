@@ -924,6 +924,11 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
+        let _guard = self.lock(&name).await;
+        let s = self.live_for_mutation(&name)?;
+        // A caller the policy denies learns nothing from the other
+        // parameters: they are read after the check.
+        self.authorize(caller, &s, "UpdateSecretRotationPolicy")?;
         let enable = p
             .bool("EnableAutomaticRotation")?
             .ok_or_else(|| ServiceError::missing("EnableAutomaticRotation"))?;
@@ -932,9 +937,6 @@ impl Engine {
         } else {
             None
         };
-        let _guard = self.lock(&name).await;
-        let s = self.live_for_mutation(&name)?;
-        self.authorize(caller, &s, "UpdateSecretRotationPolicy")?;
         if !s.ty().is_managed() {
             return Err(ServiceError::invalid(
                 "SecretName",

@@ -35,6 +35,7 @@ pub const FUNCTIONS: &[&str] = &[
     "sensitive",
     "sha256",
     "split",
+    "templatefile",
     "tolist",
     "tomap",
     "tonumber",
@@ -207,6 +208,32 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
     ctx.declare_func("base64encode", one(ParamType::String).build(base64encode));
     ctx.declare_func("base64decode", one(ParamType::String).build(base64decode));
     ctx.declare_func("sha256", one(ParamType::String).build(sha256));
+    ctx.declare_func(
+        "templatefile",
+        one(ParamType::String)
+            .param(ParamType::object_of(ParamType::Any))
+            .build(templatefile),
+    );
+}
+
+/// `templatefile(path, vars)`: the file (relative to the configuration,
+/// bounded like `file()`) rendered as an HCL template with `vars` as its
+/// only variables; the template may call the same functions.
+fn templatefile(args: FuncArgs) -> Result<Value, String> {
+    use hcl::eval::Evaluate as _;
+    let text = read_relative(args[0].as_str().unwrap_or_default())?;
+    let template: hcl::template::Template = text
+        .parse()
+        .map_err(|e: hcl::Error| format!("the template does not parse: {e}"))?;
+    let mut ctx = Context::new();
+    declare(&mut ctx);
+    for (k, v) in args[1].as_object().into_iter().flatten() {
+        ctx.declare_var(k.as_str(), v.clone());
+    }
+    template
+        .evaluate(&ctx)
+        .map(Value::String)
+        .map_err(|e| format!("the template cannot be rendered: {e}"))
 }
 
 fn str_map(args: FuncArgs, f: impl Fn(&str) -> String) -> Result<Value, String> {
@@ -443,7 +470,12 @@ fn jsondecode(args: FuncArgs) -> Result<Value, String> {
 }
 
 fn file(args: FuncArgs) -> Result<Value, String> {
-    let rel = Path::new(args[0].as_str().unwrap_or_default());
+    read_relative(args[0].as_str().unwrap_or_default()).map(Value::String)
+}
+
+/// A file named relative to the configuration, bounded like `file()`.
+fn read_relative(name: &str) -> Result<String, String> {
+    let rel = Path::new(name);
     let path = if rel.is_absolute() {
         rel.to_path_buf()
     } else {
@@ -453,7 +485,6 @@ fn file(args: FuncArgs) -> Result<Value, String> {
         }
     };
     crate::files::read_text(&path, crate::files::FILE_LIMIT)
-        .map(Value::String)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
@@ -612,6 +643,23 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(text(r#"nonsensitive(sensitive("x"))"#), "x");
+    }
+
+    #[test]
+    fn templatefile_renders_with_its_own_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("t.tmpl"),
+            "user=${user}\n%{ for h in hosts }host=${upper(h)}\n%{ endfor }",
+        )
+        .unwrap();
+        let v = with_base_dir(dir.path(), || {
+            eval(r#"templatefile("t.tmpl", { user = "app", hosts = ["a", "b"] })"#)
+        })
+        .unwrap();
+        assert_eq!(v.as_str().unwrap(), "user=app\nhost=A\nhost=B\n");
+        let err = with_base_dir(dir.path(), || eval(r#"templatefile("t.tmpl", {})"#)).unwrap_err();
+        assert!(err.contains("cannot be rendered"), "{err}");
     }
 
     #[test]

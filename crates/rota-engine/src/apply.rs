@@ -541,6 +541,16 @@ impl Run<'_> {
                     .map_err(self.kms("UntagResources"))?;
             }
             Step::TagResources { keys } => self.tag_resources(keys).await?,
+            Step::TagOwnership => {
+                self.client
+                    .send(&TagResources {
+                        resource_type: "secret".into(),
+                        resource_ids: vec![self.name()],
+                        tags: self.ownership.tags(&self.rc.address),
+                    })
+                    .await
+                    .map_err(self.kms("TagResources"))?;
+            }
         }
         Ok(())
     }

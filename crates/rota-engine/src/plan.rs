@@ -227,6 +227,8 @@ pub enum Step {
         /// Keys set.
         keys: Vec<String>,
     },
+    /// TagResources of the ownership tags (a `moved` address).
+    TagOwnership,
 }
 
 impl Step {
@@ -242,7 +244,7 @@ impl Step {
             Self::SetSecretPolicy => "SetSecretPolicy",
             Self::UpdateSecret { .. } => "UpdateSecret",
             Self::UntagResources { .. } => "UntagResources",
-            Self::TagResources { .. } => "TagResources",
+            Self::TagResources { .. } | Self::TagOwnership => "TagResources",
         }
     }
 }
@@ -835,10 +837,18 @@ async fn read_configured<'c>(
     options: &PlanOptions,
     owned: &[(String, BTreeMap<String, String>)],
 ) -> Result<(Vec<Planned<'c>>, BTreeMap<String, Option<LiveSecret>>), EngineError> {
-    let auto_names: BTreeMap<&str, &str> = owned
+    let mut auto_names: BTreeMap<&str, &str> = owned
         .iter()
         .filter_map(|(name, tags)| tags.get(ADDRESS_TAG).map(|a| (a.as_str(), name.as_str())))
         .collect();
+    // A moved address finds the secret its old address created.
+    for m in &config.moved {
+        if !auto_names.contains_key(m.to.as_str())
+            && let Some(name) = auto_names.get(m.from.as_str()).copied()
+        {
+            auto_names.insert(m.to.as_str(), name);
+        }
+    }
     let mut known = Known::new();
     let mut planned: Vec<Planned<'_>> = Vec::new();
     let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
@@ -1307,6 +1317,7 @@ fn diff_existing(
     diff.policy();
     diff.description_and_custom_data();
     diff.tags();
+    diff.moved();
     diff.finish();
 }
 
@@ -1453,6 +1464,27 @@ impl Diff<'_> {
     }
 
     /// A secret scheduled for deletion is restored first.
+    /// A `moved` block renamed this resource's address: the `rota:address`
+    /// tag follows; nothing else changes.
+    fn moved(&mut self) {
+        let Some(tagged) = self.l.tags.get(ADDRESS_TAG) else {
+            return;
+        };
+        if tagged == &self.r.address
+            || !self
+                .config
+                .moved
+                .iter()
+                .any(|m| &m.from == tagged && m.to == self.r.address)
+        {
+            return;
+        }
+        self.rc.notes.push(format!(
+            "moved from {tagged}: the rota:address tag follows; nothing is replaced"
+        ));
+        self.steps.push(Step::TagOwnership);
+    }
+
     fn restore(&mut self) {
         if let Some(t) = &self.l.planned_delete_time {
             self.steps.push(Step::RestoreSecret);

@@ -210,3 +210,60 @@ fn target_limits_the_plan_and_replace_forces_a_replacement() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_moved_address_keeps_its_secret_and_the_ownership_tag_follows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let secret = |label: &str| {
+        format!(
+            "resource \"alicloud_kms_secret\" \"{label}\" {{\n  secret_name = \"m/x\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}}\n"
+        )
+    };
+    std::fs::write(d.join("main.tf"), secret("old")).unwrap();
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    std::fs::write(
+        d.join("main.tf"),
+        format!(
+            "{}moved {{\n  from = alicloud_kms_secret.old\n  to   = alicloud_kms_secret.new\n}}\n",
+            secret("new")
+        ),
+    )
+    .unwrap();
+    let o = run_in(d, &["plan"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("moved from alicloud_kms_secret.old: the rota:address tag follows"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 to add, 1 to change, 0 to destroy"),
+        "{text}"
+    );
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    let o = run_in(d, &["secret", "describe", "m/x", "-o", "json"]);
+    assert!(
+        stdout(&o).contains("alicloud_kms_secret.new"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // Mistakes: the old address still declared; the new one not.
+    std::fs::write(
+        d.join("main.tf"),
+        format!(
+            "{}{}moved {{\n  from = alicloud_kms_secret.old\n  to   = alicloud_kms_secret.gone\n}}\n",
+            secret("new"),
+            secret("old").replace("m/x", "m/y")
+        ),
+    )
+    .unwrap();
+    let o = run_in(d, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("moved to alicloud_kms_secret.gone, which is not declared"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -73,6 +73,7 @@ const TOP_BLOCKS: &[&str] = &[
     "agent",
     "template",
     "output",
+    "moved",
     "terraform",
 ];
 
@@ -196,6 +197,15 @@ pub struct Lifecycle {
     pub replace_triggered_by: Vec<(String, Option<String>)>,
 }
 
+/// A `moved` block: the resource at `from` is now at `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moved {
+    /// The old address.
+    pub from: String,
+    /// The new address.
+    pub to: String,
+}
+
 /// An `output` block.
 #[derive(Debug, Clone)]
 pub struct OutputBlock {
@@ -246,6 +256,8 @@ pub struct Config {
     pub templates: Vec<agent::TemplateConfig>,
     /// The `output` blocks, in file order.
     pub outputs: Vec<OutputBlock>,
+    /// The `moved` blocks: address renames.
+    pub moved: Vec<Moved>,
     vars: Value,
     locals: Value,
 }
@@ -406,6 +418,75 @@ impl Config {
             diags,
         );
         self.outputs = self.load_outputs(&top.outputs, diags);
+        self.moved = self.load_moved(&top.moved, diags);
+    }
+
+    /// Reads the `moved` blocks: `from` and `to`, both
+    /// `alicloud_kms_secret.NAME`; `to` must be declared and `from` not.
+    fn load_moved(&self, blocks: &[(usize, Block)], diags: &mut Vec<Diagnostic>) -> Vec<Moved> {
+        let mut out: Vec<Moved> = Vec::new();
+        for (fi, block) in blocks {
+            let file = &self.files[*fi];
+            let head = Location::of(file, &block.ident.span().unwrap_or(0..0), true);
+            let (mut from, mut to) = (None, None);
+            for a in block.body.attributes() {
+                let raw = raw_attr(a);
+                let text = file.slice(&raw.span).trim().to_owned();
+                match raw.key.as_str() {
+                    "from" => from = Some((text, raw.span.clone())),
+                    "to" => to = Some((text, raw.span.clone())),
+                    other => diags.push(
+                        Diagnostic::new(format!("unknown attribute `{other}` in a moved block"))
+                            .at(Location::of(file, &raw.key_span, true))
+                            .help("moved { from = alicloud_kms_secret.old, to = alicloud_kms_secret.new }"),
+                    ),
+                }
+            }
+            let (Some((from, from_span)), Some((to, to_span))) = (from, to) else {
+                diags.push(
+                    Diagnostic::new("a moved block needs from and to")
+                        .at(head)
+                        .help("moved { from = alicloud_kms_secret.old, to = alicloud_kms_secret.new }"),
+                );
+                continue;
+            };
+            let is_address = |s: &str| {
+                s.strip_prefix("alicloud_kms_secret.").is_some_and(|n| {
+                    !n.is_empty()
+                        && n.chars()
+                            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                })
+            };
+            let declared = |s: &str| self.resources.iter().any(|r| r.address == s);
+            let mut bad = |span: &Range<usize>, msg: String| {
+                diags.push(Diagnostic::new(msg).at(Location::of(file, span, true)));
+            };
+            if !is_address(&from) {
+                bad(
+                    &from_span,
+                    format!("moved from {from}: not an alicloud_kms_secret address"),
+                );
+            } else if !is_address(&to) {
+                bad(
+                    &to_span,
+                    format!("moved to {to}: not an alicloud_kms_secret address"),
+                );
+            } else if !declared(&to) {
+                bad(&to_span, format!("moved to {to}, which is not declared"));
+            } else if declared(&from) {
+                bad(
+                    &from_span,
+                    format!(
+                        "moved from {from}, which is still declared: remove that resource block, or this moved block"
+                    ),
+                );
+            } else if out.iter().any(|m| m.from == from) {
+                bad(&from_span, format!("{from} is moved twice"));
+            } else {
+                out.push(Moved { from, to });
+            }
+        }
+        out
     }
 
     /// Reads the `output` blocks: `value` (required), `sensitive`,
@@ -727,6 +808,7 @@ struct TopLevel {
     agent: Vec<(usize, Block)>,
     templates: Vec<(usize, Block)>,
     outputs: Vec<(usize, Block)>,
+    moved: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -947,6 +1029,7 @@ impl Loader {
             agent: None,
             templates: Vec::new(),
             outputs: Vec::new(),
+            moved: Vec::new(),
             vars,
             locals,
         };
@@ -1061,6 +1144,7 @@ impl Loader {
             "agent" => top.agent.push((fi, block.clone())),
             "template" => top.templates.push((fi, block.clone())),
             "output" => top.outputs.push((fi, block.clone())),
+            "moved" => top.moved.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }
@@ -1186,7 +1270,7 @@ impl Loader {
     /// feature it does not support, or an unknown type.
     fn unsupported_block(&mut self, file: &SourceFile, ident: &str, head: &Range<usize>) {
         let d = match ident {
-            "data" | "module" | "moved" | "import" | "removed" | "check" => {
+            "data" | "module" | "import" | "removed" | "check" => {
                 Diagnostic::new(format!(
                     "`{ident}` blocks are a Terraform feature Rota does not support"
                 ))

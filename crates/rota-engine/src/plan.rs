@@ -1468,6 +1468,15 @@ impl Diff<'_> {
     /// tag follows; nothing else changes.
     fn moved(&mut self) {
         let Some(tagged) = self.l.tags.get(ADDRESS_TAG) else {
+            // An `import` block takes over a secret Rota did not create:
+            // it gets the ownership tags, nothing else changes.
+            if self.config.imports.contains_key(&self.r.address) {
+                self.rc.notes.push(
+                    "imported: the secret gets this configuration's ownership tags; nothing else changes"
+                        .into(),
+                );
+                self.steps.push(Step::TagOwnership);
+            }
             return;
         };
         if tagged == &self.r.address

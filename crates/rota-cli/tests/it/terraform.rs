@@ -267,3 +267,56 @@ fn a_moved_address_keeps_its_secret_and_the_ownership_tag_follows() {
         stderr(&o)
     );
 }
+
+#[test]
+fn an_import_block_takes_over_an_existing_secret() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("val"), "v").unwrap();
+    crate::rotation::ok(&run_in(
+        d,
+        &[
+            "secret",
+            "put",
+            "ext/x",
+            "--version-id",
+            "v1",
+            "--value-file",
+            "val",
+        ],
+    ));
+    let resource = "resource \"alicloud_kms_secret\" \"x\" {\n  secret_name = \"ext/x\"\n  secret_data = \"v\"\n  version_id  = \"v1\"\n}\n";
+    std::fs::write(
+        d.join("main.tf"),
+        format!("{resource}import {{\n  to = alicloud_kms_secret.x\n  id = \"ext/x\"\n}}\n"),
+    )
+    .unwrap();
+    let o = run_in(d, &["plan"]);
+    assert!(
+        stdout(&o).contains("imported: the secret gets this configuration's ownership tags"),
+        "{}",
+        stdout(&o)
+    );
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    let o = run_in(d, &["secret", "describe", "ext/x", "-o", "json"]);
+    assert!(
+        stdout(&o).contains("\"alicloud_kms_secret.x\""),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // An id that is not the declared name.
+    std::fs::write(
+        d.join("main.tf"),
+        format!("{resource}import {{\n  to = alicloud_kms_secret.x\n  id = \"ext/other\"\n}}\n"),
+    )
+    .unwrap();
+    let o = run_in(d, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("import id \"ext/other\" is not the secret_name \"ext/x\""),
+        "{}",
+        stderr(&o)
+    );
+}

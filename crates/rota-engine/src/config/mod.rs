@@ -74,6 +74,7 @@ const TOP_BLOCKS: &[&str] = &[
     "template",
     "output",
     "moved",
+    "import",
     "terraform",
 ];
 
@@ -258,6 +259,8 @@ pub struct Config {
     pub outputs: Vec<OutputBlock>,
     /// The `moved` blocks: address renames.
     pub moved: Vec<Moved>,
+    /// The `import` blocks: resource address → the secret it takes over.
+    pub imports: BTreeMap<String, String>,
     vars: Value,
     locals: Value,
 }
@@ -419,6 +422,79 @@ impl Config {
         );
         self.outputs = self.load_outputs(&top.outputs, diags);
         self.moved = self.load_moved(&top.moved, diags);
+        self.imports = self.load_imports(&top.imports, diags);
+    }
+
+    /// Reads the `import` blocks (Terraform 1.5): `to` a declared
+    /// `alicloud_kms_secret` address, `id` the name of the secret it takes
+    /// over, which must be the name the resource declares.
+    fn load_imports(
+        &self,
+        blocks: &[(usize, Block)],
+        diags: &mut Vec<Diagnostic>,
+    ) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (fi, block) in blocks {
+            let file = &self.files[*fi];
+            let head = Location::of(file, &block.ident.span().unwrap_or(0..0), true);
+            let (mut to, mut id) = (None, None);
+            for a in block.body.attributes() {
+                let raw = raw_attr(a);
+                match raw.key.as_str() {
+                    "to" => to = Some((file.slice(&raw.span).trim().to_owned(), raw.span.clone())),
+                    "id" => {
+                        match funcs::guarded(|| {
+                            raw.expr.evaluate(&base_context(
+                                &self.root,
+                                self.vars.clone(),
+                                self.locals.clone(),
+                            ))
+                        }) {
+                            Ok(Value::String(s)) => id = Some((s, raw.span.clone())),
+                            _ => diags.push(
+                                Diagnostic::new("import id must be a string: the secret's name")
+                                    .at(Location::of(file, &raw.span, true)),
+                            ),
+                        }
+                    }
+                    "provider" => {}
+                    other => diags.push(
+                        Diagnostic::new(format!("unknown attribute `{other}` in an import block"))
+                            .at(Location::of(file, &raw.key_span, true))
+                            .help("import { to = alicloud_kms_secret.db, id = \"app/db\" }"),
+                    ),
+                }
+            }
+            let (Some((to, to_span)), Some((id, id_span))) = (to, id) else {
+                diags.push(
+                    Diagnostic::new("an import block needs to and id")
+                        .at(head)
+                        .help("import { to = alicloud_kms_secret.db, id = \"app/db\" }"),
+                );
+                continue;
+            };
+            let Some(r) = self.resources.iter().find(|r| r.address == to) else {
+                diags.push(
+                    Diagnostic::new(format!("import to {to}, which is not declared"))
+                        .at(Location::of(file, &to_span, true))
+                        .help("declare the resource block the secret is imported into"),
+                );
+                continue;
+            };
+            if !r.args.is_unknown("secret_name") && r.args.secret_name != id {
+                diags.push(
+                    Diagnostic::new(format!(
+                        "import id {id:?} is not the secret_name {:?} that {to} declares",
+                        r.args.secret_name
+                    ))
+                    .at(Location::of(file, &id_span, true))
+                    .help("Rota finds a secret by its name: use the same name in both"),
+                );
+                continue;
+            }
+            out.insert(to, id);
+        }
+        out
     }
 
     /// Reads the `moved` blocks: `from` and `to`, both
@@ -809,6 +885,7 @@ struct TopLevel {
     templates: Vec<(usize, Block)>,
     outputs: Vec<(usize, Block)>,
     moved: Vec<(usize, Block)>,
+    imports: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -1030,6 +1107,7 @@ impl Loader {
             templates: Vec::new(),
             outputs: Vec::new(),
             moved: Vec::new(),
+            imports: BTreeMap::new(),
             vars,
             locals,
         };
@@ -1145,6 +1223,7 @@ impl Loader {
             "template" => top.templates.push((fi, block.clone())),
             "output" => top.outputs.push((fi, block.clone())),
             "moved" => top.moved.push((fi, block.clone())),
+            "import" => top.imports.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }
@@ -1270,7 +1349,7 @@ impl Loader {
     /// feature it does not support, or an unknown type.
     fn unsupported_block(&mut self, file: &SourceFile, ident: &str, head: &Range<usize>) {
         let d = match ident {
-            "data" | "module" | "import" | "removed" | "check" => {
+            "data" | "module" | "removed" | "check" => {
                 Diagnostic::new(format!(
                     "`{ident}` blocks are a Terraform feature Rota does not support"
                 ))

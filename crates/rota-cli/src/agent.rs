@@ -93,7 +93,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: AgentArgs) -> Result<ExitCode
         },
         crate::clock::shared(),
     );
-    let consumer = agent.consumer.clone().unwrap_or_else(host_name);
+    let consumer = agent
+        .consumer
+        .clone()
+        .or_else(crate::commands::host_name)
+        .unwrap_or_else(|| "agent".into());
     let mut entries: Vec<Entry> = config
         .templates
         .iter()
@@ -677,15 +681,6 @@ async fn poll(every: Duration, tx: mpsc::Sender<Trigger>) {
             return;
         }
     }
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "agent".into())
 }
 
 #[cfg(test)]

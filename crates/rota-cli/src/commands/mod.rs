@@ -21,7 +21,7 @@ mod secret;
 mod workflow;
 
 pub(crate) use lifecycle::load as load_config;
-pub(crate) use rotation::owner_id;
+pub(crate) use rotation::{host_name, owner_id};
 
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> Result<ExitCode> {

@@ -90,14 +90,18 @@ pub(crate) fn crash_hook() -> std::result::Result<CrashHook, String> {
     }
 }
 
-/// A unique owner id for leases: host, pid and a random part.
-pub(crate) fn owner_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// This machine's host name (the kernel's, else `HOSTNAME`), if known.
+pub(crate) fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".into());
+}
+
+/// A unique owner id for leases: host, pid and a random part.
+pub(crate) fn owner_id() -> String {
+    let host = host_name().unwrap_or_else(|| "host".into());
     let r: u32 = rand::random();
     format!("{host}-{}-{r:08x}", std::process::id())
 }

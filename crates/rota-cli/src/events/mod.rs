@@ -78,12 +78,7 @@ fn sink(n: &NotifyConfig) -> Result<SinkSpec> {
 
 /// This Rota as an event `source`: `rota://<host>`.
 fn source() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into());
+    let host = crate::commands::host_name().unwrap_or_else(|| "localhost".into());
     format!("rota://{host}")
 }
 

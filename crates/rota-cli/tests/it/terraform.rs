@@ -5,6 +5,17 @@
 
 use crate::common::{run_in, stderr, stdout};
 
+/// `rota validate` in `d` exits 1 and says `expected`; returns what it
+/// said.
+#[track_caller]
+fn validate_fails_with(d: &std::path::Path, expected: &str) -> String {
+    let o = run_in(d, &["validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains(expected), "{err}");
+    err
+}
+
 fn write(dir: &std::path::Path, a_data: &str, a_version: &str, c_version: &str) {
     std::fs::write(
         dir.join("main.tf"),
@@ -111,13 +122,7 @@ fn outputs_are_printed_after_apply_and_by_rota_output_with_sensitive_ones_hidden
         "output \"leak\" {\n  value = alicloud_kms_secret.api.secret_data\n}\n",
     )
     .unwrap();
-    let o = run_in(d, &["validate"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("output \"leak\" refers to sensitive values"),
-        "{}",
-        stderr(&o)
-    );
+    validate_fails_with(d, "output \"leak\" refers to sensitive values");
 }
 
 #[test]
@@ -147,14 +152,8 @@ fn json_variable_files_are_read_in_terraforms_order() {
     assert!(text.contains("from/json"), "{text}");
     assert!(text.contains("\"team\""), "{text}");
     std::fs::write(d.join("b.auto.tfvars.json"), "{\"tags\": ").unwrap();
-    let o = run_in(d, &["validate"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("b.auto.tfvars.json:1:"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(stderr(&o).contains("not valid JSON"), "{}", stderr(&o));
+    let err = validate_fails_with(d, "b.auto.tfvars.json:1:");
+    assert!(err.contains("not valid JSON"), "{err}");
 }
 
 #[test]
@@ -259,12 +258,9 @@ fn a_moved_address_keeps_its_secret_and_the_ownership_tag_follows() {
         ),
     )
     .unwrap();
-    let o = run_in(d, &["validate"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("moved to alicloud_kms_secret.gone, which is not declared"),
-        "{}",
-        stderr(&o)
+    validate_fails_with(
+        d,
+        "moved to alicloud_kms_secret.gone, which is not declared",
     );
 }
 
@@ -312,11 +308,8 @@ fn an_import_block_takes_over_an_existing_secret() {
         format!("{resource}import {{\n  to = alicloud_kms_secret.x\n  id = \"ext/other\"\n}}\n"),
     )
     .unwrap();
-    let o = run_in(d, &["validate"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stderr(&o).contains("import id \"ext/other\" is not the secret_name \"ext/x\""),
-        "{}",
-        stderr(&o)
+    validate_fails_with(
+        d,
+        "import id \"ext/other\" is not the secret_name \"ext/x\"",
     );
 }

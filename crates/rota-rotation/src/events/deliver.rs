@@ -46,14 +46,21 @@ pub fn signing_key(key: &str) -> Vec<u8> {
         .unwrap_or_else(|| key.as_bytes().to_vec())
 }
 
-/// The `webhook-signature` value of `body`: `v1,<base64 HMAC-SHA256>` over
-/// `<id>.<timestamp>.<body>`.
-pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
+/// The HMAC-SHA256 under `key` of `<id>.<timestamp>.<body>`, not finalized.
+fn signed_content(key: &[u8], id: &str, timestamp: i64, body: &str) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
-    let sig = mac.finalize().into_bytes();
+    mac
+}
+
+/// The `webhook-signature` value of `body`: `v1,<base64 HMAC-SHA256>` over
+/// `<id>.<timestamp>.<body>`.
+pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
+    let sig = signed_content(key, id, timestamp, body)
+        .finalize()
+        .into_bytes();
     format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(sig)
@@ -63,10 +70,7 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &str) -> String {
 /// Whether `header` (one or more space-separated `v1,<sig>`) holds the
 /// signature of `body`: what a receiver checks (in constant time).
 pub fn verify(key: &[u8], id: &str, timestamp: i64, body: &str, header: &str) -> bool {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-    mac.update(format!("{id}.{timestamp}.").as_bytes());
-    mac.update(body.as_bytes());
+    let mac = signed_content(key, id, timestamp, body);
     header.split(' ').any(|s| {
         s.strip_prefix("v1,")
             .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())

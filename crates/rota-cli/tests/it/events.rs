@@ -338,6 +338,7 @@ fn a_receiver_down_for_30s_and_a_killed_daemon_lose_no_event() {
         sink_counts(d, "hook").0 >= 4
     });
     kill(&mut daemon1, "-KILL");
+    let killed_at = Instant::now();
     let (pending_at_kill, _) = sink_counts(d, "hook");
     let received_before_restart = receiver.deliveries().len();
     // No more rotations after the restart: the schedule moves far away.
@@ -345,12 +346,36 @@ fn a_receiver_down_for_30s_and_a_killed_daemon_lose_no_event() {
     let (mut daemon2, log2) = daemon(d);
     let addr2 = events_addr(&log2);
     receiver.set_up(true);
+    // A rotation the killed daemon held is taken over once its lease (30 s)
+    // runs out, and writes its events then: wait past it, until nothing is
+    // pending.
     until(
         "the deliveries pending at the kill",
-        Duration::from_secs(90),
-        || sink_counts(d, "hook").0 == 0,
+        Duration::from_secs(120),
+        || killed_at.elapsed() >= Duration::from_secs(40) && sink_counts(d, "hook").0 == 0,
     );
     assert!(receiver.deliveries().len() >= received_before_restart + pending_at_kill as usize);
+
+    // The SSE stream had them; resuming after an id gives only later ones.
+    let listed = outbox(d);
+    let last_seq_written = listed.last().unwrap()["seq"].as_i64().unwrap();
+    let resumed = sse(&addr2, Some(&(last_seq_written - 2).to_string()));
+    until("the resumed stream", Duration::from_secs(10), || {
+        resumed
+            .lock()
+            .unwrap()
+            .contains(&format!("id: {last_seq_written}\n"))
+    });
+    let resumed = resumed.lock().unwrap().clone();
+    assert!(
+        !resumed.contains(&format!("id: {}\n", last_seq_written - 2)),
+        "{resumed}"
+    );
+    assert!(resumed.contains("event: "), "{resumed}");
+    let streamed = stream.lock().unwrap().clone();
+    assert!(streamed.contains("event: rotation.rotated"), "{streamed}");
+    // Nothing writes events from here on.
+    kill(&mut daemon2, "-TERM");
 
     // What the outbox holds is what the receiver got.
     let written = outbox(d);
@@ -430,24 +455,6 @@ fn a_receiver_down_for_30s_and_a_killed_daemon_lose_no_event() {
     assert_ne!(tampered.body, got[0].body);
     assert!(signature_ok(&got[0]) && !signature_ok(&tampered));
 
-    // The SSE stream had them too; resuming after an id gives only later ones.
-    let last_seq_written = written.last().unwrap()["seq"].as_i64().unwrap();
-    let resumed = sse(&addr2, Some(&(last_seq_written - 2).to_string()));
-    until("the resumed stream", Duration::from_secs(10), || {
-        resumed
-            .lock()
-            .unwrap()
-            .contains(&format!("id: {last_seq_written}\n"))
-    });
-    let resumed = resumed.lock().unwrap().clone();
-    assert!(
-        !resumed.contains(&format!("id: {}\n", last_seq_written - 2)),
-        "{resumed}"
-    );
-    assert!(resumed.contains("event: "), "{resumed}");
-    let streamed = stream.lock().unwrap().clone();
-    assert!(streamed.contains("event: rotation.rotated"), "{streamed}");
-
     // The command sink got its types only, one JSON document per line.
     let command_log = std::fs::read_to_string(d.join("command.log")).unwrap();
     let lines: Vec<Value> = command_log
@@ -459,7 +466,6 @@ fn a_receiver_down_for_30s_and_a_killed_daemon_lose_no_event() {
         let t = v["type"].as_str().unwrap();
         t == "rotation.rotated" || t.starts_with("secret.")
     }));
-    kill(&mut daemon2, "-TERM");
 
     // Never a value.
     let everything = format!(

@@ -32,6 +32,7 @@ mod cloud;
 pub mod crypto;
 pub mod dispatch;
 mod engine;
+mod envelope_io;
 pub mod errors;
 pub mod params;
 pub mod replay;
@@ -39,7 +40,8 @@ pub mod server;
 pub mod store;
 pub mod targets;
 pub mod world;
-mod xml;
+#[doc(hidden)]
+pub mod xml;
 
 pub use auth::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};

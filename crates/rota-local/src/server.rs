@@ -49,6 +49,7 @@ use crate::auth::Caller;
 use crate::clock::parse_wire_time;
 use crate::cloud::LocalCloud;
 use crate::dispatch::{new_request_id, with_request_id};
+use crate::envelope_io::EnvelopeIo;
 use crate::errors::ServiceError;
 use crate::params::Params;
 
@@ -126,6 +127,7 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
         max_body: config.max_body_bytes,
         body_timeout: config.body_timeout,
     });
+    let host_id: Arc<str> = Arc::from(state.host_id.as_str());
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     tracing::info!(addr = %local_addr, "local cloud listening");
     let sweep_every = config.sweep_interval;
@@ -156,7 +158,7 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
                     };
                     let st = state.clone();
                     let conn = http.serve_connection(
-                        TokioIo::new(stream),
+                        TokioIo::new(EnvelopeIo::new(stream, host_id.clone())),
                         service_fn(move |req| {
                             let st = st.clone();
                             async move { Ok::<_, Infallible>(st.handle(req).await) }
@@ -195,6 +197,46 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
         stop,
         task,
     })
+}
+
+/// Serves one connection whose client sent `input` and then closed its
+/// side, and returns every byte the server wrote back: the whole request
+/// path (HTTP parsing, the error envelope, form decoding, signature
+/// checks, dispatch) without a socket. For fuzzing and tests.
+#[doc(hidden)]
+pub async fn exchange(cloud: &LocalCloud, input: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let config = ServerConfig::default();
+    let state = Arc::new(State {
+        host_id: cloud.host_id(),
+        cloud: cloud.clone(),
+        nonces: crate::replay::ReplayGuard::new(1024),
+        max_body: config.max_body_bytes,
+        body_timeout: config.body_timeout,
+    });
+    let host_id: Arc<str> = Arc::from(state.host_id.as_str());
+    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .keep_alive(true)
+        .half_close(true);
+    let conn = http.serve_connection(
+        TokioIo::new(EnvelopeIo::new(server, host_id)),
+        service_fn(move |req| {
+            let st = state.clone();
+            async move { Ok::<_, Infallible>(st.handle(req).await) }
+        }),
+    );
+    let serving = tokio::spawn(conn);
+    let mut out = Vec::new();
+    let talk = async {
+        let _ = client.write_all(input).await;
+        let _ = client.shutdown().await;
+        let _ = client.read_to_end(&mut out).await;
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), talk).await;
+    serving.abort();
+    out
 }
 
 struct State {

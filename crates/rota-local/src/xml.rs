@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 /// Renders `v` (an object) as an XML document with root element `root`.
-pub(crate) fn to_xml(root: &str, v: &Value) -> String {
+pub fn to_xml(root: &str, v: &Value) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("<?xml version='1.0' encoding='UTF-8'?>");
     write_value(&mut out, root, v);

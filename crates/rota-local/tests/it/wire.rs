@@ -638,3 +638,69 @@ async fn slow_bodies_time_out_and_connections_past_the_cap_get_an_envelope() {
     assert!(j["RequestId"].as_str().is_some());
     server.shutdown().await;
 }
+
+/// Requests the HTTP library refuses before our code runs (a bad request
+/// line, a bad header, too many headers, a URI past its limit) are still
+/// answered in the error envelope, with the library's status.
+#[tokio::test]
+async fn framing_errors_are_answered_in_the_error_envelope() {
+    let e = env().await;
+    let many_headers: String = (0..200).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let long_uri = format!("GET /?a={} HTTP/1.1\r\nhost: x\r\n\r\n", "a".repeat(70_000));
+    let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "bad request line",
+            b"GARBAGE\r\n\r\n".to_vec(),
+            "400",
+            "MalformedRequest",
+        ),
+        (
+            "bad header",
+            b"GET / HTTP/1.1\r\nhost x\r\n\r\n".to_vec(),
+            "400",
+            "MalformedRequest",
+        ),
+        (
+            "too many headers",
+            format!("GET / HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes(),
+            "431",
+            "InvalidParameter.HeadersTooLarge",
+        ),
+        (
+            "long URI",
+            long_uri.into_bytes(),
+            "414",
+            "InvalidParameter.UriTooLong",
+        ),
+    ];
+    for (what, input, status, code) in cases {
+        let out = rota_local::server::exchange(&e.cloud, &input).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{what}: {text}"
+        );
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let j = json(body.as_bytes());
+        assert_eq!(j["Code"], code, "{what}: {text}");
+        assert!(
+            j["RequestId"].as_str().is_some_and(|r| !r.is_empty()),
+            "{what}: {text}"
+        );
+        assert!(j["HostId"].is_string(), "{what}: {text}");
+    }
+    // A well-formed request still gets our own answer (here: unsigned).
+    let out = rota_local::server::exchange(
+        &e.cloud,
+        b"GET /?Action=ListSecrets HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.contains("\"Code\":\"MissingParameter") || text.contains("\"Code\":\"Missing"),
+        "{text}"
+    );
+}

@@ -35,7 +35,6 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use rota_kms::SecretString;
 use serde_json::{Map, Value, json};
 
 use super::shell::{self, Ctx, Outcome};
@@ -243,8 +242,7 @@ fn rotate_builtin(
     };
     match (s("password"), s("publicKey")) {
         (Some(pw), None) if !pw.is_empty() => {
-            account.password = Some(SecretString::new(pw));
-            account.changed = now;
+            account.set_password(pw, now);
             (0, format!("the password of {user} was changed\n"), true)
         }
         (None, Some(key)) if !key.is_empty() => {

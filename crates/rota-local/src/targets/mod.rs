@@ -62,11 +62,51 @@ pub(crate) struct EcsInstance {
 pub(crate) struct OsAccount {
     #[serde(serialize_with = "serialize_exposed_opt", default)]
     pub(crate) password: Option<SecretString>,
+    /// The password as a crypt hash (`$6$…`), when it was set as one
+    /// (`chpasswd -e`); then `password` is `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) password_hash: Option<String>,
     #[serde(default)]
     pub(crate) public_keys: Vec<String>,
     /// When the credential last changed (seconds).
     #[serde(default)]
     pub(crate) changed: i64,
+}
+
+impl OsAccount {
+    /// Whether the account has a password (as a value or as a hash).
+    pub(crate) fn has_password(&self) -> bool {
+        self.password.is_some() || self.password_hash.is_some()
+    }
+
+    /// Whether `typed` is the account's password.
+    pub(crate) fn password_is(&self, typed: &str) -> bool {
+        match (&self.password, &self.password_hash) {
+            (Some(p), _) => {
+                rota_kms::secret::constant_time_eq(p.expose_secret().as_bytes(), typed.as_bytes())
+            }
+            (None, Some(h)) => rota_kms::password::crypt_verify(typed, h),
+            (None, None) => false,
+        }
+    }
+
+    /// Sets the password (a value).
+    pub(crate) fn set_password(&mut self, value: &str, now: i64) {
+        self.password = Some(SecretString::new(value));
+        self.password_hash = None;
+        self.changed = now;
+    }
+
+    /// The `/etc/shadow` hash of the password: the one set, or a new
+    /// SHA-512-crypt hash of the value (a fresh salt each time, as after
+    /// a `passwd`).
+    pub(crate) fn shadow_hash(&self) -> Option<String> {
+        match (&self.password, &self.password_hash) {
+            (_, Some(h)) => Some(h.clone()),
+            (Some(p), None) => Some(rota_kms::password::crypt_sha512(p.expose_secret())),
+            (None, None) => None,
+        }
+    }
 }
 
 /// An emulated RDS instance.
@@ -295,6 +335,7 @@ impl Targets {
                         name.clone(),
                         OsAccount {
                             password: a.password.clone(),
+                            password_hash: None,
                             public_keys: a.public_keys.clone(),
                             changed: now,
                         },

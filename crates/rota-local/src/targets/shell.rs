@@ -13,8 +13,13 @@
 //! - `echo [-n] WORD…`, `true`, `false`, `exit [N]`;
 //! - `whoami`, `id -un` (the invoking user), `id -u` (0 for root), `hostname`
 //!   (the instance id);
-//! - `chpasswd` (as root): reads `user:password` lines from its input and
-//!   sets those passwords;
+//! - `chpasswd [-e]` (as root): reads `user:password` lines from its input
+//!   and sets those passwords; with `-e` each is a crypt hash (`$6$…` or
+//!   `$5$…`), so the value never appears in the command;
+//! - `getent shadow USER` (as root): the account's shadow line, its crypt
+//!   hash in field 2 (the hash set, or a fresh SHA-512-crypt hash of a
+//!   password set as a value); exit 2 for an unknown user or a non-root
+//!   caller;
 //! - `su [-] [-c CMD] USER` (also `su USER -c CMD`): runs CMD (one command
 //!   of this list) as USER. **A password piped in is always checked**, even
 //!   when root calls su (real su lets root in without one), so
@@ -25,8 +30,6 @@
 //!   account's authorized public keys, readable by root and by the user.
 //!
 //! Anything else is `CommandNotApplicable`.
-
-use rota_kms::SecretString;
 
 use super::EcsInstance;
 
@@ -242,7 +245,7 @@ pub(crate) fn run(script: &str, ctx: &mut Ctx<'_>) -> Outcome {
 }
 
 const COMMANDS: &[&str] = &[
-    "echo", "true", "false", "exit", "whoami", "id", "hostname", "chpasswd", "su", "cat",
+    "echo", "true", "false", "exit", "whoami", "id", "hostname", "chpasswd", "su", "cat", "getent",
 ];
 
 fn supported(argv: &[String]) -> Result<(), String> {
@@ -324,6 +327,15 @@ fn command(
             if !root {
                 return Ok((1, "chpasswd: Permission denied.\n".into()));
             }
+            let encrypted = match args.as_slice() {
+                [] => false,
+                ["-e" | "--encrypted"] => true,
+                _ => {
+                    return Err(Stop::NotApplicable(
+                        "chpasswd takes no argument or -e here".to_owned(),
+                    ));
+                }
+            };
             let input = stdin.unwrap_or_default();
             let mut out = String::new();
             let mut code = 0;
@@ -333,10 +345,23 @@ fn command(
                     code = 1;
                     continue;
                 };
+                if encrypted && !pass.starts_with("$6$") && !pass.starts_with("$5$") {
+                    out.push_str(&format!(
+                        "chpasswd: line {}: the password is not a $6$ or $5$ crypt hash\n",
+                        n + 1
+                    ));
+                    code = 1;
+                    continue;
+                }
                 match ctx.instance.accounts.get_mut(name) {
-                    Some(a) => {
-                        a.password = Some(SecretString::new(pass));
+                    Some(a) if encrypted => {
+                        a.password = None;
+                        a.password_hash = Some(pass.to_owned());
                         a.changed = ctx.now;
+                        ctx.changed = true;
+                    }
+                    Some(a) => {
+                        a.set_password(pass, ctx.now);
                         ctx.changed = true;
                     }
                     None => {
@@ -374,12 +399,7 @@ fn command(
             let allowed = match &stdin {
                 Some(input) => {
                     let typed = input.lines().next().unwrap_or_default();
-                    account.and_then(|a| a.password.as_ref()).is_some_and(|p| {
-                        rota_kms::secret::constant_time_eq(
-                            p.expose_secret().as_bytes(),
-                            typed.as_bytes(),
-                        )
-                    })
+                    account.is_some_and(|a| a.password_is(typed))
                 }
                 None => root,
             };
@@ -423,6 +443,26 @@ fn command(
                 }
             }
         }
+        "getent" => {
+            let ["shadow", name] = args.as_slice() else {
+                return Err(Stop::NotApplicable(
+                    "getent reads one account of the shadow database here (getent shadow USER)"
+                        .to_owned(),
+                ));
+            };
+            if !root {
+                return Ok((2, String::new()));
+            }
+            match ctx.instance.accounts.get(*name) {
+                Some(a) => {
+                    let hash = a.shadow_hash().unwrap_or_else(|| "!".to_owned());
+                    // Field 3: the day of the last change, since 1970-01-01.
+                    let days = a.changed.div_euclid(86_400);
+                    Ok((0, format!("{name}:{hash}:{days}:0:99999:7:::\n")))
+                }
+                None => Ok((2, String::new())),
+            }
+        }
         "cat" => {
             let [path] = args.as_slice() else {
                 return Err(Stop::NotApplicable(
@@ -452,6 +492,8 @@ fn command(
 mod tests {
     use std::collections::BTreeMap;
 
+    use rota_kms::SecretString;
+
     use super::*;
     use crate::targets::OsAccount;
     use crate::world::OsType;
@@ -462,6 +504,7 @@ mod tests {
             "app".to_owned(),
             OsAccount {
                 password: Some(SecretString::new("old-pass")),
+                password_hash: None,
                 public_keys: vec!["ssh-ed25519 AAAA app".into()],
                 changed: 0,
             },
@@ -482,6 +525,57 @@ mod tests {
             changed: false,
         };
         run(script, &mut ctx)
+    }
+
+    #[test]
+    fn a_password_set_as_a_hash_logs_in_and_shows_only_as_a_hash() {
+        let mut inst = instance();
+        let hash = rota_kms::password::crypt_sha512("n3w-Pass");
+        let set = run_as(
+            &mut inst,
+            "root",
+            &format!("echo 'app:{hash}' | chpasswd -e"),
+        );
+        assert_eq!(set, ran(0, ""));
+        assert!(inst.accounts["app"].password.is_none());
+        assert_eq!(
+            run_as(&mut inst, "root", "getent shadow app"),
+            ran(0, &format!("app:{hash}:0:0:99999:7:::\n"))
+        );
+        assert_eq!(
+            run_as(&mut inst, "root", "echo 'n3w-Pass' | su app -c whoami"),
+            ran(0, "Password: app\n")
+        );
+        assert_eq!(
+            run_as(&mut inst, "root", "echo 'old-pass' | su app -c whoami").exit(),
+            1
+        );
+        // Only root reads the shadow database; -e takes hashes only.
+        assert_eq!(run_as(&mut inst, "app", "getent shadow app"), ran(2, ""));
+        assert_eq!(
+            run_as(&mut inst, "root", "getent shadow nobody"),
+            ran(2, "")
+        );
+        assert_eq!(
+            run_as(&mut inst, "root", "echo 'app:plain' | chpasswd -e").exit(),
+            1
+        );
+        // A password set as a value shows as a SHA-512-crypt hash of it.
+        run_as(&mut inst, "root", "echo 'app:again' | chpasswd");
+        let Outcome::Ran { output, .. } = run_as(&mut inst, "root", "getent shadow app") else {
+            panic!("getent ran")
+        };
+        let shown = output.split(':').nth(1).unwrap();
+        assert!(shown.starts_with("$6$") && rota_kms::password::crypt_verify("again", shown));
+    }
+
+    impl Outcome {
+        fn exit(&self) -> i64 {
+            match self {
+                Outcome::Ran { exit, .. } => *exit,
+                Outcome::NotApplicable(why) => panic!("not applicable: {why}"),
+            }
+        }
     }
 
     fn ran(exit: i64, output: &str) -> Outcome {

@@ -86,11 +86,11 @@ impl Engine {
                     .accounts
                     .iter()
                     .map(|(name, a)| {
-                        let credential = match (&a.password, a.public_keys.len()) {
-                            (Some(_), 0) => "password".to_owned(),
-                            (Some(_), n) => format!("password, {n} public key(s)"),
-                            (None, 0) => "none".to_owned(),
-                            (None, n) => format!("{n} public key(s)"),
+                        let credential = match (a.has_password(), a.public_keys.len()) {
+                            (true, 0) => "password".to_owned(),
+                            (true, n) => format!("password, {n} public key(s)"),
+                            (false, 0) => "none".to_owned(),
+                            (false, n) => format!("{n} public key(s)"),
                         };
                         let held_by = held
                             .iter()
@@ -106,7 +106,8 @@ impl Engine {
                                     _ => return false,
                                 };
                                 s(&h.value, user) == name
-                                    && (same_secret(a.password.as_ref(), s(&h.value, password))
+                                    && ((!s(&h.value, password).is_empty()
+                                        && a.password_is(s(&h.value, password)))
                                         || a.public_keys
                                             .iter()
                                             .any(|k| same(k, s(&h.value, key).trim())))

@@ -8,7 +8,7 @@
 //! | `ecs::` | `run_command(instance, script[, opts])`, `invoke_command(instance, command_id, params[, opts])`, `wait(invoke_id[, timeout_s])` — Cloud Assistant |
 //! | `rds::` | `reset_password`, `describe_accounts` |
 //! | `ram::` | `create_access_key`, `delete_access_key`, `list_access_keys`, `update_access_key` |
-//! | `password::` | `generate([policy])`, `check(value[, policy])` |
+//! | `password::` | `generate([policy])`, `check(value[, policy])`, `crypt(value)`, `verify(value, hash)` |
 //! | `ssh::` | `keypair("ed25519" \| "rsa")` |
 //! | `json::`, `base64::` | `encode`, `decode` (secrets in, secrets out) |
 //! | `time::` | `now`, `now_rfc3339`, `parse`, `format`, `sleep_ms` |

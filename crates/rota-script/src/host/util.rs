@@ -39,6 +39,15 @@ pub(super) fn password_module() -> Module {
         let v = super::kms::secret_value("password::check", &value)?;
         Ok(policy("password::check", p)?.check(&v).is_ok())
     });
+    // A crypt hash is not the value: it may go into a command's text.
+    m.set_native_fn("crypt", |value: Dynamic| {
+        let v = super::kms::secret_value("password::crypt", &value)?;
+        Ok(rota_kms::password::crypt_sha512(v.expose_secret()))
+    });
+    m.set_native_fn("verify", |value: Dynamic, hash: &str| {
+        let v = super::kms::secret_value("password::verify", &value)?;
+        Ok(rota_kms::password::crypt_verify(v.expose_secret(), hash))
+    });
     m
 }
 

@@ -75,6 +75,38 @@ async fn shell(api: &OpenApi, user: Option<&str>, script: &str) -> (i64, String)
     )
 }
 
+/// Everything Cloud Assistant recorded, as anyone allowed
+/// DescribeInvocations reads it: command texts (decoded), parameters and
+/// outputs.
+async fn recorded_invocations(api: &OpenApi) -> String {
+    use base64::Engine as _;
+    let r = api
+        .call(
+            "ecs",
+            "",
+            "DescribeInvocations",
+            [
+                ("RegionId", "cn-hangzhou"),
+                ("IncludeOutput", "true"),
+                ("ContentEncoding", "PlainText"),
+                ("PageSize", "50"),
+            ],
+        )
+        .await
+        .unwrap();
+    let mut all = String::new();
+    for i in r["Invocations"]["Invocation"].as_array().unwrap() {
+        let content = base64::engine::general_purpose::STANDARD
+            .decode(i["CommandContent"].as_str().unwrap())
+            .unwrap();
+        all.push_str(&String::from_utf8_lossy(&content));
+        all.push('\n');
+        all.push_str(&i.to_string());
+        all.push('\n');
+    }
+    all
+}
+
 async fn logs_in(api: &OpenApi, user: &str, password: &str) -> bool {
     shell(
         api,
@@ -154,6 +186,20 @@ async fn ecs_password_rotates_an_os_login_and_survives_a_crash_after_set() {
     assert_eq!(cur["username"], "app");
     let pw = cur["password"].as_str().unwrap();
     assert_eq!(pw.len(), 24);
+    // Neither password is in what Cloud Assistant recorded of the
+    // rotation (read before this test's own su checks, which put them in
+    // command texts), though the rotation ran commands.
+    let recorded = recorded_invocations(&e.api).await;
+    assert!(recorded.contains("chpasswd -e"), "{recorded}");
+    assert!(recorded.contains("getent shadow app"), "{recorded}");
+    assert!(
+        !recorded.contains(pw),
+        "the new password was recorded: {recorded}"
+    );
+    assert!(
+        !recorded.contains("Initial-Passw0rd"),
+        "the old password was recorded: {recorded}"
+    );
     assert!(logs_in(&e.api, "app", pw).await, "the new password logs in");
     assert!(
         !logs_in(&e.api, "app", "Initial-Passw0rd").await,

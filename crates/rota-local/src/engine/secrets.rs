@@ -584,6 +584,10 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
+        let _guard = self.lock(&name).await;
+        let s = self.live_for_mutation(&name)?;
+        self.authorize(caller, &s, "PutSecretValue")?;
+        // Parsed once the caller may act on the secret.
         let version_id = p.req("VersionId")?;
         validate::check_version_id("VersionId", version_id)?;
         let data = p.req("SecretData")?;
@@ -601,9 +605,6 @@ impl Engine {
                 validate::check_stage("VersionStages", s)?;
             }
         }
-        let _guard = self.lock(&name).await;
-        let s = self.live_for_mutation(&name)?;
-        self.authorize(caller, &s, "PutSecretValue")?;
         if s.ty().is_managed() {
             return Err(ServiceError::invalid(
                 "SecretName",
@@ -681,6 +682,10 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
+        let _guard = self.lock(&name).await;
+        let s = self.live_for_mutation(&name)?;
+        self.authorize(caller, &s, "UpdateSecretVersionStage")?;
+        // Parsed once the caller may act on the secret.
         let stage = p.req("VersionStage")?;
         validate::check_stage("VersionStage", stage)?;
         let move_to = p.opt("MoveToVersion");
@@ -694,9 +699,6 @@ impl Engine {
                 format!("{stage} can only be moved to another version, not removed"),
             ));
         }
-        let _guard = self.lock(&name).await;
-        let s = self.live_for_mutation(&name)?;
-        self.authorize(caller, &s, "UpdateSecretVersionStage")?;
         if s.ty().is_managed() {
             return Err(ServiceError::invalid(
                 "SecretName",
@@ -750,9 +752,10 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
-        let fetch_tags = p.bool("FetchTags")?.unwrap_or(false);
         let s = self.require(&name)?;
         self.authorize(caller, &s, "DescribeSecret")?;
+        // Parsed once the caller may act on the secret.
+        let fetch_tags = p.bool("FetchTags")?.unwrap_or(false);
         let rot = self.rotation_fields(&s);
         let d = &s.doc;
         Ok(to_json(&SecretMetadata {
@@ -825,11 +828,12 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
+        let s = self.require(&name)?;
+        self.authorize(caller, &s, "ListSecretVersionIds")?;
+        // Parsed once the caller may act on the secret.
         let include = p.bool("IncludeDeprecated")?.unwrap_or(false);
         let page = p.int_in("PageNumber", 1, i64::from(u32::MAX), 1)?;
         let size = p.int_in("PageSize", 1, 100, 20)?;
-        let s = self.require(&name)?;
-        self.authorize(caller, &s, "ListSecretVersionIds")?;
         let listed: Vec<&VersionDoc> = s
             .doc
             .versions
@@ -864,6 +868,10 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
+        let _guard = self.lock(&name).await;
+        let s = self.live_for_mutation(&name)?;
+        self.authorize(caller, &s, "UpdateSecret")?;
+        // Parsed once the caller may act on the secret.
         let description = p.raw("Description");
         if description.is_some_and(|d| d.chars().count() > 1024) {
             return Err(ServiceError::invalid(
@@ -876,9 +884,6 @@ impl Engine {
         if let Some(c) = &custom {
             validate::check_custom_data(CD, c)?;
         }
-        let _guard = self.lock(&name).await;
-        let s = self.live_for_mutation(&name)?;
-        self.authorize(caller, &s, "UpdateSecret")?;
         let mut next = (*s).clone();
         if let Some(d) = description {
             next.doc.description = d.to_owned();
@@ -968,15 +973,16 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
+        let _guard = self.lock(&name).await;
+        let s = self.require(&name)?;
+        self.authorize(caller, &s, "DeleteSecret")?;
+        // Parsed once the caller may act on the secret.
         let force = p.bool("ForceDeleteWithoutRecovery")?.unwrap_or(false);
         let days = if force {
             0
         } else {
             p.int_in("RecoveryWindowInDays", 7, 30, 30)?
         };
-        let _guard = self.lock(&name).await;
-        let s = self.require(&name)?;
-        self.authorize(caller, &s, "DeleteSecret")?;
         if force {
             self.commit(&name, vec![Op::DeleteSecret { name: name.clone() }], None)
                 .await?;
@@ -1036,12 +1042,13 @@ impl Engine {
         p: &Params,
     ) -> Result<Value, ServiceError> {
         let name = self.resolve_name(p.req("SecretName")?)?;
-        check_policy_name(p)?;
-        let text = p.req("Policy")?;
-        let policy = crate::auth::parse_policy(text)?;
         let _guard = self.lock(&name).await;
         let s = self.live_for_mutation(&name)?;
         self.authorize(caller, &s, "SetSecretPolicy")?;
+        // Parsed once the caller may act on the secret.
+        check_policy_name(p)?;
+        let text = p.req("Policy")?;
+        let policy = crate::auth::parse_policy(text)?;
         let mut next = (*s).clone();
         next.doc.policy = Some(text.to_owned());
         next.policy = Some(policy);

@@ -385,6 +385,101 @@ async fn secret_policies_name_ram_principals() {
     );
 }
 
+/// A caller the secret's policy does not allow is refused before any of
+/// its other parameters is parsed: malformed values (a policy that is not
+/// JSON, an out-of-range page, an unknown stage) answer Forbidden, not a
+/// parsing error that tells it what the server reads.
+#[tokio::test]
+async fn a_denied_caller_is_refused_before_its_parameters_are_parsed() {
+    let e = env().await;
+    let c = e.client();
+    let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::1234567890123456:user/svc"]},"Action":["kms:GetSecretValue"],"Resource":["*"]}]}"#;
+    c.send(&CreateSecret {
+        secret_name: "guarded".into(),
+        secret_data: SecretString::new("x"),
+        version_id: "v1".into(),
+        policy: Some(policy.into()),
+        ..CreateSecret::default()
+    })
+    .await
+    .unwrap();
+    c.send(&CreateSecret {
+        secret_name: "open".into(),
+        secret_data: SecretString::new("x"),
+        version_id: "v1".into(),
+        ..CreateSecret::default()
+    })
+    .await
+    .unwrap();
+    let svc = rota_kms::OpenApi::new(Arc::new(
+        e.cloud.as_access_key("LTAIsvcinitialkey0001").unwrap(),
+    ));
+    let root = e.api();
+    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        ("SetSecretPolicy", &[("Policy", "{not json")], ""),
+        (
+            "PutSecretValue",
+            &[
+                ("VersionId", "v2"),
+                ("SecretData", "y"),
+                ("VersionStages", "[\"Bad Stage\"]"),
+            ],
+            "InvalidParameter",
+        ),
+        (
+            "UpdateSecretVersionStage",
+            &[("VersionStage", "Bad Stage"), ("MoveToVersion", "v1")],
+            "InvalidParameter",
+        ),
+        (
+            "UpdateSecret",
+            &[("ExtendedConfig.CustomData", "{not json")],
+            "InvalidParameter",
+        ),
+        (
+            "ListSecretVersionIds",
+            &[("PageSize", "1000")],
+            "InvalidParameter",
+        ),
+        (
+            "DeleteSecret",
+            &[("RecoveryWindowInDays", "1")],
+            "InvalidParameter",
+        ),
+        (
+            "DescribeSecret",
+            &[("FetchTags", "maybe")],
+            "InvalidParameter",
+        ),
+        (
+            "UpdateSecretRotationPolicy",
+            &[
+                ("EnableAutomaticRotation", "true"),
+                ("RotationInterval", "7\u{221e}"),
+            ],
+            "InvalidParameter",
+        ),
+    ];
+    for (action, params, root_code) in cases {
+        let mut all = vec![("SecretName".to_owned(), "guarded".to_owned())];
+        all.extend(params.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let denied = svc.call("kms", "", action, all.clone()).await;
+        assert_eq!(
+            code(denied),
+            "Forbidden.NoPermission",
+            "{action} as the denied user"
+        );
+        // The account root, on a secret without a policy, gets the parsing error.
+        all[0].1 = "open".to_owned();
+        let allowed = root.call("kms", "", action, all).await;
+        let got = code(allowed);
+        assert!(
+            got.starts_with(root_code) && got != "Forbidden.NoPermission",
+            "{action} as root: {got}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn bad_input_answers_alibaba_codes_and_writes_nothing() {
     let e = env().await;

@@ -13,7 +13,10 @@
 //!   `target/plugins/<name>/` (what `rota` discovers with
 //!   `--plugin-dir target/plugins`); tests build what they load themselves;
 //! - `cargo xtask interop-setup`: the Python venv with the official SDK that
-//!   the interop tests use (`ci` runs it before the tests).
+//!   the interop tests use (`ci` runs it before the tests);
+//! - `cargo xtask fuzz [TARGET…] [SECONDS]`: runs the `cargo fuzz` targets
+//!   in `fuzz/` (nightly; not part of CI), each for SECONDS (default 60),
+//!   from the seed corpora, and prints executions, coverage and crashes.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod tidy;
@@ -27,6 +30,7 @@ use anyhow::{Context as _, Result, bail};
 const BENCHES: &[(&str, &str, &str)] = &[
     ("sign", "rota-kms", "sign"),
     ("local", "rota-local", "local"),
+    ("load", "rota-local", "load"),
     ("scheduler", "rota-scheduler", "scheduler"),
     ("lifecycle", "rota-engine", "lifecycle"),
     ("plugin", "rota-plugin-host", "plugin"),
@@ -52,15 +56,17 @@ fn run() -> Result<()> {
         Some("tidy") => cargo(&["test", "-p", "xtask", "--", "tidy"]),
         Some("interop-setup") => interop_setup(),
         Some("plugins") => plugins(),
+        Some("fuzz") => fuzz(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!(
-                "usage: cargo xtask <ci | bench [{}] | plugins | tidy | interop-setup>",
-                bench_names().join(" | ")
+                "usage: cargo xtask <ci | bench [{}] | plugins | tidy | interop-setup | fuzz [{}] [SECONDS]>",
+                bench_names().join(" | "),
+                FUZZ_TARGETS.join(" | ")
             );
             Ok(())
         }
         Some(other) => {
-            bail!("unknown task {other:?}; tasks: ci, bench, plugins, tidy, interop-setup")
+            bail!("unknown task {other:?}; tasks: ci, bench, plugins, tidy, interop-setup, fuzz")
         }
     }
 }
@@ -220,6 +226,163 @@ fn bench(names: &[String]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The fuzz targets in fuzz/fuzz_targets.
+const FUZZ_TARGETS: &[&str] = &[
+    "http_request",
+    "dispatch",
+    "form",
+    "sign_v1",
+    "sign_v3",
+    "config_hcl",
+    "world",
+    "schedule",
+    "plugin_manifest",
+    "answers",
+];
+
+/// `cargo xtask fuzz [TARGET…] [SECONDS]`.
+fn fuzz(args: &[String]) -> Result<()> {
+    let mut seconds = 60u64;
+    let mut targets: Vec<&str> = Vec::new();
+    for a in args {
+        if let Ok(n) = a.parse::<u64>() {
+            seconds = n.max(1);
+        } else if let Some(t) = FUZZ_TARGETS.iter().find(|t| **t == a.as_str()) {
+            targets.push(t);
+        } else {
+            bail!(
+                "unknown fuzz target {a:?}; targets: {} (then, optionally, the seconds per target)",
+                FUZZ_TARGETS.join(", ")
+            );
+        }
+    }
+    if targets.is_empty() {
+        targets = FUZZ_TARGETS.to_vec();
+    }
+    let nightly = Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nightly {
+        bail!("cargo fuzz needs the nightly toolchain: rustup toolchain install nightly");
+    }
+    let has_fuzz = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        step("install cargo-fuzz", || {
+            cargo(&["install", "cargo-fuzz", "--locked"])
+        })?;
+    }
+    seed_corpora()?;
+    let mut summary = Vec::new();
+    for t in &targets {
+        let corpus = format!("corpus/{t}");
+        let seeds = format!("seeds/{t}");
+        let max_time = format!("-max_total_time={seconds}");
+        let out = Command::new("cargo")
+            .current_dir("fuzz")
+            .args(["+nightly", "fuzz", "run", "-O", t, &corpus, &seeds, "--"])
+            .args([
+                max_time.as_str(),
+                "-rss_limit_mb=4096",
+                "-max_len=65536",
+                "-print_final_stats=1",
+            ])
+            .output()
+            .with_context(|| format!("cannot run cargo fuzz for {t}"))?;
+        let log = String::from_utf8_lossy(&out.stderr);
+        std::fs::create_dir_all("target/fuzz-logs")?;
+        std::fs::write(format!("target/fuzz-logs/{t}.log"), log.as_bytes())?;
+        let stat = |name: &str| {
+            log.lines()
+                .rev()
+                .find_map(|l| {
+                    l.strip_prefix(name)
+                        .map(|v| v.trim().trim_start_matches(':').trim().to_owned())
+                })
+                .unwrap_or_else(|| "?".to_owned())
+        };
+        let cov = log
+            .lines()
+            .rev()
+            .find_map(|l| {
+                l.split_once(" cov: ")
+                    .map(|(_, r)| r.split_whitespace().next().unwrap_or("?").to_owned())
+            })
+            .unwrap_or_else(|| "?".to_owned());
+        let line = format!(
+            "{t:<16} {} runs in {} s, {} exec/s, coverage {cov} edges, corpus {}: {}",
+            stat("stat::number_of_executed_units"),
+            seconds,
+            stat("stat::average_exec_per_sec"),
+            stat("stat::new_units_added").replace('?', "+0"),
+            if out.status.success() {
+                "no crash".to_owned()
+            } else {
+                format!("FAILED (see target/fuzz-logs/{t}.log and fuzz/artifacts/{t}/)")
+            }
+        );
+        println!("{line}");
+        summary.push((line, out.status.success()));
+    }
+    println!("\nfuzz summary ({seconds} s per target):");
+    for (l, _) in &summary {
+        println!("  {l}");
+    }
+    if summary.iter().any(|(_, ok)| !ok) {
+        bail!("a fuzz target crashed: each crash becomes a regression test");
+    }
+    Ok(())
+}
+
+/// Seeds from the repository's own inputs: example configurations and
+/// world files, plugin manifests (fuzz/seeds holds the hand-written ones).
+fn seed_corpora() -> Result<()> {
+    let copy = |from: &Path, target: &str| -> Result<()> {
+        let dir = Path::new("fuzz/corpus").join(target);
+        std::fs::create_dir_all(&dir)?;
+        let name = from.to_string_lossy().replace(['/', '\\'], "_");
+        std::fs::copy(from, dir.join(name))
+            .with_context(|| format!("cannot copy {}", from.display()))?;
+        Ok(())
+    };
+    for entry in walk(Path::new("examples"))? {
+        match entry.extension().and_then(|e| e.to_str()) {
+            Some("tf" | "hcl") if entry.file_name().is_some_and(|f| f == "world.hcl") => {
+                copy(&entry, "world")?;
+            }
+            Some("tf" | "hcl") => copy(&entry, "config_hcl")?,
+            _ => {}
+        }
+    }
+    for entry in walk(Path::new("plugins"))? {
+        if entry.file_name().is_some_and(|f| f == "plugin.toml") {
+            copy(&entry, "plugin_manifest")?;
+        }
+    }
+    Ok(())
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 /// The native plugins shipped in plugins/ (cargo packages).

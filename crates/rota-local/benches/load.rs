@@ -1,0 +1,540 @@
+//! `cargo xtask bench load`: `rota local serve` under load and hostile
+//! clients, beside a bare hyper server answering the same body.
+//!
+//! Each server runs in a child process (this binary again), so that its CPU
+//! time, resident memory and open descriptors are its own; the load
+//! generator writes V1-signed GetSecretValue requests over raw keep-alive
+//! connections (a fresh nonce and signature each) and reads the answers.
+//!
+//! Phases, for both servers: concurrency 16 and 64 for `ROTA_BENCH_SECS`
+//! (default 10) — requests per second, p50, p99, worst, errors and server
+//! CPU per request; then 1,000 keep-alive connections for `ROTA_LOAD_SECS`
+//! (default 60). Then, against each: 200 clients that stall inside their
+//! headers and 200 inside their bodies (the servers' header and body
+//! timeouts are 2 s here), a 1 MiB header section and a 200 MB
+//! `content-length` (refused before being buffered). RSS and open
+//! descriptors of the server are printed before and after.
+
+// A benchmark's job is to print its figures.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{BufRead as _, Write as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rota_kms::SecretString;
+use rota_local::Clock as _;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+const KEY_ID: &str = "LTAIloadbenchkey0001";
+const KEY_SECRET: &str = "load-bench-secret";
+const SECRET: &str = "app/load";
+
+fn main() {
+    match std::env::var("ROTA_LOAD_SERVE").as_deref() {
+        Ok("rota") => serve_rota(),
+        Ok("bare") => serve_bare(),
+        _ => drive(),
+    }
+}
+
+// ------------------------------------------------------------------ servers
+
+fn child_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Prints the port, then serves until standard input closes.
+fn announce_and_wait(port: u16) {
+    println!("PORT {port}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+}
+
+fn serve_rota() {
+    let rt = child_runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    rt.block_on(async {
+        let cloud = rota_local::LocalCloud::options(dir.path())
+            .root_key(KEY_ID, KEY_SECRET)
+            .automatic_rotation(false)
+            .open()
+            .await
+            .expect("local cloud");
+        let kms = rota_kms::KmsClient::new(Arc::new(cloud.clone()));
+        kms.send(&rota_kms::kms::CreateSecret {
+            secret_name: SECRET.into(),
+            secret_data: SecretString::new("load-bench-value-0123456789"),
+            version_id: "v1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("secret");
+        let server = rota_local::server::serve(
+            cloud,
+            rota_local::server::ServerConfig {
+                max_connections: 4096,
+                header_timeout: Duration::from_secs(2),
+                body_timeout: Duration::from_secs(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("serve");
+        let port = server.local_addr().port();
+        tokio::task::spawn_blocking(move || announce_and_wait(port))
+            .await
+            .expect("wait");
+        server.shutdown().await;
+    });
+}
+
+fn serve_bare() {
+    use http_body_util::Full;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let body = bytes::Bytes::from(std::env::var("ROTA_LOAD_BODY").unwrap_or_default());
+    let rt = child_runtime();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .keep_alive(true)
+                .header_read_timeout(Duration::from_secs(2));
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let body = body.clone();
+                let conn = http.serve_connection(
+                    TokioIo::new(stream),
+                    service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let body = body.clone();
+                        async move {
+                            use http_body_util::BodyExt as _;
+                            // Read the body as a server must, then answer.
+                            let _ = tokio::time::timeout(
+                                Duration::from_secs(2),
+                                req.into_body().collect(),
+                            )
+                            .await;
+                            let mut r = hyper::Response::new(Full::new(body));
+                            r.headers_mut().insert(
+                                http::header::CONTENT_TYPE,
+                                http::HeaderValue::from_static("application/json;charset=utf-8"),
+                            );
+                            Ok::<_, std::convert::Infallible>(r)
+                        }
+                    }),
+                );
+                tokio::spawn(conn);
+            }
+        });
+        tokio::task::spawn_blocking(move || announce_and_wait(port))
+            .await
+            .expect("wait");
+    });
+}
+
+/// A server child process.
+struct Server {
+    name: &'static str,
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(name: &'static str, body: Option<&str>) -> Self {
+        let mut cmd = Command::new(std::env::current_exe().expect("exe"));
+        cmd.env("ROTA_LOAD_SERVE", name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(b) = body {
+            cmd.env("ROTA_LOAD_BODY", b);
+        }
+        let mut child = cmd.spawn().expect("server child");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line).expect("port line");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
+        Self { name, child, port }
+    }
+
+    fn proc_file(&self, file: &str) -> String {
+        std::fs::read_to_string(format!("/proc/{}/{file}", self.child.id())).unwrap_or_default()
+    }
+
+    /// CPU seconds used so far (user + system).
+    fn cpu(&self) -> f64 {
+        let stat = self.proc_file("stat");
+        let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // Fields 14 and 15 of stat (utime, stime), in USER_HZ = 100 ticks.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    fn rss_mb(&self) -> f64 {
+        self.proc_file("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    }
+
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, Iterator::count)
+    }
+
+    fn resources(&self) -> String {
+        format!("RSS {:.1} MB, {} open fds", self.rss_mb(), self.fds())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+// ------------------------------------------------------------------ client
+
+static NONCE: AtomicU64 = AtomicU64::new(0);
+
+/// A V1-signed GetSecretValue request, fresh nonce and timestamp.
+fn request(port: u16) -> Vec<u8> {
+    let now = rota_local::SystemClock::default().now();
+    let ts = now.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let nonce = format!(
+        "{}-{}",
+        std::process::id(),
+        NONCE.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut params = vec![
+        ("AccessKeyId", KEY_ID),
+        ("Action", "GetSecretValue"),
+        ("Format", "JSON"),
+        ("SecretName", SECRET),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", nonce.as_str()),
+        ("SignatureVersion", "1.0"),
+        ("Timestamp", ts.as_str()),
+        ("Version", "2016-01-20"),
+    ];
+    let sig = rota_kms::sign::v1_signature("GET", params.iter().copied(), KEY_SECRET);
+    params.push(("Signature", sig.as_str()));
+    let query = rota_kms::encode::encode_pairs(params.iter().copied());
+    format!("GET /?{query} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n").into_bytes()
+}
+
+/// Reads one response; `Ok(status)`.
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    Ok(status)
+}
+
+struct Run {
+    ok: u64,
+    errors: u64,
+    secs: f64,
+    lat: Vec<u32>,
+    cpu: f64,
+}
+
+async fn load(server: &Server, connections: usize, secs: f64) -> Run {
+    let port = server.port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(AtomicU64::new(0));
+    let cpu0 = server.cpu();
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stop = stop.clone();
+        let errors = errors.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat: Vec<u32> = Vec::with_capacity(1024);
+            let mut buf = Vec::with_capacity(2048);
+            let mut conn: Option<TcpStream> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let s = match &mut conn {
+                    Some(s) => s,
+                    None => match TcpStream::connect(("127.0.0.1", port)).await {
+                        Ok(s) => {
+                            let _ = s.set_nodelay(true);
+                            conn.insert(s)
+                        }
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                };
+                let req = request(port);
+                let t = Instant::now();
+                let r = match s.write_all(&req).await {
+                    Ok(()) => read_response(s, &mut buf).await,
+                    Err(e) => Err(e),
+                };
+                match r {
+                    Ok(200) => lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                    Ok(_) | Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        conn = None;
+                    }
+                }
+            }
+            lat
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.expect("worker"));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = server.cpu() - cpu0;
+    lat.sort_unstable();
+    Run {
+        ok: lat.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        secs,
+        lat,
+        cpu,
+    }
+}
+
+fn report(name: &str, connections: usize, r: &Run) {
+    let pct = |p: f64| {
+        if r.lat.is_empty() {
+            0.0
+        } else {
+            f64::from(r.lat[((r.lat.len() as f64 * p) as usize).min(r.lat.len() - 1)]) / 1000.0
+        }
+    };
+    let worst = r.lat.last().copied().map_or(0.0, |w| f64::from(w) / 1000.0);
+    println!(
+        "{name:<5} c={connections:<5} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>7.2} ms  worst {:>8.2} ms  errors {:<4}  server CPU {:>5.1} µs/req",
+        r.ok as f64 / r.secs,
+        pct(0.50),
+        pct(0.99),
+        worst,
+        r.errors,
+        if r.ok == 0 {
+            0.0
+        } else {
+            r.cpu * 1e6 / r.ok as f64
+        },
+    );
+}
+
+/// Opens `n` connections that send `prefix` and then stall; returns how
+/// many the server closed (or answered) within `within`, and the slowest.
+async fn stall(port: u16, n: usize, prefix: &'static [u8], within: Duration) -> (usize, Duration) {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let mut s = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+            s.write_all(prefix).await.ok()?;
+            let mut sink = [0u8; 1024];
+            let ended = tokio::time::timeout(within, async {
+                loop {
+                    match s.read(&mut sink).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            ended.is_ok().then(|| t.elapsed())
+        }));
+    }
+    let mut closed = 0;
+    let mut slowest = Duration::ZERO;
+    for t in tasks {
+        if let Ok(Some(d)) = t.await {
+            closed += 1;
+            slowest = slowest.max(d);
+        }
+    }
+    (closed, slowest)
+}
+
+/// Sends `head` (and nothing more) and returns the status line and how
+/// long the answer took.
+async fn oversized(port: u16, head: Vec<u8>) -> (String, Duration) {
+    let t = Instant::now();
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return ("connect failed".into(), t.elapsed());
+    };
+    let writer = tokio::spawn(async move {
+        let _ = s.write_all(&head).await;
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+        out
+    });
+    let out = writer.await.unwrap_or_default();
+    let line = String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or("(connection closed without an answer)")
+        .to_owned();
+    (line, t.elapsed())
+}
+
+async fn hostile(server: &Server) {
+    let port = server.port;
+    let (closed, slowest) = stall(
+        port,
+        200,
+        b"GET / HTTP/1.1\r\nhost: x\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    println!(
+        "{:<5} slow headers: {closed}/200 closed by the server, the last after {:.1} s",
+        server.name,
+        slowest.as_secs_f64()
+    );
+    let (closed, slowest) = stall(
+        port,
+        200,
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nab",
+        Duration::from_secs(10),
+    )
+    .await;
+    println!(
+        "{:<5} slow bodies:  {closed}/200 answered or closed, the last after {:.1} s",
+        server.name,
+        slowest.as_secs_f64()
+    );
+    let mut big_head = b"GET / HTTP/1.1\r\nhost: x\r\n".to_vec();
+    for i in 0..16_384 {
+        big_head.extend_from_slice(format!("x-filler-{i}: {}\r\n", "a".repeat(48)).as_bytes());
+    }
+    big_head.extend_from_slice(b"\r\n");
+    let (line, took) = oversized(port, big_head).await;
+    println!(
+        "{:<5} 1 MiB of headers:        {line:?} after {:.1} ms",
+        server.name,
+        took.as_secs_f64() * 1000.0
+    );
+    let (line, took) = oversized(
+        port,
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 200000000\r\n\r\n".to_vec(),
+    )
+    .await;
+    println!(
+        "{:<5} content-length 200 MB: {line:?} after {:.1} ms",
+        server.name,
+        took.as_secs_f64() * 1000.0
+    );
+}
+
+fn env_secs(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn drive() {
+    let secs = env_secs("ROTA_BENCH_SECS", 10.0);
+    let soak = env_secs("ROTA_LOAD_SECS", 60.0);
+    let rota = Server::start("rota", None);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The body the bare server answers: rota's own answer.
+    let body = rt.block_on(async {
+        let mut s = TcpStream::connect(("127.0.0.1", rota.port))
+            .await
+            .expect("connect");
+        s.write_all(&request(rota.port)).await.expect("write");
+        let mut buf = Vec::new();
+        let status = read_response(&mut s, &mut buf).await.expect("answer");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&buf));
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        text.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default()
+    });
+    let bare = Server::start("bare", Some(&body));
+    println!(
+        "GetSecretValue over keep-alive HTTP/1.1, V1-signed; answer {} bytes; {} s per run, {} s at c=1000",
+        body.len(),
+        secs,
+        soak
+    );
+    for s in [&rota, &bare] {
+        println!("{:<5} before: {}", s.name, s.resources());
+    }
+    rt.block_on(async {
+        for c in [16, 64] {
+            for s in [&rota, &bare] {
+                let r = load(s, c, secs).await;
+                report(s.name, c, &r);
+            }
+        }
+        for s in [&rota, &bare] {
+            let r = load(s, 1000, soak).await;
+            report(s.name, 1000, &r);
+            println!("{:<5} after c=1000: {}", s.name, s.resources());
+        }
+        for s in [&rota, &bare] {
+            hostile(s).await;
+        }
+    });
+    // Let the servers close what the clients left.
+    std::thread::sleep(Duration::from_secs(3));
+    for s in [&rota, &bare] {
+        println!("{:<5} after: {}", s.name, s.resources());
+    }
+}

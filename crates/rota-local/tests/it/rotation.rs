@@ -415,7 +415,9 @@ async fn a_denied_caller_is_refused_before_its_parameters_are_parsed() {
         e.cloud.as_access_key("LTAIsvcinitialkey0001").unwrap(),
     ));
     let root = e.api();
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    // (action, parameters, the code root gets on an open secret)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case<'_>] = &[
         ("SetSecretPolicy", &[("Policy", "{not json")], ""),
         (
             "PutSecretValue",

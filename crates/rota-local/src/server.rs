@@ -330,19 +330,31 @@ impl State {
         } else {
             Vec::new()
         };
-        let mut all = query.clone();
-        all.extend(body_params);
-        let params = Params::new(all);
+        let authorization =
+            header(&parts.headers, "authorization").filter(|a| a.trim_start().starts_with("ACS3-"));
+        // V3 signs the query apart from the body; V1 signs them merged, so
+        // only V3 keeps a copy of the query.
+        let (params, v3_query) = match authorization {
+            Some(_) => {
+                let mut all = query.clone();
+                all.extend(body_params);
+                (Params::new(all), Some(query))
+            }
+            None => {
+                let mut all = query;
+                all.extend(body_params);
+                (Params::new(all), None)
+            }
+        };
         *xml = params
             .opt("Format")
             .is_some_and(|f| f.eq_ignore_ascii_case("xml"))
             || header(&parts.headers, "accept")
                 .is_some_and(|a| a.contains("xml") && !a.contains("json"));
 
-        let authorization = header(&parts.headers, "authorization");
-        let verified = match authorization {
-            Some(a) if a.trim_start().starts_with("ACS3-") => {
-                self.verify_v3(a, parts.method.as_str(), &parts.headers, &query, &body)?
+        let verified = match (authorization, &v3_query) {
+            (Some(a), Some(query)) => {
+                self.verify_v3(a, parts.method.as_str(), &parts.headers, query, &body)?
             }
             _ => self.verify_v1(parts.method.as_str(), &params)?,
         };

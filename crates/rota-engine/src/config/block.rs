@@ -16,7 +16,7 @@ use std::time::Duration;
 use hcl::Value;
 use hcl::edit::Span as _;
 use hcl::edit::structure::{Attribute, Block};
-use hcl::eval::{Context, Evaluate as _};
+use hcl::eval::Context;
 use rota_scheduler::Schedule;
 
 use super::diag::{Diagnostic, Location, SourceFile};
@@ -186,7 +186,7 @@ impl<'a> BlockDecoder<'a> {
     pub(super) fn eval(&mut self, a: &Attribute) -> Option<Attr> {
         let expr: hcl::Expression = a.value.clone().into();
         let span = expr_span(&a.value);
-        match funcs::with_base_dir(self.root, || funcs::guarded(|| expr.evaluate(self.ctx))) {
+        match funcs::with_base_dir(self.root, || funcs::evaluate(&expr, self.ctx)) {
             Ok(value) => Some(Attr {
                 key: a.key.as_str().to_owned(),
                 value,

@@ -17,11 +17,13 @@ use hcl::eval::{Context, FuncArgs, FuncDef, ParamType};
 pub const FUNCTIONS: &[&str] = &[
     "base64decode",
     "base64encode",
+    "can",
     "coalesce",
     "concat",
     "contains",
     "file",
     "format",
+    "formatlist",
     "join",
     "jsondecode",
     "jsonencode",
@@ -42,8 +44,11 @@ pub const FUNCTIONS: &[&str] = &[
     "toset",
     "tostring",
     "trimspace",
+    "try",
     "upper",
     "values",
+    "yamldecode",
+    "yamlencode",
 ];
 
 thread_local! {
@@ -208,6 +213,32 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
     ctx.declare_func("base64encode", one(ParamType::String).build(base64encode));
     ctx.declare_func("base64decode", one(ParamType::String).build(base64decode));
     ctx.declare_func("sha256", one(ParamType::String).build(sha256));
+    ctx.declare_func(
+        "formatlist",
+        one(ParamType::String)
+            .variadic_param(ParamType::Any)
+            .build(formatlist),
+    );
+    ctx.declare_func("yamlencode", one(ParamType::Any).build(yamlencode));
+    ctx.declare_func("yamldecode", one(ParamType::String).build(yamldecode));
+    // try/can are resolved before evaluation ([`resolve_try`]) where their
+    // arguments can fail; what remains here (inside `for` expressions)
+    // has arguments that evaluated without error.
+    ctx.declare_func(
+        "try",
+        FuncDef::builder()
+            .variadic_param(ParamType::Any)
+            .build(|args: FuncArgs| {
+                args.iter()
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| "try needs at least one argument".to_owned())
+            }),
+    );
+    ctx.declare_func(
+        "can",
+        one(ParamType::Any).build(|_: FuncArgs| Ok(Value::Bool(true))),
+    );
     ctx.declare_func(
         "templatefile",
         one(ParamType::String)
@@ -456,6 +487,171 @@ pub(crate) fn from_json(value: serde_json::Value) -> Value {
     }
 }
 
+/// `yamlencode(value)`: YAML 1.2 (block style, as serde_yaml_ng writes it).
+fn yamlencode(args: FuncArgs) -> Result<Value, String> {
+    serde_yaml_ng::to_string(&to_json(&args[0]))
+        .map(Value::String)
+        .map_err(|e| format!("yamlencode: {e}"))
+}
+
+/// `yamldecode(string)`: one YAML document into values (maps, lists,
+/// strings, numbers, bools, null).
+fn yamldecode(args: FuncArgs) -> Result<Value, String> {
+    let text = args[0].as_str().unwrap_or_default();
+    if text.len() > 1024 * 1024 {
+        return Err("yamldecode takes at most 1 MiB".into());
+    }
+    serde_yaml_ng::from_str::<serde_json::Value>(text)
+        .map(from_json)
+        .map_err(|e| format!("yamldecode: the text is not YAML this function reads: {e}"))
+}
+
+/// Rewrites `try(…)` and `can(…)` calls of `expr` whose arguments can be
+/// evaluated in `ctx` into their results, so that an argument's error is
+/// what they catch (hcl-rs evaluates function arguments before the call).
+/// `for` expressions and template directives (`%{…}`) are left as they
+/// are: their variables exist only inside them.
+pub(crate) fn resolve_try(
+    expr: &hcl::Expression,
+    ctx: &Context<'_>,
+) -> Result<hcl::Expression, hcl::eval::Error> {
+    use hcl::Expression as E;
+    use hcl::eval::Evaluate as _;
+    let r = |e: &hcl::Expression| resolve_try(e, ctx);
+    Ok(match expr {
+        E::FuncCall(call)
+            if call.name.name.as_str() == "try" || call.name.name.as_str() == "can" =>
+        {
+            let is_try = call.name.name.as_str() == "try";
+            if call.args.is_empty() || (!is_try && call.args.len() != 1) {
+                return Err(hcl::eval::ErrorKind::Message(format!(
+                    "{} takes {}",
+                    call.name.name.as_str(),
+                    if is_try {
+                        "at least one argument"
+                    } else {
+                        "exactly one argument"
+                    }
+                ))
+                .into());
+            }
+            let mut last_err = None;
+            for arg in &call.args {
+                let attempt = r(arg).and_then(|a| guarded(|| a.evaluate(ctx)));
+                match attempt {
+                    Ok(v) if is_try => return Ok(E::from(v)),
+                    Ok(_) => return Ok(E::Bool(true)),
+                    Err(e) => last_err = Some(e),
+                }
+            }
+            if !is_try {
+                return Ok(E::Bool(false));
+            }
+            // Every argument failed: the call fails, as Terraform's does.
+            let last = last_err.map(|e| e.to_string()).unwrap_or_default();
+            return Err(hcl::eval::ErrorKind::Message(format!(
+                "no argument of try could be evaluated; the last one: {last}"
+            ))
+            .into());
+        }
+        E::FuncCall(call) => {
+            let mut b = hcl::expr::FuncCall::builder(call.name.clone());
+            for a in &call.args {
+                b = b.arg(r(a)?);
+            }
+            let mut out = b.build();
+            out.expand_final = call.expand_final;
+            E::from(out)
+        }
+        E::Array(items) => E::Array(items.iter().map(r).collect::<Result<_, _>>()?),
+        E::Object(o) => E::Object(
+            o.iter()
+                .map(|(k, v)| Ok((k.clone(), r(v)?)))
+                .collect::<Result<_, hcl::eval::Error>>()?,
+        ),
+        E::Parenthesis(inner) => E::Parenthesis(Box::new(r(inner)?)),
+        E::Conditional(c) => E::from(hcl::expr::Conditional::new(
+            r(&c.cond_expr)?,
+            r(&c.true_expr)?,
+            r(&c.false_expr)?,
+        )),
+        E::Operation(op) => match op.as_ref() {
+            hcl::expr::Operation::Unary(u) => E::from(hcl::expr::Operation::Unary(
+                hcl::expr::UnaryOp::new(u.operator, r(&u.expr)?),
+            )),
+            hcl::expr::Operation::Binary(b) => E::from(hcl::expr::Operation::Binary(
+                hcl::expr::BinaryOp::new(r(&b.lhs_expr)?, b.operator, r(&b.rhs_expr)?),
+            )),
+        },
+        E::TemplateExpr(t) if template_mentions_try(t) => {
+            // The template's own interpolations get try/can resolved, then
+            // it is evaluated as hcl-rs would (a lone interpolation is its
+            // value, unwrapped).
+            let mut template = hcl::template::Template::from_expr(t)?;
+            for el in template.elements_mut() {
+                if let hcl::template::Element::Interpolation(i) = el {
+                    i.expr = r(&i.expr)?;
+                }
+            }
+            let value = match template.elements() {
+                [hcl::template::Element::Interpolation(i)] => guarded(|| i.expr.evaluate(ctx))?,
+                _ => Value::String(guarded(|| template.evaluate(ctx))?),
+            };
+            E::from(value)
+        }
+        other => other.clone(),
+    })
+}
+
+/// Whether an interpolation of the template `t` calls `try` or `can`.
+fn template_mentions_try(t: &hcl::expr::TemplateExpr) -> bool {
+    hcl::template::Template::from_expr(t).is_ok_and(|template| {
+        template.elements().iter().any(|el| match el {
+            hcl::template::Element::Interpolation(i) => mentions_try(&i.expr),
+            _ => false,
+        })
+    })
+}
+
+/// Evaluates `expr` in `ctx` with `try`/`can` resolved and panics inside
+/// the HCL library turned into errors.
+pub(crate) fn evaluate(
+    expr: &hcl::Expression,
+    ctx: &Context<'_>,
+) -> Result<Value, hcl::eval::Error> {
+    use hcl::eval::Evaluate as _;
+    if !mentions_try(expr) {
+        return guarded(|| expr.evaluate(ctx));
+    }
+    let resolved = resolve_try(expr, ctx)?;
+    guarded(|| resolved.evaluate(ctx))
+}
+
+/// Whether a `try` or `can` call appears in `expr` outside `for`
+/// expressions and template directives.
+fn mentions_try(expr: &hcl::Expression) -> bool {
+    use hcl::Expression as E;
+    match expr {
+        E::FuncCall(c) => {
+            matches!(c.name.name.as_str(), "try" | "can") || c.args.iter().any(mentions_try)
+        }
+        E::Array(items) => items.iter().any(mentions_try),
+        E::Object(o) => o.values().any(mentions_try),
+        E::Parenthesis(inner) => mentions_try(inner),
+        E::Conditional(c) => {
+            mentions_try(&c.cond_expr) || mentions_try(&c.true_expr) || mentions_try(&c.false_expr)
+        }
+        E::Operation(op) => match op.as_ref() {
+            hcl::expr::Operation::Unary(u) => mentions_try(&u.expr),
+            hcl::expr::Operation::Binary(b) => {
+                mentions_try(&b.lhs_expr) || mentions_try(&b.rhs_expr)
+            }
+        },
+        E::TemplateExpr(t) => template_mentions_try(t),
+        _ => false,
+    }
+}
+
 fn jsonencode(args: FuncArgs) -> Result<Value, String> {
     serde_json::to_string(&to_json(&args[0]))
         .map(Value::String)
@@ -500,8 +696,46 @@ fn display(value: &Value) -> Result<String, String> {
 }
 
 fn format(args: FuncArgs) -> Result<Value, String> {
-    let spec = args[0].as_str().unwrap_or_default().to_owned();
-    let mut rest = args.iter().skip(1);
+    format_values(args[0].as_str().unwrap_or_default(), args.iter().skip(1)).map(Value::String)
+}
+
+/// `formatlist(spec, args…)`: `format` over lists element by element (every
+/// list argument the same length; a scalar argument is used for each).
+fn formatlist(args: FuncArgs) -> Result<Value, String> {
+    let spec = args[0].as_str().unwrap_or_default();
+    let rest: Vec<&Value> = args.iter().skip(1).collect();
+    let mut len: Option<usize> = None;
+    for a in &rest {
+        if let Value::Array(items) = a {
+            match len {
+                Some(n) if n != items.len() => {
+                    return Err(format!(
+                        "formatlist: the list arguments have different lengths ({n} and {})",
+                        items.len()
+                    ));
+                }
+                _ => len = Some(items.len()),
+            }
+        }
+    }
+    let Some(len) = len else {
+        return Err("formatlist needs at least one list argument (use format otherwise)".into());
+    };
+    let mut out = Vec::with_capacity(len);
+    for i in 0..len {
+        let row = rest.iter().map(|a| match a {
+            Value::Array(items) => &items[i],
+            scalar => *scalar,
+        });
+        out.push(Value::String(format_values(spec, row)?));
+    }
+    Ok(Value::Array(out))
+}
+
+fn format_values<'a>(
+    spec: &str,
+    mut rest: impl Iterator<Item = &'a Value>,
+) -> Result<String, String> {
     let mut out = String::with_capacity(spec.len());
     let mut chars = spec.chars().peekable();
     while let Some(c) = chars.next() {
@@ -566,7 +800,7 @@ fn format(args: FuncArgs) -> Result<Value, String> {
     if rest.next().is_some() {
         return Err("too many arguments for the format string".into());
     }
-    Ok(Value::String(out))
+    Ok(out)
 }
 
 fn lookup(args: FuncArgs) -> Result<Value, String> {
@@ -607,6 +841,58 @@ mod tests {
         declare(&mut ctx);
         let e: hcl::Expression = expr.parse().map_err(|e: hcl::Error| e.to_string())?;
         e.evaluate(&ctx).map_err(|e| e.to_string())
+    }
+
+    fn eval_lazy(expr: &str) -> Result<Value, String> {
+        let mut ctx = Context::new();
+        declare(&mut ctx);
+        ctx.declare_var("m", hcl::value!({ a = "x" }));
+        let e: hcl::Expression = expr.parse().map_err(|e: hcl::Error| e.to_string())?;
+        super::evaluate(&e, &ctx).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn try_can_formatlist_and_yaml() {
+        let s = |e: &str| eval_lazy(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        // try: the first argument that evaluates; can: whether it does.
+        assert_eq!(s(r#"try(m.b, m.a, "z")"#), s(r#""x""#));
+        assert_eq!(s(r#"try(m.b, "z")"#), s(r#""z""#));
+        assert_eq!(s(r#"try(tonumber("x"), 0)"#), s("0"));
+        assert_eq!(s("can(m.a)"), s("true"));
+        assert_eq!(s("can(m.b)"), s("false"));
+        assert_eq!(s(r#"upper(try(m.b, "d"))"#), s(r#""D""#));
+        assert_eq!(s(r#"[for k in ["a"] : try(k, "d")]"#), s(r#"["a"]"#));
+        assert_eq!(s(r#"can(m.b) ? 1 : 2"#), s("2"));
+        assert_eq!(s(r#""db/${try(m.b, "main")}""#), s(r#""db/main""#));
+        assert_eq!(s(r#""${try(m.b, 7)}""#), s("7"));
+        let err = eval_lazy("try(m.b, m.c)").unwrap_err();
+        assert!(
+            err.contains("no argument of try could be evaluated"),
+            "{err}"
+        );
+        assert!(eval_lazy("can(m.a, m.b)").is_err());
+        // formatlist: lists element by element, scalars repeated.
+        assert_eq!(
+            s(r#"formatlist("%s=%s", ["a", "b"], "v")"#),
+            s(r#"["a=v", "b=v"]"#)
+        );
+        assert_eq!(
+            s(r#"formatlist("%s-%d", ["a", "b"], [1, 2])"#),
+            s(r#"["a-1", "b-2"]"#)
+        );
+        assert!(eval_lazy(r#"formatlist("%s%s", ["a"], ["b", "c"])"#).is_err());
+        assert!(eval_lazy(r#"formatlist("%s", "a")"#).is_err());
+        // YAML both ways.
+        assert_eq!(
+            s(r#"yamldecode("user: app\nports: [1, 2]\nok: true\n")"#),
+            s(r#"{ user = "app", ports = [1, 2], ok = true }"#)
+        );
+        assert_eq!(s(r#"yamlencode({ a = "b" })"#), s(r#""a: b\n""#));
+        assert_eq!(
+            s(r#"yamldecode(yamlencode({ a = [1, "x"], b = null }))"#),
+            s(r#"{ a = [1, "x"], b = null }"#)
+        );
+        assert!(eval_lazy(r#"yamldecode("a: [")"#).is_err());
     }
 
     #[test]

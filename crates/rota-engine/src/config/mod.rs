@@ -685,7 +685,7 @@ impl Config {
         let mut out = Vec::new();
         let mut diags = Vec::new();
         for o in &self.outputs {
-            match funcs::with_base_dir(&self.root, || funcs::guarded(|| o.expr.evaluate(&ctx))) {
+            match funcs::with_base_dir(&self.root, || funcs::evaluate(&o.expr, &ctx)) {
                 Ok(v) => out.push((
                     o.clone(),
                     serde_json::to_value(&v).unwrap_or(serde_json::Value::Null),
@@ -1258,7 +1258,7 @@ impl Loader {
             match key {
                 "default" => {
                     let expr: hcl::Expression = a.value.clone().into();
-                    match funcs::guarded(|| expr.evaluate(&Context::new())) {
+                    match funcs::evaluate(&expr, &Context::new()) {
                         Ok(v) => var.default = Some(v),
                         Err(e) => {
                             let (msg, help) = eval_message(&e, "", true);
@@ -1386,7 +1386,7 @@ impl Loader {
             let mut errors = Vec::new();
             for (fi, a) in pending {
                 let ctx = base_context(root, vars.clone(), Value::Object(locals.clone()));
-                match funcs::with_base_dir(root, || funcs::guarded(|| a.expr.evaluate(&ctx))) {
+                match funcs::with_base_dir(root, || funcs::evaluate(&a.expr, &ctx)) {
                     Ok(v) => {
                         locals.insert(a.key.clone(), v);
                     }
@@ -1777,7 +1777,7 @@ impl Loader {
             let expr: hcl::Expression = raw
                 .parse()
                 .map_err(|_| "the value is not a valid HCL expression".to_owned())?;
-            funcs::guarded(|| expr.evaluate(&Context::new()))
+            funcs::evaluate(&expr, &Context::new())
                 .map_err(|_| "the value cannot be evaluated".to_owned())
         };
         for (name, raw) in &options.env_vars {
@@ -1860,7 +1860,7 @@ impl Loader {
                         if !variables.contains_key(&raw.key) {
                             continue;
                         }
-                        match funcs::guarded(|| raw.expr.evaluate(&Context::new())) {
+                        match funcs::evaluate(&raw.expr, &Context::new()) {
                             Ok(v) => {
                                 values.insert(raw.key.clone(), v);
                             }
@@ -1960,7 +1960,7 @@ impl Loader {
         let eval = |a: &hcl::edit::structure::Attribute, this: &mut Self| -> Option<String> {
             let raw = raw_attr(a);
             let sensitive = raw.key == "secret_key" || raw.key == "security_token";
-            match funcs::with_base_dir(root, || funcs::guarded(|| raw.expr.evaluate(&ctx))) {
+            match funcs::with_base_dir(root, || funcs::evaluate(&raw.expr, &ctx)) {
                 Ok(Value::String(s)) => Some(s),
                 Ok(Value::Null) => None,
                 Ok(Value::Number(n)) => Some(n.to_string()),
@@ -2093,7 +2093,7 @@ fn eval_resource(
         let Some(spec) = resource::schema_arg(&raw.key) else {
             continue;
         };
-        let value = match funcs::guarded(|| raw.expr.evaluate(ctx)) {
+        let value = match funcs::evaluate(&raw.expr, ctx) {
             Ok(v) => v,
             Err(e) => {
                 let (msg, help) = eval_message(&e, file.slice(&raw.span), spec.sensitive);
@@ -2289,7 +2289,7 @@ fn set_object(args: &mut SecretArgs, raw: &RawAttr, value: &Value, report: &mut 
 fn eval_timeouts(r: &Resource, ctx: &Context<'_>, report: &mut AttrReport<'_>) -> Timeouts {
     let mut timeouts = Timeouts::default();
     for raw in &r.timeouts {
-        let v = funcs::guarded(|| raw.expr.evaluate(ctx)).ok();
+        let v = funcs::evaluate(&raw.expr, ctx).ok();
         let d = v
             .as_ref()
             .and_then(|v| v.as_str())

@@ -41,7 +41,7 @@ fn validation_messages() {
         ("computed_attribute", secret("  arn = \"x\"\n")),
         ("unknown_block", "resouce \"alicloud_kms_secret\" \"s\" {}\n".into()),
         ("unknown_resource_type", "resource \"alicloud_kms_key\" \"k\" {}\n".into()),
-        ("unknown_function", secret("  description = yamlencode(\"x\")\n")),
+        ("unknown_function", secret("  description = regexall(\"x\", \"y\")\n")),
         ("undeclared_variable", secret("  description = var.nope\n")),
         ("missing_required", "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \"app\"\n}\n".into()),
         ("generic_rotation", secret("  enable_automatic_rotation = true\n  rotation_interval = \"7d\"\n")),

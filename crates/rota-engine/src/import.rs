@@ -34,6 +34,15 @@ fn quote(s: &str) -> String {
 
 /// Splits `alicloud_kms_secret.<name>`, checking the type and the name.
 pub fn parse_address(address: &str) -> Result<String, EngineError> {
+    if let Some(n) = address
+        .strip_prefix(RESOURCE_TYPE)
+        .and_then(|r| r.strip_prefix('.'))
+        && crate::config::InstanceKey::split(n).is_some()
+    {
+        return Err(EngineError::UnknownAddress(format!(
+            "{address:?} is an instance of a block with for_each or count, which rota import cannot print: put the key in the block's for_each (or raise its count) and write an import block {{ to = {address}, id = \"SECRET\" }}"
+        )));
+    }
     let name = address
         .strip_prefix(RESOURCE_TYPE)
         .and_then(|r| r.strip_prefix('.'))

@@ -229,6 +229,7 @@ pub async fn read(
             }
         }
     }
+    crate::ownership::decode_address_tag(&mut live.tags);
     let pending = live.planned_delete_time.is_some();
     match client.send(&GetSecretValue::current(&live.name)).await {
         Ok(v) => {
@@ -329,7 +330,7 @@ pub async fn owned_secrets(
     Ok(list
         .into_iter()
         .filter_map(|s| {
-            let tags: BTreeMap<String, String> = s
+            let mut tags: BTreeMap<String, String> = s
                 .tags
                 .map(|t| {
                     t.tag
@@ -338,6 +339,7 @@ pub async fn owned_secrets(
                         .collect()
                 })
                 .unwrap_or_default();
+            crate::ownership::decode_address_tag(&mut tags);
             ownership.owns(&tags).then_some((s.secret_name, tags))
         })
         .collect())

@@ -408,6 +408,8 @@ impl Plan {
 
 fn render_resource(out: &mut String, r: &ResourceChange) {
     let label = r.address.split_once('.').map(|x| x.1).unwrap_or(&r.address);
+    // An instance's block label, as Terraform prints it.
+    let label = label.split_once('[').map_or(label, |x| x.0);
     let what = match r.action {
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
@@ -689,8 +691,14 @@ pub async fn plan(
         crate::hex(&bytes)
     });
     let mut refusals: Vec<Diagnostic> = Vec::new();
-    for a in options.targets.iter().chain(&options.replace) {
-        if !config.resources.iter().any(|r| &r.address == a) {
+    let block_address = |r: &Resource| format!("{}.{}", RESOURCE_TYPE, r.block);
+    let targets = options.targets.iter().map(|a| (a, true));
+    for (a, whole_block_ok) in targets.chain(options.replace.iter().map(|a| (a, false))) {
+        if !config
+            .resources
+            .iter()
+            .any(|r| &r.address == a || (whole_block_ok && &block_address(r) == a))
+        {
             let known: Vec<&str> = config
                 .resources
                 .iter()
@@ -1151,7 +1159,10 @@ fn targeted(config: &Config, targets: &[String]) -> BTreeSet<String> {
     let mut names: Vec<String> = config
         .resources
         .iter()
-        .filter(|r| targets.contains(&r.address))
+        .filter(|r| {
+            targets.contains(&r.address)
+                || targets.contains(&format!("{}.{}", RESOURCE_TYPE, r.block))
+        })
         .map(|r| r.name.clone())
         .collect();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -1197,12 +1208,18 @@ fn triggered_by(r: &Resource, planned: &[ResourceChange]) -> Option<String> {
         .replace_triggered_by
         .iter()
         .find_map(|(name, attr)| {
-            let rc = planned
-                .iter()
-                .find(|rc| rc.name.as_deref() == Some(name.as_str()))?;
-            if rc.action == Action::NoOp {
-                return None;
-            }
+            // A reference to a block with instances: any of them.
+            let of_block = |n: &str| {
+                n == name || crate::config::InstanceKey::split(n).is_some_and(|(b, _)| b == name)
+            };
+            let rc = planned.iter().find(|rc| {
+                rc.name.as_deref().is_some_and(of_block)
+                    && rc.action != Action::NoOp
+                    && attr
+                        .as_ref()
+                        .is_none_or(|a| rc.changes.iter().any(|c| &c.attr == a))
+            })?;
+            let name = rc.name.clone().unwrap_or_default();
             match attr {
                 None => Some(format!(
                     "alicloud_kms_secret.{name} {}",

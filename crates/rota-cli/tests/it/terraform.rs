@@ -313,3 +313,231 @@ fn an_import_block_takes_over_an_existing_secret() {
         "import id \"ext/other\" is not the secret_name \"ext/x\"",
     );
 }
+
+/// A team's configuration over several files: `for_each` over a map
+/// variable with `lifecycle { ignore_changes = [secret_data] }`, `count`,
+/// references between instances, outputs over the instances, standard
+/// functions (`yamldecode`, `try`, `formatlist`, `merge`), a rotation of
+/// every instance of a block.
+fn team_config(d: &std::path::Path) {
+    std::fs::write(
+        d.join("variables.tf"),
+        r#"variable "apps" {
+  type = map(string)
+  default = {
+    web = "web-initial"
+    api = "api-initial"
+  }
+}
+
+variable "replicas" {
+  type    = number
+  default = 2
+}
+
+variable "settings" {
+  type    = string
+  default = "team: payments\nowner: ops\n"
+}
+
+locals {
+  settings = yamldecode(var.settings)
+  tags     = merge({ team = local.settings.team }, { tier = try(local.settings.tier, "standard") })
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("secrets.tf"),
+        r#"resource "alicloud_kms_secret" "app" {
+  for_each                      = var.apps
+  secret_name                   = "apps/${each.key}"
+  secret_data                   = each.value
+  version_id                    = "v1"
+  description                   = "the ${each.key} credentials of ${local.settings.team}"
+  tags                          = local.tags
+  force_delete_without_recovery = true
+  lifecycle {
+    ignore_changes = [secret_data, version_id]
+  }
+}
+
+resource "alicloud_kms_secret" "replica" {
+  count                         = var.replicas
+  secret_name                   = "replicas/${count.index}"
+  secret_data                   = "replica-${count.index}"
+  version_id                    = "v1"
+  description                   = "copy of ${alicloud_kms_secret.app["web"].secret_name}"
+  force_delete_without_recovery = true
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("outputs.tf"),
+        r#"output "app_arns" {
+  value = { for k, s in alicloud_kms_secret.app : k => s.arn }
+}
+
+output "replica_names" {
+  value = formatlist("%s (replica)", alicloud_kms_secret.replica[*].secret_name)
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("rotation.hcl"),
+        r#"rotation "apps" {
+  secrets  = ["alicloud_kms_secret.app"]
+  schedule = "@daily"
+}
+
+rotation "first_replica" {
+  secrets  = ["alicloud_kms_secret.replica[0]"]
+  schedule = "@daily"
+}
+"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn for_each_and_count_plan_apply_rotate_and_destroy_by_instance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    team_config(d);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"rota:config=[0-9a-f]{16}", "rota:config=[id]");
+    settings.add_filter(
+        r"rota-(manual|[0-9]{8}T[0-9]{6}Z)-[0-9A-Za-z-]+",
+        "[rotated version]",
+    );
+    let o = run_in(d, &["plan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    settings.bind(|| insta::assert_snapshot!("for_each_count_create", stdout(&o)));
+    let o = run_in(d, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Apply complete! Resources: 4 added"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"replica_names = ["replicas/0 (replica)","replicas/1 (replica)"]"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""web":"acs:kms:cn-hangzhou:"#), "{text}");
+    // Nothing to do again.
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // The rotations select every instance of app, and replica[0].
+    let o = run_in(d, &["rotate", "--all"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run_in(d, &["status", "-o", "json"]);
+    let status = stdout(&o);
+    for name in ["apps/web", "apps/api", "replicas/0"] {
+        assert!(status.contains(&format!("\"{name}\"")), "{name}: {status}");
+    }
+    assert!(!status.contains("\"replicas/1\""), "{status}");
+    // The rotated values differ from the configuration: the app
+    // instances ignore secret_data, and replica[0] (without
+    // ignore_changes) is not fought either, its version being the
+    // rotator's: no change.
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Removing a key and a replica plans exactly those instances.
+    let o = run_in(
+        d,
+        &[
+            "plan",
+            "-var",
+            "apps={ web = \"web-initial\" }",
+            "-var",
+            "replicas=1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    settings.bind(|| insta::assert_snapshot!("for_each_count_remove", stdout(&o)));
+    // -target takes a whole block or one instance.
+    let o = run_in(
+        d,
+        &[
+            "plan",
+            "-target",
+            r#"alicloud_kms_secret.app["api"]"#,
+            "-var",
+            "replicas=3",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("replica[2]"), "{}", stdout(&o));
+    let o = run_in(
+        d,
+        &[
+            "plan",
+            "-target",
+            "alicloud_kms_secret.replica",
+            "-var",
+            "replicas=3",
+        ],
+    );
+    assert!(
+        stdout(&o).contains("alicloud_kms_secret.replica[2] will be created"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(d, &["destroy", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("4 destroyed"), "{}", stdout(&o));
+    let o = run_in(d, &["secret", "list"]);
+    assert!(!stdout(&o).contains("apps/"), "{}", stdout(&o));
+}
+
+#[test]
+fn count_and_for_each_mistakes_are_named_before_any_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let secret = |meta: &str, name: &str| {
+        format!(
+            "resource \"alicloud_kms_secret\" \"s\" {{\n{meta}  secret_name = \"{name}\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}}\n"
+        )
+    };
+    let cases = [
+        (
+            secret("  count = 1.5\n", "a-${count.index}"),
+            "count must be a whole number from 0 to 10000 (alicloud_kms_secret.s)",
+        ),
+        (
+            secret("  for_each = [1, 2]\n", "a-${each.key}"),
+            "for_each takes a map or a set of strings; this set holds a value that is not a string",
+        ),
+        (
+            secret("  for_each = \"x\"\n", "a-${each.key}"),
+            "for_each takes a map or a set of strings (alicloud_kms_secret.s)",
+        ),
+        (
+            secret("", "a-${each.key}"),
+            "`each` is used in alicloud_kms_secret.s which has no `for_each`",
+        ),
+        (
+            secret("", "a-${count.index}"),
+            "`count` is used in alicloud_kms_secret.s which has no `count`",
+        ),
+        (
+            secret("  count = 1\n  for_each = { a = 1 }\n", "a"),
+            "alicloud_kms_secret.s sets both `count` and `for_each`",
+        ),
+        (
+            format!(
+                "{}resource \"alicloud_kms_secret\" \"t\" {{\n  for_each = {{ x = alicloud_kms_secret.s.secret_name }}\n  secret_name = \"t-${{each.key}}\"\n  secret_data = \"x\"\n  version_id = \"v1\"\n}}\n",
+                secret("", "a")
+            ),
+            "for_each may not refer to resources (alicloud_kms_secret.t)",
+        ),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(d.join("main.tf"), &text).unwrap();
+        let err = validate_fails_with(d, expected);
+        assert!(err.contains("main.tf:"), "{err}");
+    }
+}

@@ -848,7 +848,7 @@ mod tests {
         declare(&mut ctx);
         ctx.declare_var("m", hcl::value!({ a = "x" }));
         let e: hcl::Expression = expr.parse().map_err(|e: hcl::Error| e.to_string())?;
-        super::evaluate(&e, &ctx).map_err(|e| e.to_string())
+        evaluate(&e, &ctx).map_err(|e| e.to_string())
     }
 
     #[test]

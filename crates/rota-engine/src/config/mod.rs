@@ -160,13 +160,19 @@ impl std::fmt::Debug for RawAttr {
     }
 }
 
-/// One `resource "alicloud_kms_secret" "name"` block.
+/// One `resource "alicloud_kms_secret" "name"` block, or one instance of
+/// a block with `count` or `for_each`.
 #[derive(Debug, Clone)]
 pub struct Resource {
-    /// The block's name label.
+    /// The block's name label, with the instance key of an instance:
+    /// `db`, `app["web"]`, `app[0]` (unique in the configuration).
     pub name: String,
     /// `alicloud_kms_secret.<name>`.
     pub address: String,
+    /// The block's name label alone.
+    pub block: String,
+    /// The instance of a block with `count` or `for_each`.
+    pub instance: Option<Instance>,
     /// The arguments, evaluated with what is known before any call.
     pub args: SecretArgs,
     /// The attribute names the block writes.
@@ -179,6 +185,81 @@ pub struct Resource {
     pub(crate) timeouts: Vec<RawAttr>,
     /// The `lifecycle` block.
     pub lifecycle: Lifecycle,
+}
+
+/// One instance of a resource block with `count` (`count.index`) or
+/// `for_each` (`each.key`, `each.value`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Its key.
+    pub key: InstanceKey,
+    /// `each.value` (`null` under `count`).
+    pub value: Value,
+}
+
+/// The key of an instance, as its address spells it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum InstanceKey {
+    /// `count`: `[0]`, `[1]`, …
+    Index(usize),
+    /// `for_each`: `["web"]`.
+    Key(String),
+}
+
+impl InstanceKey {
+    /// `[0]` or `["web"]`.
+    pub fn suffix(&self) -> String {
+        match self {
+            Self::Index(i) => format!("[{i}]"),
+            Self::Key(k) => format!("[{}]", serde_json::Value::String(k.clone())),
+        }
+    }
+
+    /// Splits an instance name (`app["web"]`, `app[0]`) into its block
+    /// name and key; `None` for a plain name.
+    pub fn split(name: &str) -> Option<(&str, InstanceKey)> {
+        let (block, rest) = name.split_once('[')?;
+        let inner = rest.strip_suffix(']')?;
+        let key = if inner.starts_with('"') {
+            InstanceKey::Key(serde_json::from_str::<String>(inner).ok()?)
+        } else {
+            InstanceKey::Index(inner.parse().ok()?)
+        };
+        Some((block, key))
+    }
+}
+
+/// The `alicloud_kms_secret` object expressions see: each known resource
+/// by name, the instances of a `for_each` block as a map by key and those
+/// of a `count` block as a list by index.
+pub(crate) fn resources_object<'a>(known: impl Iterator<Item = (&'a String, &'a Value)>) -> Value {
+    let mut obj = hcl::Map::new();
+    let mut lists: BTreeMap<String, BTreeMap<usize, Value>> = BTreeMap::new();
+    for (name, v) in known {
+        match InstanceKey::split(name) {
+            None => {
+                obj.insert(name.clone(), v.clone());
+            }
+            Some((block, InstanceKey::Key(k))) => {
+                let entry = obj
+                    .entry(block.to_owned())
+                    .or_insert_with(|| Value::Object(hcl::Map::new()));
+                if let Value::Object(m) = entry {
+                    m.insert(k, v.clone());
+                }
+            }
+            Some((block, InstanceKey::Index(i))) => {
+                lists
+                    .entry(block.to_owned())
+                    .or_default()
+                    .insert(i, v.clone());
+            }
+        }
+    }
+    for (block, items) in lists {
+        obj.insert(block, Value::Array(items.into_values().collect()));
+    }
+    Value::Object(obj)
 }
 
 /// A resource's `lifecycle` block, with Terraform's meaning.
@@ -345,14 +426,13 @@ impl Config {
     fn context(&self, resource: &Resource, known: &Known) -> Context<'static> {
         let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
         if !resource.depends_on.is_empty() {
-            let mut obj = hcl::Map::new();
-            for dep in &resource.depends_on {
-                if let Some(v) = known.get(dep) {
-                    obj.insert(dep.clone(), v.clone());
-                }
-            }
-            ctx.declare_var(RESOURCE_TYPE, Value::Object(obj));
+            let deps = resource
+                .depends_on
+                .iter()
+                .filter_map(|d| known.get_key_value(d));
+            ctx.declare_var(RESOURCE_TYPE, resources_object(deps));
         }
+        declare_instance(&mut ctx, resource.instance.as_ref());
         ctx
     }
 
@@ -528,8 +608,12 @@ impl Config {
             };
             let is_address = |s: &str| {
                 s.strip_prefix("alicloud_kms_secret.").is_some_and(|n| {
-                    !n.is_empty()
-                        && n.chars()
+                    // A block's label, or an instance's (`app["web"]`, `app[0]`).
+                    let label = InstanceKey::split(n).map_or(n, |(b, _)| b);
+                    (label == n || InstanceKey::split(n).is_some())
+                        && !label.is_empty()
+                        && label
+                            .chars()
                             .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
                 })
             };
@@ -645,7 +729,7 @@ impl Config {
             }
             let mut ok = true;
             for r in referenced_names(text) {
-                if !self.resources.iter().any(|x| x.name == r) {
+                if !self.resources.iter().any(|x| x.block == r) {
                     ok = false;
                     diags.push(
                         Diagnostic::new(format!(
@@ -679,9 +763,7 @@ impl Config {
         known: &Known,
     ) -> Result<Vec<(OutputBlock, serde_json::Value)>, Diagnostics> {
         let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
-        let obj: hcl::Map<String, Value> =
-            known.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        ctx.declare_var(RESOURCE_TYPE, Value::Object(obj));
+        ctx.declare_var(RESOURCE_TYPE, resources_object(known.iter()));
         let mut out = Vec::new();
         let mut diags = Vec::new();
         for o in &self.outputs {
@@ -894,6 +976,8 @@ struct TopLevel {
 struct Loader {
     files: Vec<SourceFile>,
     diags: Vec<Diagnostic>,
+    /// The configuration directory (`file()` in `count`/`for_each`).
+    root_dir: PathBuf,
 }
 
 /// A declared variable.
@@ -932,6 +1016,41 @@ pub fn suggest(word: &str, candidates: &[&str]) -> String {
         .min()
         .map(|(_, c)| format!("did you mean `{c}`? "))
         .unwrap_or_default()
+}
+
+/// Declares `each` (`for_each`) or `count` (`count`) for an instance.
+fn declare_instance(ctx: &mut Context<'_>, instance: Option<&Instance>) {
+    match instance.map(|i| (&i.key, &i.value)) {
+        Some((InstanceKey::Key(k), v)) => {
+            let mut each = hcl::Map::new();
+            each.insert("key".to_owned(), Value::String(k.clone()));
+            each.insert("value".to_owned(), v.clone());
+            ctx.declare_var("each", Value::Object(each));
+        }
+        Some((InstanceKey::Index(i), _)) => {
+            let mut count = hcl::Map::new();
+            count.insert("index".to_owned(), Value::from(*i as u64));
+            ctx.declare_var("count", Value::Object(count));
+        }
+        None => {}
+    }
+}
+
+/// Whether `text` uses the variable `root` (`each.…`, `count.…`).
+fn uses_variable(text: &str, root: &str) -> bool {
+    let pat = format!("{root}.");
+    let mut rest = text;
+    while let Some(i) = rest.find(&pat) {
+        let before_ok = rest[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '"'));
+        if before_ok {
+            return true;
+        }
+        rest = &rest[i + pat.len()..];
+    }
+    false
 }
 
 /// Resource names referred to in source text (`alicloud_kms_secret.<name>`).
@@ -1077,11 +1196,15 @@ impl Loader {
         let vars = self.variable_values(&root, &top.variables, options);
         let locals = self.locals(&root, &vars, std::mem::take(&mut top.locals));
         let provider = self.provider(&root, &top.provider, &vars, &locals);
-        let resources = self.resources(&top.resources);
+        self.root_dir = root.clone();
+        let base = base_context(&root, vars.clone(), locals.clone());
+        let mut resources = self.resources(&top.resources, &base);
+        drop(base);
         self.unknown_references(&resources);
         if !self.diags.is_empty() {
             return Err(Diagnostics(self.diags));
         }
+        expand_dependencies(&mut resources);
         let resources = order(resources).map_err(|cycle| {
             Diagnostics::from(
                 Diagnostic::new(format!(
@@ -1417,7 +1540,7 @@ impl Loader {
 
     /// Reads the resource blocks, not yet evaluated; a name declared twice
     /// is reported.
-    fn resources(&mut self, blocks: &[(usize, Block)]) -> Vec<Resource> {
+    fn resources(&mut self, blocks: &[(usize, Block)], base: &Context<'_>) -> Vec<Resource> {
         let mut resources = Vec::new();
         let mut seen: BTreeMap<String, Location> = BTreeMap::new();
         for (fi, block) in blocks {
@@ -1438,9 +1561,204 @@ impl Loader {
                 continue;
             }
             seen.insert(name.clone(), here);
-            resources.push(self.resource(&file, *fi, block, name, address));
+            let template = self.resource(&file, *fi, block, name, address);
+            match self.instances(&file, block, &template, base) {
+                None => resources.push(template),
+                Some(instances) => {
+                    for instance in instances {
+                        let mut r = template.clone();
+                        r.name = format!("{}{}", r.block, instance.key.suffix());
+                        r.address = format!("{RESOURCE_TYPE}.{}", r.name);
+                        if crate::ownership::address_tag_value(&r.address)
+                            .chars()
+                            .count()
+                            > 128
+                        {
+                            self.diags.push(
+                                Diagnostic::new(format!(
+                                    "the instance key of {} is too long: its address must fit the 128 characters of the rota:address tag",
+                                    r.address
+                                ))
+                                .at(Location::of(&file, &head, true))
+                                .address(&r.address)
+                                .help("use shorter for_each keys"),
+                            );
+                            continue;
+                        }
+                        r.instance = Some(instance);
+                        resources.push(r);
+                    }
+                }
+            }
         }
         resources
+    }
+
+    /// The instances of a block with `count` or `for_each` (`None`
+    /// without either; an empty list when it has none or is in error: the
+    /// problem is reported). The expression may use variables, locals and
+    /// literals, known before any call.
+    fn instances(
+        &mut self,
+        file: &SourceFile,
+        block: &Block,
+        r: &Resource,
+        base: &Context<'_>,
+    ) -> Option<Vec<Instance>> {
+        let meta: Vec<RawAttr> = block
+            .body
+            .attributes()
+            .map(raw_attr)
+            .filter(|a| a.key == "count" || a.key == "for_each")
+            .collect();
+        let uses = |root: &str| {
+            r.attrs
+                .iter()
+                .chain(&r.timeouts)
+                .find(|a| uses_variable(file.slice(&a.span), root))
+                .map(|a| a.span.clone())
+        };
+        let has = |k: &str| meta.iter().any(|a| a.key == k);
+        for (root, meta_arg) in [("each", "for_each"), ("count", "count")] {
+            if !has(meta_arg)
+                && let Some(span) = uses(root)
+            {
+                self.diags.push(
+                    Diagnostic::new(format!(
+                        "`{root}` is used in {} which has no `{meta_arg}`",
+                        r.address
+                    ))
+                    .at(Location::of(file, &span, true))
+                    .address(&r.address)
+                    .help(format!(
+                        "`{root}.…` exists only in a resource block with `{meta_arg} = …`"
+                    )),
+                );
+            }
+        }
+        let raw = match meta.as_slice() {
+            [] => return None,
+            [one] => one,
+            [_, second, ..] => {
+                self.diags.push(
+                    Diagnostic::new(format!("{} sets both `count` and `for_each`", r.address))
+                        .at(Location::of(file, &second.key_span, true))
+                        .address(&r.address)
+                        .help("use one of them"),
+                );
+                return Some(Vec::new());
+            }
+        };
+        let here = Location::of(file, &raw.span, true);
+        let fail = |diags: &mut Vec<Diagnostic>, message: String, help: &str| {
+            diags.push(
+                Diagnostic::new(message)
+                    .at(here.clone())
+                    .address(&r.address)
+                    .help(help.to_owned()),
+            );
+            Some(Vec::new())
+        };
+        if !referenced_names(file.slice(&raw.span)).is_empty() {
+            return fail(
+                &mut self.diags,
+                format!("{} may not refer to resources ({})", raw.key, r.address),
+                "the instances are known before any call: use variables, locals and literals",
+            );
+        }
+        let value = match funcs::with_base_dir(&self.root_dir, || funcs::evaluate(&raw.expr, base))
+        {
+            Ok(v) => v,
+            Err(e) => {
+                return fail(
+                    &mut self.diags,
+                    format!("{}: {e}", raw.key),
+                    "the instances are known before any call: use variables, locals and literals",
+                );
+            }
+        };
+        if raw.key == "count" {
+            // A whole number, or a string holding one (converted, as
+            // Terraform converts `-var` text).
+            let n = match &value {
+                Value::Number(n) => n
+                    .as_u64()
+                    .filter(|_| n.as_f64().is_some_and(|f| f.fract() == 0.0)),
+                Value::String(t) => t.trim().parse::<u64>().ok(),
+                _ => None,
+            };
+            let Some(n) = n.filter(|n| *n <= 10_000) else {
+                return fail(
+                    &mut self.diags,
+                    format!(
+                        "count must be a whole number from 0 to 10000 ({})",
+                        r.address
+                    ),
+                    "count = 3, or count = length(var.names)",
+                );
+            };
+            return Some(
+                (0..n as usize)
+                    .map(|i| Instance {
+                        key: InstanceKey::Index(i),
+                        value: Value::Null,
+                    })
+                    .collect(),
+            );
+        }
+        let instances: Vec<Instance> = match value {
+            // By key, as Terraform orders them.
+            Value::Object(m) => m
+                .into_iter()
+                .collect::<BTreeMap<_, _>>()
+                .into_iter()
+                .map(|(k, v)| Instance {
+                    key: InstanceKey::Key(k),
+                    value: v,
+                })
+                .collect(),
+            Value::Array(items) => {
+                let mut keys = BTreeSet::new();
+                for item in items {
+                    match item {
+                        Value::String(k) => {
+                            keys.insert(k);
+                        }
+                        _ => {
+                            return fail(
+                                &mut self.diags,
+                                format!(
+                                    "for_each takes a map or a set of strings; this set holds a value that is not a string ({})",
+                                    r.address
+                                ),
+                                "for_each = toset([\"a\", \"b\"]), or a map",
+                            );
+                        }
+                    }
+                }
+                keys.into_iter()
+                    .map(|k| Instance {
+                        value: Value::String(k.clone()),
+                        key: InstanceKey::Key(k),
+                    })
+                    .collect()
+            }
+            _ => {
+                return fail(
+                    &mut self.diags,
+                    format!("for_each takes a map or a set of strings ({})", r.address),
+                    "for_each = var.apps (a map), or toset([\"a\", \"b\"])",
+                );
+            }
+        };
+        if instances.len() > 10_000 {
+            return fail(
+                &mut self.diags,
+                format!("for_each makes more than 10000 instances ({})", r.address),
+                "split the configuration",
+            );
+        }
+        Some(instances)
     }
 
     /// Reads one resource block of file `fi`: the attributes it sets, the
@@ -1472,6 +1790,8 @@ impl Loader {
         depends_on.remove(&name);
         let set = attrs.iter().map(|a| a.key.clone()).collect();
         Resource {
+            block: name.clone(),
+            instance: None,
             name,
             address,
             args: SecretArgs::default(),
@@ -1490,23 +1810,20 @@ impl Loader {
     /// does not support, computed and unknown attributes (all reported).
     fn is_argument(&mut self, file: &SourceFile, address: &str, raw: &RawAttr) -> bool {
         let key = raw.key.as_str();
-        if key == "depends_on" {
+        if matches!(key, "depends_on" | "count" | "for_each") {
             return false;
         }
-        if matches!(key, "count" | "for_each" | "provider") {
+        if key == "provider" {
             self.diags.push(
                 Diagnostic::new(format!(
                     "the meta-argument `{key}` is not supported by Rota ({address})"
                 ))
                 .at(Location::of(file, &raw.key_span, true))
                 .address(address)
-                .help(if key == "provider" {
+                .help(
                     "one provider \"alicloud\" block serves the whole configuration \
-                     (provider aliases are not supported)"
-                } else {
-                    "write one resource block per secret (Rota keeps no state file, \
-                     so each secret has a fixed address)"
-                }),
+                     (provider aliases are not supported)",
+                ),
             );
             return false;
         }
@@ -1726,7 +2043,7 @@ impl Loader {
     /// Reports references to resources that are not declared, at the
     /// attribute that makes them.
     fn unknown_references(&mut self, resources: &[Resource]) {
-        let names: BTreeSet<String> = resources.iter().map(|r| r.name.clone()).collect();
+        let names: BTreeSet<String> = resources.iter().map(|r| r.block.clone()).collect();
         for r in resources {
             for dep in &r.depends_on {
                 if !names.contains(dep) {
@@ -2051,6 +2368,25 @@ impl Loader {
 
 /// Orders resources so each comes after what it depends on; on a cycle,
 /// returns its addresses.
+/// Turns dependencies on a block into dependencies on each of its
+/// instances (a reference names the block: `alicloud_kms_secret.app…`).
+fn expand_dependencies(resources: &mut [Resource]) {
+    let mut by_block: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in resources.iter() {
+        by_block
+            .entry(r.block.clone())
+            .or_default()
+            .push(r.name.clone());
+    }
+    for r in resources.iter_mut() {
+        r.depends_on = r
+            .depends_on
+            .iter()
+            .flat_map(|d| by_block.get(d).cloned().unwrap_or_else(|| vec![d.clone()]))
+            .collect();
+    }
+}
+
 fn order(mut resources: Vec<Resource>) -> Result<Vec<Resource>, Vec<String>> {
     let mut out: Vec<Resource> = Vec::with_capacity(resources.len());
     let mut done: BTreeSet<String> = BTreeSet::new();

@@ -414,9 +414,13 @@ impl RotationBlock {
             .strip_prefix(RESOURCE_TYPE)
             .and_then(|r| r.strip_prefix('.'));
         if let Some(rname) = by_address {
-            match resources.iter().find(|r| r.name == rname) {
-                Some(r) => selected.push((r.args.secret_name.clone(), Some(r))),
-                None => {
+            // An instance address, or a block's: all of its instances.
+            let matching: Vec<&Resource> = match resources.iter().find(|r| r.name == rname) {
+                Some(r) => vec![r],
+                None => resources.iter().filter(|r| r.block == rname).collect(),
+            };
+            match matching.as_slice() {
+                [] => {
                     let declared: Vec<&str> = resources.iter().map(|r| r.name.as_str()).collect();
                     d.error(
                         span,
@@ -430,6 +434,11 @@ impl RotationBlock {
                             declared.join(", ")
                         ),
                     );
+                }
+                rs => {
+                    for r in rs {
+                        selected.push((r.args.secret_name.clone(), Some(*r)));
+                    }
                 }
             }
         } else if is_pattern(entry) {

@@ -53,7 +53,7 @@ fn validation_messages() {
         ("timeouts", secret("  timeouts {\n    create = \"soon\"\n  }\n")),
         ("syntax", "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \n}\n".into()),
         ("undeclared_reference", secret("  description = alicloud_kms_secret.other.arn\n")),
-        ("for_each", secret("  for_each = toset([\"a\"])\n")),
+        ("provider_alias", secret("  provider = alicloud.other\n")),
         ("data_block", "data \"alicloud_kms_secrets\" \"all\" {}\n".into()),
         ("plugins_missing_path", format!("{}plugins {{\n  paths = [\"no/such/folder\"]\n}}\n", secret(""))),
         ("plugins_unknown_attribute", format!("{}plugins {{\n  path = [\"x\"]\n}}\n", secret(""))),

@@ -557,6 +557,9 @@ pub(crate) struct ApplyArgs {
     pub(crate) auto_approve: bool,
     #[command(flatten)]
     pub(crate) scope: ScopeArgs,
+    /// Most resources applied at once, dependencies respected (also -parallelism)
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) parallelism: u16,
 }
 
 /// `rota destroy`.
@@ -567,6 +570,9 @@ pub(crate) struct DestroyArgs {
     /// Do not ask for confirmation
     #[arg(long)]
     pub(crate) auto_approve: bool,
+    /// Most resources destroyed at once, dependencies respected (also -parallelism)
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) parallelism: u16,
 }
 
 /// `rota import`.
@@ -715,11 +721,13 @@ where
             Some("-var-file") => "--var-file".into(),
             Some("-target") => "--target".into(),
             Some("-replace") => "--replace".into(),
+            Some("-parallelism") => "--parallelism".into(),
             Some(s)
                 if s.starts_with("-var=")
                     || s.starts_with("-var-file=")
                     || s.starts_with("-target=")
-                    || s.starts_with("-replace=") =>
+                    || s.starts_with("-replace=")
+                    || s.starts_with("-parallelism=") =>
             {
                 format!("-{s}").into()
             }

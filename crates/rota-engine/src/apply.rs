@@ -7,8 +7,17 @@
 //! says which calls were made and which were not, resources that depend on it
 //! are skipped, and independent resources carry on. Every failure is
 //! reported; nothing is half-applied silently.
+//!
+//! Up to [`ApplyOptions::parallelism`] resources are applied at once (the
+//! CLI's `-parallelism`, default 10 as in Terraform): a resource starts once
+//! everything it depends on is done (for a destroy: everything that depends
+//! on it), in plan order; the KMS client's own rate limits apply to all of
+//! them together.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use rota_kms::kms::{
@@ -156,7 +165,21 @@ impl ApplyReport {
     }
 }
 
-/// Applies `plan`. `ownership` tags the secrets created.
+/// How an apply runs.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyOptions {
+    /// Most resources applied at once (at least 1).
+    pub parallelism: usize,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self { parallelism: 10 }
+    }
+}
+
+/// Applies `plan` one resource at a time. `ownership` tags the secrets
+/// created.
 pub async fn apply(
     client: &KmsClient,
     config: &Config,
@@ -164,11 +187,33 @@ pub async fn apply(
     ownership: &Ownership,
     progress: &dyn Progress,
 ) -> ApplyReport {
-    let mut applier = Applier {
+    apply_with(
         client,
         config,
         plan,
         ownership,
+        progress,
+        ApplyOptions { parallelism: 1 },
+    )
+    .await
+}
+
+/// What one running resource change returns.
+type Ran = (Result<(), EngineError>, Vec<&'static str>, Option<String>);
+
+/// Applies `plan` with up to `options.parallelism` resources at once.
+pub async fn apply_with(
+    client: &KmsClient,
+    config: &Config,
+    plan: &Plan,
+    ownership: &Ownership,
+    progress: &dyn Progress,
+    options: ApplyOptions,
+) -> ApplyReport {
+    let mut applier = Applier {
+        client,
+        config,
+        plan,
         progress,
         known: known_before(config, plan),
         failed: BTreeSet::new(),
@@ -180,8 +225,88 @@ pub async fn apply(
             .collect(),
         report: ApplyReport::default(),
     };
-    for rc in &plan.resources {
-        applier.resource(rc).await;
+    let parallelism = options.parallelism.max(1);
+    // Names of the changes not finished yet (pending or running).
+    let mut unfinished: BTreeSet<String> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .filter_map(|r| r.name.clone())
+        .collect();
+    let mut pending: Vec<&ResourceChange> = plan
+        .resources
+        .iter()
+        .filter(|r| r.action != Action::NoOp)
+        .collect();
+    type Running<'f> = Vec<(
+        &'f ResourceChange,
+        Option<SecretArgs>,
+        Vec<&'static str>,
+        Pin<Box<dyn Future<Output = Ran> + 'f>>,
+    )>;
+    let mut running: Running<'_> = Vec::new();
+    loop {
+        // Start what may start, in plan order.
+        let mut i = 0;
+        while i < pending.len() && running.len() < parallelism {
+            let rc = pending[i];
+            let waits_for = applier.waits_for(rc);
+            if waits_for.iter().any(|n| unfinished.contains(n)) {
+                i += 1;
+                continue;
+            }
+            pending.remove(i);
+            match applier.start(rc) {
+                Some((args, planned)) => {
+                    let fut = run_change(client, plan, ownership, progress, rc, args.clone());
+                    running.push((rc, args, planned, Box::pin(fut)));
+                }
+                None => {
+                    if let Some(n) = &rc.name {
+                        unfinished.remove(n);
+                    }
+                }
+            }
+        }
+        if running.is_empty() {
+            if pending.is_empty() {
+                break;
+            }
+            // Only possible with a dependency the plan's order does not
+            // honour: run the next one rather than wait forever.
+            let rc = pending.remove(0);
+            match applier.start(rc) {
+                Some((args, planned)) => {
+                    let fut = run_change(client, plan, ownership, progress, rc, args.clone());
+                    running.push((rc, args, planned, Box::pin(fut)));
+                }
+                None => {
+                    if let Some(n) = &rc.name {
+                        unfinished.remove(n);
+                    }
+                    continue;
+                }
+            }
+        }
+        // The next change to finish.
+        let (idx, (result, done, id)) = std::future::poll_fn(|cx| {
+            for (i, (_, _, _, fut)) in running.iter_mut().enumerate() {
+                if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+                    return Poll::Ready((i, out));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let (rc, args, planned, _) = running.swap_remove(idx);
+        let not_done: Vec<&'static str> = planned.iter().skip(done.len()).copied().collect();
+        match result {
+            Ok(()) => applier.applied(rc, args.as_ref(), done, not_done, id).await,
+            Err(error) => applier.fail(rc, error, done, not_done, id),
+        }
+        if let Some(n) = &rc.name {
+            unfinished.remove(n);
+        }
     }
     applier.report
 }
@@ -210,7 +335,6 @@ struct Applier<'a> {
     client: &'a KmsClient,
     config: &'a Config,
     plan: &'a Plan,
-    ownership: &'a Ownership,
     progress: &'a dyn Progress,
     /// The attributes references see, by name label.
     known: Known,
@@ -222,17 +346,29 @@ struct Applier<'a> {
 }
 
 impl Applier<'_> {
-    /// Applies one resource change (nothing for a no-op), unless a resource
-    /// it depends on failed; records the outcome.
-    async fn resource(&mut self, rc: &ResourceChange) {
-        let blocked = self.blocker(rc);
-        if rc.action == Action::NoOp {
-            return;
+    /// Names of the changes `rc` must wait for: what it depends on (for a
+    /// destroy: what depends on it).
+    fn waits_for(&self, rc: &ResourceChange) -> Vec<String> {
+        match self.plan.mode {
+            PlanMode::Apply => rc.depends_on.clone(),
+            PlanMode::Destroy => self
+                .plan
+                .resources
+                .iter()
+                .filter(|o| rc.name.as_ref().is_some_and(|n| o.depends_on.contains(n)))
+                .filter_map(|o| o.name.clone())
+                .collect(),
         }
+    }
+
+    /// Starts one resource change, unless a resource it depends on failed
+    /// or its arguments cannot be evaluated with what is known now (both
+    /// recorded): its arguments and planned calls.
+    fn start(&mut self, rc: &ResourceChange) -> Option<(Option<SecretArgs>, Vec<&'static str>)> {
         let planned_calls: Vec<&'static str> = rc.steps.iter().map(Step::action).collect();
-        if let Some(b) = blocked {
+        if let Some(b) = self.blocker(rc) {
             self.skip(rc, &b, planned_calls);
-            return;
+            return None;
         }
         self.progress.event(&ApplyEvent::Started {
             address: &rc.address,
@@ -245,71 +381,20 @@ impl Applier<'_> {
                 Err(d) => {
                     let error = EngineError::Config(d);
                     self.fail(rc, error, Vec::new(), planned_calls, None);
-                    return;
+                    return None;
                 }
             },
             None => None,
         };
-        let (result, done, id) = self.run(rc, args.as_ref()).await;
-        let not_done: Vec<&'static str> = planned_calls.iter().skip(done.len()).copied().collect();
-        match result {
-            Ok(()) => self.applied(rc, args.as_ref(), done, not_done, id).await,
-            Err(error) => self.fail(rc, error, done, not_done, id),
-        }
+        Some((args, planned_calls))
     }
 
     /// A failed resource this one depends on (for a destroy: a failed
     /// resource that depends on this one), if there is one.
     fn blocker(&self, rc: &ResourceChange) -> Option<String> {
-        let blockers: Vec<String> = match self.plan.mode {
-            PlanMode::Apply => rc.depends_on.clone(),
-            PlanMode::Destroy => self
-                .plan
-                .resources
-                .iter()
-                .filter(|o| rc.name.as_ref().is_some_and(|n| o.depends_on.contains(n)))
-                .filter_map(|o| o.name.clone())
-                .collect(),
-        };
-        blockers.iter().find(|b| self.failed.contains(*b)).cloned()
-    }
-
-    /// Makes the planned calls of `rc` within its timeout. Returns the
-    /// result, the calls made and the secret's id afterwards.
-    async fn run(
-        &self,
-        rc: &ResourceChange,
-        args: Option<&SecretArgs>,
-    ) -> (Result<(), EngineError>, Vec<&'static str>, Option<String>) {
-        let timeouts = args.map(|a| a.timeouts).unwrap_or_default();
-        let limit = match rc.action {
-            Action::Create | Action::Replace => timeouts.create,
-            Action::Update => timeouts.update,
-            _ => timeouts.delete,
-        };
-        let mut run = Run {
-            client: self.client,
-            rc,
-            args,
-            ownership: self.ownership,
-            progress: self.progress,
-            done: Vec::new(),
-            id: self.plan.live(&rc.address).map(|l| l.name.clone()),
-        };
-        let span = tracing::info_span!(
-            "rota.apply",
-            resource.address = %rc.address,
-            secret.name = %rc.secret_name
-        );
-        let result = match tokio::time::timeout(limit, run.steps().instrument(span)).await {
-            Ok(r) => r,
-            Err(_) => Err(EngineError::Timeout {
-                address: rc.address.clone(),
-                operation: operation(rc.action, &timeouts),
-                seconds: limit.as_secs(),
-            }),
-        };
-        (result, run.done, run.id)
+        self.waits_for(rc)
+            .into_iter()
+            .find(|b| self.failed.contains(b))
     }
 
     /// Records a resource that was applied; what references to it see is
@@ -406,6 +491,47 @@ impl Applier<'_> {
             id: None,
         });
     }
+}
+
+/// Makes the planned calls of `rc` within its timeout. Returns the
+/// result, the calls made and the secret's id afterwards.
+async fn run_change(
+    client: &KmsClient,
+    plan: &Plan,
+    ownership: &Ownership,
+    progress: &dyn Progress,
+    rc: &ResourceChange,
+    args: Option<SecretArgs>,
+) -> Ran {
+    let timeouts = args.as_ref().map(|a| a.timeouts).unwrap_or_default();
+    let limit = match rc.action {
+        Action::Create | Action::Replace => timeouts.create,
+        Action::Update => timeouts.update,
+        _ => timeouts.delete,
+    };
+    let mut run = Run {
+        client,
+        rc,
+        args: args.as_ref(),
+        ownership,
+        progress,
+        done: Vec::new(),
+        id: plan.live(&rc.address).map(|l| l.name.clone()),
+    };
+    let span = tracing::info_span!(
+        "rota.apply",
+        resource.address = %rc.address,
+        secret.name = %rc.secret_name
+    );
+    let result = match tokio::time::timeout(limit, run.steps().instrument(span)).await {
+        Ok(r) => r,
+        Err(_) => Err(EngineError::Timeout {
+            address: rc.address.clone(),
+            operation: operation(rc.action, &timeouts),
+            seconds: limit.as_secs(),
+        }),
+    };
+    (result, run.done, run.id)
 }
 
 fn operation(action: Action, _t: &Timeouts) -> &'static str {

@@ -33,7 +33,7 @@ pub mod ownership;
 pub mod plan;
 pub mod resource;
 
-pub use apply::{ApplyEvent, ApplyReport, Outcome, Progress, apply};
+pub use apply::{ApplyEvent, ApplyOptions, ApplyReport, Outcome, Progress, apply, apply_with};
 pub use config::{Config, Diagnostic, Diagnostics, LoadOptions, ProviderConfig, suggest};
 pub use error::EngineError;
 pub use import::{ImportOptions, import};

@@ -7,14 +7,52 @@
 use serde_json::Value;
 
 /// Renders `v` (an object) as an XML document with root element `root`.
+/// Any other value is written inside the root as `<Value>` elements, so
+/// the document always has exactly one root (an empty list included), and
+/// a key that is not an XML name is written with `_` for each character
+/// that cannot be in one.
 pub fn to_xml(root: &str, v: &Value) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("<?xml version='1.0' encoding='UTF-8'?>");
-    write_value(&mut out, root, v);
+    if v.is_object() {
+        write_value(&mut out, root, v);
+    } else {
+        let root = xml_name(root);
+        open(&mut out, &root);
+        write_value(&mut out, "Value", v);
+        close(&mut out, &root);
+    }
     out
 }
 
+/// `name` as an XML element name: letters, digits, `_`, `-`, `.`, not
+/// starting with a digit, `-` or `.` (nor empty).
+fn xml_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let ok_first = |c: char| c.is_alphabetic() || c == '_';
+    let ok = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.';
+    let mut chars = name.chars();
+    if chars.next().is_some_and(ok_first) && chars.all(ok) {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 1);
+    for (i, c) in name.chars().enumerate() {
+        if i == 0 && !ok_first(c) {
+            out.push('_');
+            if ok(c) {
+                out.push(c);
+            }
+        } else {
+            out.push(if ok(c) { c } else { '_' });
+        }
+    }
+    if out.is_empty() {
+        out.push('_');
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 fn write_value(out: &mut String, name: &str, v: &Value) {
+    let name = &*xml_name(name);
     match v {
         Value::Array(items) => {
             for item in items {
@@ -90,6 +128,33 @@ mod tests {
         assert_eq!(
             to_xml("GetSecretValueResponse", &v),
             "<?xml version='1.0' encoding='UTF-8'?><GetSecretValueResponse><RequestId>r</RequestId><SecretData>a&lt;b&amp;c</SecretData><VersionStages><VersionStage>ACSCurrent</VersionStage><VersionStage>x</VersionStage></VersionStages></GetSecretValueResponse>"
+        );
+    }
+
+    /// Found by fuzzing (`cargo xtask fuzz answers`): a root that is not
+    /// an object had no root element (`[]` gave the declaration alone), and
+    /// keys that are not XML names broke the document.
+    #[test]
+    fn any_value_gives_one_well_formed_root() {
+        let decl = "<?xml version='1.0' encoding='UTF-8'?>";
+        assert_eq!(
+            to_xml("R", &serde_json::json!([])),
+            format!("{decl}<R></R>")
+        );
+        assert_eq!(
+            to_xml("R", &serde_json::json!([1, "a"])),
+            format!("{decl}<R><Value>1</Value><Value>a</Value></R>")
+        );
+        assert_eq!(
+            to_xml("R", &serde_json::json!(null)),
+            format!("{decl}<R><Value/></R>")
+        );
+        assert_eq!(
+            to_xml(
+                "R",
+                &serde_json::json!({"a b": 1, "": 2, "1x": 3, "<": 4, "ok-1.x": 5})
+            ),
+            format!("{decl}<R><_>2</_><_1x>3</_1x><_>4</_><a_b>1</a_b><ok-1.x>5</ok-1.x></R>")
         );
     }
 }

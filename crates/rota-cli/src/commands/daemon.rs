@@ -199,12 +199,15 @@ async fn apply_first(global: &GlobalArgs, backend: &Backend, config: &Config) ->
         backend,
         config,
         &plan,
-        lifecycle::Approval::Approved,
-        lifecycle::Verb::Apply,
-        // With -o json standard output is the run's summary alone.
-        match global.output {
-            OutputFormat::Json => lifecycle::Report::FailuresOnly,
-            OutputFormat::Text => lifecycle::Report::AsOutput,
+        lifecycle::Execution {
+            approval: lifecycle::Approval::Approved,
+            verb: lifecycle::Verb::Apply,
+            // With -o json standard output is the run's summary alone.
+            report_as: match global.output {
+                OutputFormat::Json => lifecycle::Report::FailuresOnly,
+                OutputFormat::Text => lifecycle::Report::AsOutput,
+            },
+            parallelism: rota_engine::ApplyOptions::default().parallelism,
         },
     )
     .await?;

@@ -135,9 +135,12 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 &backend,
                 &config,
                 &plan,
-                Approval::given(saved || args.auto_approve),
-                Verb::Apply,
-                Report::AsOutput,
+                Execution {
+                    approval: Approval::given(saved || args.auto_approve),
+                    verb: Verb::Apply,
+                    report_as: Report::AsOutput,
+                    parallelism: usize::from(args.parallelism),
+                },
             )
             .await
         }
@@ -156,9 +159,12 @@ pub(crate) async fn run(command: Command, global: &GlobalArgs) -> Result<ExitCod
                 &backend,
                 &config,
                 &plan,
-                Approval::given(args.auto_approve),
-                Verb::Destroy,
-                Report::AsOutput,
+                Execution {
+                    approval: Approval::given(args.auto_approve),
+                    verb: Verb::Destroy,
+                    report_as: Report::AsOutput,
+                    parallelism: usize::from(args.parallelism),
+                },
             )
             .await
         }
@@ -631,15 +637,29 @@ impl Progress for Printer<'_> {
     }
 }
 
+/// How [`execute`] runs a plan.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Execution {
+    pub(crate) approval: Approval,
+    pub(crate) verb: Verb,
+    pub(crate) report_as: Report,
+    /// Most resources applied at once.
+    pub(crate) parallelism: usize,
+}
+
 pub(crate) async fn execute(
     global: &GlobalArgs,
     backend: &backend::Backend,
     config: &Config,
     plan: &Plan,
-    approval: Approval,
-    verb: Verb,
-    report_as: Report,
+    how: Execution,
 ) -> Result<ExitCode> {
+    let Execution {
+        approval,
+        verb,
+        report_as,
+        parallelism,
+    } = how;
     let text = report_as == Report::AsOutput && global.output == OutputFormat::Text;
     let json = report_as == Report::AsOutput && global.output == OutputFormat::Json;
     if text {
@@ -693,7 +713,7 @@ pub(crate) async fn execute(
         Some(total),
         progress::LINES_FROM,
     );
-    let report = rota_engine::apply(
+    let report = rota_engine::apply_with(
         &backend.client,
         config,
         plan,
@@ -702,6 +722,7 @@ pub(crate) async fn execute(
             lines: text && !global.quiet,
             progress: &task,
         },
+        rota_engine::ApplyOptions { parallelism },
     )
     .await;
     drop(task);

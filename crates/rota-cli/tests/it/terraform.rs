@@ -541,3 +541,66 @@ fn count_and_for_each_mistakes_are_named_before_any_call() {
         assert!(err.contains("main.tf:"), "{err}");
     }
 }
+
+/// `-parallelism N` applies independent secrets at once and a dependent
+/// one only after what it refers to (its description reads the ARN known
+/// after that apply); destroy goes the other way. Out-of-range values are
+/// refused.
+#[test]
+fn parallel_apply_respects_dependencies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("main.tf"),
+        r#"resource "alicloud_kms_secret" "app" {
+  for_each                      = toset(["a", "b", "c", "d", "e", "f"])
+  secret_name                   = "par/${each.key}"
+  secret_data                   = "v-${each.key}"
+  version_id                    = "v1"
+  force_delete_without_recovery = true
+}
+resource "alicloud_kms_secret" "index" {
+  secret_name                   = "par/index"
+  secret_data                   = jsonencode([for s in alicloud_kms_secret.app : s.arn])
+  version_id                    = "v1"
+  description                   = alicloud_kms_secret.app["f"].arn
+  force_delete_without_recovery = true
+}
+"#,
+    )
+    .unwrap();
+    let o = run_in(d, &["apply", "--auto-approve", "-parallelism", "4"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Resources: 7 added"), "{text}");
+    let index_at = text.find("alicloud_kms_secret.index: Creating").unwrap();
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        let done = text
+            .find(&format!(
+                "alicloud_kms_secret.app[\"{k}\"]: Creation complete"
+            ))
+            .unwrap();
+        assert!(done < index_at, "{k} before index: {text}");
+    }
+    let o = run_in(d, &["secret", "describe", "par/index", "-o", "json"]);
+    assert!(stdout(&o).contains("secret/par/f"), "{}", stdout(&o));
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = run_in(d, &["destroy", "--auto-approve", "-parallelism=3"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    let index_gone = text
+        .find("alicloud_kms_secret.index: Destruction complete")
+        .unwrap();
+    for k in ["a", "b", "c", "d", "e", "f"] {
+        let starts = text
+            .find(&format!("alicloud_kms_secret.app[\"{k}\"]: Destroying"))
+            .unwrap_or_else(|| panic!("{k}: {text}"));
+        assert!(index_gone < starts, "index destroyed before {k}: {text}");
+    }
+    for bad in ["0", "257", "x"] {
+        let o = run_in(d, &["apply", "--auto-approve", "-parallelism", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--parallelism"), "{}", stderr(&o));
+    }
+}

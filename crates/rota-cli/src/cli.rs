@@ -663,6 +663,11 @@ Examples:
         /// (ServiceUnavailable) and closed
         #[arg(long, value_name = "N", default_value_t = 1024)]
         max_connections: usize,
+        /// Serve Prometheus metrics (GET /metrics: connections open,
+        /// refused at the cap, requests, errors, body timeouts, replay
+        /// window narrowings) and GET /healthz on this address
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Show what the local world holds and which secret holds each credential
     ///

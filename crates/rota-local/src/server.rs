@@ -72,6 +72,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// How long a client may take to send a request's body.
     pub body_timeout: Duration,
+    /// Where to serve Prometheus metrics (`GET /metrics`) and `GET
+    /// /healthz`, on a listener of their own; `None`: not served.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -84,14 +87,30 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
+            metrics_addr: None,
         }
     }
+}
+
+/// What the server counts (its `/metrics`).
+#[derive(Debug, Default)]
+struct Stats {
+    /// Connections accepted (and not refused).
+    accepted: std::sync::atomic::AtomicU64,
+    /// Connections refused at the cap.
+    refused: std::sync::atomic::AtomicU64,
+    /// Requests answered, and those answered with an error.
+    requests: std::sync::atomic::AtomicU64,
+    errors: std::sync::atomic::AtomicU64,
+    /// Bodies that did not arrive within the body timeout.
+    body_timeouts: std::sync::atomic::AtomicU64,
 }
 
 /// A running server.
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -100,6 +119,11 @@ impl ServerHandle {
     /// The address it listens on (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of `/metrics`, when served.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops accepting, lets in-flight requests finish (at most 10 s), and
@@ -126,9 +150,23 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
         nonces: crate::replay::ReplayGuard::new(config.nonce_capacity),
         max_body: config.max_body_bytes,
         body_timeout: config.body_timeout,
+        stats: Stats::default(),
     });
     let host_id: Arc<str> = Arc::from(state.host_id.as_str());
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let metrics_addr = match config.metrics_addr {
+        Some(addr) => Some(
+            serve_metrics(
+                addr,
+                state.clone(),
+                permits.clone(),
+                config.max_connections.max(1),
+                stop.subscribe(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     tracing::info!(addr = %local_addr, "local cloud listening");
     let sweep_every = config.sweep_interval;
     let task = tokio::spawn(async move {
@@ -152,10 +190,12 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
                     };
                     let _ = stream.set_nodelay(true);
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        state.stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::warn!(max = config.max_connections, "too many connections: a new one is refused");
                         tokio::spawn(refuse_busy(stream, state.host_id.clone()));
                         continue;
                     };
+                    state.stats.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let st = state.clone();
                     let conn = http.serve_connection(
                         TokioIo::new(EnvelopeIo::new(stream, host_id.clone())),
@@ -194,9 +234,130 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
     });
     Ok(ServerHandle {
         local_addr,
+        metrics_addr,
         stop,
         task,
     })
+}
+
+/// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on
+/// `addr` until `stopped` changes.
+async fn serve_metrics(
+    addr: SocketAddr,
+    state: Arc<State>,
+    permits: Arc<tokio::sync::Semaphore>,
+    max_connections: usize,
+    mut stopped: watch::Receiver<bool>,
+) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "local cloud metrics listening");
+    tokio::spawn(async move {
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, _)) = accepted else { continue };
+                    let state = state.clone();
+                    let permits = permits.clone();
+                    let conn = http.serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req: Request<Incoming>| {
+                            let body = match req.uri().path() {
+                                "/metrics" => Some(render_metrics(&state, &permits, max_connections)),
+                                "/healthz" => Some("ok\n".to_owned()),
+                                _ => None,
+                            };
+                            async move {
+                                let mut resp = Response::new(Full::new(Bytes::from(body.clone().unwrap_or_default())));
+                                if body.is_none() {
+                                    *resp.status_mut() = StatusCode::NOT_FOUND;
+                                }
+                                resp.headers_mut().insert(
+                                    http::header::CONTENT_TYPE,
+                                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                                );
+                                Ok::<_, Infallible>(resp)
+                            }
+                        }),
+                    );
+                    tokio::spawn(conn);
+                }
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    Ok(local)
+}
+
+/// The server's counters in Prometheus text format.
+fn render_metrics(state: &State, permits: &tokio::sync::Semaphore, max: usize) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let s = &state.stats;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let _ = writeln!(out, "{name} {value}");
+    };
+    metric(
+        "rota_local_connections_open",
+        "gauge",
+        "Connections open now.",
+        max.saturating_sub(permits.available_permits()) as u64,
+    );
+    metric(
+        "rota_local_connections_max",
+        "gauge",
+        "The connection cap (--max-connections).",
+        max as u64,
+    );
+    metric(
+        "rota_local_connections_accepted_total",
+        "counter",
+        "Connections accepted.",
+        s.accepted.load(Relaxed),
+    );
+    metric(
+        "rota_local_connections_refused_total",
+        "counter",
+        "Connections refused at the cap (answered 503 ServiceUnavailable).",
+        s.refused.load(Relaxed),
+    );
+    metric(
+        "rota_local_requests_total",
+        "counter",
+        "Requests answered.",
+        s.requests.load(Relaxed),
+    );
+    metric(
+        "rota_local_request_errors_total",
+        "counter",
+        "Requests answered with an error envelope.",
+        s.errors.load(Relaxed),
+    );
+    metric(
+        "rota_local_body_timeouts_total",
+        "counter",
+        "Request bodies that did not arrive within the body timeout.",
+        s.body_timeouts.load(Relaxed),
+    );
+    metric(
+        "rota_local_replay_window_narrowed_total",
+        "counter",
+        "Times the accepted timestamp window was narrowed to bound the nonce memory.",
+        state.nonces.narrowed(),
+    );
+    metric(
+        "rota_local_replay_nonces",
+        "gauge",
+        "Nonces remembered now.",
+        state.nonces.len() as u64,
+    );
+    out
 }
 
 /// Serves one connection whose client sent `input` and then closed its
@@ -213,6 +374,7 @@ pub async fn exchange(cloud: &LocalCloud, input: &[u8]) -> Vec<u8> {
         nonces: crate::replay::ReplayGuard::new(1024),
         max_body: config.max_body_bytes,
         body_timeout: config.body_timeout,
+        stats: Stats::default(),
     });
     let host_id: Arc<str> = Arc::from(state.host_id.as_str());
     let (mut client, server) = tokio::io::duplex(64 * 1024);
@@ -245,6 +407,7 @@ struct State {
     max_body: usize,
     body_timeout: Duration,
     host_id: String,
+    stats: Stats,
 }
 
 /// What a verified request asks for.
@@ -264,6 +427,14 @@ impl State {
         let mut xml = false;
         let mut action = String::new();
         let result = self.process(req, &request_id, &mut xml, &mut action).await;
+        self.stats
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if result.is_err() {
+            self.stats
+                .errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         match result {
             Ok(v) => {
                 let v = with_request_id(v, &request_id);
@@ -316,7 +487,7 @@ impl State {
                 limit: self.max_body,
             });
         }
-        let body = read_body(body, self.max_body, self.body_timeout).await?;
+        let body = read_body(body, self.max_body, self.body_timeout, &self.stats).await?;
         let query = parse_form(parts.uri.query().unwrap_or_default())
             .map_err(|e| ServiceError::invalid("query", e.to_string()))?;
         let is_form = header(&parts.headers, "content-type").is_none_or(|ct| {
@@ -583,6 +754,7 @@ async fn read_body(
     mut body: Incoming,
     max: usize,
     within: Duration,
+    stats: &Stats,
 ) -> Result<Bytes, ServiceError> {
     let read = async {
         let mut buf: Vec<u8> = Vec::new();
@@ -601,6 +773,9 @@ async fn read_body(
     tokio::time::timeout(within, read)
         .await
         .unwrap_or_else(|_| {
+            stats
+                .body_timeouts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(ServiceError::invalid(
                 "body",
                 format!(

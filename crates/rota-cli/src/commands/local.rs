@@ -24,6 +24,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             access_key_secret,
             no_auto_rotation,
             max_connections,
+            metrics_addr,
         } => {
             let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
@@ -42,6 +43,7 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 ServerConfig {
                     addr,
                     max_connections,
+                    metrics_addr,
                     ..ServerConfig::default()
                 },
             )
@@ -69,6 +71,9 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             outln!("listening on http://{}", handle.local_addr());
             outln!("{key_line}");
             outln!("data directory {}", data_dir.display());
+            if let Some(m) = handle.metrics_addr() {
+                outln!("metrics on http://{m}/metrics");
+            }
             shutdown_signal().await;
             errln!("stopping: finishing requests in flight");
             handle.shutdown().await;

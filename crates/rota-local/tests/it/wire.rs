@@ -591,6 +591,7 @@ async fn slow_bodies_time_out_and_connections_past_the_cap_get_an_envelope() {
         rota_local::server::ServerConfig {
             max_connections: 2,
             body_timeout: std::time::Duration::from_millis(500),
+            metrics_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
             ..rota_local::server::ServerConfig::default()
         },
     )
@@ -636,6 +637,25 @@ async fn slow_bodies_time_out_and_connections_past_the_cap_get_an_envelope() {
     let j = json(body.as_bytes());
     assert_eq!(j["Code"], "ServiceUnavailable");
     assert!(j["RequestId"].as_str().is_some());
+    // The metrics say so: two open at the cap of two, one refused, one
+    // body timed out.
+    let metrics_addr = server.metrics_addr().expect("metrics served");
+    let mut m = tokio::net::TcpStream::connect(metrics_addr).await.unwrap();
+    m.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), m.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    for line in [
+        "rota_local_connections_open 2",
+        "rota_local_connections_max 2",
+        "rota_local_connections_refused_total 1",
+        "rota_local_body_timeouts_total 1",
+        "# TYPE rota_local_replay_window_narrowed_total counter",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line}: {text}");
+    }
     server.shutdown().await;
 }
 

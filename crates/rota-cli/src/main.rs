@@ -14,6 +14,12 @@
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+/// mimalloc: under `rota local serve`'s load glibc malloc took ~12 % of
+/// the CPU per request; with mimalloc the server spends 25–35 % less CPU
+/// per request (`cargo xtask bench load`).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod agent;
 mod backend;
 mod cli;

@@ -29,6 +29,11 @@ use rota_local::Clock as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+// The allocator the rota binary runs with, so the server child measures
+// what `rota local serve` does (the bare server runs on it too).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const KEY_ID: &str = "LTAIloadbenchkey0001";
 const KEY_SECRET: &str = "load-bench-secret";
 const SECRET: &str = "app/load";

@@ -4,18 +4,21 @@
 //! A signed request is accepted only while its own timestamp is within
 //! ±15 minutes of the server's clock, so a `(access key, nonce)` pair must
 //! be remembered until its request's timestamp leaves that window — not
-//! for a fixed time after it was seen. Pairs are kept in per-minute
-//! buckets of their request's timestamp, in shards chosen by a keyed hash
-//! of the pair (no global lock; each bucket is a small set that grows on
-//! its own, so no single resize stalls every request), and stored as
-//! 64-bit keyed digests (a collision refuses a request, never accepts
-//! one). Buckets whose minute left the window are dropped.
+//! for a fixed time after it was seen. Pairs are kept in 64 shards chosen
+//! by a keyed hash of the pair (no global lock; each shard's table grows
+//! on its own, so no resize stalls every request), as 64-bit keyed
+//! digests (a collision refuses a request, never accepts one): one hash
+//! lookup per request, and an index by the request's timestamp second so
+//! that pairs whose second left the window are dropped in order.
 //!
 //! Memory is bounded: when a shard holds its share of the capacity, its
-//! oldest bucket is dropped and the accepted window is narrowed to start
-//! after that minute ([`ReplayGuard::floor`]): a request older than the
+//! oldest second is dropped and the accepted window is narrowed to start
+//! after that second ([`ReplayGuard::floor`]): a request older than the
 //! oldest remembered nonce is refused as expired, so nothing that was
-//! forgotten can be replayed. Each narrowing is logged and counted.
+//! forgotten can be replayed. Each narrowing is logged and counted. (At
+//! one million pairs and 65,000 requests a second the window accepts the
+//! last ~15 seconds; with per-minute buckets, as before, a full shard
+//! dropped the current minute and refused every request until the next.)
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher as _, Hasher as _};
@@ -38,9 +41,38 @@ pub enum Refusal {
 
 #[derive(Default)]
 struct Shard {
-    /// Minute of the request's timestamp → digests.
-    buckets: BTreeMap<i64, HashSet<u64>>,
-    len: usize,
+    /// Digests remembered (already keyed hashes: no hashing again).
+    seen: HashSet<u64, std::hash::BuildHasherDefault<Identity>>,
+    /// Second of the request's timestamp → digests (for dropping in order).
+    by_second: BTreeMap<i64, Vec<u64>>,
+}
+
+/// The identity hash for digests that are already keyed hashes.
+#[derive(Default)]
+struct Identity(u64);
+
+impl std::hash::Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+impl Shard {
+    fn drop_second(&mut self) -> Option<i64> {
+        let (second, digests) = self.by_second.pop_first()?;
+        for d in digests {
+            self.seen.remove(&d);
+        }
+        Some(second)
+    }
 }
 
 /// The replay guard (see the module docs).
@@ -111,30 +143,27 @@ impl ReplayGuard {
             return Err(Refusal::Expired);
         }
         let d = self.digest(access_key_id, nonce);
-        let minute = request_time.div_euclid(60);
         let mut shard = self.shards[(d as usize) % SHARDS]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Buckets whose whole minute is out of the window can go.
-        let oldest_useful = (now - WINDOW_SECS).div_euclid(60);
-        while let Some((&m, _)) = shard.buckets.first_key_value() {
-            if m >= oldest_useful {
-                break;
-            }
-            if let Some(set) = shard.buckets.remove(&m) {
-                shard.len -= set.len();
-            }
+        // Seconds out of the window can go.
+        let oldest_useful = now - WINDOW_SECS;
+        while shard
+            .by_second
+            .first_key_value()
+            .is_some_and(|(&sec, _)| sec < oldest_useful)
+        {
+            shard.drop_second();
         }
-        if shard.buckets.values().any(|set| set.contains(&d)) {
+        if shard.seen.contains(&d) {
             return Err(Refusal::Used);
         }
-        while shard.len >= self.per_shard {
-            let Some((m, set)) = shard.buckets.pop_first() else {
+        while shard.seen.len() >= self.per_shard {
+            let Some(sec) = shard.drop_second() else {
                 break;
             };
-            shard.len -= set.len();
-            // Nothing stamped in minute m or before may be accepted now.
-            let new_floor = (m + 1) * 60;
+            // Nothing stamped in second `sec` or before may be accepted now.
+            let new_floor = sec + 1;
             let old = self.floor.fetch_max(new_floor, Ordering::Relaxed);
             if new_floor > old {
                 self.narrowed.fetch_add(1, Ordering::Relaxed);
@@ -147,8 +176,8 @@ impl ReplayGuard {
         if request_time < self.floor() {
             return Err(Refusal::Expired);
         }
-        shard.buckets.entry(minute).or_default().insert(d);
-        shard.len += 1;
+        shard.seen.insert(d);
+        shard.by_second.entry(request_time).or_default().push(d);
         Ok(())
     }
 
@@ -159,7 +188,8 @@ impl ReplayGuard {
             .map(|s| {
                 s.lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .len
+                    .seen
+                    .len()
             })
             .sum()
     }
@@ -217,5 +247,31 @@ mod tests {
             assert!(g.record("AKA", n, *t, t0 + 720).is_err(), "{n} replayed");
         }
         assert!(refused < SHARDS * 200);
+    }
+
+    /// Under a steady load past the capacity the accepted window narrows
+    /// a second at a time: requests stamped now keep being accepted (with
+    /// per-minute buckets a full shard dropped the current minute and
+    /// refused every request until the next one).
+    #[test]
+    fn a_steady_load_past_the_capacity_keeps_accepting_current_requests() {
+        let g = ReplayGuard::new(64 * 10);
+        let t0 = 1_800_000_000;
+        let mut n = 0;
+        for sec in 0..120 {
+            let now = t0 + sec;
+            for _ in 0..50 {
+                n += 1;
+                assert_eq!(
+                    g.record("ak", &format!("n{n}"), now, now),
+                    Ok(()),
+                    "second {sec}"
+                );
+            }
+        }
+        assert!(g.narrowed() > 0);
+        assert!(g.len() <= 64 * 10);
+        // What was dropped stays refused: a request stamped at the start.
+        assert_eq!(g.record("ak", "n1", t0, t0 + 120), Err(Refusal::Expired));
     }
 }

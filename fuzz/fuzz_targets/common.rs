@@ -15,7 +15,7 @@ pub fn local() -> &'static Local {
             .build()
             .expect("runtime");
         let dir = std::env::temp_dir().join(format!("rota-fuzz-{}", std::process::id()));
-        let world = rota_local::World::parse(include_str!("world.hcl")).expect("world");
+        let world = rota_local::World::parse(include_str!("../../examples/quickstart/world.hcl")).expect("world");
         let cloud = rt
             .block_on(rota_local::LocalCloud::open(&dir, world))
             .expect("local cloud");

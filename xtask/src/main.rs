@@ -283,6 +283,7 @@ fn fuzz(args: &[String]) -> Result<()> {
         let corpus = format!("corpus/{t}");
         let seeds = format!("seeds/{t}");
         std::fs::create_dir_all(Path::new("fuzz").join(&corpus))?;
+        std::fs::create_dir_all(Path::new("fuzz").join(&seeds))?;
         let max_time = format!("-max_total_time={seconds}");
         let out = Command::new("cargo")
             .current_dir("fuzz")

@@ -357,20 +357,26 @@ async fn ram_rotation_new_key_signs_and_the_deleted_key_is_refused() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn secret_policies_name_ram_principals() {
-    let e = env().await;
-    let c = e.client();
-    let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::1234567890123456:user/svc"]},"Action":["kms:GetSecretValue"],"Resource":["*"]}]}"#;
+/// A secret policy letting the RAM user `svc` read the value, nothing else.
+const SVC_MAY_READ: &str = r#"{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::1234567890123456:user/svc"]},"Action":["kms:GetSecretValue"],"Resource":["*"]}]}"#;
+
+/// Creates secret `name` (value `x`, version `v1`) with `policy`.
+async fn create(c: &KmsClient, name: &str, policy: Option<&str>) {
     c.send(&CreateSecret {
-        secret_name: "for-svc".into(),
+        secret_name: name.into(),
         secret_data: SecretString::new("x"),
         version_id: "v1".into(),
-        policy: Some(policy.into()),
+        policy: policy.map(str::to_owned),
         ..CreateSecret::default()
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn secret_policies_name_ram_principals() {
+    let e = env().await;
+    create(&e.client(), "for-svc", Some(SVC_MAY_READ)).await;
     e.client_as("LTAIsvcinitialkey0001")
         .get_secret_value("for-svc")
         .await
@@ -392,25 +398,8 @@ async fn secret_policies_name_ram_principals() {
 #[tokio::test]
 async fn a_denied_caller_is_refused_before_its_parameters_are_parsed() {
     let e = env().await;
-    let c = e.client();
-    let policy = r#"{"Version":"1","Statement":[{"Effect":"Allow","Principal":{"RAM":["acs:ram::1234567890123456:user/svc"]},"Action":["kms:GetSecretValue"],"Resource":["*"]}]}"#;
-    c.send(&CreateSecret {
-        secret_name: "guarded".into(),
-        secret_data: SecretString::new("x"),
-        version_id: "v1".into(),
-        policy: Some(policy.into()),
-        ..CreateSecret::default()
-    })
-    .await
-    .unwrap();
-    c.send(&CreateSecret {
-        secret_name: "open".into(),
-        secret_data: SecretString::new("x"),
-        version_id: "v1".into(),
-        ..CreateSecret::default()
-    })
-    .await
-    .unwrap();
+    create(&e.client(), "guarded", Some(SVC_MAY_READ)).await;
+    create(&e.client(), "open", None).await;
     let svc = rota_kms::OpenApi::new(Arc::new(
         e.cloud.as_access_key("LTAIsvcinitialkey0001").unwrap(),
     ));

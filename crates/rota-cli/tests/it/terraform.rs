@@ -604,3 +604,75 @@ resource "alicloud_kms_secret" "index" {
         assert!(stderr(&o).contains("--parallelism"), "{}", stderr(&o));
     }
 }
+
+/// Instance addresses in `depends_on`, `replace_triggered_by`, `-replace`
+/// and a sensitive output.
+#[test]
+fn instance_addresses_in_lifecycle_replace_and_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("main.tf"),
+        r#"variable "v" {
+  type    = string
+  default = "1"
+}
+resource "alicloud_kms_secret" "app" {
+  for_each                      = { web = "a", api = "b" }
+  secret_name                   = "ed/${each.key}"
+  secret_data                   = "${each.value}-${var.v}"
+  version_id                    = "v${var.v}"
+  force_delete_without_recovery = true
+}
+resource "alicloud_kms_secret" "dep" {
+  secret_name                   = "ed/dep"
+  secret_data                   = "d"
+  version_id                    = "v1"
+  force_delete_without_recovery = true
+  depends_on                    = [alicloud_kms_secret.app]
+  lifecycle {
+    replace_triggered_by = [alicloud_kms_secret.app["web"].version_id]
+  }
+}
+output "web_value" {
+  value     = alicloud_kms_secret.app["web"].secret_data
+  sensitive = true
+}
+"#,
+    )
+    .unwrap();
+    let o = run_in(d, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("web_value = \"<sensitive>\""),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(d, &["plan", "-var", "v=2"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("alicloud_kms_secret.dep must be replaced"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"lifecycle.replace_triggered_by: alicloud_kms_secret.app["web"].version_id changes"#
+        ),
+        "{text}"
+    );
+    let o = run_in(
+        d,
+        &["plan", "-replace", r#"alicloud_kms_secret.app["api"]"#],
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains(r#"alicloud_kms_secret.app["api"] must be replaced"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan: 1 to add, 0 to change, 1 to destroy."),
+        "{text}"
+    );
+    let o = run_in(d, &["output", "web_value", "--reveal"]);
+    assert!(stdout(&o).contains("a-1"), "{}", stdout(&o));
+}

@@ -1781,12 +1781,11 @@ impl Loader {
             }
         }
         let (timeouts, lifecycle) = self.resource_blocks(file, &address, block);
-        depends_on.extend(
-            lifecycle
-                .replace_triggered_by
-                .iter()
-                .map(|(n, _)| n.clone()),
-        );
+        depends_on.extend(lifecycle.replace_triggered_by.iter().map(|(n, _)| {
+            InstanceKey::split(n)
+                .map_or(n.as_str(), |(b, _)| b)
+                .to_owned()
+        }));
         depends_on.remove(&name);
         let set = attrs.iter().map(|a| a.key.clone()).collect();
         Resource {
@@ -2009,9 +2008,31 @@ impl Loader {
                         continue;
                     };
                     for item in items {
-                        let mut parts = item.splitn(3, '.');
-                        match (parts.next(), parts.next(), parts.next()) {
-                            (Some("alicloud_kms_secret"), Some(name), attr) if !name.is_empty() => {
+                        // alicloud_kms_secret.NAME, NAME["key"] or NAME[0], then .ATTRIBUTE.
+                        let rest = item
+                            .strip_prefix("alicloud_kms_secret.")
+                            .unwrap_or_default();
+                        let label_end = rest
+                            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                            .unwrap_or(rest.len());
+                        let name_end = match rest[label_end..].strip_prefix('[') {
+                            Some(after) => after.find(']').map(|i| label_end + 1 + i + 1),
+                            None => Some(label_end),
+                        };
+                        let parsed = name_end.and_then(|end| {
+                            let (name, tail) = rest.split_at(end);
+                            let attr = match tail.strip_prefix('.') {
+                                Some(a) if !a.is_empty() => Some(Some(a)),
+                                Some(_) => None,
+                                None if tail.is_empty() => Some(None),
+                                None => None,
+                            }?;
+                            (label_end > 0
+                                && (name.len() == label_end || InstanceKey::split(name).is_some()))
+                            .then_some((name, attr))
+                        });
+                        match parsed {
+                            Some((name, attr)) => {
                                 l.replace_triggered_by.push((name.to_owned(), attr.map(str::to_owned)));
                             }
                             _ => self.diags.push(

@@ -756,6 +756,11 @@ async fn read_body(
     within: Duration,
     stats: &Stats,
 ) -> Result<Bytes, ServiceError> {
+    use hyper::body::Body as _;
+    // No body (a GET): nothing to wait for, no timer to arm.
+    if body.is_end_stream() {
+        return Ok(Bytes::new());
+    }
     let read = async {
         let mut buf: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {

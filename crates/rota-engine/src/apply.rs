@@ -233,10 +233,13 @@ pub async fn apply_with(
         .filter(|r| r.action != Action::NoOp)
         .filter_map(|r| r.name.clone())
         .collect();
-    let mut pending: Vec<&ResourceChange> = plan
+    // Each pending change with what it waits for (computed once: for a
+    // destroy it is a scan of the plan).
+    let mut pending: Vec<(&ResourceChange, Vec<String>)> = plan
         .resources
         .iter()
         .filter(|r| r.action != Action::NoOp)
+        .map(|r| (r, applier.waits_for(r)))
         .collect();
     type Running<'f> = Vec<(
         &'f ResourceChange,
@@ -249,8 +252,8 @@ pub async fn apply_with(
         // Start what may start, in plan order.
         let mut i = 0;
         while i < pending.len() && running.len() < parallelism {
-            let rc = pending[i];
-            let waits_for = applier.waits_for(rc);
+            let (rc, waits_for) = &pending[i];
+            let rc = *rc;
             if waits_for.iter().any(|n| unfinished.contains(n)) {
                 i += 1;
                 continue;
@@ -274,7 +277,7 @@ pub async fn apply_with(
             }
             // Only possible with a dependency the plan's order does not
             // honour: run the next one rather than wait forever.
-            let rc = pending.remove(0);
+            let (rc, _) = pending.remove(0);
             match applier.start(rc) {
                 Some((args, planned)) => {
                     let fut = run_change(client, plan, ownership, progress, rc, args.clone());

@@ -402,9 +402,15 @@ async fn run_command(argv: &[String], timeout: Duration, p: &Pending) -> Result<
         .map_err(|e| format!("cannot start {program:?}: {e}"))?;
     let run = async {
         if let Some(mut stdin) = child.stdin.take() {
-            // A program that does not read its input is not a failure.
-            let _ = stdin.write_all(p.event.body.as_bytes()).await;
-            let _ = stdin.write_all(b"\n").await;
+            // The document and its newline in one write: a pipe write of
+            // up to 4 KiB is atomic, so a program appending its input to a
+            // file (`cat >> log`) while another delivery does the same
+            // writes whole lines, never two documents on one line. A
+            // program that does not read its input is not a failure.
+            let mut line = Vec::with_capacity(p.event.body.len() + 1);
+            line.extend_from_slice(p.event.body.as_bytes());
+            line.push(b'\n');
+            let _ = stdin.write_all(&line).await;
         }
         child.wait().await
     };

@@ -676,3 +676,65 @@ output "web_value" {
     let o = run_in(d, &["output", "web_value", "--reveal"]);
     assert!(stdout(&o).contains("a-1"), "{}", stdout(&o));
 }
+
+/// `count = var.enabled ? 1 : 0`, as teams switch a secret off: a block
+/// with no instance (or an empty `for_each`) can still be named by
+/// expressions (an empty list or map), outputs and rotations.
+#[test]
+fn a_block_with_no_instance_is_an_empty_list_or_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(
+        d.join("main.tf"),
+        r#"variable "enabled" {
+  type    = bool
+  default = false
+}
+resource "alicloud_kms_secret" "opt" {
+  count                         = var.enabled ? 1 : 0
+  secret_name                   = "opt/${count.index}"
+  secret_data                   = "x"
+  version_id                    = "v1"
+  force_delete_without_recovery = true
+}
+resource "alicloud_kms_secret" "none" {
+  for_each    = {}
+  secret_name = "none/${each.key}"
+  secret_data = "x"
+  version_id  = "v1"
+}
+resource "alicloud_kms_secret" "other" {
+  secret_name = "other"
+  secret_data = "x"
+  version_id  = "v1"
+  description = "opt: ${length(alicloud_kms_secret.opt)}, none: ${length(alicloud_kms_secret.none)}"
+  force_delete_without_recovery = true
+}
+output "opt_arns" {
+  value = alicloud_kms_secret.opt[*].arn
+}
+rotation "all" {
+  secrets  = ["alicloud_kms_secret.opt", "alicloud_kms_secret.other"]
+  schedule = "@daily"
+}
+"#,
+    )
+    .unwrap();
+    let o = run_in(d, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("Resources: 1 added"), "{text}");
+    assert!(text.contains("opt_arns = []"), "{text}");
+    let o = run_in(d, &["secret", "describe", "other", "-o", "json"]);
+    assert!(stdout(&o).contains("opt: 0, none: 0"), "{}", stdout(&o));
+    let o = run_in(d, &["plan", "-var", "enabled=true"]);
+    let text = stdout(&o);
+    assert!(
+        text.contains("alicloud_kms_secret.opt[0] will be created"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan: 1 to add, 1 to change, 0 to destroy."),
+        "{text}"
+    );
+}

@@ -342,6 +342,9 @@ pub struct Config {
     pub moved: Vec<Moved>,
     /// The `import` blocks: resource address → the secret it takes over.
     pub imports: BTreeMap<String, String>,
+    /// Blocks with `count = 0` or an empty `for_each`: no secret, but
+    /// expressions and rotations may name them (an empty list or map).
+    empty_blocks: BTreeMap<String, Value>,
     vars: Value,
     locals: Value,
 }
@@ -425,11 +428,12 @@ impl Config {
 
     fn context(&self, resource: &Resource, known: &Known) -> Context<'static> {
         let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
-        if !resource.depends_on.is_empty() {
+        if !resource.depends_on.is_empty() || !self.empty_blocks.is_empty() {
             let deps = resource
                 .depends_on
                 .iter()
-                .filter_map(|d| known.get_key_value(d));
+                .filter_map(|d| known.get_key_value(d))
+                .chain(&self.empty_blocks);
             ctx.declare_var(RESOURCE_TYPE, resources_object(deps));
         }
         declare_instance(&mut ctx, resource.instance.as_ref());
@@ -479,6 +483,7 @@ impl Config {
             &ctx,
             &self.root,
             &self.resources,
+            &self.empty_blocks,
             diags,
         ) {
             if let Some(l) = location {
@@ -729,7 +734,9 @@ impl Config {
             }
             let mut ok = true;
             for r in referenced_names(text) {
-                if !self.resources.iter().any(|x| x.block == r) {
+                if !self.resources.iter().any(|x| x.block == r)
+                    && !self.empty_blocks.contains_key(&r)
+                {
                     ok = false;
                     diags.push(
                         Diagnostic::new(format!(
@@ -763,7 +770,10 @@ impl Config {
         known: &Known,
     ) -> Result<Vec<(OutputBlock, serde_json::Value)>, Diagnostics> {
         let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
-        ctx.declare_var(RESOURCE_TYPE, resources_object(known.iter()));
+        ctx.declare_var(
+            RESOURCE_TYPE,
+            resources_object(known.iter().chain(&self.empty_blocks)),
+        );
         let mut out = Vec::new();
         let mut diags = Vec::new();
         for o in &self.outputs {
@@ -976,6 +986,8 @@ struct TopLevel {
 struct Loader {
     files: Vec<SourceFile>,
     diags: Vec<Diagnostic>,
+    /// Blocks that expanded to no instance (see [`Config::empty_blocks`]).
+    empty_blocks: BTreeMap<String, Value>,
     /// The configuration directory (`file()` in `count`/`for_each`).
     root_dir: PathBuf,
 }
@@ -1204,7 +1216,7 @@ impl Loader {
         if !self.diags.is_empty() {
             return Err(Diagnostics(self.diags));
         }
-        expand_dependencies(&mut resources);
+        expand_dependencies(&mut resources, &self.empty_blocks);
         let resources = order(resources).map_err(|cycle| {
             Diagnostics::from(
                 Diagnostic::new(format!(
@@ -1231,6 +1243,7 @@ impl Loader {
             outputs: Vec::new(),
             moved: Vec::new(),
             imports: BTreeMap::new(),
+            empty_blocks: std::mem::take(&mut self.empty_blocks),
             vars,
             locals,
         };
@@ -1564,6 +1577,17 @@ impl Loader {
             let template = self.resource(&file, *fi, block, name, address);
             match self.instances(&file, block, &template, base) {
                 None => resources.push(template),
+                Some(instances) if instances.is_empty() => {
+                    let is_count = block.body.attributes().any(|a| a.key.as_str() == "count");
+                    self.empty_blocks.insert(
+                        template.block.clone(),
+                        if is_count {
+                            Value::Array(Vec::new())
+                        } else {
+                            Value::Object(hcl::Map::new())
+                        },
+                    );
+                }
                 Some(instances) => {
                     for instance in instances {
                         let mut r = template.clone();
@@ -2064,7 +2088,11 @@ impl Loader {
     /// Reports references to resources that are not declared, at the
     /// attribute that makes them.
     fn unknown_references(&mut self, resources: &[Resource]) {
-        let names: BTreeSet<String> = resources.iter().map(|r| r.block.clone()).collect();
+        let names: BTreeSet<String> = resources
+            .iter()
+            .map(|r| r.block.clone())
+            .chain(self.empty_blocks.keys().cloned())
+            .collect();
         for r in resources {
             for dep in &r.depends_on {
                 if !names.contains(dep) {
@@ -2391,7 +2419,7 @@ impl Loader {
 /// returns its addresses.
 /// Turns dependencies on a block into dependencies on each of its
 /// instances (a reference names the block: `alicloud_kms_secret.app…`).
-fn expand_dependencies(resources: &mut [Resource]) {
+fn expand_dependencies(resources: &mut [Resource], empty_blocks: &BTreeMap<String, Value>) {
     let mut by_block: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for r in resources.iter() {
         by_block
@@ -2403,7 +2431,12 @@ fn expand_dependencies(resources: &mut [Resource]) {
         r.depends_on = r
             .depends_on
             .iter()
-            .flat_map(|d| by_block.get(d).cloned().unwrap_or_else(|| vec![d.clone()]))
+            .flat_map(|d| match by_block.get(d) {
+                Some(names) => names.clone(),
+                // No instance: nothing to wait for.
+                None if empty_blocks.contains_key(d) => Vec::new(),
+                None => vec![d.clone()],
+            })
             .collect();
     }
 }

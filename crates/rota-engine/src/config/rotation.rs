@@ -126,6 +126,7 @@ pub(crate) fn load(
     ctx: &Context<'_>,
     root: &std::path::Path,
     resources: &[Resource],
+    empty_blocks: &BTreeMap<String, Value>,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<(RotationTarget, Option<Location>)> {
     let mut out: Vec<(RotationTarget, Option<Location>)> = Vec::new();
@@ -154,7 +155,7 @@ pub(crate) fn load(
         let Some(rotation) = RotationBlock::decode(&mut d, name) else {
             continue;
         };
-        let selected = rotation.select(&mut d, resources);
+        let selected = rotation.select(&mut d, resources, empty_blocks);
         rotation.targets(&mut d, selected, &mut claimed, &mut out);
     }
     // Implicit rotations: enable_automatic_rotation without a block.
@@ -386,9 +387,17 @@ impl RotationBlock {
         &self,
         d: &mut BlockDecoder<'_>,
         resources: &'r [Resource],
+        empty_blocks: &BTreeMap<String, Value>,
     ) -> Vec<(String, Option<&'r Resource>)> {
         let mut selected = Vec::new();
         for (entry, span) in &self.entries {
+            let block = entry
+                .strip_prefix(RESOURCE_TYPE)
+                .and_then(|r| r.strip_prefix('.'));
+            // A block with no instance (count = 0) selects nothing.
+            if block.is_some_and(|b| empty_blocks.contains_key(b)) {
+                continue;
+            }
             self.select_entry(d, entry, span, resources, &mut selected);
         }
         for sel in &self.selectors {

@@ -250,15 +250,18 @@ pub async fn apply_with(
     let mut running: Running<'_> = Vec::new();
     loop {
         // Start what may start, in plan order.
-        let mut i = 0;
-        while i < pending.len() && running.len() < parallelism {
-            let (rc, waits_for) = &pending[i];
-            let rc = *rc;
-            if waits_for.iter().any(|n| unfinished.contains(n)) {
-                i += 1;
-                continue;
-            }
-            pending.remove(i);
+        while running.len() < parallelism {
+            let ready = pending
+                .iter()
+                .position(|(_, waits_for)| !waits_for.iter().any(|n| unfinished.contains(n)));
+            // Nothing running and nothing ready is only possible with a
+            // dependency the plan's order does not honour: run the next
+            // one rather than wait forever.
+            let fallback = (running.is_empty() && !pending.is_empty()).then_some(0);
+            let Some(i) = ready.or(fallback) else {
+                break;
+            };
+            let (rc, _) = pending.remove(i);
             match applier.start(rc) {
                 Some((args, planned)) => {
                     let fut = run_change(client, plan, ownership, progress, rc, args.clone());
@@ -272,24 +275,7 @@ pub async fn apply_with(
             }
         }
         if running.is_empty() {
-            if pending.is_empty() {
-                break;
-            }
-            // Only possible with a dependency the plan's order does not
-            // honour: run the next one rather than wait forever.
-            let (rc, _) = pending.remove(0);
-            match applier.start(rc) {
-                Some((args, planned)) => {
-                    let fut = run_change(client, plan, ownership, progress, rc, args.clone());
-                    running.push((rc, args, planned, Box::pin(fut)));
-                }
-                None => {
-                    if let Some(n) = &rc.name {
-                        unfinished.remove(n);
-                    }
-                    continue;
-                }
-            }
+            break;
         }
         // The next change to finish.
         let (idx, (result, done, id)) = std::future::poll_fn(|cx| {

@@ -220,39 +220,37 @@ fn three_daemons_share_one_store_and_take_over_from_a_killed_one() {
     until("the first 420 rotations", Duration::from_secs(240), || {
         succeeded(&schema.name).1 >= 420
     });
-    // Killed while it holds a job (not in a pause between two claims).
-    let a_owner = format!("%-{}-%", a.id());
+    // Killed while it holds a job (not in a pause between two claims):
+    // host A is frozen (SIGSTOP) while its leases are read, so the jobs it
+    // holds cannot finish between the read and the kill; if it holds none
+    // at that instant it is let go (SIGCONT) and caught again.
+    let a_pid = a.id();
+    let a_owner = format!("%-{a_pid}-%");
+    let mut held: Vec<String> = Vec::new();
     until("host A to hold a job", Duration::from_secs(60), || {
-        let (s, owner) = (schema.name.clone(), a_owner.clone());
-        query(async move |c| {
-            c.query_one(
-                &format!(
-                    "SELECT count(*) FROM \"{s}\".jobs WHERE lease_owner LIKE $1 AND lease_until IS NOT NULL"
-                ),
-                &[&owner],
-            )
-            .await
-            .map(|r| r.get::<_, i64>(0))
-            .unwrap_or(0)
-        }) > 0
+        signal(&a, "-STOP");
+        held = {
+            let (s, owner) = (schema.name.clone(), a_owner.clone());
+            query(async move |c| {
+                c.query(
+                    &format!(
+                        "SELECT name FROM \"{s}\".jobs WHERE lease_owner LIKE $1 AND lease_until IS NOT NULL"
+                    ),
+                    &[&owner],
+                )
+                .await
+                .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+                .unwrap_or_default()
+            })
+        };
+        if held.is_empty() {
+            signal(&a, "-CONT");
+        }
+        !held.is_empty()
     });
     signal(&a, "-KILL");
     let killed_at = Instant::now();
     a.wait().unwrap();
-    let a_pid = a.id();
-    // What A held when it died: its leases in the store.
-    let held: Vec<String> = {
-        let s = schema.name.clone();
-        query(async move |c| {
-            c.query(
-                &format!("SELECT name FROM \"{s}\".jobs WHERE lease_owner LIKE $1"),
-                &[&format!("%-{a_pid}-%")],
-            )
-            .await
-            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .unwrap_or_default()
-        })
-    };
     assert!(!held.is_empty(), "host A held no job when it died");
     // The dead daemon's rotations are resumed by the others.
     let failover = {

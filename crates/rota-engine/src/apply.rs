@@ -303,7 +303,7 @@ pub async fn apply_with(
 /// What is known before anything happens: the resources that stay as
 /// they are, with their live attributes.
 fn known_before(config: &Config, plan: &Plan) -> Known {
-    let mut known = Known::new();
+    let mut known = plan.data.0.clone();
     for r in &plan.resources {
         if let (Some(name), Some(l)) = (&r.name, plan.live(&r.address))
             && matches!(r.action, Action::NoOp | Action::Update)

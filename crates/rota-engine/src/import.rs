@@ -34,6 +34,11 @@ fn quote(s: &str) -> String {
 
 /// Splits `alicloud_kms_secret.<name>`, checking the type and the name.
 pub fn parse_address(address: &str) -> Result<String, EngineError> {
+    if address.starts_with("module.") {
+        return Err(EngineError::UnknownAddress(format!(
+            "{address:?} is in a module, whose blocks rota import cannot print: add the resource block to the module and write an import block {{ to = {address}, id = \"SECRET\" }} in the root configuration"
+        )));
+    }
     if let Some(n) = address
         .strip_prefix(RESOURCE_TYPE)
         .and_then(|r| r.strip_prefix('.'))

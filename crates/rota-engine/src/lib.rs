@@ -25,6 +25,7 @@
 
 pub mod apply;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod files;
 pub mod import;

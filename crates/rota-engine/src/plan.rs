@@ -309,6 +309,20 @@ pub struct Plan {
     pub targets: Vec<String>,
     /// `-replace` addresses.
     pub replace: Vec<String>,
+    /// What the data sources read (by address), for the apply to evaluate
+    /// with.
+    pub(crate) data: DataValues,
+}
+
+/// The values the data sources read; `Debug` shows only their addresses
+/// (they may hold secret values).
+#[derive(Clone, Default)]
+pub(crate) struct DataValues(pub(crate) Known);
+
+impl std::fmt::Debug for DataValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 impl Plan {
@@ -407,9 +421,13 @@ impl Plan {
 }
 
 fn render_resource(out: &mut String, r: &ResourceChange) {
-    let label = r.address.split_once('.').map(|x| x.1).unwrap_or(&r.address);
-    // An instance's block label, as Terraform prints it.
-    let label = label.split_once('[').map_or(label, |x| x.0);
+    // The block label, as Terraform prints it: without the module path
+    // and an instance's key.
+    let label = r
+        .address
+        .split_once('[')
+        .map_or(r.address.as_str(), |x| x.0);
+    let label = label.rsplit_once('.').map_or(label, |x| x.1);
     let what = match r.action {
         Action::Create => "will be created",
         Action::Update => "will be updated in place",
@@ -691,7 +709,7 @@ pub async fn plan(
         crate::hex(&bytes)
     });
     let mut refusals: Vec<Diagnostic> = Vec::new();
-    let block_address = |r: &Resource| format!("{}.{}", RESOURCE_TYPE, r.block);
+    let block_address = |r: &Resource| crate::resource::address_of_name(&r.block);
     let targets = options.targets.iter().map(|a| (a, true));
     for (a, whole_block_ok) in targets.chain(options.replace.iter().map(|a| (a, false))) {
         if !config
@@ -718,7 +736,8 @@ pub async fn plan(
     // and `$Auto` names (KMS names a RAMCredentials secret created with
     // `$Auto`; the `rota:address` tag finds it again).
     let owned = live::owned_secrets(client, &options.ownership).await?;
-    let (planned, mut lives) = read_configured(client, config, options, &owned).await?;
+    let data = crate::data::read_all(client, config, options.concurrency).await?;
+    let (planned, mut lives) = read_configured(client, config, options, &owned, &data).await?;
 
     // Orphans: secrets this configuration created that it no longer declares.
     let configured_names: BTreeSet<String> =
@@ -806,6 +825,7 @@ pub async fn plan(
         data_hashes,
         targets: options.targets.clone(),
         replace: options.replace.clone(),
+        data: DataValues(data),
     })
 }
 
@@ -822,8 +842,9 @@ pub async fn live_known(
     options: &PlanOptions,
 ) -> Result<Known, EngineError> {
     let owned = live::owned_secrets(client, &options.ownership).await?;
-    let (planned, lives) = read_configured(client, config, options, &owned).await?;
-    let mut known = Known::new();
+    let data = crate::data::read_all(client, config, options.concurrency).await?;
+    let (planned, lives) = read_configured(client, config, options, &owned, &data).await?;
+    let mut known = data;
     for p in &planned {
         let live = lives.get(&p.resource.address).cloned().flatten();
         let computed = live.as_ref().map(LiveSecret::computed);
@@ -844,6 +865,7 @@ async fn read_configured<'c>(
     config: &'c Config,
     options: &PlanOptions,
     owned: &[(String, BTreeMap<String, String>)],
+    data: &Known,
 ) -> Result<(Vec<Planned<'c>>, BTreeMap<String, Option<LiveSecret>>), EngineError> {
     let mut auto_names: BTreeMap<&str, &str> = owned
         .iter()
@@ -857,7 +879,7 @@ async fn read_configured<'c>(
             auto_names.insert(m.to.as_str(), name);
         }
     }
-    let mut known = Known::new();
+    let mut known = data.clone();
     let mut planned: Vec<Planned<'_>> = Vec::new();
     let mut lives: BTreeMap<String, Option<LiveSecret>> = BTreeMap::new();
     let mut remaining: Vec<&Resource> = config.resources.iter().collect();
@@ -1222,7 +1244,8 @@ fn triggered_by(r: &Resource, planned: &[ResourceChange]) -> Option<String> {
             let name = rc.name.clone().unwrap_or_default();
             match attr {
                 None => Some(format!(
-                    "alicloud_kms_secret.{name} {}",
+                    "{} {}",
+                    crate::resource::address_of_name(&name),
                     match rc.action {
                         Action::Create => "is created",
                         Action::Update => "changes",
@@ -1235,7 +1258,7 @@ fn triggered_by(r: &Resource, planned: &[ResourceChange]) -> Option<String> {
                     .changes
                     .iter()
                     .any(|c| &c.attr == a)
-                    .then(|| format!("alicloud_kms_secret.{name}.{a} changes")),
+                    .then(|| format!("{}.{a} changes", crate::resource::address_of_name(&name))),
             }
         })
 }

@@ -19,6 +19,55 @@ use rota_kms::SecretString;
 /// The resource type Rota manages.
 pub const RESOURCE_TYPE: &str = "alicloud_kms_secret";
 
+/// The address of a resource by its configuration-wide name: at the
+/// root a name is the block label (with an instance key: `db`,
+/// `app["web"]`) and the address `alicloud_kms_secret.<name>`; in a module
+/// the name is the address itself (`module.x.alicloud_kms_secret.db`).
+pub fn address_of_name(name: &str) -> String {
+    if name.starts_with("module.") {
+        name.to_owned()
+    } else {
+        format!("{RESOURCE_TYPE}.{name}")
+    }
+}
+
+/// The configuration-wide name of a resource address (the inverse of
+/// [`address_of_name`]); `None` for text that is not an address.
+pub fn name_of_address(address: &str) -> Option<&str> {
+    if let Some(n) = address
+        .strip_prefix(RESOURCE_TYPE)
+        .and_then(|r| r.strip_prefix('.'))
+    {
+        return Some(n);
+    }
+    let mut rest = address;
+    // module.a.module.b.alicloud_kms_secret.name
+    while let Some(r) = rest.strip_prefix("module.") {
+        let (module, tail) = r.split_once('.')?;
+        if !is_label(module) {
+            return None;
+        }
+        rest = tail;
+        if let Some(n) = tail
+            .strip_prefix(RESOURCE_TYPE)
+            .and_then(|t| t.strip_prefix('.'))
+        {
+            return (!n.is_empty()).then_some(address);
+        }
+    }
+    None
+}
+
+/// Whether `s` is a block label Terraform accepts (letters, digits, `_`,
+/// `-`, not starting with a digit or `-`).
+pub fn is_label(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+}
+
 /// Secret types KMS knows (kms-api.md §3.1).
 pub const SECRET_TYPES: &[&str] = &[
     "Generic",

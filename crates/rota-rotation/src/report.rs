@@ -563,7 +563,7 @@ impl Targets {
         if let Some(JobKind::Workflow(w)) = JobKind::parse(name) {
             return Subject::Workflow(w);
         }
-        let address = if name.starts_with("alicloud_kms_secret.") {
+        let address = if name.starts_with("alicloud_kms_secret.") || name.starts_with("module.") {
             name.to_owned()
         } else {
             format!("alicloud_kms_secret.{name}")

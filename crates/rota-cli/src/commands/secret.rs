@@ -547,7 +547,7 @@ async fn put(
 /// name itself.
 fn secret_name(config: &Config, live: &BTreeMap<String, String>, name: &str) -> String {
     match config.resource(name) {
-        Some(r) if name.starts_with("alicloud_kms_secret.") => live
+        Some(r) if rota_engine::resource::name_of_address(name).is_some() => live
             .get(&r.address)
             .cloned()
             .unwrap_or_else(|| r.args.secret_name.clone()),

@@ -738,3 +738,423 @@ rotation "all" {
         "{text}"
     );
 }
+
+/// A configuration with local modules: a module called twice (once from
+/// another module), `for_each` inside a module, outputs read by the
+/// caller, and a rotation of a module's secret.
+fn modules_config(d: &std::path::Path) {
+    let secret = d.join("modules/secret");
+    let apps = d.join("modules/app-secrets");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::write(
+        d.join("main.tf"),
+        r#"variable "env" {
+  default = "prod"
+}
+
+module "db" {
+  source = "./modules/secret"
+  name   = "${var.env}/db"
+  value  = "db-initial"
+}
+
+module "apps" {
+  source = "./modules/app-secrets"
+  apps   = { web = "web-initial", api = "api-initial" }
+}
+
+resource "alicloud_kms_secret" "root" {
+  secret_name = "${var.env}/root"
+  secret_data = "root-initial"
+  version_id  = "v1"
+  description = "beside ${module.db.name}"
+}
+
+output "db_arn" {
+  value = module.db.arn
+}
+
+output "app_names" {
+  value = module.apps.names
+}
+
+rotation "db" {
+  secrets  = ["module.db.alicloud_kms_secret.this"]
+  schedule = "@daily"
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        secret.join("main.tf"),
+        r#"variable "name" {
+  type = string
+}
+
+variable "value" {
+  sensitive = true
+}
+
+variable "description" {
+  default = "managed by the secret module"
+}
+
+locals {
+  tags = { module = "secret" }
+}
+
+resource "alicloud_kms_secret" "this" {
+  secret_name = var.name
+  secret_data = var.value
+  version_id  = "v1"
+  description = var.description
+  tags        = local.tags
+  lifecycle {
+    ignore_changes = [secret_data, version_id]
+  }
+}
+
+output "arn" {
+  value = alicloud_kms_secret.this.arn
+}
+
+output "name" {
+  value = alicloud_kms_secret.this.secret_name
+}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        apps.join("main.tf"),
+        r#"variable "apps" {
+  type = map(string)
+}
+
+resource "alicloud_kms_secret" "app" {
+  for_each    = var.apps
+  secret_name = "apps/${each.key}"
+  secret_data = each.value
+  version_id  = "v1"
+}
+
+module "shared" {
+  source = "../secret"
+  name   = "apps/shared"
+  value  = "shared-initial"
+}
+
+output "names" {
+  value = concat([for s in alicloud_kms_secret.app : s.secret_name], [module.shared.name])
+}
+"#,
+    )
+    .unwrap();
+}
+
+#[test]
+fn local_modules_plan_apply_rotate_move_and_destroy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    modules_config(d);
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"rota:config=[0-9a-f]{16}", "rota:config=[id]");
+    let o = run_in(d, &["plan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    settings.bind(|| insta::assert_snapshot!("modules_create", stdout(&o)));
+    let o = run_in(d, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Apply complete! Resources: 5 added"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"app_names = ["apps/api","apps/web","apps/shared"]"#),
+        "{text}"
+    );
+    assert!(text.contains("db_arn = \"acs:kms:cn-hangzhou:"), "{text}");
+    let o = run_in(d, &["secret", "describe", "prod/db", "-o", "json"]);
+    assert!(
+        stdout(&o).contains("module.db.alicloud_kms_secret.this"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // The rotation selects the module's secret by its address.
+    let o = run_in(d, &["rotate", "module.db.alicloud_kms_secret.this"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let o = run_in(d, &["status", "-o", "json"]);
+    assert!(stdout(&o).contains("\"prod/db\""), "{}", stdout(&o));
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // -target takes a module's resource.
+    let o = run_in(
+        d,
+        &[
+            "plan",
+            "-target",
+            r#"module.apps.alicloud_kms_secret.app["web"]"#,
+            "-var",
+            "env=staging",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("No changes"), "{}", stdout(&o));
+    // Moving the root secret into a module: the tag follows, nothing is
+    // replaced.
+    let main = std::fs::read_to_string(d.join("main.tf")).unwrap();
+    let main = main.replace(
+        "resource \"alicloud_kms_secret\" \"root\" {\n  secret_name = \"${var.env}/root\"\n  secret_data = \"root-initial\"\n  version_id  = \"v1\"\n  description = \"beside ${module.db.name}\"\n}",
+        "module \"root\" {\n  source      = \"./modules/secret\"\n  name        = \"${var.env}/root\"\n  value       = \"root-initial\"\n  description = \"beside prod/db\"\n}\n\nmoved {\n  from = alicloud_kms_secret.root\n  to   = module.root.alicloud_kms_secret.this\n}",
+    );
+    std::fs::write(d.join("main.tf"), main).unwrap();
+    let o = run_in(d, &["plan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    settings.bind(|| insta::assert_snapshot!("modules_moved", stdout(&o)));
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = run_in(d, &["destroy", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("5 destroyed"), "{}", stdout(&o));
+}
+
+#[test]
+fn module_mistakes_are_named_before_any_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    modules_config(d);
+    let main = std::fs::read_to_string(d.join("main.tf")).unwrap();
+    let with = |extra: &str| std::fs::write(d.join("main.tf"), format!("{main}\n{extra}")).unwrap();
+    with(
+        "module \"reg\" {\n  source  = \"terraform-alicloud-modules/kms/alicloud\"\n  version = \"1.0.0\"\n}\n",
+    );
+    let err = validate_fails_with(
+        d,
+        "module.reg: version selects a registry module, which Rota does not fetch: not supported: vendor the module locally",
+    );
+    assert!(err.contains("main.tf:"), "{err}");
+    with("module \"git\" {\n  source = \"git::https://example.com/secrets.git\"\n}\n");
+    validate_fails_with(
+        d,
+        "module.git: source \"git::https://example.com/secrets.git\" is not supported: vendor the module locally",
+    );
+    with(
+        "module \"x\" {\n  source = \"./modules/secret\"\n  nme    = \"a/b\"\n  value  = \"v\"\n}\n",
+    );
+    let err = validate_fails_with(d, "module.x has no variable `nme`");
+    assert!(err.contains("did you mean `name`?"), "{err}");
+    assert!(
+        err.contains("needs `name`: the module's variable has no default"),
+        "{err}"
+    );
+    with(
+        "module \"x\" {\n  source = \"./modules/secret\"\n  name   = alicloud_kms_secret.root.arn\n  value  = \"v\"\n}\n",
+    );
+    validate_fails_with(
+        d,
+        "module.x: argument `name` refers to a resource or a module's output",
+    );
+    with("output \"nope\" {\n  value = module.nope.arn\n}\n");
+    validate_fails_with(
+        d,
+        "output \"nope\" refers to module.nope, which is not declared",
+    );
+    // A cycle through modules: a calls b, b calls a.
+    for (m, other) in [("a", "b"), ("b", "a")] {
+        let dir = d.join("modules").join(m);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("main.tf"),
+            format!("module \"{other}\" {{\n  source = \"../{other}\"\n}}\n"),
+        )
+        .unwrap();
+    }
+    with("module \"a\" {\n  source = \"./modules/a\"\n}\n");
+    let err = validate_fails_with(
+        d,
+        "module.a.module.b.module.a calls \"../a\", which is already being read: the modules call each other in a cycle",
+    );
+    assert!(err.contains("modules/b/main.tf:2:"), "{err}");
+    // Rota's own blocks belong in the root.
+    std::fs::write(
+        d.join("modules/b/main.tf"),
+        "rotation \"r\" {\n  secrets  = [\"x\"]\n  schedule = \"@daily\"\n}\n",
+    )
+    .unwrap();
+    with("module \"b\" {\n  source = \"./modules/b\"\n}\n");
+    validate_fails_with(
+        d,
+        "`rotation` blocks belong in the root configuration, not in a module (module.b)",
+    );
+}
+
+/// The secrets the data sources of the next test read.
+const DATA_BASE: &str = r#"resource "alicloud_kms_secret" "db" {
+  secret_name = "shared/db"
+  secret_data = "CANARY-data-db-1"
+  version_id  = "v1"
+  tags        = { team = "pay" }
+}
+
+resource "alicloud_kms_secret" "api" {
+  secret_name = "shared/api"
+  secret_data = "CANARY-data-api-1"
+  version_id  = "v1"
+  tags        = { team = "web" }
+}
+"#;
+
+#[test]
+fn data_sources_are_read_at_plan_time_and_feed_resources_and_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::write(d.join("main.tf"), DATA_BASE).unwrap();
+    crate::rotation::ok(&run_in(d, &["apply", "--auto-approve"]));
+    std::fs::write(d.join("v2.txt"), "CANARY-data-db-2").unwrap();
+    crate::rotation::ok(&run_in(
+        d,
+        &[
+            "secret",
+            "put",
+            "shared/db",
+            "--version-id",
+            "v2",
+            "--value-file",
+            "v2.txt",
+        ],
+    ));
+    std::fs::write(
+        d.join("data.tf"),
+        r#"data "alicloud_kms_secrets" "pay" {
+  name_regex     = "^shared/"
+  tags           = { team = "pay" }
+  enable_details = true
+  output_file    = "pay.json"
+}
+
+data "alicloud_kms_secret_versions" "db" {
+  secret_name        = "shared/db"
+  enable_details     = true
+  include_deprecated = true
+}
+
+data "alicloud_kms_secret_versions" "db_current" {
+  secret_name   = "shared/db"
+  version_stage = "ACSCurrent"
+}
+
+data "alicloud_kms_keys" "enabled" {
+  status = "Enabled"
+}
+
+resource "alicloud_kms_secret" "copy" {
+  secret_name = "copies/db"
+  secret_data = data.alicloud_kms_secrets.pay.secrets[0].secret_data
+  version_id  = data.alicloud_kms_secret_versions.db_current.ids[0]
+  description = "copy of ${data.alicloud_kms_secrets.pay.names[0]}"
+}
+
+output "pay_names" {
+  value = data.alicloud_kms_secrets.pay.names
+}
+
+output "db_versions" {
+  value = sort(data.alicloud_kms_secret_versions.db.ids)
+}
+
+output "keys_enabled" {
+  value = length(data.alicloud_kms_keys.enabled.keys) == length(data.alicloud_kms_keys.enabled.ids)
+}
+
+output "db_first_value" {
+  value     = data.alicloud_kms_secret_versions.db.versions[0].secret_data
+  sensitive = true
+}
+"#,
+    )
+    .unwrap();
+    // Validation reads nothing: the data sources are read by the plan.
+    crate::rotation::ok(&run_in(d, &["validate"]));
+    let o = run_in(d, &["plan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"rota:config=[0-9a-f]{16}", "rota:config=[id]");
+    settings.bind(|| insta::assert_snapshot!("data_sources_plan", stdout(&o)));
+    let o = run_in(d, &["apply", "--auto-approve"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains(r#"pay_names = ["shared/db"]"#), "{text}");
+    assert!(text.contains(r#"db_versions = ["v1","v2"]"#), "{text}");
+    assert!(text.contains("keys_enabled = true"), "{text}");
+    assert!(text.contains("db_first_value = \"<sensitive>\""), "{text}");
+    assert!(!text.contains("CANARY"), "{text}");
+    // The copy holds the current value of shared/db.
+    let o = run_in(d, &["secret", "get", "copies/db", "--reveal"]);
+    assert!(stdout(&o).contains("CANARY-data-db-2"), "{}", stdout(&o));
+    let o = run_in(d, &["secret", "describe", "copies/db", "-o", "json"]);
+    assert!(stdout(&o).contains("copy of shared/db"), "{}", stdout(&o));
+    // output_file holds the result without any value.
+    let file = std::fs::read_to_string(d.join("pay.json")).unwrap();
+    assert!(file.contains("\"shared/db\""), "{file}");
+    assert!(!file.contains("CANARY"), "{file}");
+    // Nothing to do again; rota output reads the data sources too.
+    let o = run_in(d, &["plan", "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let o = run_in(d, &["output", "db_versions"]);
+    assert!(stdout(&o).contains("v2"), "{}", stdout(&o));
+    let o = run_in(d, &["output"]);
+    assert!(!stdout(&o).contains("CANARY"), "{}", stdout(&o));
+}
+
+#[test]
+fn data_source_mistakes_are_named_before_any_call() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let with =
+        |text: &str| std::fs::write(d.join("main.tf"), format!("{DATA_BASE}\n{text}")).unwrap();
+    with("data \"alicloud_kms_secret\" \"x\" {}\n");
+    let err = validate_fails_with(d, "data source `alicloud_kms_secret` is not supported");
+    assert!(
+        err.contains("did you mean `alicloud_kms_secrets`?"),
+        "{err}"
+    );
+    with("data \"alicloud_kms_secrets\" \"x\" {\n  name_rgx = \"a\"\n}\n");
+    let err = validate_fails_with(
+        d,
+        "unknown argument `name_rgx` in data.alicloud_kms_secrets.x",
+    );
+    assert!(err.contains("main.tf:16:3"), "{err}");
+    with("data \"alicloud_kms_secrets\" \"x\" {\n  name_regex = \"(\"\n}\n");
+    validate_fails_with(
+        d,
+        "data.alicloud_kms_secrets.x: name_regex: not a regular expression",
+    );
+    with("data \"alicloud_kms_keys\" \"k\" {\n  status = \"On\"\n}\n");
+    validate_fails_with(
+        d,
+        "data.alicloud_kms_keys.k: status: \"On\" is not a key status: Enabled, Disabled, PendingDeletion",
+    );
+    with("data \"alicloud_kms_secret_versions\" \"v\" {\n  enable_details = true\n}\n");
+    validate_fails_with(d, "data.alicloud_kms_secret_versions.v needs secret_name");
+    with("data \"alicloud_kms_secrets\" \"x\" {\n  filters = \"[1]\"\n}\n");
+    validate_fails_with(
+        d,
+        "data.alicloud_kms_secrets.x: filters: expected the JSON list",
+    );
+    with("data \"alicloud_kms_secrets\" \"x\" {\n  ids = [alicloud_kms_secret.db.arn]\n}\n");
+    validate_fails_with(
+        d,
+        "data.alicloud_kms_secrets.x: `ids` refers to a resource, a module or a data source",
+    );
+    with(
+        "data \"alicloud_kms_secrets\" \"x\" {}\nresource \"alicloud_kms_secret\" \"n\" {\n  count       = length(data.alicloud_kms_secrets.x.ids)\n  secret_name = \"n/${count.index}\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}\n",
+    );
+    validate_fails_with(d, "count may not read a data source or a module's output");
+    with(
+        "data \"alicloud_kms_secrets\" \"x\" {}\nlocals {\n  first = data.alicloud_kms_secrets.x.ids[0]\n}\n",
+    );
+    validate_fails_with(d, "local `first`: no data source can be read here");
+}

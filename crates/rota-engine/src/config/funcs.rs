@@ -21,7 +21,10 @@ pub const FUNCTIONS: &[&str] = &[
     "coalesce",
     "concat",
     "contains",
+    "distinct",
+    "element",
     "file",
+    "flatten",
     "format",
     "formatlist",
     "join",
@@ -36,6 +39,7 @@ pub const FUNCTIONS: &[&str] = &[
     "replace",
     "sensitive",
     "sha256",
+    "sort",
     "split",
     "templatefile",
     "tolist",
@@ -181,6 +185,21 @@ pub(crate) fn declare(ctx: &mut Context<'_>) {
         one(ParamType::array_of(ParamType::Any))
             .param(ParamType::Any)
             .build(contains),
+    );
+    ctx.declare_func("sort", one(ParamType::array_of(ParamType::Any)).build(sort));
+    ctx.declare_func(
+        "distinct",
+        one(ParamType::array_of(ParamType::Any)).build(distinct),
+    );
+    ctx.declare_func(
+        "flatten",
+        one(ParamType::array_of(ParamType::Any)).build(flatten),
+    );
+    ctx.declare_func(
+        "element",
+        one(ParamType::array_of(ParamType::Any))
+            .param(ParamType::Number)
+            .build(element),
     );
     ctx.declare_func(
         "concat",
@@ -354,6 +373,61 @@ fn values(args: FuncArgs) -> Result<Value, String> {
 fn contains(args: FuncArgs) -> Result<Value, String> {
     let list = args[0].as_array().ok_or("contains takes a list")?;
     Ok(Value::Bool(list.contains(&args[1])))
+}
+
+/// Terraform's `sort`: strings in lexical order (numbers and booleans as
+/// their text).
+fn sort(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().ok_or("sort takes a list of strings")?;
+    let mut out = list
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            _ => Err("sort takes a list of strings".to_owned()),
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    out.sort();
+    Ok(Value::Array(out.into_iter().map(Value::String).collect()))
+}
+
+/// Terraform's `distinct`: the first of each value, in order.
+fn distinct(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().ok_or("distinct takes a list")?;
+    let mut out: Vec<Value> = Vec::with_capacity(list.len());
+    for v in list {
+        if !out.contains(v) {
+            out.push(v.clone());
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// Terraform's `flatten`: nested lists made one.
+fn flatten(args: FuncArgs) -> Result<Value, String> {
+    fn walk(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            other => out.push(other.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(&args[0], &mut out);
+    Ok(Value::Array(out))
+}
+
+/// Terraform's `element`: the item at an index, wrapping around.
+fn element(args: FuncArgs) -> Result<Value, String> {
+    let list = args[0].as_array().ok_or("element takes a list")?;
+    let i = args[1]
+        .as_number()
+        .and_then(|n| n.as_u64())
+        .ok_or("element takes a whole index of 0 or more")?;
+    if list.is_empty() {
+        return Err("element of an empty list".into());
+    }
+    Ok(list[(i % list.len() as u64) as usize].clone())
 }
 
 fn concat(args: FuncArgs) -> Result<Value, String> {
@@ -972,6 +1046,21 @@ mod tests {
         );
         assert!(eval(r#"lookup({a = "1"}, "b")"#).is_err());
         assert!(eval(r#"format("%s %s", "a")"#).is_err());
+        assert_eq!(
+            eval(r#"sort(["b", "a", 10, "c"])"#).unwrap(),
+            eval(r#"["10", "a", "b", "c"]"#).unwrap()
+        );
+        assert_eq!(
+            eval(r#"distinct(["a", "b", "a", "c", "b"])"#).unwrap(),
+            eval(r#"["a", "b", "c"]"#).unwrap()
+        );
+        assert_eq!(
+            eval(r#"flatten([["a", ["b"]], [], "c"])"#).unwrap(),
+            eval(r#"["a", "b", "c"]"#).unwrap()
+        );
+        assert_eq!(eval(r#"element(["a", "b"], 3)"#).unwrap(), Value::from("b"));
+        assert!(eval(r#"element([], 0)"#).is_err());
+        assert!(eval(r#"sort([["x"]])"#).is_err());
     }
 
     #[test]

@@ -27,8 +27,10 @@
 
 pub mod agent;
 mod block;
+pub mod data;
 pub mod diag;
 pub mod funcs;
+mod module;
 pub mod notify;
 pub mod plugins;
 pub mod rotation;
@@ -75,6 +77,8 @@ const TOP_BLOCKS: &[&str] = &[
     "output",
     "moved",
     "import",
+    "module",
+    "data",
     "terraform",
 ];
 
@@ -169,8 +173,12 @@ pub struct Resource {
     pub name: String,
     /// `alicloud_kms_secret.<name>`.
     pub address: String,
-    /// The block's name label alone.
+    /// The block's name label alone (in a module, its address:
+    /// `module.x.alicloud_kms_secret.db`).
     pub block: String,
+    /// The module the block is in: `""` at the root, `module.x.` (or
+    /// `module.x.module.y.`) in a module.
+    pub module: String,
     /// The instance of a block with `count` or `for_each`.
     pub instance: Option<Instance>,
     /// The arguments, evaluated with what is known before any call.
@@ -229,16 +237,164 @@ impl InstanceKey {
     }
 }
 
+/// What the `output` blocks of one module may refer to.
+struct OutputScope<'a> {
+    /// The module's prefix (`""` at the root).
+    prefix: &'a str,
+    resources: &'a [Resource],
+    empty_blocks: &'a BTreeMap<String, Value>,
+    modules: &'a BTreeMap<String, module::ModuleScope>,
+}
+
+impl OutputScope<'_> {
+    /// Reads the `output` blocks: `value` (required), `sensitive`,
+    /// `description`. An output whose value reads a resource's
+    /// `secret_data` must be marked sensitive, as Terraform requires.
+    fn load(
+        &self,
+        files: &[SourceFile],
+        blocks: &[(usize, Block)],
+        diags: &mut Vec<Diagnostic>,
+    ) -> Vec<OutputBlock> {
+        let mut out: Vec<OutputBlock> = Vec::new();
+        for (fi, block) in blocks {
+            let file = &files[*fi];
+            let head = block.ident.span().unwrap_or(0..0);
+            let name = match block.labels.as_slice() {
+                [l] => l.as_str().to_owned(),
+                _ => {
+                    diags.push(
+                        Diagnostic::new("an output block takes one label, its name")
+                            .at(Location::of(file, &head, true))
+                            .help("output \"arn\" { value = alicloud_kms_secret.db.arn }"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(first) = out.iter().find(|o| o.name == name) {
+                diags.push(
+                    Diagnostic::new(format!(
+                        "output {name:?} is declared twice (first at {})",
+                        first.location.place()
+                    ))
+                    .at(Location::of(file, &head, true)),
+                );
+                continue;
+            }
+            let mut value = None;
+            let (mut sensitive, mut description) = (false, None);
+            for a in block.body.attributes() {
+                let raw = raw_attr(a);
+                match raw.key.as_str() {
+                    "value" => value = Some((a.value.clone(), raw.span.clone())),
+                    "sensitive" => match file.slice(&raw.span).trim() {
+                        "true" => sensitive = true,
+                        "false" => sensitive = false,
+                        _ => diags.push(
+                            Diagnostic::new(format!(
+                                "output {name:?}: sensitive must be true or false"
+                            ))
+                            .at(Location::of(file, &raw.span, true)),
+                        ),
+                    },
+                    "description" => {
+                        description =
+                            Some(file.slice(&raw.span).trim().trim_matches('"').to_owned())
+                    }
+                    "depends_on" => {}
+                    other => diags.push(
+                        Diagnostic::new(format!("unknown attribute `{other}` in output {name:?}"))
+                            .at(Location::of(file, &raw.key_span, true))
+                            .help("an output takes value, sensitive, description, depends_on"),
+                    ),
+                }
+            }
+            let Some((expr, span)) = value else {
+                diags.push(
+                    Diagnostic::new(format!("output {name:?} needs value"))
+                        .at(Location::of(file, &head, true))
+                        .help("value = alicloud_kms_secret.db.arn"),
+                );
+                continue;
+            };
+            let text = file.slice(&span);
+            if !sensitive && text.contains("secret_data") {
+                diags.push(
+                    Diagnostic::new(format!("output {name:?} refers to sensitive values"))
+                        .at(Location::of(file, &span, true))
+                        .help("as in Terraform, an output that shows a secret value must say so: sensitive = true"),
+                );
+                continue;
+            }
+            let mut ok = true;
+            for (f, fspan) in unknown_functions(&expr) {
+                ok = false;
+                diags.push(
+                    Diagnostic::new(format!("output {name:?}: unknown function `{f}`"))
+                        .at(Location::of(file, &fspan, true))
+                        .help(format!(
+                            "{}the functions available are: {}",
+                            suggest(&f, funcs::FUNCTIONS),
+                            funcs::FUNCTIONS.join(", ")
+                        )),
+                );
+            }
+            for r in referenced_names(text) {
+                let r = qualify(self.prefix, &r);
+                if !self.resources.iter().any(|x| x.block == r)
+                    && !self.empty_blocks.contains_key(&r)
+                {
+                    let r = local_name(self.prefix, &r).unwrap_or(&r);
+                    ok = false;
+                    diags.push(
+                        Diagnostic::new(format!(
+                            "output {name:?} refers to alicloud_kms_secret.{r}, which is not declared"
+                        ))
+                        .at(Location::of(file, &span, true)),
+                    );
+                }
+            }
+            for m in referenced_modules(text) {
+                if !self
+                    .modules
+                    .contains_key(&format!("{}module.{m}.", self.prefix))
+                {
+                    ok = false;
+                    diags.push(
+                        Diagnostic::new(format!(
+                            "output {name:?} refers to module.{m}, which is not declared"
+                        ))
+                        .at(Location::of(file, &span, true)),
+                    );
+                }
+            }
+            if ok {
+                out.push(OutputBlock {
+                    name,
+                    expr: expr.into(),
+                    sensitive,
+                    description,
+                    location: Location::of(file, &head, true),
+                });
+            }
+        }
+        out
+    }
+}
+
 /// The `alicloud_kms_secret` object expressions see: each known resource
 /// by name, the instances of a `for_each` block as a map by key and those
 /// of a `count` block as a list by index.
-pub(crate) fn resources_object<'a>(known: impl Iterator<Item = (&'a String, &'a Value)>) -> Value {
+pub(crate) fn resources_object<'a, S: AsRef<str>>(
+    known: impl Iterator<Item = (S, &'a Value)>,
+) -> Value {
     let mut obj = hcl::Map::new();
     let mut lists: BTreeMap<String, BTreeMap<usize, Value>> = BTreeMap::new();
     for (name, v) in known {
+        let name = name.as_ref();
         match InstanceKey::split(name) {
             None => {
-                obj.insert(name.clone(), v.clone());
+                obj.insert(name.to_owned(), v.clone());
             }
             Some((block, InstanceKey::Key(k))) => {
                 let entry = obj
@@ -345,6 +501,11 @@ pub struct Config {
     /// Blocks with `count = 0` or an empty `for_each`: no secret, but
     /// expressions and rotations may name them (an empty list or map).
     empty_blocks: BTreeMap<String, Value>,
+    /// The modules called, by prefix (`module.x.`).
+    modules: BTreeMap<String, module::ModuleScope>,
+    /// The `data` blocks, the root's and every module's: read at plan
+    /// time ([`crate::data::read_all`]).
+    pub data: Vec<data::DataSource>,
     vars: Value,
     locals: Value,
 }
@@ -410,10 +571,7 @@ impl Config {
 
     /// A resource by name label or address.
     pub fn resource(&self, name_or_address: &str) -> Option<&Resource> {
-        let name = name_or_address
-            .strip_prefix(RESOURCE_TYPE)
-            .and_then(|r| r.strip_prefix('.'))
-            .unwrap_or(name_or_address);
+        let name = resource::name_of_address(name_or_address).unwrap_or(name_or_address);
         self.resources.iter().find(|r| r.name == name)
     }
 
@@ -422,22 +580,80 @@ impl Config {
     pub fn evaluate(&self, resource: &Resource, known: &Known) -> Result<SecretArgs, Diagnostics> {
         let ctx = self.context(resource, known);
         let file = &self.files[resource.file];
-        funcs::with_base_dir(&self.root, || eval_resource(file, resource, &ctx))
-            .map(|(args, _)| args)
+        let pending = self.data_pending(&resource.module, known);
+        funcs::with_base_dir(self.module_dir(&resource.module), || {
+            eval_resource(file, resource, &ctx, pending)
+        })
+        .map(|(args, _)| args)
+    }
+
+    /// The directory of the module at `prefix` (the root's for `""`).
+    fn module_dir(&self, prefix: &str) -> &Path {
+        self.modules.get(prefix).map_or(&self.root, |m| &m.dir)
+    }
+
+    /// What expressions in the module at `prefix` see: its variables,
+    /// locals and `path`, without resources.
+    fn scope_context(&self, prefix: &str) -> Context<'static> {
+        match self.modules.get(prefix) {
+            Some(m) => module_context(&self.root, &m.dir, m.vars.clone(), m.locals.clone()),
+            None => base_context(&self.root, self.vars.clone(), self.locals.clone()),
+        }
     }
 
     fn context(&self, resource: &Resource, known: &Known) -> Context<'static> {
-        let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
+        let prefix = resource.module.as_str();
+        let mut ctx = self.scope_context(prefix);
         if !resource.depends_on.is_empty() || !self.empty_blocks.is_empty() {
             let deps = resource
                 .depends_on
                 .iter()
                 .filter_map(|d| known.get_key_value(d))
-                .chain(&self.empty_blocks);
+                .chain(&self.empty_blocks)
+                .filter_map(|(n, v)| Some((local_name(prefix, n)?, v)));
             ctx.declare_var(RESOURCE_TYPE, resources_object(deps));
+        }
+        if self.modules.values().any(|m| m.parent == prefix) {
+            ctx.declare_var("module", self.module_object(prefix, known));
+        }
+        if self.data.iter().any(|d| d.module == prefix) {
+            ctx.declare_var("data", data::data_object(&self.data, prefix, known));
         }
         declare_instance(&mut ctx, resource.instance.as_ref());
         ctx
+    }
+
+    /// Whether a data source the module at `prefix` declares has not been
+    /// read into `known` (before the plan reads them).
+    fn data_pending(&self, prefix: &str, known: &Known) -> bool {
+        self.data
+            .iter()
+            .any(|d| d.module == prefix && !known.contains_key(&d.address))
+    }
+
+    /// The `module` object expressions in the module at `prefix` see: each
+    /// module it calls by name, holding that module's outputs evaluated
+    /// with `known`. An output that cannot be evaluated yet is left out.
+    fn module_object(&self, prefix: &str, known: &Known) -> Value {
+        let mut obj = hcl::Map::new();
+        for (child, m) in self.modules.iter().filter(|(_, m)| m.parent == prefix) {
+            let mut ctx = self.scope_context(child);
+            let resources = known
+                .iter()
+                .chain(&self.empty_blocks)
+                .filter_map(|(n, v)| Some((local_name(child, n)?, v)));
+            ctx.declare_var(RESOURCE_TYPE, resources_object(resources));
+            ctx.declare_var("module", self.module_object(child, known));
+            ctx.declare_var("data", data::data_object(&self.data, child, known));
+            let mut outputs = hcl::Map::new();
+            for o in &m.outputs {
+                if let Ok(v) = funcs::with_base_dir(&m.dir, || funcs::evaluate(&o.expr, &ctx)) {
+                    outputs.insert(o.name.clone(), v);
+                }
+            }
+            obj.insert(m.name.clone(), Value::Object(outputs));
+        }
+        Value::Object(obj)
     }
 
     /// Evaluates every resource in dependency order (computed attributes
@@ -448,7 +664,9 @@ impl Config {
             let r = &self.resources[i];
             let ctx = self.context(r, &known);
             let file = &self.files[r.file];
-            let result = funcs::with_base_dir(&self.root, || eval_resource(file, r, &ctx));
+            let pending = self.data_pending(&r.module, &known);
+            let dir = self.module_dir(&r.module).to_path_buf();
+            let result = funcs::with_base_dir(&dir, || eval_resource(file, r, &ctx, pending));
             match result {
                 Ok((args, problems)) => {
                     let name_src = r
@@ -612,14 +830,15 @@ impl Config {
                 continue;
             };
             let is_address = |s: &str| {
-                s.strip_prefix("alicloud_kms_secret.").is_some_and(|n| {
-                    // A block's label, or an instance's (`app["web"]`, `app[0]`).
-                    let label = InstanceKey::split(n).map_or(n, |(b, _)| b);
-                    (label == n || InstanceKey::split(n).is_some())
-                        && !label.is_empty()
-                        && label
-                            .chars()
-                            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+                resource::name_of_address(s).is_some_and(|n| {
+                    // A block's label, or an instance's (`app["web"]`,
+                    // `app[0]`), perhaps in a module.
+                    let base = InstanceKey::split(n).map_or(n, |(b, _)| b);
+                    let label = match base.starts_with("module.") {
+                        true => base.rsplit('.').next().unwrap_or(base),
+                        false => base,
+                    };
+                    (base == n || InstanceKey::split(n).is_some()) && resource::is_label(label)
                 })
             };
             let declared = |s: &str| self.resources.iter().any(|r| r.address == s);
@@ -662,101 +881,13 @@ impl Config {
         blocks: &[(usize, Block)],
         diags: &mut Vec<Diagnostic>,
     ) -> Vec<OutputBlock> {
-        let mut out: Vec<OutputBlock> = Vec::new();
-        for (fi, block) in blocks {
-            let file = &self.files[*fi];
-            let head = block.ident.span().unwrap_or(0..0);
-            let name = match block.labels.as_slice() {
-                [l] => l.as_str().to_owned(),
-                _ => {
-                    diags.push(
-                        Diagnostic::new("an output block takes one label, its name")
-                            .at(Location::of(file, &head, true))
-                            .help("output \"arn\" { value = alicloud_kms_secret.db.arn }"),
-                    );
-                    continue;
-                }
-            };
-            if let Some(first) = out.iter().find(|o| o.name == name) {
-                diags.push(
-                    Diagnostic::new(format!(
-                        "output {name:?} is declared twice (first at {})",
-                        first.location.place()
-                    ))
-                    .at(Location::of(file, &head, true)),
-                );
-                continue;
-            }
-            let mut value = None;
-            let (mut sensitive, mut description) = (false, None);
-            for a in block.body.attributes() {
-                let raw = raw_attr(a);
-                match raw.key.as_str() {
-                    "value" => value = Some((a.value.clone(), raw.span.clone())),
-                    "sensitive" => match file.slice(&raw.span).trim() {
-                        "true" => sensitive = true,
-                        "false" => sensitive = false,
-                        _ => diags.push(
-                            Diagnostic::new(format!(
-                                "output {name:?}: sensitive must be true or false"
-                            ))
-                            .at(Location::of(file, &raw.span, true)),
-                        ),
-                    },
-                    "description" => {
-                        description =
-                            Some(file.slice(&raw.span).trim().trim_matches('"').to_owned())
-                    }
-                    "depends_on" => {}
-                    other => diags.push(
-                        Diagnostic::new(format!("unknown attribute `{other}` in output {name:?}"))
-                            .at(Location::of(file, &raw.key_span, true))
-                            .help("an output takes value, sensitive, description, depends_on"),
-                    ),
-                }
-            }
-            let Some((expr, span)) = value else {
-                diags.push(
-                    Diagnostic::new(format!("output {name:?} needs value"))
-                        .at(Location::of(file, &head, true))
-                        .help("value = alicloud_kms_secret.db.arn"),
-                );
-                continue;
-            };
-            let text = file.slice(&span);
-            if !sensitive && text.contains("secret_data") {
-                diags.push(
-                    Diagnostic::new(format!("output {name:?} refers to sensitive values"))
-                        .at(Location::of(file, &span, true))
-                        .help("as in Terraform, an output that shows a secret value must say so: sensitive = true"),
-                );
-                continue;
-            }
-            let mut ok = true;
-            for r in referenced_names(text) {
-                if !self.resources.iter().any(|x| x.block == r)
-                    && !self.empty_blocks.contains_key(&r)
-                {
-                    ok = false;
-                    diags.push(
-                        Diagnostic::new(format!(
-                            "output {name:?} refers to alicloud_kms_secret.{r}, which is not declared"
-                        ))
-                        .at(Location::of(file, &span, true)),
-                    );
-                }
-            }
-            if ok {
-                out.push(OutputBlock {
-                    name,
-                    expr: expr.into(),
-                    sensitive,
-                    description,
-                    location: Location::of(file, &head, true),
-                });
-            }
-        }
-        out
+        let scope = OutputScope {
+            prefix: "",
+            resources: &self.resources,
+            empty_blocks: &self.empty_blocks,
+            modules: &self.modules,
+        };
+        scope.load(&self.files, blocks, diags)
     }
 
     /// The value of each output, evaluated with `known` (every resource's
@@ -772,8 +903,15 @@ impl Config {
         let mut ctx = base_context(&self.root, self.vars.clone(), self.locals.clone());
         ctx.declare_var(
             RESOURCE_TYPE,
-            resources_object(known.iter().chain(&self.empty_blocks)),
+            resources_object(
+                known
+                    .iter()
+                    .chain(&self.empty_blocks)
+                    .filter_map(|(n, v)| Some((local_name("", n)?, v))),
+            ),
         );
+        ctx.declare_var("module", self.module_object("", known));
+        ctx.declare_var("data", data::data_object(&self.data, "", known));
         let mut out = Vec::new();
         let mut diags = Vec::new();
         for o in &self.outputs {
@@ -800,6 +938,9 @@ impl Config {
     fn shared_names(&self, diags: &mut Vec<Diagnostic>) {
         let mut first: BTreeMap<String, &Resource> = BTreeMap::new();
         for r in &self.resources {
+            if r.args.is_unknown("secret_name") {
+                continue;
+            }
             let name = if r.args.secret_name == rota_rotation::AUTO_NAME {
                 let user = r
                     .args
@@ -940,14 +1081,19 @@ pub fn resource_object(args: &SecretArgs, computed: Option<&BTreeMap<String, Str
 }
 
 fn base_context(root: &Path, vars: Value, locals: Value) -> Context<'static> {
+    module_context(root, root, vars, locals)
+}
+
+/// What expressions in the module in `dir` see before resources: `var`,
+/// `local`, `path` and the functions.
+fn module_context(root: &Path, dir: &Path, vars: Value, locals: Value) -> Context<'static> {
     let mut ctx = Context::new();
     funcs::declare(&mut ctx);
     ctx.declare_var("var", vars);
     ctx.declare_var("local", locals);
     let mut path = hcl::Map::new();
-    let dir = Value::String(root.display().to_string());
-    path.insert("module".into(), dir.clone());
-    path.insert("root".into(), dir);
+    path.insert("module".into(), Value::String(dir.display().to_string()));
+    path.insert("root".into(), Value::String(root.display().to_string()));
     ctx.declare_var("path", Value::Object(path));
     ctx
 }
@@ -978,6 +1124,10 @@ struct TopLevel {
     outputs: Vec<(usize, Block)>,
     moved: Vec<(usize, Block)>,
     imports: Vec<(usize, Block)>,
+    /// The `module` blocks.
+    modules: Vec<(usize, Block)>,
+    /// The `data` blocks.
+    data: Vec<(usize, Block)>,
 }
 
 /// Reads configuration files and turns them into a [`Config`], collecting
@@ -988,8 +1138,18 @@ struct Loader {
     diags: Vec<Diagnostic>,
     /// Blocks that expanded to no instance (see [`Config::empty_blocks`]).
     empty_blocks: BTreeMap<String, Value>,
-    /// The configuration directory (`file()` in `count`/`for_each`).
+    /// The directory of the module being read (`file()` in
+    /// `count`/`for_each`).
     root_dir: PathBuf,
+    /// `module.x.` for every module call read (nested ones spelled from the
+    /// root: `module.x.module.y.`).
+    module_prefixes: BTreeSet<String>,
+    /// The modules read, by prefix.
+    modules: BTreeMap<String, module::ModuleScope>,
+    /// The configuration's directory (`path.root`).
+    config_root: PathBuf,
+    /// The `data` blocks read, the root's and every module's.
+    data: Vec<data::DataSource>,
 }
 
 /// A declared variable.
@@ -1065,6 +1225,78 @@ fn uses_variable(text: &str, root: &str) -> bool {
     false
 }
 
+/// The functions an expression calls that Rota does not have, with where
+/// each call is.
+fn unknown_functions(e: &hcl::edit::expr::Expression) -> Vec<(String, Range<usize>)> {
+    use hcl::edit::visit::Visit;
+    struct Calls(Vec<(String, Range<usize>)>);
+    impl Visit for Calls {
+        fn visit_func_call(&mut self, node: &hcl::edit::expr::FuncCall) {
+            let name = node.name.name.as_str();
+            if !node.name.namespace.is_empty() || !funcs::FUNCTIONS.contains(&name) {
+                let full: Vec<&str> = node
+                    .name
+                    .namespace
+                    .iter()
+                    .map(|n| n.as_str())
+                    .chain(std::iter::once(name))
+                    .collect();
+                self.0
+                    .push((full.join("::"), node.name.name.span().unwrap_or(0..0)));
+            }
+            hcl::edit::visit::visit_func_call(self, node);
+        }
+    }
+    let mut calls = Calls(Vec::new());
+    calls.visit_expr(e);
+    calls.0
+}
+
+/// The configuration-wide name of the resource `local` (a label, perhaps
+/// with an instance key) declared in the module at `prefix`.
+fn qualify(prefix: &str, local: &str) -> String {
+    if prefix.is_empty() {
+        local.to_owned()
+    } else {
+        format!("{prefix}{RESOURCE_TYPE}.{local}")
+    }
+}
+
+/// The name, as seen from inside the module at `prefix`, of the resource
+/// named `name` configuration-wide; `None` if it is not in that module.
+fn local_name<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
+    if prefix.is_empty() {
+        (!name.starts_with("module.")).then_some(name)
+    } else {
+        name.strip_prefix(prefix)?
+            .strip_prefix(RESOURCE_TYPE)?
+            .strip_prefix('.')
+    }
+}
+
+/// Module names referred to in source text (`module.<name>.…`).
+fn referenced_modules(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let pat = "module.";
+    let mut rest = text;
+    while let Some(i) = rest.find(pat) {
+        let before_ok = rest[..i]
+            .chars()
+            .last()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '.'));
+        let tail = &rest[i + pat.len()..];
+        let name: String = tail
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        if before_ok && !name.is_empty() {
+            out.insert(name);
+        }
+        rest = tail;
+    }
+    out
+}
+
 /// Resource names referred to in source text (`alicloud_kms_secret.<name>`).
 fn referenced_names(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -1110,9 +1342,17 @@ fn eval_message(err: &hcl::eval::Error, source: &str, sensitive: bool) -> (Strin
                 funcs::FUNCTIONS.join(", ")
             )),
         ),
+        K::UndefinedVar(name) if name.as_str() == "data" => (
+            "no data source can be read here".to_owned(),
+            Some("data sources are read by the plan, before the resources: resource arguments and outputs may use data.TYPE.NAME, variables, locals, count and for_each may not (and a data block must be declared)".into()),
+        ),
+        K::UndefinedVar(name) if name.as_str() == "module" => (
+            "no module output can be read here".to_owned(),
+            Some("a module's outputs (module.NAME.OUTPUT) are read by the resource arguments and outputs of its caller, once the module block is declared".into()),
+        ),
         K::UndefinedVar(name) => (
             format!("unknown name `{name}`"),
-            Some("references are var.<name>, local.<name>, path.module and alicloud_kms_secret.<name>.<attribute>".into()),
+            Some("references are var.<name>, local.<name>, path.module, data.<type>.<name>, module.<name>.<output> and alicloud_kms_secret.<name>.<attribute>".into()),
         ),
         K::NoSuchKey(key) => {
             if source.contains(&format!("var.{key}")) {
@@ -1210,7 +1450,14 @@ impl Loader {
         let provider = self.provider(&root, &top.provider, &vars, &locals);
         self.root_dir = root.clone();
         let base = base_context(&root, vars.clone(), locals.clone());
-        let mut resources = self.resources(&top.resources, &base);
+        let root_data = self.data_sources(&top.data, &base, "", &root);
+        self.data.extend(root_data);
+        let mut resources = self.resources(&top.resources, &base, "");
+        let root_modules = std::mem::take(&mut top.modules);
+        self.config_root = root.clone();
+        let mut chain: Vec<PathBuf> = root.canonicalize().into_iter().collect();
+        self.modules(&root, "", &root_modules, &base, &mut resources, &mut chain);
+        self.root_dir = root.clone();
         drop(base);
         self.unknown_references(&resources);
         if !self.diags.is_empty() {
@@ -1244,6 +1491,8 @@ impl Loader {
             moved: Vec::new(),
             imports: BTreeMap::new(),
             empty_blocks: std::mem::take(&mut self.empty_blocks),
+            modules: std::mem::take(&mut self.modules),
+            data: std::mem::take(&mut self.data),
             vars,
             locals,
         };
@@ -1267,8 +1516,19 @@ impl Loader {
     /// Parses every file; a file that is not valid HCL is reported at the
     /// line and column of the error.
     fn parse_files(&mut self) -> Vec<(usize, Body)> {
+        self.parse_range(0..self.files.len())
+    }
+
+    /// Parses the files of `range` (see [`Self::parse_files`]).
+    fn parse_range(&mut self, range: Range<usize>) -> Vec<(usize, Body)> {
         let mut bodies = Vec::new();
-        for (i, file) in self.files.iter().enumerate() {
+        for (i, file) in self
+            .files
+            .iter()
+            .enumerate()
+            .skip(range.start)
+            .take(range.len())
+        {
             match hcl::edit::parser::parse_body(file.text()) {
                 Ok(body) => bodies.push((i, body)),
                 Err(e) => {
@@ -1360,6 +1620,8 @@ impl Loader {
             "output" => top.outputs.push((fi, block.clone())),
             "moved" => top.moved.push((fi, block.clone())),
             "import" => top.imports.push((fi, block.clone())),
+            "module" => top.modules.push((fi, block.clone())),
+            "data" => top.data.push((fi, block.clone())),
             "terraform" => {}
             other => self.unsupported_block(&file, other, &head),
         }
@@ -1485,7 +1747,7 @@ impl Loader {
     /// feature it does not support, or an unknown type.
     fn unsupported_block(&mut self, file: &SourceFile, ident: &str, head: &Range<usize>) {
         let d = match ident {
-            "data" | "module" | "removed" | "check" => {
+            "removed" | "check" => {
                 Diagnostic::new(format!(
                     "`{ident}` blocks are a Terraform feature Rota does not support"
                 ))
@@ -1553,13 +1815,18 @@ impl Loader {
 
     /// Reads the resource blocks, not yet evaluated; a name declared twice
     /// is reported.
-    fn resources(&mut self, blocks: &[(usize, Block)], base: &Context<'_>) -> Vec<Resource> {
+    fn resources(
+        &mut self,
+        blocks: &[(usize, Block)],
+        base: &Context<'_>,
+        prefix: &str,
+    ) -> Vec<Resource> {
         let mut resources = Vec::new();
         let mut seen: BTreeMap<String, Location> = BTreeMap::new();
         for (fi, block) in blocks {
             let file = self.files[*fi].clone();
-            let name = block.labels[1].as_str().to_owned();
-            let address = format!("{RESOURCE_TYPE}.{name}");
+            let name = qualify(prefix, block.labels[1].as_str());
+            let address = resource::address_of_name(&name);
             let head = block.ident.span().unwrap_or(0..0);
             let here = Location::of(&file, &head, true);
             if let Some(first) = seen.get(&name) {
@@ -1574,7 +1841,7 @@ impl Loader {
                 continue;
             }
             seen.insert(name.clone(), here);
-            let template = self.resource(&file, *fi, block, name, address);
+            let template = self.resource(&file, *fi, block, name, address, prefix);
             match self.instances(&file, block, &template, base) {
                 None => resources.push(template),
                 Some(instances) if instances.is_empty() => {
@@ -1592,7 +1859,7 @@ impl Loader {
                     for instance in instances {
                         let mut r = template.clone();
                         r.name = format!("{}{}", r.block, instance.key.suffix());
-                        r.address = format!("{RESOURCE_TYPE}.{}", r.name);
+                        r.address = resource::address_of_name(&r.name);
                         if crate::ownership::address_tag_value(&r.address)
                             .chars()
                             .count()
@@ -1683,7 +1950,18 @@ impl Loader {
             );
             Some(Vec::new())
         };
-        if !referenced_names(file.slice(&raw.span)).is_empty() {
+        let text = file.slice(&raw.span);
+        if data::reads_data(text) || !referenced_modules(text).is_empty() {
+            return fail(
+                &mut self.diags,
+                format!(
+                    "{} may not read a data source or a module's output ({})",
+                    raw.key, r.address
+                ),
+                "the instances are known before any call: use variables, locals and literals",
+            );
+        }
+        if !referenced_names(text).is_empty() {
             return fail(
                 &mut self.diags,
                 format!("{} may not refer to resources ({})", raw.key, r.address),
@@ -1794,17 +2072,27 @@ impl Loader {
         block: &Block,
         name: String,
         address: String,
+        prefix: &str,
     ) -> Resource {
         let mut attrs = Vec::new();
         let mut depends_on = BTreeSet::new();
         for a in block.body.attributes() {
             let raw = raw_attr(a);
-            depends_on.extend(referenced_names(file.slice(&raw.span)));
+            let text = file.slice(&raw.span);
+            depends_on.extend(referenced_names(text).iter().map(|n| qualify(prefix, n)));
+            depends_on.extend(
+                referenced_modules(text)
+                    .iter()
+                    .map(|m| format!("{prefix}module.{m}.")),
+            );
             if self.is_argument(file, &address, &raw) {
                 attrs.push(raw);
             }
         }
-        let (timeouts, lifecycle) = self.resource_blocks(file, &address, block);
+        let (timeouts, mut lifecycle) = self.resource_blocks(file, &address, block);
+        for (n, _) in &mut lifecycle.replace_triggered_by {
+            *n = qualify(prefix, n);
+        }
         depends_on.extend(lifecycle.replace_triggered_by.iter().map(|(n, _)| {
             InstanceKey::split(n)
                 .map_or(n.as_str(), |(b, _)| b)
@@ -1814,6 +2102,7 @@ impl Loader {
         let set = attrs.iter().map(|a| a.key.clone()).collect();
         Resource {
             block: name.clone(),
+            module: prefix.to_owned(),
             instance: None,
             name,
             address,
@@ -2095,27 +2384,50 @@ impl Loader {
             .collect();
         for r in resources {
             for dep in &r.depends_on {
+                let file = &self.files[r.file];
+                if let Some(m) = dep.strip_suffix('.') {
+                    // A module's outputs: `module.x.…`.
+                    if !self.module_prefixes.contains(dep) {
+                        let local = m.strip_prefix(&r.module).unwrap_or(m);
+                        let span = r
+                            .attrs
+                            .iter()
+                            .find(|a| file.slice(&a.span).contains(&format!("{local}.")))
+                            .map(|a| a.span.clone())
+                            .unwrap_or(r.span.clone());
+                        self.diags.push(
+                            Diagnostic::new(format!("reference to undeclared {local}"))
+                                .at(Location::of(file, &span, true))
+                                .address(&r.address)
+                                .help("declare it with a module block: module \"NAME\" { source = \"./modules/NAME\" }"),
+                        );
+                    }
+                    continue;
+                }
                 if !names.contains(dep) {
-                    let file = &self.files[r.file];
+                    let local = local_name(&r.module, dep).unwrap_or(dep);
                     let span = r
                         .attrs
                         .iter()
                         .find(|a| {
                             file.slice(&a.span)
-                                .contains(&format!("{RESOURCE_TYPE}.{dep}"))
+                                .contains(&format!("{RESOURCE_TYPE}.{local}"))
                         })
                         .map(|a| a.span.clone())
                         .unwrap_or(r.span.clone());
-                    let declared: Vec<&str> = names.iter().map(String::as_str).collect();
+                    let declared: Vec<&str> = names
+                        .iter()
+                        .filter_map(|n| local_name(&r.module, n))
+                        .collect();
                     self.diags.push(
                         Diagnostic::new(format!(
-                            "reference to undeclared resource {RESOURCE_TYPE}.{dep}"
+                            "reference to undeclared resource {RESOURCE_TYPE}.{local}"
                         ))
                         .at(Location::of(file, &span, true))
                         .address(&r.address)
                         .help(format!(
                             "{}declared: {}",
-                            suggest(dep, &declared),
+                            suggest(local, &declared),
                             declared.join(", ")
                         )),
                     );
@@ -2433,6 +2745,12 @@ fn expand_dependencies(resources: &mut [Resource], empty_blocks: &BTreeMap<Strin
             .iter()
             .flat_map(|d| match by_block.get(d) {
                 Some(names) => names.clone(),
+                // A module's outputs: everything declared in it.
+                None if d.ends_with('.') => by_block
+                    .iter()
+                    .filter(|(b, _)| b.starts_with(d.as_str()))
+                    .flat_map(|(_, names)| names.clone())
+                    .collect(),
                 // No instance: nothing to wait for.
                 None if empty_blocks.contains_key(d) => Vec::new(),
                 None => vec![d.clone()],
@@ -2466,6 +2784,7 @@ fn eval_resource(
     file: &SourceFile,
     r: &Resource,
     ctx: &Context<'_>,
+    data_pending: bool,
 ) -> Result<(SecretArgs, Vec<Diagnostic>), Diagnostics> {
     let mut args = SecretArgs {
         secret_type: "Generic".into(),
@@ -2483,6 +2802,11 @@ fn eval_resource(
         let Some(spec) = resource::schema_arg(&raw.key) else {
             continue;
         };
+        // Read by the plan: checked then.
+        if data_pending && data::reads_data(file.slice(&raw.span)) {
+            args.unknown.insert(raw.key.clone());
+            continue;
+        }
         let value = match funcs::evaluate(&raw.expr, ctx) {
             Ok(v) => v,
             Err(e) => {

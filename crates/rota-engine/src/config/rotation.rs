@@ -56,7 +56,6 @@ use rota_scheduler::CatchUp;
 use super::block::{Attr, BlockDecoder, TypeWording};
 use super::diag::{Diagnostic, Location, SourceFile};
 use super::{Resource, suggest};
-use crate::resource::RESOURCE_TYPE;
 use rota_rotation::{OnFailure, PluginRegistry, RegistryError, RotationTarget};
 
 /// Arguments of a `rotation` block.
@@ -391,9 +390,7 @@ impl RotationBlock {
     ) -> Vec<(String, Option<&'r Resource>)> {
         let mut selected = Vec::new();
         for (entry, span) in &self.entries {
-            let block = entry
-                .strip_prefix(RESOURCE_TYPE)
-                .and_then(|r| r.strip_prefix('.'));
+            let block = crate::resource::name_of_address(entry);
             // A block with no instance (count = 0) selects nothing.
             if block.is_some_and(|b| empty_blocks.contains_key(b)) {
                 continue;
@@ -419,9 +416,7 @@ impl RotationBlock {
         resources: &'r [Resource],
         selected: &mut Vec<(String, Option<&'r Resource>)>,
     ) {
-        let by_address = entry
-            .strip_prefix(RESOURCE_TYPE)
-            .and_then(|r| r.strip_prefix('.'));
+        let by_address = crate::resource::name_of_address(entry);
         if let Some(rname) = by_address {
             // An instance address, or a block's: all of its instances.
             let matching: Vec<&Resource> = match resources.iter().find(|r| r.name == rname) {

@@ -54,7 +54,7 @@ fn validation_messages() {
         ("syntax", "resource \"alicloud_kms_secret\" \"s\" {\n  secret_name = \n}\n".into()),
         ("undeclared_reference", secret("  description = alicloud_kms_secret.other.arn\n")),
         ("provider_alias", secret("  provider = alicloud.other\n")),
-        ("data_block", "data \"alicloud_kms_secrets\" \"all\" {}\n".into()),
+        ("data_block", "data \"alicloud_kms_aliases\" \"all\" {}\n".into()),
         ("plugins_missing_path", format!("{}plugins {{\n  paths = [\"no/such/folder\"]\n}}\n", secret(""))),
         ("plugins_unknown_attribute", format!("{}plugins {{\n  path = [\"x\"]\n}}\n", secret(""))),
         ("plugins_not_a_list", format!("{}plugins {{\n  paths = \"x\"\n}}\n", secret(""))),

@@ -1329,3 +1329,128 @@ action!(
     DescribeRegionsResponse,
     |_s, _r| {}
 );
+
+// --------------------------------------------------------- ListKeys, DescribeKey
+
+/// ListKeys: the keys of the region, a page at a time.
+#[derive(Debug, Clone, Default)]
+pub struct ListKeys {
+    /// Page, from 1.
+    pub page_number: Option<u32>,
+    /// 1–100, default 10.
+    pub page_size: Option<u32>,
+    /// Filters (`KeyState`, `KeySpec`, `KeyUsage`, `ProtectionLevel`,
+    /// `CreatorType`), a JSON array on the wire.
+    pub filters: Vec<Filter>,
+}
+
+/// One key in a ListKeys page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyRef {
+    /// Key id.
+    pub key_id: String,
+    /// Key ARN.
+    #[serde(default)]
+    pub key_arn: String,
+}
+
+/// `{"Key":[…]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    /// Keys.
+    #[serde(rename = "Key", default)]
+    pub key: Vec<KeyRef>,
+}
+
+/// ListKeys' answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysResponse {
+    /// Request id.
+    #[serde(default)]
+    pub request_id: String,
+    /// Total matching keys.
+    #[serde(deserialize_with = "lenient_u64", default)]
+    pub total_count: u64,
+    /// This page.
+    #[serde(default)]
+    pub keys: KeyList,
+}
+
+action!(
+    ListKeys,
+    "ListKeys",
+    idempotent = true,
+    ListKeysResponse,
+    |s, r| {
+        if let Some(n) = s.page_number {
+            r.query("PageNumber", n.to_string());
+        }
+        if let Some(n) = s.page_size {
+            r.query("PageSize", n.to_string());
+        }
+        if !s.filters.is_empty() {
+            r.query("Filters", json(&s.filters));
+        }
+    }
+);
+
+/// DescribeKey: one key's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct DescribeKey {
+    /// Key id, alias or ARN.
+    pub key_id: String,
+}
+
+/// A key's metadata (the fields Rota reads; absent ones are empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyMetadata {
+    /// Key id.
+    pub key_id: String,
+    /// ARN.
+    pub arn: String,
+    /// Description.
+    pub description: String,
+    /// `Enabled`, `Disabled`, `PendingDeletion`, `PendingImport`.
+    pub key_state: String,
+    /// Creation time.
+    pub creation_date: String,
+    /// Scheduled deletion time.
+    pub delete_date: String,
+    /// Who created it.
+    pub creator: String,
+    /// `Aliyun_AES_256`, …
+    pub key_spec: String,
+    /// `ENCRYPT/DECRYPT`, `SIGN/VERIFY`.
+    pub key_usage: String,
+    /// `SOFTWARE`, `HSM`.
+    pub protection_level: String,
+    /// `Enabled`, `Disabled`, `Suspended`.
+    pub automatic_rotation: String,
+    /// `Aliyun_KMS`, `EXTERNAL`.
+    pub origin: String,
+}
+
+/// DescribeKey's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeKeyResponse {
+    /// Request id.
+    #[serde(default)]
+    pub request_id: String,
+    /// The key.
+    #[serde(default)]
+    pub key_metadata: KeyMetadata,
+}
+
+action!(
+    DescribeKey,
+    "DescribeKey",
+    idempotent = true,
+    DescribeKeyResponse,
+    |s, r| {
+        r.query("KeyId", s.key_id.clone());
+    }
+);

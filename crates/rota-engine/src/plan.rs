@@ -616,6 +616,25 @@ fn tags_json(t: &BTreeMap<String, String>) -> serde_json::Value {
     )
 }
 
+/// Shows the sensitive arguments of a resource (a sensitive variable,
+/// `sensitive(…)`, a `secret_data` they read) as `(sensitive)`, before and
+/// after.
+fn mask_sensitive(rc: &mut ResourceChange, sensitive: &BTreeSet<String>) {
+    let hide = |s: &mut Option<Shown>| {
+        if let Some(v @ Shown::Value(_)) = s {
+            *v = Shown::Sensitive;
+        }
+    };
+    for c in rc
+        .changes
+        .iter_mut()
+        .filter(|c| sensitive.contains(&c.attr))
+    {
+        hide(&mut c.before);
+        hide(&mut c.after);
+    }
+}
+
 /// The attributes of a secret to be created, as `+` lines.
 fn creation_changes(args: &SecretArgs, set: &BTreeSet<String>) -> Vec<Change> {
     let mut out = Vec::new();
@@ -792,6 +811,7 @@ pub async fn plan(
         if let Some(l) = live {
             live_map.insert(r.address.clone(), l);
         }
+        mask_sensitive(&mut rc, &r.sensitive);
         resources.push(rc);
     }
 

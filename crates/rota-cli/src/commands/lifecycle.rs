@@ -867,25 +867,38 @@ async fn show(
             },
         )
         .await?;
-        out.push((r.address.clone(), l));
+        out.push((r.address.clone(), l, &r.sensitive));
     }
+    // A sensitive argument (a sensitive variable, `sensitive(…)`) is not
+    // shown, as in plans.
+    let attributes = |l: &live::LiveSecret, sensitive: &std::collections::BTreeSet<String>| {
+        let mut attrs = attributes(l);
+        if let Some(obj) = attrs.as_object_mut() {
+            for k in sensitive {
+                if let Some(v) = obj.get_mut(k) {
+                    *v = serde_json::Value::String("(sensitive)".into());
+                }
+            }
+        }
+        attrs
+    };
     match global.output {
         OutputFormat::Json => {
             let items: Vec<serde_json::Value> = out
                 .iter()
-                .map(|(addr, l)| match l {
+                .map(|(addr, l, sensitive)| match l {
                     None => serde_json::json!({"address": addr, "exists": false}),
                     Some(l) => serde_json::json!({
                         "address": addr,
                         "exists": true,
-                        "attributes": attributes(l),
+                        "attributes": attributes(l, sensitive),
                     }),
                 })
                 .collect();
             emit_json(&items)?;
         }
         OutputFormat::Text => {
-            for (i, (addr, l)) in out.iter().enumerate() {
+            for (i, (addr, l, sensitive)) in out.iter().enumerate() {
                 if i > 0 {
                     outln!();
                 }
@@ -893,7 +906,7 @@ async fn show(
                     None => outln!("# {addr}: the secret does not exist (run rota apply)"),
                     Some(l) => {
                         outln!("# {addr}:");
-                        let attrs = attributes(l);
+                        let attrs = attributes(l, sensitive);
                         let obj = attrs.as_object().expect("an object");
                         let width = obj.keys().map(String::len).max().unwrap_or(0);
                         for (k, v) in obj {

@@ -396,13 +396,70 @@ rotation "first_replica" {
   secrets  = ["alicloud_kms_secret.replica[0]"]
   schedule = "@daily"
 }
+
+rotation "vault" {
+  secrets  = ["module.vault.alicloud_kms_secret.this"]
+  schedule = "@daily"
+}
+"#,
+    )
+    .unwrap();
+    // A local module, and a data source over what the configuration made.
+    std::fs::write(
+        d.join("shared.tf"),
+        r#"module "vault" {
+  source = "./modules/vault"
+  name   = "vault/${local.settings.team}"
+  value  = "vault-initial"
+}
+
+data "alicloud_kms_secrets" "apps" {
+  name_regex = "^apps/"
+  tags       = { team = "payments" }
+}
+
+output "vault_arn" {
+  value = module.vault.arn
+}
+
+output "known_apps" {
+  value = data.alicloud_kms_secrets.apps.names
+}
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(d.join("modules/vault")).unwrap();
+    std::fs::write(
+        d.join("modules/vault/main.tf"),
+        r#"variable "name" {
+  type = string
+}
+
+variable "value" {
+  type      = string
+  sensitive = true
+}
+
+resource "alicloud_kms_secret" "this" {
+  secret_name                   = var.name
+  secret_data                   = var.value
+  version_id                    = "v1"
+  force_delete_without_recovery = true
+  lifecycle {
+    ignore_changes = [secret_data, version_id]
+  }
+}
+
+output "arn" {
+  value = alicloud_kms_secret.this.arn
+}
 "#,
     )
     .unwrap();
 }
 
 #[test]
-fn for_each_and_count_plan_apply_rotate_and_destroy_by_instance() {
+fn a_multi_file_configuration_with_every_construct_plans_applies_rotates_and_destroys() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     team_config(d);
@@ -419,11 +476,19 @@ fn for_each_and_count_plan_apply_rotate_and_destroy_by_instance() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
-        text.contains("Apply complete! Resources: 4 added"),
+        text.contains("Apply complete! Resources: 5 added"),
         "{text}"
     );
     assert!(
         text.contains(r#"replica_names = ["replicas/0 (replica)","replicas/1 (replica)"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"known_apps = ["apps/api","apps/web"]"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("vault_arn = \"acs:kms:cn-hangzhou:"),
         "{text}"
     );
     assert!(text.contains(r#""web":"acs:kms:cn-hangzhou:"#), "{text}");
@@ -435,7 +500,7 @@ fn for_each_and_count_plan_apply_rotate_and_destroy_by_instance() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let o = run_in(d, &["status", "-o", "json"]);
     let status = stdout(&o);
-    for name in ["apps/web", "apps/api", "replicas/0"] {
+    for name in ["apps/web", "apps/api", "replicas/0", "vault/payments"] {
         assert!(status.contains(&format!("\"{name}\"")), "{name}: {status}");
     }
     assert!(!status.contains("\"replicas/1\""), "{status}");
@@ -488,7 +553,7 @@ fn for_each_and_count_plan_apply_rotate_and_destroy_by_instance() {
     );
     let o = run_in(d, &["destroy", "--auto-approve"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("4 destroyed"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("5 destroyed"), "{}", stdout(&o));
     let o = run_in(d, &["secret", "list"]);
     assert!(!stdout(&o).contains("apps/"), "{}", stdout(&o));
 }
@@ -1157,4 +1222,93 @@ fn data_source_mistakes_are_named_before_any_call() {
         "data \"alicloud_kms_secrets\" \"x\" {}\nlocals {\n  first = data.alicloud_kms_secrets.x.ids[0]\n}\n",
     );
     validate_fails_with(d, "local `first`: no data source can be read here");
+}
+
+#[test]
+fn sensitive_variables_and_values_are_hidden_in_plans_outputs_and_show() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir_all(d.join("modules/owner")).unwrap();
+    std::fs::write(
+        d.join("modules/owner/main.tf"),
+        r#"variable "who" {}
+
+output "label" {
+  value     = "owner ${var.who}"
+  sensitive = true
+}
+
+output "length" {
+  value = nonsensitive(length(var.who))
+}
+"#,
+    )
+    .unwrap();
+    let config = r#"variable "owner" {
+  default   = "CANARY-sensitive-owner"
+  sensitive = true
+}
+
+locals {
+  label = "owned by ${var.owner}"
+}
+
+module "owner" {
+  source = "./modules/owner"
+  who    = var.owner
+}
+
+resource "alicloud_kms_secret" "a" {
+  secret_name = "s/a"
+  secret_data = "CANARY-sensitive-data"
+  version_id  = "v1"
+  description = local.label
+  tags        = { owner = sensitive("CANARY-sensitive-tag"), team = "ops" }
+}
+
+resource "alicloud_kms_secret" "b" {
+  secret_name = "s/b"
+  secret_data = "b"
+  version_id  = "v1"
+  description = module.owner.label
+}
+
+output "label" {
+  value     = local.label
+  sensitive = true
+}
+
+output "owner_length" {
+  value = module.owner.length
+}
+"#;
+    std::fs::write(d.join("main.tf"), config).unwrap();
+    let mut seen = String::new();
+    for args in [
+        &["plan"][..],
+        &["plan", "-o", "json"],
+        &["apply", "--auto-approve"],
+        &["show"],
+        &["show", "-o", "json"],
+        &["output"],
+        &["output", "-o", "json"],
+    ] {
+        let o = run_in(d, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        seen.push_str(&stdout(&o));
+        seen.push_str(&stderr(&o));
+    }
+    assert!(!seen.contains("CANARY"), "{seen}");
+    assert!(seen.contains("description      = (sensitive)"), "{seen}");
+    assert!(seen.contains("owner_length = 22"), "{seen}");
+    // Asked for, a sensitive output is shown.
+    let o = run_in(d, &["output", "label", "--reveal"]);
+    assert_eq!(stdout(&o).trim(), "owned by CANARY-sensitive-owner");
+    // An output that shows a sensitive value must say so.
+    std::fs::write(
+        d.join("main.tf"),
+        format!("{config}\noutput \"leak\" {{\n  value = module.owner.label\n}}\n"),
+    )
+    .unwrap();
+    validate_fails_with(d, "output \"leak\" refers to sensitive values");
 }

@@ -34,6 +34,7 @@ mod module;
 pub mod notify;
 pub mod plugins;
 pub mod rotation;
+mod sensitive;
 pub mod store;
 pub mod verify;
 pub mod workflow;
@@ -193,6 +194,9 @@ pub struct Resource {
     pub(crate) timeouts: Vec<RawAttr>,
     /// The `lifecycle` block.
     pub lifecycle: Lifecycle,
+    /// The arguments whose values are sensitive (a sensitive variable,
+    /// `sensitive(…)`, a `secret_data`): `(sensitive)` in plans.
+    pub sensitive: BTreeSet<String>,
 }
 
 /// One instance of a resource block with `count` (`count.index`) or
@@ -244,6 +248,8 @@ struct OutputScope<'a> {
     resources: &'a [Resource],
     empty_blocks: &'a BTreeMap<String, Value>,
     modules: &'a BTreeMap<String, module::ModuleScope>,
+    /// The scope's sensitive names.
+    sensitive: &'a sensitive::Names,
 }
 
 impl OutputScope<'_> {
@@ -318,7 +324,7 @@ impl OutputScope<'_> {
                 continue;
             };
             let text = file.slice(&span);
-            if !sensitive && text.contains("secret_data") {
+            if !sensitive && sensitive::is_sensitive(text, self.sensitive) {
                 diags.push(
                     Diagnostic::new(format!("output {name:?} refers to sensitive values"))
                         .at(Location::of(file, &span, true))
@@ -506,6 +512,8 @@ pub struct Config {
     /// The `data` blocks, the root's and every module's: read at plan
     /// time ([`crate::data::read_all`]).
     pub data: Vec<data::DataSource>,
+    /// The sensitive names of each scope (see [`sensitive`]).
+    sensitive_names: BTreeMap<String, sensitive::Names>,
     vars: Value,
     locals: Value,
 }
@@ -881,11 +889,13 @@ impl Config {
         blocks: &[(usize, Block)],
         diags: &mut Vec<Diagnostic>,
     ) -> Vec<OutputBlock> {
+        let none = sensitive::Names::new();
         let scope = OutputScope {
             prefix: "",
             resources: &self.resources,
             empty_blocks: &self.empty_blocks,
             modules: &self.modules,
+            sensitive: self.sensitive_names.get("").unwrap_or(&none),
         };
         scope.load(&self.files, blocks, diags)
     }
@@ -1150,6 +1160,8 @@ struct Loader {
     config_root: PathBuf,
     /// The `data` blocks read, the root's and every module's.
     data: Vec<data::DataSource>,
+    /// The sensitive names of each scope, by module prefix.
+    sensitive: BTreeMap<String, sensitive::Names>,
 }
 
 /// A declared variable.
@@ -1159,6 +1171,8 @@ struct Variable {
     /// Whether its type is `string` (or `any`): a `-var` value is then
     /// taken as text, not parsed as an expression.
     is_string: bool,
+    /// `sensitive = true`.
+    sensitive: bool,
     /// The file it is declared in.
     file: usize,
     /// Where it is declared (the `variable` keyword).
@@ -1446,6 +1460,22 @@ impl Loader {
         }
         let mut top = self.sort_blocks(&bodies);
         let vars = self.variable_values(&root, &top.variables, options);
+        let mut names: sensitive::Names = top
+            .variables
+            .iter()
+            .filter(|(_, v)| v.sensitive)
+            .map(|(n, _)| format!("var.{n}"))
+            .collect();
+        let texts: Vec<(String, String)> = top
+            .locals
+            .iter()
+            .map(|(fi, a)| (a.key.clone(), self.files[*fi].slice(&a.span).to_owned()))
+            .collect();
+        sensitive::add_locals(
+            &mut names,
+            texts.iter().map(|(k, t)| (k.as_str(), t.as_str())),
+        );
+        self.sensitive.insert(String::new(), names);
         let locals = self.locals(&root, &vars, std::mem::take(&mut top.locals));
         let provider = self.provider(&root, &top.provider, &vars, &locals);
         self.root_dir = root.clone();
@@ -1459,6 +1489,17 @@ impl Loader {
         self.modules(&root, "", &root_modules, &base, &mut resources, &mut chain);
         self.root_dir = root.clone();
         drop(base);
+        for r in &mut resources {
+            let names = self.sensitive.get(&r.module).cloned().unwrap_or_default();
+            let file = &self.files[r.file];
+            r.sensitive = r
+                .attrs
+                .iter()
+                .filter(|a| a.key != "secret_data")
+                .filter(|a| sensitive::is_sensitive(file.slice(&a.span), &names))
+                .map(|a| a.key.clone())
+                .collect();
+        }
         self.unknown_references(&resources);
         if !self.diags.is_empty() {
             return Err(Diagnostics(self.diags));
@@ -1493,6 +1534,7 @@ impl Loader {
             empty_blocks: std::mem::take(&mut self.empty_blocks),
             modules: std::mem::take(&mut self.modules),
             data: std::mem::take(&mut self.data),
+            sensitive_names: std::mem::take(&mut self.sensitive),
             vars,
             locals,
         };
@@ -1648,6 +1690,7 @@ impl Loader {
         let mut var = Variable {
             default: None,
             is_string: true,
+            sensitive: false,
             file: fi,
             span: head.clone(),
         };
@@ -1677,6 +1720,7 @@ impl Loader {
                     let text = file.slice(&expr_span(&a.value)).trim();
                     var.is_string = text == "string" || text == "any";
                 }
+                "sensitive" => var.sensitive = file.slice(&expr_span(&a.value)).trim() == "true",
                 k if VARIABLE_ARGS.contains(&k) => {}
                 other => self.diags.push(
                     Diagnostic::new(format!("unknown attribute `{other}` in variable `{name}`"))
@@ -2114,6 +2158,7 @@ impl Loader {
             attrs,
             timeouts,
             lifecycle,
+            sensitive: BTreeSet::new(),
         }
     }
 

@@ -141,8 +141,33 @@ impl Loader {
             };
             let vars =
                 self.module_variables(&file, &address, &here, &call.inputs, &top, parent, dir);
-            let locals = self.locals(&canon, &vars, mem::take(&mut top.locals));
             let mprefix = format!("{address}.");
+            // Sensitive inside: variables declared so or given a sensitive
+            // value, and the locals that use them.
+            let outer = self.sensitive.get(prefix).cloned().unwrap_or_default();
+            let mut names: super::sensitive::Names = top
+                .variables
+                .iter()
+                .filter(|(n, v)| {
+                    v.sensitive
+                        || call.inputs.iter().any(|a| {
+                            &a.key == *n
+                                && super::sensitive::is_sensitive(file.slice(&a.span), &outer)
+                        })
+                })
+                .map(|(n, _)| format!("var.{n}"))
+                .collect();
+            let texts: Vec<(String, String)> = top
+                .locals
+                .iter()
+                .map(|(fi, a)| (a.key.clone(), self.files[*fi].slice(&a.span).to_owned()))
+                .collect();
+            super::sensitive::add_locals(
+                &mut names,
+                texts.iter().map(|(k, t)| (k.as_str(), t.as_str())),
+            );
+            self.sensitive.insert(mprefix.clone(), names);
+            let locals = self.locals(&canon, &vars, mem::take(&mut top.locals));
             self.module_prefixes.insert(mprefix.clone());
             let base = module_context(&self.config_root, &canon, vars.clone(), locals.clone());
             let data = self.data_sources(&top.data, &base, &mprefix, &canon);
@@ -158,13 +183,23 @@ impl Loader {
             for r in &mut inner {
                 r.depends_on.extend(call.depends_on.iter().cloned());
             }
+            let none = super::sensitive::Names::new();
             let outputs = OutputScope {
                 prefix: &mprefix,
                 resources: &inner,
                 empty_blocks: &self.empty_blocks,
                 modules: &self.modules,
+                sensitive: self.sensitive.get(&mprefix).unwrap_or(&none),
             }
             .load(&self.files, &top.outputs, &mut self.diags);
+            // The caller sees the sensitive outputs as sensitive.
+            let caller = self.sensitive.entry(prefix.to_owned()).or_default();
+            caller.extend(
+                outputs
+                    .iter()
+                    .filter(|o| o.sensitive)
+                    .map(|o| format!("module.{name}.{}", o.name)),
+            );
             self.modules.insert(
                 mprefix,
                 ModuleScope {

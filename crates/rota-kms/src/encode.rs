@@ -158,13 +158,27 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Parses a form-encoded string (`a=1&b=2`) into decoded pairs, in order.
 /// A key without `=` gets the empty value; empty segments are skipped.
 pub fn parse_form(s: &str) -> Result<Vec<(String, String)>, DecodeError> {
-    let mut out = Vec::new();
-    for part in s.split('&') {
-        if part.is_empty() {
-            continue;
+    // One pass over the bytes (`&` and `=` are ASCII: every index below
+    // is a character boundary).
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(16);
+    let (mut start, mut eq) = (0, None);
+    for i in 0..=bytes.len() {
+        match bytes.get(i).copied().unwrap_or(b'&') {
+            b'=' if eq.is_none() => eq = Some(i),
+            b'&' => {
+                if i > start {
+                    let (k, v) = match eq {
+                        Some(e) => (&s[start..e], &s[e + 1..i]),
+                        None => (&s[start..i], ""),
+                    };
+                    out.push((form_decode(k)?, form_decode(v)?));
+                }
+                start = i + 1;
+                eq = None;
+            }
+            _ => {}
         }
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
-        out.push((form_decode(k)?, form_decode(v)?));
     }
     Ok(out)
 }
@@ -253,5 +267,13 @@ mod tests {
                 ("c".to_owned(), String::new())
             ]
         );
+        assert_eq!(
+            parse_form("&k=a=b&é=%C3%A9&").unwrap(),
+            vec![
+                ("k".to_owned(), "a=b".to_owned()),
+                ("é".to_owned(), "é".to_owned())
+            ]
+        );
+        assert!(parse_form("").unwrap().is_empty());
     }
 }

@@ -72,6 +72,39 @@ impl Dispatcher {
         result
     }
 
+    /// Answers one request as the JSON text of its answer with `RequestId`
+    /// (the HTTP server's path). GetSecretValue, the call applications
+    /// make most, is written from its typed answer without an intermediate
+    /// `Value`; every other action goes through [`Self::dispatch`].
+    pub async fn dispatch_json(
+        &self,
+        caller: &Caller,
+        version: &str,
+        action: &str,
+        params: &Params,
+        request_id: &str,
+    ) -> Result<Vec<u8>, ServiceError> {
+        if version == KMS_VERSION && action == "GetSecretValue" {
+            let _span =
+                tracing::debug_span!("kms.dispatch", api.product = "kms", kms.action = %action)
+                    .entered();
+            return match self.engine.get_secret_value_typed(caller, params) {
+                Ok(mut v) => {
+                    v.request_id = request_id.to_owned();
+                    serde_json::to_vec(&v)
+                        .map_err(|_| ServiceError::internal("an answer did not serialize"))
+                }
+                Err(e) => {
+                    tracing::debug!(kms.action = %action, code = e.code(), "action failed");
+                    Err(e)
+                }
+            };
+        }
+        let v = self.dispatch(caller, version, action, params).await?;
+        serde_json::to_vec(&with_request_id(v, request_id))
+            .map_err(|_| ServiceError::internal("an answer did not serialize"))
+    }
+
     async fn kms(&self, caller: &Caller, action: &str, p: &Params) -> Result<Value, ServiceError> {
         let e = &*self.engine;
         match action {
@@ -157,16 +190,18 @@ fn not_found(action: &str, product: &str) -> ServiceError {
 
 /// A fresh request id: random hex in the 8-4-4-4-12 layout, upper-case.
 pub fn new_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let b: [u8; 16] = rand::random();
-    let h = rota_kms::encode::hex_lower(&b).to_ascii_uppercase();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    // 8-4-4-4-12 hex digits: a dash before bytes 4, 6, 8 and 10.
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 /// Adds `RequestId` to a success object.

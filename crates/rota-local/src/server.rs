@@ -436,7 +436,11 @@ impl State {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         match result {
-            Ok(v) => {
+            Ok(Answer::Json(bytes)) => {
+                tracing::debug!(kms.action = %action, kms.request_id = %request_id, status = 200, "request");
+                respond_bytes(StatusCode::OK, &request_id, bytes, JSON)
+            }
+            Ok(Answer::Value(v)) => {
                 let v = with_request_id(v, &request_id);
                 tracing::debug!(kms.action = %action, kms.request_id = %request_id, status = 200, "request");
                 respond(
@@ -470,10 +474,10 @@ impl State {
     async fn process(
         &self,
         req: Request<Incoming>,
-        _request_id: &str,
+        request_id: &str,
         xml: &mut bool,
         action_out: &mut String,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<Answer, ServiceError> {
         let (parts, body) = req.into_parts();
         if (parts.method != Method::GET && parts.method != Method::POST) || parts.uri.path() != "/"
         {
@@ -530,15 +534,29 @@ impl State {
             _ => self.verify_v1(parts.method.as_str(), &params)?,
         };
         action_out.clone_from(&verified.action);
-        self.cloud
-            .dispatcher()
-            .dispatch(
-                &verified.caller,
-                &verified.version,
-                &verified.action,
-                &params,
-            )
-            .await
+        let dispatcher = self.cloud.dispatcher();
+        if *xml {
+            dispatcher
+                .dispatch(
+                    &verified.caller,
+                    &verified.version,
+                    &verified.action,
+                    &params,
+                )
+                .await
+                .map(Answer::Value)
+        } else {
+            dispatcher
+                .dispatch_json(
+                    &verified.caller,
+                    &verified.version,
+                    &verified.action,
+                    &params,
+                    request_id,
+                )
+                .await
+                .map(Answer::Json)
+        }
     }
 
     /// The request's timestamp (Unix seconds), if within the window.
@@ -810,6 +828,15 @@ async fn refuse_busy(mut stream: tokio::net::TcpStream, host_id: String) {
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(answer.as_bytes())).await;
 }
 
+/// A success answer: an object to write as JSON or XML, or JSON already
+/// written (with its `RequestId`).
+enum Answer {
+    Value(Value),
+    Json(Vec<u8>),
+}
+
+const JSON: &str = "application/json;charset=utf-8";
+
 fn respond(
     status: StatusCode,
     request_id: &str,
@@ -825,9 +852,18 @@ fn respond(
     } else {
         (
             serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
-            "application/json;charset=utf-8",
+            JSON,
         )
     };
+    respond_bytes(status, request_id, bytes, ct)
+}
+
+fn respond_bytes(
+    status: StatusCode,
+    request_id: &str,
+    bytes: Vec<u8>,
+    ct: &'static str,
+) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(bytes)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();

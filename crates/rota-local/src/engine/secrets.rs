@@ -502,6 +502,16 @@ impl Engine {
         caller: &Caller,
         p: &Params,
     ) -> Result<Value, ServiceError> {
+        Ok(to_json(&self.get_secret_value_typed(caller, p)?))
+    }
+
+    /// GetSecretValue's answer, typed: the server writes it as JSON
+    /// without building a `Value` first.
+    pub(crate) fn get_secret_value_typed(
+        &self,
+        caller: &Caller,
+        p: &Params,
+    ) -> Result<SecretValue, ServiceError> {
         let req = ReadRequest {
             name: p.req("SecretName")?,
             version_id: p.opt("VersionId"),
@@ -517,7 +527,7 @@ impl Engine {
                 },
             });
         }
-        Ok(to_json(&self.read_value(caller, &req)?))
+        self.read_value(caller, &req)
     }
 
     pub(crate) fn batch_get_secret_value(

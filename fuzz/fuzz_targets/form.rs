@@ -9,6 +9,9 @@ fuzz_target!(|data: &[u8]| {
     let encoded = rota_kms::encode::encode_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     assert_eq!(rota_kms::encode::parse_form(&encoded).expect("re-decode"), pairs);
     let params = rota_local::Params::new(pairs.clone());
+    // The server's one-buffer parser reads the same pairs.
+    let direct = rota_local::Params::from_forms(&[text]).expect("parses as parse_form does");
+    assert!(direct.pairs().eq(params.pairs()));
     for (name, _) in &pairs {
         let _ = params.bool(name);
         let _ = params.int(name);

@@ -116,11 +116,37 @@ pub struct DecodeError(&'static str);
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space,
 /// `%XX` a byte. The bytes must be UTF-8.
 pub fn form_decode(s: &str) -> Result<String, DecodeError> {
+    let mut out = String::new();
+    form_decode_into(&mut out, s, &mut Vec::new())?;
+    Ok(out)
+}
+
+/// Appends the decoding of `s` (see [`form_decode`]) to `out`; `scratch`
+/// is working space the caller may reuse between calls.
+///
+/// # Errors
+///
+/// As [`form_decode`]; `out` is then unchanged.
+pub fn form_decode_into(
+    out: &mut String,
+    s: &str,
+    scratch: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     if !s.bytes().any(|b| b == b'%' || b == b'+') {
-        return Ok(s.to_owned());
+        out.push_str(s);
+        return Ok(());
     }
+    scratch.clear();
+    decode_bytes(s, scratch)?;
+    out.push_str(
+        std::str::from_utf8(scratch).map_err(|_| DecodeError("the decoded bytes are not UTF-8"))?,
+    );
+    Ok(())
+}
+
+fn decode_bytes(s: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    out.reserve(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -143,7 +169,7 @@ pub fn form_decode(s: &str) -> Result<String, DecodeError> {
             }
         }
     }
-    String::from_utf8(out).map_err(|_| DecodeError("the decoded bytes are not UTF-8"))
+    Ok(())
 }
 
 fn hex_val(b: u8) -> Option<u8> {

@@ -7,8 +7,12 @@
 //! connections (a fresh nonce and signature each) and reads the answers.
 //!
 //! Phases, for both servers: concurrency 16 and 64 for `ROTA_BENCH_SECS`
-//! (default 10) — requests per second, p50, p99, worst, errors and server
-//! CPU per request; then 1,000 keep-alive connections for `ROTA_LOAD_SECS`
+//! (default 20) each, run as `ROTA_BENCH_ROUNDS` (default 5) rounds that
+//! alternate between the two servers, so that both see the same machine
+//! (a shared VM's steal time moves the absolute figures by a third from
+//! one minute to the next) — requests per second, p50, p99, worst, errors
+//! and server CPU per request over all rounds, and the median of the
+//! rounds' CPU ratios; then 1,000 keep-alive connections for `ROTA_LOAD_SECS`
 //! (default 60). Then, against each: 200 clients that stall inside their
 //! headers and 200 inside their bodies (the servers' header and body
 //! timeouts are 2 s here), a 1 MiB header section and a 200 MB
@@ -282,12 +286,33 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<
     Ok(status)
 }
 
+#[derive(Default)]
 struct Run {
     ok: u64,
     errors: u64,
     secs: f64,
     lat: Vec<u32>,
     cpu: f64,
+}
+
+impl Run {
+    fn cpu_per_request(&self) -> f64 {
+        if self.ok == 0 {
+            f64::NAN
+        } else {
+            self.cpu / self.ok as f64
+        }
+    }
+
+    /// Adds another run of the same server and concurrency (latencies
+    /// unsorted until the caller sorts them).
+    fn add(&mut self, other: Run) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.secs += other.secs;
+        self.cpu += other.cpu;
+        self.lat.extend(other.lat);
+    }
 }
 
 async fn load(server: &Server, connections: usize, secs: f64) -> Run {
@@ -490,7 +515,8 @@ fn env_secs(name: &str, default: f64) -> f64 {
 }
 
 fn drive() {
-    let secs = env_secs("ROTA_BENCH_SECS", 10.0);
+    let secs = env_secs("ROTA_BENCH_SECS", 20.0);
+    let rounds = env_secs("ROTA_BENCH_ROUNDS", 5.0).max(1.0) as usize;
     let soak = env_secs("ROTA_LOAD_SECS", 60.0);
     let rota = Server::start("rota", None);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -513,9 +539,10 @@ fn drive() {
     });
     let bare = Server::start("bare", Some(&body));
     println!(
-        "GetSecretValue over keep-alive HTTP/1.1, V1-signed; answer {} bytes; {} s per run, {} s at c=1000",
+        "GetSecretValue over keep-alive HTTP/1.1, V1-signed; answer {} bytes; {} s per server in {} alternating rounds, {} s at c=1000",
         body.len(),
         secs,
+        rounds,
         soak
     );
     for s in [&rota, &bare] {
@@ -523,10 +550,26 @@ fn drive() {
     }
     rt.block_on(async {
         for c in [16, 64] {
-            for s in [&rota, &bare] {
-                let r = load(s, c, secs).await;
-                report(s.name, c, &r);
+            let mut totals = [Run::default(), Run::default()];
+            let mut ratios = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let a = load(&rota, c, secs / rounds as f64).await;
+                let b = load(&bare, c, secs / rounds as f64).await;
+                ratios.push(a.cpu_per_request() / b.cpu_per_request());
+                totals[0].add(a);
+                totals[1].add(b);
             }
+            for (s, r) in [&rota, &bare].iter().zip(&mut totals) {
+                r.lat.sort_unstable();
+                report(s.name, c, r);
+            }
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "c={c}: server CPU per request, rota / bare: median {:.2}x over {rounds} paired rounds (from {:.2}x to {:.2}x)",
+                ratios[ratios.len() / 2],
+                ratios[0],
+                ratios[ratios.len() - 1]
+            );
         }
         for s in [&rota, &bare] {
             let r = load(s, 1000, soak).await;

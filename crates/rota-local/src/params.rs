@@ -9,50 +9,117 @@ use std::fmt;
 
 use crate::errors::ServiceError;
 
-/// The merged query and form-body parameters of one request.
+/// The merged query and form-body parameters of one request: every name
+/// and value in one buffer (a request's parameters cost two allocations,
+/// not two per parameter).
 #[derive(Clone, Default)]
 pub struct Params {
-    pairs: Vec<(String, String)>,
+    buf: String,
+    /// Name and value of each pair, as ranges of `buf`, in arrival order.
+    spans: Vec<(Span, Span)>,
 }
+
+/// `start..end` of `Params::buf`.
+type Span = (usize, usize);
 
 impl fmt::Debug for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.pairs.iter().map(|(k, _)| k))
+            .entries(self.pairs().map(|(k, _)| k))
             .finish()
     }
 }
 
 impl FromIterator<(String, String)> for Params {
     fn from_iter<T: IntoIterator<Item = (String, String)>>(iter: T) -> Self {
-        Self {
-            pairs: iter.into_iter().collect(),
+        let mut p = Self::default();
+        for (k, v) in iter {
+            p.push(k, v);
         }
+        p
     }
 }
 
 impl Params {
     /// Parameters from pairs; for a repeated name the first wins.
     pub fn new(pairs: Vec<(String, String)>) -> Self {
-        Self { pairs }
+        pairs.into_iter().collect()
+    }
+
+    /// The parameters of form-encoded texts (a query string, then a form
+    /// body), decoded.
+    ///
+    /// # Errors
+    ///
+    /// A text that is not valid percent-encoded UTF-8: its index in
+    /// `texts`, and why.
+    pub fn from_forms(texts: &[&str]) -> Result<Self, (usize, rota_kms::encode::DecodeError)> {
+        let mut p = Self {
+            buf: String::with_capacity(texts.iter().map(|t| t.len()).sum()),
+            spans: Vec::with_capacity(16),
+        };
+        let mut scratch = Vec::new();
+        for (n, text) in texts.iter().enumerate() {
+            let bytes = text.as_bytes();
+            let (mut start, mut eq) = (0, None);
+            // `&` and `=` are ASCII: every index is a character boundary.
+            for i in 0..=bytes.len() {
+                match bytes.get(i).copied().unwrap_or(b'&') {
+                    b'=' if eq.is_none() => eq = Some(i),
+                    b'&' => {
+                        if i > start {
+                            let (k, v) = match eq {
+                                Some(e) => (&text[start..e], &text[e + 1..i]),
+                                None => (&text[start..i], ""),
+                            };
+                            let key = p.decode(k, &mut scratch).map_err(|e| (n, e))?;
+                            let value = p.decode(v, &mut scratch).map_err(|e| (n, e))?;
+                            p.spans.push((key, value));
+                        }
+                        start = i + 1;
+                        eq = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    /// Appends the form-decoding of `s` to the buffer; returns its range.
+    fn decode(
+        &mut self,
+        s: &str,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Span, rota_kms::encode::DecodeError> {
+        let start = self.buf.len();
+        rota_kms::encode::form_decode_into(&mut self.buf, s, scratch)?;
+        Ok((start, self.buf.len()))
     }
 
     /// Adds a pair.
-    pub fn push(&mut self, name: impl Into<String>, value: impl Into<String>) {
-        self.pairs.push((name.into(), value.into()));
+    pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let k = self.buf.len();
+        self.buf.push_str(name.as_ref());
+        let v = self.buf.len();
+        self.buf.push_str(value.as_ref());
+        self.spans.push(((k, v), (v, self.buf.len())));
+    }
+
+    fn text(&self, (a, b): Span) -> &str {
+        self.buf.get(a..b).unwrap_or_default()
     }
 
     /// Every pair, in arrival order.
-    pub fn pairs(&self) -> &[(String, String)] {
-        &self.pairs
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.spans
+            .iter()
+            .map(|&(k, v)| (self.text(k), self.text(v)))
     }
 
     /// The raw value of `name`, if present (possibly empty).
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 
     /// The value of `name` if present and not empty.
@@ -108,12 +175,11 @@ impl Params {
     /// A repeat list `Name.1`, `Name.2`, … in index order (gaps allowed).
     pub fn list(&self, prefix: &str) -> Vec<String> {
         let mut items: Vec<(u32, &str)> = self
-            .pairs
-            .iter()
+            .pairs()
             .filter_map(|(k, v)| {
                 let rest = k.strip_prefix(prefix)?.strip_prefix('.')?;
                 let n: u32 = rest.parse().ok()?;
-                Some((n, v.as_str()))
+                Some((n, v))
             })
             .collect();
         items.sort_by_key(|(n, _)| *n);
@@ -125,8 +191,7 @@ impl Params {
     /// values of `fields` (absent fields are `None`).
     pub fn object_list(&self, prefix: &str, fields: &[&str]) -> Vec<Vec<Option<String>>> {
         let mut indexes: Vec<u32> = self
-            .pairs
-            .iter()
+            .pairs()
             .filter_map(|(k, _)| {
                 let rest = k.strip_prefix(prefix)?.strip_prefix('.')?;
                 let (n, field) = rest.split_once('.')?;
@@ -216,6 +281,24 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn forms_are_read_into_one_buffer_as_parse_form_reads_them() {
+        let query = "Action=GetSecretValue&SecretName=app%2Fdb&&Flag&Sig=a%2Bb%3D";
+        let body = "Note=caf%C3%A9+au+lait&SecretName=second";
+        let p = Params::from_forms(&[query, body]).unwrap();
+        let mut expected = rota_kms::encode::parse_form(query).unwrap();
+        expected.extend(rota_kms::encode::parse_form(body).unwrap());
+        assert!(
+            p.pairs()
+                .eq(expected.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        );
+        assert_eq!(p.raw("SecretName"), Some("app/db"), "the first wins");
+        assert_eq!(p.raw("Flag"), Some(""));
+        assert_eq!(p.opt("Note"), Some("café au lait"));
+        assert_eq!(Params::from_forms(&["a=1", "b=%zz"]).unwrap_err().0, 1);
+        assert_eq!(Params::from_forms(&["a=%FF"]).unwrap_err().0, 0);
     }
 
     #[test]

@@ -492,34 +492,29 @@ impl State {
             });
         }
         let body = read_body(body, self.max_body, self.body_timeout, &self.stats).await?;
-        let query = parse_form(parts.uri.query().unwrap_or_default())
-            .map_err(|e| ServiceError::invalid("query", e.to_string()))?;
+        let query = parts.uri.query().unwrap_or_default();
         let is_form = header(&parts.headers, "content-type").is_none_or(|ct| {
             ct.to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
         });
-        let body_params = if is_form && !body.is_empty() {
-            let text = std::str::from_utf8(&body)
-                .map_err(|_| ServiceError::invalid("body", "a form body must be UTF-8"))?;
-            parse_form(text).map_err(|e| ServiceError::invalid("body", e.to_string()))?
+        let body_text = if is_form && !body.is_empty() {
+            std::str::from_utf8(&body)
+                .map_err(|_| ServiceError::invalid("body", "a form body must be UTF-8"))?
         } else {
-            Vec::new()
+            ""
         };
+        let params = Params::from_forms(&[query, body_text]).map_err(|(n, e)| {
+            ServiceError::invalid(if n == 0 { "query" } else { "body" }, e.to_string())
+        })?;
         let authorization =
             header(&parts.headers, "authorization").filter(|a| a.trim_start().starts_with("ACS3-"));
         // V3 signs the query apart from the body; V1 signs them merged, so
-        // only V3 keeps a copy of the query.
-        let (params, v3_query) = match authorization {
+        // only V3 reads the query's own pairs.
+        let v3_query = match authorization {
             Some(_) => {
-                let mut all = query.clone();
-                all.extend(body_params);
-                (Params::new(all), Some(query))
+                Some(parse_form(query).map_err(|e| ServiceError::invalid("query", e.to_string()))?)
             }
-            None => {
-                let mut all = query;
-                all.extend(body_params);
-                (Params::new(all), None)
-            }
+            None => None,
         };
         *xml = params
             .opt("Format")
@@ -624,27 +619,19 @@ impl State {
         }
         let (secret, caller) = self.key(ak)?;
         let request_time = self.check_time(timestamp)?;
-        sign::v1_verify(
-            method,
-            params.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            secret.expose_secret(),
-            signature,
-        )
-        .map_err(|_| ServiceError::SignatureDoesNotMatch {
-            // The string to sign as the server built it, with secret values
-            // (SecretData) shown as *** — an error never carries a value.
-            string_to_sign: sign::v1_string_to_sign(
-                method,
-                params.pairs().iter().map(|(k, v)| {
-                    let shown = if SECRET_PARAMS.contains(&k.as_str()) {
-                        "***"
-                    } else {
-                        v.as_str()
-                    };
-                    (k.as_str(), shown)
-                }),
-            ),
-        })?;
+        sign::v1_verify(method, params.pairs(), secret.expose_secret(), signature).map_err(
+            |_| ServiceError::SignatureDoesNotMatch {
+                // The string to sign as the server built it, with secret values
+                // (SecretData) shown as *** — an error never carries a value.
+                string_to_sign: sign::v1_string_to_sign(
+                    method,
+                    params.pairs().map(|(k, v)| {
+                        let shown = if SECRET_PARAMS.contains(&k) { "***" } else { v };
+                        (k, shown)
+                    }),
+                ),
+            },
+        )?;
         self.record_nonce(ak, nonce, request_time, timestamp)?;
         Ok(Verified {
             caller,

@@ -40,6 +40,11 @@ pub enum EngineError {
     #[error("{0} is not in the configuration")]
     UnknownAddress(String),
 
+    /// `rota import` cannot print the block of this address (an instance,
+    /// a module's resource): the message says what to write instead.
+    #[error("rota import cannot print the block of {0}")]
+    NotImportable(String),
+
     /// A resource did not finish within its timeout.
     #[error("{operation} of {address} did not finish within {seconds} s")]
     Timeout {

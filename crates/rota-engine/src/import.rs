@@ -35,8 +35,8 @@ fn quote(s: &str) -> String {
 /// Splits `alicloud_kms_secret.<name>`, checking the type and the name.
 pub fn parse_address(address: &str) -> Result<String, EngineError> {
     if address.starts_with("module.") {
-        return Err(EngineError::UnknownAddress(format!(
-            "{address:?} is in a module, whose blocks rota import cannot print: add the resource block to the module and write an import block {{ to = {address}, id = \"SECRET\" }} in the root configuration"
+        return Err(EngineError::NotImportable(format!(
+            "{address}, which is in a module: add the resource block to the module and write an import block {{ to = {address}, id = \"SECRET\" }} in the root configuration"
         )));
     }
     if let Some(n) = address
@@ -44,8 +44,8 @@ pub fn parse_address(address: &str) -> Result<String, EngineError> {
         .and_then(|r| r.strip_prefix('.'))
         && crate::config::InstanceKey::split(n).is_some()
     {
-        return Err(EngineError::UnknownAddress(format!(
-            "{address:?} is an instance of a block with for_each or count, which rota import cannot print: put the key in the block's for_each (or raise its count) and write an import block {{ to = {address}, id = \"SECRET\" }}"
+        return Err(EngineError::NotImportable(format!(
+            "{address}, an instance of a block with for_each or count: put the key in the block's for_each (or raise its count) and write an import block {{ to = {address}, id = \"SECRET\" }}"
         )));
     }
     let name = address
@@ -174,5 +174,16 @@ mod tests {
         assert!(parse_address("alicloud_kms_secret.db").is_ok());
         assert!(parse_address("aws_secret.db").is_err());
         assert!(parse_address("alicloud_kms_secret.").is_err());
+        for a in [
+            "module.db.alicloud_kms_secret.this",
+            "alicloud_kms_secret.app[\"web\"]",
+        ] {
+            let e = parse_address(a).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("rota import cannot print the block of {a}"))
+                    && e.contains(&format!("import block {{ to = {a}, id = \"SECRET\" }}")),
+                "{e}"
+            );
+        }
     }
 }

@@ -1131,7 +1131,7 @@ output "db_versions" {
 }
 
 output "keys_enabled" {
-  value = length(data.alicloud_kms_keys.enabled.keys) == length(data.alicloud_kms_keys.enabled.ids)
+  value = length(data.alicloud_kms_keys.enabled.ids) > 0 && data.alicloud_kms_keys.enabled.keys.0.status == "Enabled"
 }
 
 output "db_first_value" {

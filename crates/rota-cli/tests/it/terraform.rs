@@ -844,6 +844,10 @@ output "app_names" {
   value = module.apps.names
 }
 
+output "existing_apps" {
+  value = module.apps.existing
+}
+
 rotation "db" {
   secrets  = ["module.db.alicloud_kms_secret.this"]
   schedule = "@daily"
@@ -912,6 +916,14 @@ module "shared" {
 output "names" {
   value = concat([for s in alicloud_kms_secret.app : s.secret_name], [module.shared.name])
 }
+
+data "alicloud_kms_secrets" "existing" {
+  name_regex = "^apps/"
+}
+
+output "existing" {
+  value = data.alicloud_kms_secrets.existing.names
+}
 "#,
     )
     .unwrap();
@@ -939,6 +951,11 @@ fn local_modules_plan_apply_rotate_move_and_destroy() {
         "{text}"
     );
     assert!(text.contains("db_arn = \"acs:kms:cn-hangzhou:"), "{text}");
+    // A module's data source, read after the apply for the outputs.
+    assert!(
+        text.contains(r#"existing_apps = ["apps/api","apps/shared","apps/web"]"#),
+        "{text}"
+    );
     let o = run_in(d, &["secret", "describe", "prod/db", "-o", "json"]);
     assert!(
         stdout(&o).contains("module.db.alicloud_kms_secret.this"),

@@ -184,29 +184,49 @@ fn hex_val(b: u8) -> Option<u8> {
 /// Parses a form-encoded string (`a=1&b=2`) into decoded pairs, in order.
 /// A key without `=` gets the empty value; empty segments are skipped.
 pub fn parse_form(s: &str) -> Result<Vec<(String, String)>, DecodeError> {
-    // One pass over the bytes (`&` and `=` are ASCII: every index below
-    // is a character boundary).
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(16);
-    let (mut start, mut eq) = (0, None);
-    for i in 0..=bytes.len() {
-        match bytes.get(i).copied().unwrap_or(b'&') {
-            b'=' if eq.is_none() => eq = Some(i),
-            b'&' => {
-                if i > start {
-                    let (k, v) = match eq {
-                        Some(e) => (&s[start..e], &s[e + 1..i]),
-                        None => (&s[start..i], ""),
-                    };
-                    out.push((form_decode(k)?, form_decode(v)?));
-                }
-                start = i + 1;
-                eq = None;
+    form_parts(s)
+        .map(|(k, v)| Ok((form_decode(k)?, form_decode(v)?)))
+        .collect()
+}
+
+/// The name and value of each `name=value` part of a form or query
+/// string, still encoded: empty parts are skipped, a part without `=` has
+/// an empty value, the first `=` splits.
+pub fn form_parts(s: &str) -> FormParts<'_> {
+    FormParts { rest: s }
+}
+
+/// The iterator of [`form_parts`] (byte searches: `&` and `=` are ASCII,
+/// so every split is at a character boundary).
+#[derive(Debug, Clone)]
+pub struct FormParts<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for FormParts<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
             }
-            _ => {}
+            let end = self
+                .rest
+                .bytes()
+                .position(|b| b == b'&')
+                .unwrap_or(self.rest.len());
+            let part = &self.rest[..end];
+            self.rest = self.rest.get(end + 1..).unwrap_or_default();
+            if part.is_empty() {
+                continue;
+            }
+            return Some(match part.bytes().position(|b| b == b'=') {
+                Some(e) => (&part[..e], &part[e + 1..]),
+                None => (part, ""),
+            });
         }
     }
-    Ok(out)
 }
 
 /// Encodes pairs as a form body or query string, using the signer's encoder

@@ -60,27 +60,10 @@ impl Params {
         };
         let mut scratch = Vec::new();
         for (n, text) in texts.iter().enumerate() {
-            let bytes = text.as_bytes();
-            let (mut start, mut eq) = (0, None);
-            // `&` and `=` are ASCII: every index is a character boundary.
-            for i in 0..=bytes.len() {
-                match bytes.get(i).copied().unwrap_or(b'&') {
-                    b'=' if eq.is_none() => eq = Some(i),
-                    b'&' => {
-                        if i > start {
-                            let (k, v) = match eq {
-                                Some(e) => (&text[start..e], &text[e + 1..i]),
-                                None => (&text[start..i], ""),
-                            };
-                            let key = p.decode(k, &mut scratch).map_err(|e| (n, e))?;
-                            let value = p.decode(v, &mut scratch).map_err(|e| (n, e))?;
-                            p.spans.push((key, value));
-                        }
-                        start = i + 1;
-                        eq = None;
-                    }
-                    _ => {}
-                }
+            for (k, v) in rota_kms::encode::form_parts(text) {
+                let key = p.decode(k, &mut scratch).map_err(|e| (n, e))?;
+                let value = p.decode(v, &mut scratch).map_err(|e| (n, e))?;
+                p.spans.push((key, value));
             }
         }
         Ok(p)

@@ -132,14 +132,7 @@ impl<'a> BlockDecoder<'a> {
     ) -> bool {
         let here = self.head_location();
         if let Some(first) = seen.get(name) {
-            let d = self.with_address(
-                Diagnostic::new(format!(
-                    "{} is declared twice (first at {})",
-                    self.what,
-                    first.place()
-                ))
-                .at(here),
-            );
+            let d = self.with_address(Diagnostic::declared_twice(&self.what, first, here));
             self.diags.push(d);
             return false;
         }

@@ -177,12 +177,7 @@ impl Loader {
             let address = format!("{prefix}data.{ty}.{name}");
             if let Some(first) = out.iter().find(|d| d.address == address) {
                 self.diags.push(
-                    Diagnostic::new(format!(
-                        "{address} is declared twice (first at {})",
-                        first.location.place()
-                    ))
-                    .at(here)
-                    .address(&address),
+                    Diagnostic::declared_twice(&address, &first.location, here).address(&address),
                 );
                 continue;
             }

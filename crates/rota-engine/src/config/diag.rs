@@ -172,6 +172,15 @@ impl Diagnostic {
         }
     }
 
+    /// `WHAT is declared twice (first at FILE:LINE:COL)`, at `here`.
+    pub fn declared_twice(what: &str, first: &Location, here: Location) -> Self {
+        Self::new(format!(
+            "{what} is declared twice (first at {})",
+            first.place()
+        ))
+        .at(here)
+    }
+
     /// Sets the location.
     pub fn at(mut self, location: Location) -> Self {
         self.location = Some(location);

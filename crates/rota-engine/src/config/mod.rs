@@ -278,13 +278,11 @@ impl OutputScope<'_> {
                 }
             };
             if let Some(first) = out.iter().find(|o| o.name == name) {
-                diags.push(
-                    Diagnostic::new(format!(
-                        "output {name:?} is declared twice (first at {})",
-                        first.location.place()
-                    ))
-                    .at(Location::of(file, &head, true)),
-                );
+                diags.push(Diagnostic::declared_twice(
+                    &format!("output {name:?}"),
+                    &first.location,
+                    Location::of(file, &head, true),
+                ));
                 continue;
             }
             let mut value = None;
@@ -1288,39 +1286,27 @@ fn local_name<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
     }
 }
 
-/// Module names referred to in source text (`module.<name>.…`).
+/// Module names referred to in source text (`module.<name>.…`; not
+/// `path.module`).
 fn referenced_modules(text: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let pat = "module.";
-    let mut rest = text;
-    while let Some(i) = rest.find(pat) {
-        let before_ok = rest[..i]
-            .chars()
-            .last()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '.'));
-        let tail = &rest[i + pat.len()..];
-        let name: String = tail
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
-            .collect();
-        if before_ok && !name.is_empty() {
-            out.insert(name);
-        }
-        rest = tail;
-    }
-    out
+    labels_after(text, "module.", &['"', '.'])
 }
 
 /// Resource names referred to in source text (`alicloud_kms_secret.<name>`).
 fn referenced_names(text: &str) -> BTreeSet<String> {
+    labels_after(text, "alicloud_kms_secret.", &['"'])
+}
+
+/// The labels that follow `pat` in `text` where `pat` starts a name (not
+/// after a letter, digit, `_` or one of `not_after`).
+fn labels_after(text: &str, pat: &str, not_after: &[char]) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    let pat = "alicloud_kms_secret.";
     let mut rest = text;
     while let Some(i) = rest.find(pat) {
         let before_ok = rest[..i]
             .chars()
             .last()
-            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"'));
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || not_after.contains(&c)));
         let tail = &rest[i + pat.len()..];
         let name: String = tail
             .chars()
@@ -1460,21 +1446,7 @@ impl Loader {
         }
         let mut top = self.sort_blocks(&bodies);
         let vars = self.variable_values(&root, &top.variables, options);
-        let mut names: sensitive::Names = top
-            .variables
-            .iter()
-            .filter(|(_, v)| v.sensitive)
-            .map(|(n, _)| format!("var.{n}"))
-            .collect();
-        let texts: Vec<(String, String)> = top
-            .locals
-            .iter()
-            .map(|(fi, a)| (a.key.clone(), self.files[*fi].slice(&a.span).to_owned()))
-            .collect();
-        sensitive::add_locals(
-            &mut names,
-            texts.iter().map(|(k, t)| (k.as_str(), t.as_str())),
-        );
+        let names = self.scope_sensitivity(&top, |_, v| v.sensitive);
         self.sensitive.insert(String::new(), names);
         let locals = self.locals(&root, &vars, std::mem::take(&mut top.locals));
         let provider = self.provider(&root, &top.provider, &vars, &locals);
@@ -1553,6 +1525,29 @@ impl Loader {
             return Err(Diagnostics(diags));
         }
         Ok(config)
+    }
+
+    /// The sensitive names of a scope whose blocks are `top`: the
+    /// variables `sensitive_var` says are, and the locals that use them
+    /// (see [`sensitive`]).
+    fn scope_sensitivity(
+        &self,
+        top: &TopLevel,
+        sensitive_var: impl Fn(&str, &Variable) -> bool,
+    ) -> sensitive::Names {
+        let mut names: sensitive::Names = top
+            .variables
+            .iter()
+            .filter(|(n, v)| sensitive_var(n, v))
+            .map(|(n, _)| format!("var.{n}"))
+            .collect();
+        sensitive::add_locals(
+            &mut names,
+            top.locals
+                .iter()
+                .map(|(fi, a)| (a.key.as_str(), self.files[*fi].slice(&a.span))),
+        );
+        names
     }
 
     /// Parses every file; a file that is not valid HCL is reported at the
@@ -1745,13 +1740,11 @@ impl Loader {
         }
         if let Some(first) = variables.get(name) {
             let first = Location::of(&self.files[first.file], &first.span, true);
-            self.diags.push(
-                Diagnostic::new(format!(
-                    "variable `{name}` is declared twice (first at {})",
-                    first.place()
-                ))
-                .at(Location::of(file, &head, true)),
-            );
+            self.diags.push(Diagnostic::declared_twice(
+                &format!("variable `{name}`"),
+                &first,
+                Location::of(file, &head, true),
+            ));
             return;
         }
         variables.insert(name.to_owned(), var);
@@ -1874,14 +1867,8 @@ impl Loader {
             let head = block.ident.span().unwrap_or(0..0);
             let here = Location::of(&file, &head, true);
             if let Some(first) = seen.get(&name) {
-                self.diags.push(
-                    Diagnostic::new(format!(
-                        "{address} is declared twice (first at {})",
-                        first.place()
-                    ))
-                    .at(here)
-                    .address(&address),
-                );
+                self.diags
+                    .push(Diagnostic::declared_twice(&address, first, here).address(&address));
                 continue;
             }
             seen.insert(name.clone(), here);

@@ -88,14 +88,8 @@ impl Loader {
             };
             let address = format!("{prefix}module.{name}");
             if let Some(first) = seen.get(&name) {
-                self.diags.push(
-                    Diagnostic::new(format!(
-                        "{address} is declared twice (first at {})",
-                        first.place()
-                    ))
-                    .at(here)
-                    .address(&address),
-                );
+                self.diags
+                    .push(Diagnostic::declared_twice(&address, first, here).address(&address));
                 continue;
             }
             seen.insert(name.clone(), here.clone());
@@ -145,27 +139,12 @@ impl Loader {
             // Sensitive inside: variables declared so or given a sensitive
             // value, and the locals that use them.
             let outer = self.sensitive.get(prefix).cloned().unwrap_or_default();
-            let mut names: super::sensitive::Names = top
-                .variables
-                .iter()
-                .filter(|(n, v)| {
-                    v.sensitive
-                        || call.inputs.iter().any(|a| {
-                            &a.key == *n
-                                && super::sensitive::is_sensitive(file.slice(&a.span), &outer)
-                        })
-                })
-                .map(|(n, _)| format!("var.{n}"))
-                .collect();
-            let texts: Vec<(String, String)> = top
-                .locals
-                .iter()
-                .map(|(fi, a)| (a.key.clone(), self.files[*fi].slice(&a.span).to_owned()))
-                .collect();
-            super::sensitive::add_locals(
-                &mut names,
-                texts.iter().map(|(k, t)| (k.as_str(), t.as_str())),
-            );
+            let names = self.scope_sensitivity(&top, |n, v| {
+                v.sensitive
+                    || call.inputs.iter().any(|a| {
+                        a.key == n && super::sensitive::is_sensitive(file.slice(&a.span), &outer)
+                    })
+            });
             self.sensitive.insert(mprefix.clone(), names);
             let locals = self.locals(&canon, &vars, mem::take(&mut top.locals));
             self.module_prefixes.insert(mprefix.clone());

@@ -848,6 +848,10 @@ output "existing_apps" {
   value = module.apps.existing
 }
 
+output "apps_own_dir" {
+  value = module.apps.own_dir
+}
+
 rotation "db" {
   secrets  = ["module.db.alicloud_kms_secret.this"]
   schedule = "@daily"
@@ -921,6 +925,14 @@ data "alicloud_kms_secrets" "existing" {
   name_regex = "^apps/"
 }
 
+locals {
+  own_dir = path.module != path.root
+}
+
+output "own_dir" {
+  value = local.own_dir
+}
+
 output "existing" {
   value = data.alicloud_kms_secrets.existing.names
 }
@@ -956,6 +968,8 @@ fn local_modules_plan_apply_rotate_move_and_destroy() {
         text.contains(r#"existing_apps = ["apps/api","apps/shared","apps/web"]"#),
         "{text}"
     );
+    // A module's path.module is its own directory, path.root the root's.
+    assert!(text.contains("apps_own_dir = true"), "{text}");
     let o = run_in(d, &["secret", "describe", "prod/db", "-o", "json"]);
     assert!(
         stdout(&o).contains("module.db.alicloud_kms_secret.this"),

@@ -1440,6 +1440,7 @@ impl Loader {
     /// locals, the provider, the resources (in dependency order), then the
     /// rotation, workflow and plugins blocks.
     fn finish(mut self, root: PathBuf, options: &LoadOptions) -> Result<Config, Diagnostics> {
+        self.config_root = root.clone();
         let bodies = self.parse_files();
         if !self.diags.is_empty() {
             return Err(Diagnostics(self.diags));
@@ -1456,7 +1457,6 @@ impl Loader {
         self.data.extend(root_data);
         let mut resources = self.resources(&top.resources, &base, "");
         let root_modules = std::mem::take(&mut top.modules);
-        self.config_root = root.clone();
         let mut chain: Vec<PathBuf> = root.canonicalize().into_iter().collect();
         self.modules(&root, "", &root_modules, &base, &mut resources, &mut chain);
         self.root_dir = root.clone();
@@ -1813,15 +1813,22 @@ impl Loader {
     /// Evaluates the locals, round after round, until nothing more
     /// resolves (a local may refer to another); what never resolves is
     /// reported.
-    fn locals(&mut self, root: &Path, vars: &Value, mut pending: Vec<(usize, RawAttr)>) -> Value {
+    /// `dir` is the module's directory (`path.module`, and where `file()`
+    /// reads).
+    fn locals(&mut self, dir: &Path, vars: &Value, mut pending: Vec<(usize, RawAttr)>) -> Value {
         let mut locals = hcl::Map::new();
         loop {
             let before = pending.len();
             let mut still = Vec::new();
             let mut errors = Vec::new();
             for (fi, a) in pending {
-                let ctx = base_context(root, vars.clone(), Value::Object(locals.clone()));
-                match funcs::with_base_dir(root, || funcs::evaluate(&a.expr, &ctx)) {
+                let ctx = module_context(
+                    &self.config_root,
+                    dir,
+                    vars.clone(),
+                    Value::Object(locals.clone()),
+                );
+                match funcs::with_base_dir(dir, || funcs::evaluate(&a.expr, &ctx)) {
                     Ok(v) => {
                         locals.insert(a.key.clone(), v);
                     }

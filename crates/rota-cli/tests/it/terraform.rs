@@ -1253,6 +1253,14 @@ fn data_source_mistakes_are_named_before_any_call() {
         "data \"alicloud_kms_secrets\" \"x\" {}\nlocals {\n  first = data.alicloud_kms_secrets.x.ids[0]\n}\n",
     );
     validate_fails_with(d, "local `first`: no data source can be read here");
+    // A rotated secret's name must be known before any call.
+    with(
+        "data \"alicloud_kms_secrets\" \"x\" {}\nresource \"alicloud_kms_secret\" \"n\" {\n  secret_name = \"copy/${data.alicloud_kms_secrets.x.ids[0]}\"\n  secret_data = \"x\"\n  version_id  = \"v1\"\n}\nrotation \"r\" {\n  secrets  = [\"alicloud_kms_secret.n\"]\n  schedule = \"@daily\"\n}\n",
+    );
+    validate_fails_with(
+        d,
+        "rotation \"r\" selects alicloud_kms_secret.n, whose secret_name is known only once a plan has read what it refers to",
+    );
 }
 
 #[test]

@@ -402,6 +402,20 @@ impl RotationBlock {
                 selected.push((r.args.secret_name.clone(), Some(r)));
             }
         }
+        // The scheduler needs the name before any call.
+        selected.retain(|(_, r)| match r {
+            Some(r) if r.args.is_unknown("secret_name") => {
+                d.error_at_head(
+                    format!(
+                        "rotation {:?} selects {}, whose secret_name is known only once a plan has read what it refers to (a data source, or another secret's computed attribute)",
+                        self.name, r.address
+                    ),
+                    "a rotated secret's name must be known before any call: write it from variables, locals and literals",
+                );
+                false
+            }
+            _ => true,
+        });
         selected
     }
 

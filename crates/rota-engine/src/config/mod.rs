@@ -1286,6 +1286,19 @@ fn local_name<'a>(prefix: &str, name: &'a str) -> Option<&'a str> {
     }
 }
 
+/// What an expression of the module at `prefix` waits for, spelled from
+/// the root: the resources it names, and `module.x.` (everything in that
+/// module) for each module whose outputs it reads.
+fn dependencies(prefix: &str, text: &str) -> impl Iterator<Item = String> {
+    let resources = referenced_names(text)
+        .into_iter()
+        .map(move |n| qualify(prefix, &n));
+    let modules = referenced_modules(text)
+        .into_iter()
+        .map(move |m| format!("{prefix}module.{m}."));
+    resources.chain(modules)
+}
+
 /// Module names referred to in source text (`module.<name>.…`; not
 /// `path.module`).
 fn referenced_modules(text: &str) -> BTreeSet<String> {
@@ -2116,13 +2129,7 @@ impl Loader {
         let mut depends_on = BTreeSet::new();
         for a in block.body.attributes() {
             let raw = raw_attr(a);
-            let text = file.slice(&raw.span);
-            depends_on.extend(referenced_names(text).iter().map(|n| qualify(prefix, n)));
-            depends_on.extend(
-                referenced_modules(text)
-                    .iter()
-                    .map(|m| format!("{prefix}module.{m}.")),
-            );
+            depends_on.extend(dependencies(prefix, file.slice(&raw.span)));
             if self.is_argument(file, &address, &raw) {
                 attrs.push(raw);
             }

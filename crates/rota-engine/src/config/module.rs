@@ -20,7 +20,7 @@ use hcl::eval::Context;
 use super::diag::{Diagnostic, Location};
 use super::{
     Loader, OutputBlock, OutputScope, RawAttr, Resource, TopLevel, WORLD_FILE, eval_message, funcs,
-    module_context, qualify, raw_attr, referenced_modules, referenced_names, suggest,
+    module_context, raw_attr, referenced_modules, referenced_names, suggest,
 };
 use crate::resource;
 
@@ -251,13 +251,7 @@ impl Loader {
                 // Rota has one provider: the module uses it.
                 "providers" => {}
                 "depends_on" => {
-                    let text = file.slice(&raw.span);
-                    depends_on.extend(referenced_names(text).iter().map(|n| qualify(prefix, n)));
-                    depends_on.extend(
-                        referenced_modules(text)
-                            .iter()
-                            .map(|m| format!("{prefix}module.{m}.")),
-                    );
+                    depends_on.extend(super::dependencies(prefix, file.slice(&raw.span)));
                 }
                 _ => inputs.push(raw),
             }

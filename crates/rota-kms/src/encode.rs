@@ -97,6 +97,19 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// The first eight bytes of `s` as a big-endian number, zero-padded: if
+/// `prefix_key(a) < prefix_key(b)` then `a < b` in byte order, and if
+/// `a < b` then `prefix_key(a) <= prefix_key(b)` (a zero byte and the
+/// padding tie, so equal keys need the whole comparison).
+#[inline]
+pub fn prefix_key(s: &str) -> u64 {
+    let b = s.as_bytes();
+    let mut k = [0u8; 8];
+    let n = b.len().min(8);
+    k[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(k)
+}
+
 /// Lower-case hex of `bytes`.
 pub fn hex_lower(bytes: &[u8]) -> String {
     const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
@@ -112,6 +125,13 @@ pub fn hex_lower(bytes: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid form encoding: {0}")]
 pub struct DecodeError(&'static str);
+
+impl DecodeError {
+    /// A decoding error saying `why`.
+    pub fn new(why: &'static str) -> Self {
+        Self(why)
+    }
+}
 
 /// Decodes one `application/x-www-form-urlencoded` component: `+` is a space,
 /// `%XX` a byte. The bytes must be UTF-8.
@@ -132,7 +152,7 @@ pub fn form_decode_into(
     s: &str,
     scratch: &mut Vec<u8>,
 ) -> Result<(), DecodeError> {
-    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', s.as_bytes()).is_none() {
         out.push_str(s);
         return Ok(());
     }
@@ -148,27 +168,24 @@ fn decode_bytes(s: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
     let bytes = s.as_bytes();
     out.reserve(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|b| hex_val(*b));
-                let lo = bytes.get(i + 2).and_then(|b| hex_val(*b));
-                match (hi, lo) {
-                    (Some(h), Some(l)) => out.push(h << 4 | l),
-                    _ => return Err(DecodeError("a '%' is not followed by two hex digits")),
-                }
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
+    // Copy the runs between escapes whole (found with SIMD searches).
+    while let Some(at) = memchr::memchr2(b'%', b'+', &bytes[i..]) {
+        out.extend_from_slice(&bytes[i..i + at]);
+        i += at;
+        if bytes[i] == b'+' {
+            out.push(b' ');
+            i += 1;
+            continue;
         }
+        let hi = bytes.get(i + 1).and_then(|b| hex_val(*b));
+        let lo = bytes.get(i + 2).and_then(|b| hex_val(*b));
+        match (hi, lo) {
+            (Some(h), Some(l)) => out.push(h << 4 | l),
+            _ => return Err(DecodeError("a '%' is not followed by two hex digits")),
+        }
+        i += 3;
     }
+    out.extend_from_slice(&bytes[i..]);
     Ok(())
 }
 
@@ -211,17 +228,13 @@ impl<'a> Iterator for FormParts<'a> {
             if self.rest.is_empty() {
                 return None;
             }
-            let end = self
-                .rest
-                .bytes()
-                .position(|b| b == b'&')
-                .unwrap_or(self.rest.len());
+            let end = memchr::memchr(b'&', self.rest.as_bytes()).unwrap_or(self.rest.len());
             let part = &self.rest[..end];
             self.rest = self.rest.get(end + 1..).unwrap_or_default();
             if part.is_empty() {
                 continue;
             }
-            return Some(match part.bytes().position(|b| b == b'=') {
+            return Some(match memchr::memchr(b'=', part.as_bytes()) {
                 Some(e) => (&part[..e], &part[e + 1..]),
                 None => (part, ""),
             });
@@ -247,6 +260,39 @@ pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefix_keys_order_as_the_bytes_do() {
+        let words = [
+            "",
+            "\0",
+            "\0\0",
+            "a",
+            "a\0",
+            "a\0b",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgg",
+            "Signature",
+            "SignatureNonce",
+            "SignatureMethod",
+            "é",
+            "z",
+        ];
+        for a in words {
+            for b in words {
+                let (ka, kb) = (prefix_key(a), prefix_key(b));
+                if ka < kb {
+                    assert!(a.as_bytes() < b.as_bytes(), "{a:?} {b:?}");
+                }
+                if a.as_bytes() < b.as_bytes() {
+                    assert!(ka <= kb, "{a:?} {b:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn encodes_like_the_sdk() {

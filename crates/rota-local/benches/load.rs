@@ -36,7 +36,38 @@ use tokio::net::TcpStream;
 // The allocator the rota binary runs with, so the server child measures
 // what `rota local serve` does (the bare server runs on it too).
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: Counting = Counting(mimalloc::MiMalloc);
+
+/// mimalloc, counting allocations (one relaxed add each) so that the
+/// in-process phase can print how many a request costs.
+struct Counting(mimalloc::MiMalloc);
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is passed unchanged to mimalloc's own `GlobalAlloc`.
+// (A bench's allocator wrapper: a global allocator is unsafe by nature.)
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is mimalloc's.
+        unsafe { self.0.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: as above.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { self.0.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { self.0.realloc(ptr, layout, new) }
+    }
+}
 
 const KEY_ID: &str = "LTAIloadbenchkey0001";
 const KEY_SECRET: &str = "load-bench-secret";
@@ -46,6 +77,10 @@ fn main() {
     match std::env::var("ROTA_LOAD_SERVE").as_deref() {
         Ok("rota") => serve_rota(),
         Ok("bare") => serve_bare(),
+        _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("parts") => parts(),
+        _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("in-process") => {
+            println!("{}", in_process(50_000));
+        }
         _ => drive(),
     }
 }
@@ -67,25 +102,32 @@ fn announce_and_wait(port: u16) {
     let _ = std::io::stdin().lock().read_line(&mut line);
 }
 
+/// The local cloud both the served and the in-process measurements use:
+/// the bench's key and one secret.
+async fn bench_cloud(dir: &std::path::Path) -> rota_local::LocalCloud {
+    let cloud = rota_local::LocalCloud::options(dir)
+        .root_key(KEY_ID, KEY_SECRET)
+        .automatic_rotation(false)
+        .open()
+        .await
+        .expect("local cloud");
+    let kms = rota_kms::KmsClient::new(Arc::new(cloud.clone()));
+    kms.send(&rota_kms::kms::CreateSecret {
+        secret_name: SECRET.into(),
+        secret_data: SecretString::new("load-bench-value-0123456789"),
+        version_id: "v1".into(),
+        ..Default::default()
+    })
+    .await
+    .expect("secret");
+    cloud
+}
+
 fn serve_rota() {
     let rt = child_runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     rt.block_on(async {
-        let cloud = rota_local::LocalCloud::options(dir.path())
-            .root_key(KEY_ID, KEY_SECRET)
-            .automatic_rotation(false)
-            .open()
-            .await
-            .expect("local cloud");
-        let kms = rota_kms::KmsClient::new(Arc::new(cloud.clone()));
-        kms.send(&rota_kms::kms::CreateSecret {
-            secret_name: SECRET.into(),
-            secret_data: SecretString::new("load-bench-value-0123456789"),
-            version_id: "v1".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("secret");
+        let cloud = bench_cloud(dir.path()).await;
         let server = rota_local::server::serve(
             cloud,
             rota_local::server::ServerConfig {
@@ -105,10 +147,43 @@ fn serve_rota() {
     });
 }
 
-fn serve_bare() {
+/// Serves one connection as the bare server: reads each request's body,
+/// answers `body`.
+async fn serve_bare_connection<I>(io: I, body: bytes::Bytes, header_timeout: Option<Duration>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     use http_body_util::Full;
     use hyper::service::service_fn;
     use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).keep_alive(true);
+    match header_timeout {
+        Some(t) => http.header_read_timeout(t),
+        None => http.half_close(true),
+    };
+    let conn = http.serve_connection(
+        TokioIo::new(io),
+        service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let body = body.clone();
+            async move {
+                use http_body_util::BodyExt as _;
+                // Read the body as a server must, then answer.
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(2), req.into_body().collect()).await;
+                let mut r = hyper::Response::new(Full::new(body));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json;charset=utf-8"),
+                );
+                Ok::<_, std::convert::Infallible>(r)
+            }
+        }),
+    );
+    let _ = conn.await;
+}
+
+fn serve_bare() {
     let body = bytes::Bytes::from(std::env::var("ROTA_LOAD_BODY").unwrap_or_default());
     let rt = child_runtime();
     rt.block_on(async move {
@@ -117,43 +192,210 @@ fn serve_bare() {
             .expect("bind");
         let port = listener.local_addr().expect("addr").port();
         tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .keep_alive(true)
-                .header_read_timeout(Duration::from_secs(2));
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let body = body.clone();
-                let conn = http.serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let body = body.clone();
-                        async move {
-                            use http_body_util::BodyExt as _;
-                            // Read the body as a server must, then answer.
-                            let _ = tokio::time::timeout(
-                                Duration::from_secs(2),
-                                req.into_body().collect(),
-                            )
-                            .await;
-                            let mut r = hyper::Response::new(Full::new(body));
-                            r.headers_mut().insert(
-                                http::header::CONTENT_TYPE,
-                                http::HeaderValue::from_static("application/json;charset=utf-8"),
-                            );
-                            Ok::<_, std::convert::Infallible>(r)
-                        }
-                    }),
-                );
-                tokio::spawn(conn);
+                tokio::spawn(serve_bare_connection(
+                    stream,
+                    body.clone(),
+                    Some(Duration::from_secs(2)),
+                ));
             }
         });
         tokio::task::spawn_blocking(move || announce_and_wait(port))
             .await
             .expect("wait");
+    });
+}
+
+// ------------------------------------------------------------- in process
+
+/// This thread's CPU time in seconds (the scheduler's own count, which
+/// leaves out time the machine's other tenants took: wall time on a
+/// shared VM moves by a third from one minute to the next).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
+/// CPU per request of each server's request path without sockets: `n`
+/// pipelined requests through one in-memory connection, on one thread. What it leaves out (the
+/// kernel's TCP work, the same for both) is most of the bare server's
+/// cost, so this ratio is far above the served one; it shows where rota's
+/// own work goes down or up between changes.
+fn in_process(n: usize) -> InProcess {
+    // Requests are written before any is timed; each server runs on a
+    // thread of its own (named, for a profiler's eyes).
+    let warm: Vec<u8> = (0..n / 5).flat_map(|_| request(0)).collect();
+    let fresh: Vec<u8> = (0..n).flat_map(|_| request(0)).collect();
+    let on_thread = |name: &str, f: Box<dyn FnOnce() -> (f64, u64, String) + Send>| {
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(f)
+            .expect("thread")
+            .join()
+            .expect("in-process run")
+    };
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
+    let (warm, fresh) = (Arc::new(warm), Arc::new(fresh));
+    let (w, f) = (warm.clone(), fresh.clone());
+    let (rota, rota_allocs, body) = on_thread(
+        "rota-in-process",
+        Box::new(move || {
+            let dir = tempfile::tempdir().expect("temp dir");
+            runtime().block_on(async {
+                let cloud = bench_cloud(dir.path()).await;
+                let warm = rota_local::server::exchange(&cloud, &w).await;
+                let t = thread_cpu();
+                let a = ALLOCATIONS.load(Ordering::Relaxed);
+                let out = rota_local::server::exchange(&cloud, &f).await;
+                let secs = thread_cpu() - t;
+                let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a;
+                let answered = out.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+                assert_eq!(
+                    answered, n,
+                    "rota in process: {answered} of {n} answered 200"
+                );
+                // The bare server answers rota's answer (the first one's body).
+                let warm = String::from_utf8_lossy(&warm);
+                let body = warm
+                    .split_once("\r\n\r\n")
+                    .and_then(|(_, rest)| rest.split("HTTP/1.1 ").next())
+                    .unwrap_or_default()
+                    .to_owned();
+                (secs, allocs, body)
+            })
+        }),
+    );
+    let (bare, bare_allocs, _) = on_thread(
+        "bare-in-process",
+        Box::new(move || {
+            runtime().block_on(async {
+                let body = bytes::Bytes::from(body);
+                let t = thread_cpu();
+                let a = ALLOCATIONS.load(Ordering::Relaxed);
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                let serving = tokio::spawn(serve_bare_connection(server, body, None));
+                let (mut reader, mut writer) = tokio::io::split(client);
+                let mut out = Vec::with_capacity(fresh.len());
+                let write = async {
+                    let _ = writer.write_all(&fresh).await;
+                    let _ = writer.shutdown().await;
+                };
+                let read = reader.read_to_end(&mut out);
+                let _ = tokio::join!(write, read);
+                let secs = thread_cpu() - t;
+                let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a;
+                serving.abort();
+                (secs, allocs, String::new())
+            })
+        }),
+    );
+    InProcess {
+        rota: rota * 1e6 / n as f64,
+        bare: bare * 1e6 / n as f64,
+        rota_allocs: rota_allocs as f64 / n as f64,
+        bare_allocs: bare_allocs as f64 / n as f64,
+    }
+}
+
+/// What [`in_process`] measured, per request.
+struct InProcess {
+    rota: f64,
+    bare: f64,
+    rota_allocs: f64,
+    bare_allocs: f64,
+}
+
+impl std::fmt::Display for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "in process (no sockets, one thread): rota {:.2} µs/req and {:.1} allocations, bare {:.2} µs/req and {:.1} allocations",
+            self.rota, self.rota_allocs, self.bare, self.bare_allocs
+        )
+    }
+}
+
+/// Times the parts of rota's request path one by one, on one thread.
+fn parts() {
+    let req = String::from_utf8(request(0)).expect("ASCII");
+    let query = req
+        .split_once('?')
+        .and_then(|(_, r)| r.split_once(' '))
+        .map(|(q, _)| q.to_owned())
+        .unwrap_or_default();
+    let n = 200_000;
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        for _ in 0..n / 10 {
+            f();
+        }
+        let t = thread_cpu();
+        for _ in 0..n {
+            f();
+        }
+        println!("{name:<28} {:8.1} ns", (thread_cpu() - t) * 1e9 / n as f64);
+    };
+    let params = rota_local::params::Params::from_forms(&[&query, ""]).expect("query");
+    time("Params::from_forms", &mut || {
+        std::hint::black_box(rota_local::params::Params::from_forms(&[
+            std::hint::black_box(&query),
+            "",
+        ]))
+        .ok();
+    });
+    let names = [
+        "Action",
+        "Version",
+        "AccessKeyId",
+        "Signature",
+        "Timestamp",
+        "SignatureNonce",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureType",
+        "Format",
+        "SecretName",
+        "VersionId",
+        "VersionStage",
+        "FetchExtendedConfig",
+        "DryRun",
+    ];
+    time("15 lookups", &mut || {
+        for n in names {
+            std::hint::black_box(params.raw(std::hint::black_box(n)));
+        }
+    });
+    time("v1_string_to_sign", &mut || {
+        std::hint::black_box(rota_kms::sign::v1_string_to_sign("GET", params.pairs()));
+    });
+    let sts = rota_kms::sign::v1_string_to_sign("GET", params.pairs());
+    time("v1_sign", &mut || {
+        std::hint::black_box(rota_kms::sign::v1_sign(KEY_SECRET, &sts));
+    });
+    time("new_request_id", &mut || {
+        std::hint::black_box(rota_local::dispatch::new_request_id());
+    });
+    let guard = rota_local::replay::ReplayGuard::new(1_000_000);
+    let mut i = 0u64;
+    let now = 1_800_000_000;
+    time("ReplayGuard::record", &mut || {
+        i += 1;
+        let nonce = format!("nonce-{i}");
+        std::hint::black_box(guard.record(KEY_ID, &nonce, now, now)).ok();
+    });
+    time("format nonce (subtract)", &mut || {
+        i += 1;
+        std::hint::black_box(format!("nonce-{i}"));
     });
 }
 
@@ -545,6 +787,7 @@ fn drive() {
         rounds,
         soak
     );
+    println!("{}", in_process(20_000));
     for s in [&rota, &bare] {
         println!("{:<5} before: {}", s.name, s.resources());
     }

@@ -355,6 +355,14 @@ impl LocalCloud {
         self.inner.engine.check_access_key(access_key_id)
     }
 
+    /// The signer of an access key, shared (the server's hot path).
+    pub(crate) fn signer(
+        &self,
+        access_key_id: &str,
+    ) -> Result<Arc<crate::engine::Signer>, ServiceError> {
+        self.inner.engine.signer(access_key_id)
+    }
+
     /// A redacted view of the world's targets (ECS, RDS, RAM) and which
     /// secret version holds each credential, for `rota local world`.
     pub async fn world_snapshot(&self) -> crate::targets::WorldSnapshot {

@@ -88,17 +88,12 @@ impl Dispatcher {
             let _span =
                 tracing::debug_span!("kms.dispatch", api.product = "kms", kms.action = %action)
                     .entered();
-            return match self.engine.get_secret_value_typed(caller, params) {
-                Ok(mut v) => {
-                    v.request_id = request_id.to_owned();
-                    serde_json::to_vec(&v)
-                        .map_err(|_| ServiceError::internal("an answer did not serialize"))
-                }
-                Err(e) => {
+            return self
+                .engine
+                .get_secret_value_json(caller, params, request_id)
+                .inspect_err(|e| {
                     tracing::debug!(kms.action = %action, code = e.code(), "action failed");
-                    Err(e)
-                }
-            };
+                });
         }
         let v = self.dispatch(caller, version, action, params).await?;
         serde_json::to_vec(&with_request_id(v, request_id))

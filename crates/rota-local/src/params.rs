@@ -10,17 +10,24 @@ use std::fmt;
 use crate::errors::ServiceError;
 
 /// The merged query and form-body parameters of one request: every name
-/// and value in one buffer (a request's parameters cost two allocations,
-/// not two per parameter).
+/// and value decoded into one buffer (a request's parameters cost two
+/// allocations, not two per parameter), each name with a short key (its
+/// length and first bytes) so that a lookup compares numbers, not text.
 #[derive(Clone, Default)]
 pub struct Params {
     buf: String,
-    /// Name and value of each pair, as ranges of `buf`, in arrival order.
-    spans: Vec<(Span, Span)>,
+    /// Each pair, in arrival order.
+    pairs: Vec<Pair>,
 }
 
-/// `start..end` of `Params::buf`.
-type Span = (usize, usize);
+#[derive(Clone, Copy)]
+struct Pair {
+    /// [`rota_kms::encode::prefix_key`] of the name.
+    key: u64,
+    /// `start..end` of the name and of the value in `Params::buf`.
+    name: (u32, u32),
+    value: (u32, u32),
+}
 
 impl fmt::Debug for Params {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,6 +47,31 @@ impl FromIterator<(String, String)> for Params {
     }
 }
 
+/// The bytes that end a run in a form: `&`, `=`, `+` and `%`.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'&' as usize] = true;
+    t[b'=' as usize] = true;
+    t[b'+' as usize] = true;
+    t[b'%' as usize] = true;
+    t
+};
+
+/// `%XX` → the byte, `None` for anything but two hex digits.
+fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
+    let v = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    };
+    Some(v(hi)? << 4 | v(lo)?)
+}
+
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl Params {
     /// Parameters from pairs; for a repeated name the first wins.
     pub fn new(pairs: Vec<(String, String)>) -> Self {
@@ -47,62 +79,144 @@ impl Params {
     }
 
     /// The parameters of form-encoded texts (a query string, then a form
-    /// body), decoded.
+    /// body), decoded as [`rota_kms::encode::parse_form`] decodes them
+    /// (empty parts skipped, a part without `=` has an empty value, `+`
+    /// is a space), in one pass over each text.
     ///
     /// # Errors
     ///
     /// A text that is not valid percent-encoded UTF-8: its index in
     /// `texts`, and why.
     pub fn from_forms(texts: &[&str]) -> Result<Self, (usize, rota_kms::encode::DecodeError)> {
-        let mut p = Self {
-            buf: String::with_capacity(texts.iter().map(|t| t.len()).sum()),
-            spans: Vec::with_capacity(16),
-        };
-        let mut scratch = Vec::new();
+        use rota_kms::encode::DecodeError;
+        let total: usize = texts.iter().map(|t| t.len()).sum();
+        if u32::try_from(total).is_err() {
+            return Err((0, DecodeError::new("the parameters are too long")));
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(total);
+        let mut pairs: Vec<Pair> = Vec::with_capacity(16);
+        // The text each pair came from.
+        let mut from: Vec<usize> = Vec::with_capacity(16);
+        // Where each text's decoded bytes start, to name the one that is
+        // not UTF-8.
+        let mut starts = Vec::with_capacity(texts.len());
         for (n, text) in texts.iter().enumerate() {
-            for (k, v) in rota_kms::encode::form_parts(text) {
-                let key = p.decode(k, &mut scratch).map_err(|e| (n, e))?;
-                let value = p.decode(v, &mut scratch).map_err(|e| (n, e))?;
-                p.spans.push((key, value));
+            starts.push(buf.len());
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                // One part: the name up to the first '=', then the value,
+                // up to '&'.
+                let name_start = buf.len();
+                let mut name_end = None;
+                let part_start = i;
+                while i < bytes.len() {
+                    // Copy a run of plain bytes whole, then look at what ends it.
+                    let run = bytes[i..]
+                        .iter()
+                        .position(|&b| SPECIAL[usize::from(b)])
+                        .unwrap_or(bytes.len() - i);
+                    buf.extend_from_slice(&bytes[i..i + run]);
+                    i += run;
+                    let Some(&b) = bytes.get(i) else { break };
+                    match b {
+                        b'&' => break,
+                        b'=' if name_end.is_none() => {
+                            name_end = Some(buf.len());
+                            i += 1;
+                        }
+                        b'+' => {
+                            buf.push(b' ');
+                            i += 1;
+                        }
+                        b'%' => {
+                            let byte = match (bytes.get(i + 1), bytes.get(i + 2)) {
+                                (Some(&h), Some(&l)) => hex_pair(h, l),
+                                _ => None,
+                            };
+                            let Some(byte) = byte else {
+                                return Err((
+                                    n,
+                                    DecodeError::new("a '%' is not followed by two hex digits"),
+                                ));
+                            };
+                            buf.push(byte);
+                            i += 3;
+                        }
+                        b => {
+                            buf.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+                if i > part_start {
+                    let end = buf.len();
+                    let name_end = name_end.unwrap_or(end);
+                    pairs.push(Pair {
+                        key: 0,
+                        name: (offset(name_start), offset(name_end)),
+                        value: (offset(name_end), offset(end)),
+                    });
+                    from.push(n);
+                }
+                // Past the '&'.
+                i += 1;
             }
         }
-        Ok(p)
-    }
-
-    /// Appends the form-decoding of `s` to the buffer; returns its range.
-    fn decode(
-        &mut self,
-        s: &str,
-        scratch: &mut Vec<u8>,
-    ) -> Result<Span, rota_kms::encode::DecodeError> {
-        let start = self.buf.len();
-        rota_kms::encode::form_decode_into(&mut self.buf, s, scratch)?;
-        Ok((start, self.buf.len()))
+        let buf = String::from_utf8(buf).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let n = starts.iter().rposition(|&s| s <= at).unwrap_or(0);
+            (n, DecodeError::new("the decoded bytes are not UTF-8"))
+        })?;
+        for (pair, &n) in pairs.iter_mut().zip(&from) {
+            // Each name and value is UTF-8 on its own (not only the whole).
+            let (a, b, c) = (
+                pair.name.0 as usize,
+                pair.name.1 as usize,
+                pair.value.1 as usize,
+            );
+            if ![a, b, c].iter().all(|&at| buf.is_char_boundary(at)) {
+                return Err((n, DecodeError::new("the decoded bytes are not UTF-8")));
+            }
+            pair.key = rota_kms::encode::prefix_key(buf.get(a..b).unwrap_or_default());
+        }
+        Ok(Self { buf, pairs })
     }
 
     /// Adds a pair.
     pub fn push(&mut self, name: impl AsRef<str>, value: impl AsRef<str>) {
+        let name = name.as_ref();
         let k = self.buf.len();
-        self.buf.push_str(name.as_ref());
+        self.buf.push_str(name);
         let v = self.buf.len();
         self.buf.push_str(value.as_ref());
-        self.spans.push(((k, v), (v, self.buf.len())));
+        self.pairs.push(Pair {
+            key: rota_kms::encode::prefix_key(name),
+            name: (offset(k), offset(v)),
+            value: (offset(v), offset(self.buf.len())),
+        });
     }
 
-    fn text(&self, (a, b): Span) -> &str {
-        self.buf.get(a..b).unwrap_or_default()
+    fn text(&self, (a, b): (u32, u32)) -> &str {
+        self.buf.get(a as usize..b as usize).unwrap_or_default()
     }
 
     /// Every pair, in arrival order.
     pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.spans
+        self.pairs
             .iter()
-            .map(|&(k, v)| (self.text(k), self.text(v)))
+            .map(|p| (self.text(p.name), self.text(p.value)))
     }
 
-    /// The raw value of `name`, if present (possibly empty).
+    /// The raw value of `name`, if present (possibly empty); for a
+    /// repeated name, the first to arrive.
     pub fn raw(&self, name: &str) -> Option<&str> {
-        self.pairs().find(|(k, _)| *k == name).map(|(_, v)| v)
+        let key = rota_kms::encode::prefix_key(name);
+        let len = offset(name.len());
+        self.pairs
+            .iter()
+            .find(|p| p.key == key && p.name.1 - p.name.0 == len && self.text(p.name) == name)
+            .map(|p| self.text(p.value))
     }
 
     /// The value of `name` if present and not empty.
@@ -282,6 +396,36 @@ mod tests {
         assert_eq!(p.opt("Note"), Some("café au lait"));
         assert_eq!(Params::from_forms(&["a=1", "b=%zz"]).unwrap_err().0, 1);
         assert_eq!(Params::from_forms(&["a=%FF"]).unwrap_err().0, 0);
+        // Bytes that make UTF-8 only across a boundary are refused.
+        assert_eq!(Params::from_forms(&["a=%C3&%A9=b"]).unwrap_err().0, 0);
+        assert_eq!(Params::from_forms(&["a=%C3", "%A9=b"]).unwrap_err().0, 0);
+        assert_eq!(
+            Params::from_forms(&["a=1", "b=%C3%A9%C3"]).unwrap_err().0,
+            1
+        );
+        assert!(Params::from_forms(&["a=b%", "c=1"]).is_err());
+    }
+
+    #[test]
+    fn lookups_find_the_first_of_a_name_whatever_its_length() {
+        let read =
+            Params::from_forms(&["b=1&a=x&B=2&a=y&abcdefghij=3&abcdefghik=4&=e&a%00=z", "a=w"])
+                .unwrap();
+        let mut pushed = Params::default();
+        for (k, v) in read.pairs() {
+            pushed.push(k, v);
+        }
+        for ps in [&read, &pushed] {
+            assert_eq!(ps.raw("a"), Some("x"), "the first a");
+            assert_eq!(ps.raw("a\0"), Some("z"));
+            assert_eq!(ps.raw("B"), Some("2"));
+            assert_eq!(ps.raw(""), Some("e"));
+            assert_eq!(ps.raw("abcdefghik"), Some("4"));
+            assert_eq!(ps.raw("abcdefghij"), Some("3"));
+            assert_eq!(ps.raw("abcdefgh"), None);
+            assert_eq!(ps.raw("c"), None);
+            assert_eq!(ps.pairs().count(), 9);
+        }
     }
 
     #[test]

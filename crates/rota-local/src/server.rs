@@ -45,7 +45,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::auth::Caller;
 use crate::clock::parse_wire_time;
 use crate::cloud::LocalCloud;
 use crate::dispatch::{new_request_id, with_request_id};
@@ -371,13 +370,13 @@ pub async fn exchange(cloud: &LocalCloud, input: &[u8]) -> Vec<u8> {
     let state = Arc::new(State {
         host_id: cloud.host_id(),
         cloud: cloud.clone(),
-        nonces: crate::replay::ReplayGuard::new(1024),
+        nonces: crate::replay::ReplayGuard::new(config.nonce_capacity),
         max_body: config.max_body_bytes,
         body_timeout: config.body_timeout,
         stats: Stats::default(),
     });
     let host_id: Arc<str> = Arc::from(state.host_id.as_str());
-    let (mut client, server) = tokio::io::duplex(64 * 1024);
+    let (client, server) = tokio::io::duplex(64 * 1024);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .keep_alive(true)
@@ -390,11 +389,17 @@ pub async fn exchange(cloud: &LocalCloud, input: &[u8]) -> Vec<u8> {
         }),
     );
     let serving = tokio::spawn(conn);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(input.len());
+    // Read while writing: an input of many requests fills the pipe with
+    // answers before it is all written.
+    let (mut reader, mut writer) = tokio::io::split(client);
     let talk = async {
-        let _ = client.write_all(input).await;
-        let _ = client.shutdown().await;
-        let _ = client.read_to_end(&mut out).await;
+        let write = async {
+            let _ = writer.write_all(input).await;
+            let _ = writer.shutdown().await;
+        };
+        let read = reader.read_to_end(&mut out);
+        let _ = tokio::join!(write, read);
     };
     let _ = tokio::time::timeout(Duration::from_secs(10), talk).await;
     serving.abort();
@@ -410,11 +415,11 @@ struct State {
     stats: Stats,
 }
 
-/// What a verified request asks for.
-struct Verified {
-    caller: Caller,
-    version: String,
-    action: String,
+/// What a verified request asks for (borrowed from the request).
+struct Verified<'a> {
+    signer: Arc<crate::engine::Signer>,
+    version: &'a str,
+    action: &'a str,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -528,24 +533,24 @@ impl State {
             }
             _ => self.verify_v1(parts.method.as_str(), &params)?,
         };
-        action_out.clone_from(&verified.action);
+        // The action names the XML root and the debug log line; copied
+        // only when either wants it.
+        if *xml || tracing::enabled!(tracing::Level::DEBUG) {
+            verified.action.clone_into(action_out);
+        }
+        let caller = &verified.signer.caller;
         let dispatcher = self.cloud.dispatcher();
         if *xml {
             dispatcher
-                .dispatch(
-                    &verified.caller,
-                    &verified.version,
-                    &verified.action,
-                    &params,
-                )
+                .dispatch(caller, verified.version, verified.action, &params)
                 .await
                 .map(Answer::Value)
         } else {
             dispatcher
                 .dispatch_json(
-                    &verified.caller,
-                    &verified.version,
-                    &verified.action,
+                    caller,
+                    verified.version,
+                    verified.action,
                     &params,
                     request_id,
                 )
@@ -568,8 +573,8 @@ impl State {
         Ok(t.timestamp())
     }
 
-    fn key(&self, id: &str) -> Result<(rota_kms::SecretString, Caller), ServiceError> {
-        self.cloud.check_access_key(id)
+    fn key(&self, id: &str) -> Result<Arc<crate::engine::Signer>, ServiceError> {
+        self.cloud.signer(id)
     }
 
     fn record_nonce(
@@ -589,9 +594,13 @@ impl State {
         }
     }
 
-    fn verify_v1(&self, method: &str, params: &Params) -> Result<Verified, ServiceError> {
-        let action = params.req("Action")?.to_owned();
-        let version = params.req("Version")?.to_owned();
+    fn verify_v1<'a>(
+        &self,
+        method: &str,
+        params: &'a Params,
+    ) -> Result<Verified<'a>, ServiceError> {
+        let action = params.req("Action")?;
+        let version = params.req("Version")?;
         let ak = params.req("AccessKeyId")?;
         let signature = params.req("Signature")?;
         let timestamp = params.req("Timestamp")?;
@@ -617,37 +626,41 @@ impl State {
                 reason: format!("SignatureType {t:?} is not supported here (access keys only)"),
             });
         }
-        let (secret, caller) = self.key(ak)?;
+        let signer = self.key(ak)?;
         let request_time = self.check_time(timestamp)?;
-        sign::v1_verify(method, params.pairs(), secret.expose_secret(), signature).map_err(
-            |_| ServiceError::SignatureDoesNotMatch {
-                // The string to sign as the server built it, with secret values
-                // (SecretData) shown as *** — an error never carries a value.
-                string_to_sign: sign::v1_string_to_sign(
-                    method,
-                    params.pairs().map(|(k, v)| {
-                        let shown = if SECRET_PARAMS.contains(&k) { "***" } else { v };
-                        (k, shown)
-                    }),
-                ),
-            },
-        )?;
+        sign::v1_verify(
+            method,
+            params.pairs(),
+            signer.secret.expose_secret(),
+            signature,
+        )
+        .map_err(|_| ServiceError::SignatureDoesNotMatch {
+            // The string to sign as the server built it, with secret values
+            // (SecretData) shown as *** — an error never carries a value.
+            string_to_sign: sign::v1_string_to_sign(
+                method,
+                params.pairs().map(|(k, v)| {
+                    let shown = if SECRET_PARAMS.contains(&k) { "***" } else { v };
+                    (k, shown)
+                }),
+            ),
+        })?;
         self.record_nonce(ak, nonce, request_time, timestamp)?;
         Ok(Verified {
-            caller,
+            signer,
             version,
             action,
         })
     }
 
-    fn verify_v3(
+    fn verify_v3<'a>(
         &self,
         authorization: &str,
         method: &str,
-        headers: &HeaderMap,
+        headers: &'a HeaderMap,
         query: &[(String, String)],
         body: &[u8],
-    ) -> Result<Verified, ServiceError> {
+    ) -> Result<Verified<'a>, ServiceError> {
         let auth = sign::parse_v3_authorization(authorization).map_err(|e| {
             ServiceError::IncompleteSignature {
                 reason: e.to_string(),
@@ -662,8 +675,8 @@ impl State {
             });
         }
         let need = |name: &str| header(headers, name).ok_or_else(|| ServiceError::missing(name));
-        let action = need("x-acs-action")?.to_owned();
-        let version = need("x-acs-version")?.to_owned();
+        let action = need("x-acs-action")?;
+        let version = need("x-acs-version")?;
         let date = need("x-acs-date")?;
         let nonce = need("x-acs-signature-nonce")?;
         // What the signature must cover: the host and every x-acs-* header
@@ -700,7 +713,7 @@ impl State {
                 reason: "x-acs-content-sha256 does not match the body".into(),
             });
         }
-        let (secret, caller) = self.key(&auth.access_key_id)?;
+        let signer = self.key(&auth.access_key_id)?;
         let request_time = self.check_time(date)?;
         let mut signed: Vec<(&str, String)> = Vec::with_capacity(auth.signed_headers.len());
         for name in &auth.signed_headers {
@@ -730,14 +743,14 @@ impl State {
             headers: &header_refs,
             hashed_payload: &hashed,
         };
-        sign::v3_verify(&input, secret.expose_secret(), &auth.signature).map_err(|m| {
+        sign::v3_verify(&input, signer.secret.expose_secret(), &auth.signature).map_err(|m| {
             ServiceError::SignatureDoesNotMatch {
                 string_to_sign: m.string_to_sign,
             }
         })?;
         self.record_nonce(&auth.access_key_id, nonce, request_time, date)?;
         Ok(Verified {
-            caller,
+            signer,
             version,
             action,
         })

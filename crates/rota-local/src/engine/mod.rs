@@ -139,9 +139,16 @@ pub(crate) struct KmsKey {
     pub(crate) wrapped: Arc<[u8]>,
 }
 
+/// What an access key signs with, and who it is.
+#[derive(Debug)]
+pub(crate) struct Signer {
+    pub(crate) secret: SecretString,
+    pub(crate) caller: Caller,
+}
+
 struct AccessKey {
-    secret: SecretString,
-    caller: Caller,
+    /// Shared with every request it signs (no copy per request).
+    signer: Arc<Signer>,
     /// False for an Inactive RAM key.
     active: bool,
     /// The RAM user whose managed key this is (None: root or world key).
@@ -489,8 +496,7 @@ impl Engine {
             .insert(
                 id.to_owned(),
                 AccessKey {
-                    secret,
-                    caller,
+                    signer: Arc::new(Signer { secret, caller }),
                     active: true,
                     ram_user: None,
                 },
@@ -516,8 +522,7 @@ impl Engine {
             access.insert(
                 id,
                 AccessKey {
-                    secret,
-                    caller,
+                    signer: Arc::new(Signer { secret, caller }),
                     active,
                     ram_user: Some(user.to_owned()),
                 },
@@ -536,13 +541,20 @@ impl Engine {
         &self,
         id: &str,
     ) -> Result<(SecretString, Caller), ServiceError> {
+        self.signer(id)
+            .map(|s| (s.secret.clone(), s.caller.clone()))
+    }
+
+    /// [`Self::check_access_key`] without copying: what the server
+    /// verifies a signature with.
+    pub(crate) fn signer(&self, id: &str) -> Result<Arc<Signer>, ServiceError> {
         match self
             .access
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
         {
-            Some(k) if k.active => Ok((k.secret.clone(), k.caller.clone())),
+            Some(k) if k.active => Ok(k.signer.clone()),
             Some(_) => Err(ServiceError::AccessKeyInactive {
                 access_key_id: id.to_owned(),
             }),
@@ -602,16 +614,24 @@ impl Engine {
 
     /// `SecretName` may be a name or an ARN of this account and region.
     pub(crate) fn resolve_name(&self, raw: &str) -> Result<String, ServiceError> {
+        self.resolve_name_ref(raw).map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`Self::resolve_name`], borrowing a plain name.
+    pub(crate) fn resolve_name_ref<'a>(
+        &self,
+        raw: &'a str,
+    ) -> Result<std::borrow::Cow<'a, str>, ServiceError> {
         if let Some(rest) = raw.strip_prefix("acs:kms:") {
             let prefix = format!("{}:{}:secret/", self.world.region, self.world.account_id);
             return match rest.strip_prefix(&prefix) {
-                Some(name) if !name.is_empty() => Ok(name.to_owned()),
+                Some(name) if !name.is_empty() => Ok(name.to_owned().into()),
                 _ => Err(ServiceError::SecretNotFound {
                     name: raw.to_owned(),
                 }),
             };
         }
-        Ok(raw.to_owned())
+        Ok(raw.into())
     }
 
     /// The live secret `name` or `Forbidden.ResourceNotFound`.

@@ -166,6 +166,16 @@ fn stages_of(v: &VersionDoc) -> VersionStages {
     }
 }
 
+/// The read a GetSecretValue request asks for.
+fn read_request(p: &Params) -> Result<ReadRequest<'_>, ServiceError> {
+    Ok(ReadRequest {
+        name: p.req("SecretName")?,
+        version_id: p.opt("VersionId"),
+        stage: p.opt("VersionStage"),
+        fetch_extended_config: p.bool("FetchExtendedConfig")?.unwrap_or(false),
+    })
+}
+
 /// Parameters of one GetSecretValue read.
 pub(crate) struct ReadRequest<'a> {
     pub(crate) name: &'a str,
@@ -181,14 +191,11 @@ impl Engine {
         }
         let d = &s.doc;
         RotationFields {
-            automatic_rotation: Some(
-                if d.rotation_interval.is_some() {
-                    "Enabled"
-                } else {
-                    "Disabled"
-                }
-                .to_owned(),
-            ),
+            automatic_rotation: Some(if d.rotation_interval.is_some() {
+                "Enabled"
+            } else {
+                "Disabled"
+            }),
             rotation_interval: d.rotation_interval.map(|n| format!("{n}s")),
             next_rotation_date: d.rotation_interval.and(d.next_rotation).map(wire),
             last_rotation_date: d.last_rotation.map(wire),
@@ -365,7 +372,7 @@ impl Engine {
             version_id: version_id.to_owned(),
             secret_type: ty.as_str().to_owned(),
             dkms_instance_id: secret.doc.dkms_instance_id.clone(),
-            automatic_rotation: rot.automatic_rotation,
+            automatic_rotation: rot.automatic_rotation.map(str::to_owned),
             extended_config: if ty.is_managed() {
                 secret.doc.extended_config.clone()
             } else {
@@ -427,11 +434,72 @@ impl Engine {
         caller: &Caller,
         r: &ReadRequest<'_>,
     ) -> Result<SecretValue, ServiceError> {
-        let name = self.resolve_name(r.name)?;
+        self.read_value_with(caller, r, |v| SecretValue {
+            request_id: String::new(),
+            secret_name: v.name.to_owned(),
+            secret_type: v.secret.doc.secret_type.clone(),
+            secret_data: SecretString::new(v.data.expose_secret()),
+            secret_data_type: v.version.data_type.clone(),
+            version_id: v.version.id.clone(),
+            version_stages: stages_of(v.version),
+            create_time: wire(v.version.created),
+            automatic_rotation: v.rotation.automatic_rotation.map(str::to_owned),
+            rotation_interval: v.rotation.rotation_interval.clone(),
+            next_rotation_date: v.rotation.next_rotation_date.clone(),
+            last_rotation_date: v.rotation.last_rotation_date.clone(),
+            extended_config: v.extended_config.map(str::to_owned),
+        })
+    }
+
+    /// GetSecretValue's answer as JSON with `RequestId`, written from the
+    /// stored secret without copying it into an answer first (the
+    /// server's path); the same text as [`SecretValue`]'s.
+    pub(crate) fn read_value_json(
+        &self,
+        caller: &Caller,
+        r: &ReadRequest<'_>,
+        request_id: &str,
+    ) -> Result<Vec<u8>, ServiceError> {
+        self.read_value_with(caller, r, |v| {
+            let answer = SecretValueJson {
+                request_id,
+                secret_name: v.name,
+                secret_type: &v.secret.doc.secret_type,
+                secret_data: v.data.expose_secret(),
+                secret_data_type: &v.version.data_type,
+                version_id: &v.version.id,
+                version_stages: StagesJson {
+                    version_stage: &v.version.stages,
+                },
+                create_time: &wire(v.version.created),
+                automatic_rotation: v.rotation.automatic_rotation,
+                rotation_interval: v.rotation.rotation_interval.as_deref(),
+                next_rotation_date: v.rotation.next_rotation_date.as_deref(),
+                last_rotation_date: v.rotation.last_rotation_date.as_deref(),
+                extended_config: v.extended_config,
+            };
+            let mut out = Vec::with_capacity(512);
+            serde_json::to_writer(&mut out, &answer)
+                .map_err(|_| ServiceError::internal("an answer did not serialize"))?;
+            Ok(out)
+        })?
+    }
+
+    /// Finds, authorizes and opens the version a GetSecretValue asks for,
+    /// and hands it to `answer`.
+    fn read_value_with<T>(
+        &self,
+        caller: &Caller,
+        r: &ReadRequest<'_>,
+        answer: impl FnOnce(ValueRead<'_>) -> T,
+    ) -> Result<T, ServiceError> {
+        let name = self.resolve_name_ref(r.name)?;
         let s = self.require(&name)?;
         self.authorize(caller, &s, "GetSecretValue")?;
         if s.pending_delete() {
-            return Err(ServiceError::InDeleteWindow { name });
+            return Err(ServiceError::InDeleteWindow {
+                name: name.into_owned(),
+            });
         }
         let ty = s.ty();
         let version = if ty.is_managed() {
@@ -444,14 +512,14 @@ impl Engine {
             }
             s.stage_holder(stage)
                 .ok_or_else(|| ServiceError::VersionNotFound {
-                    name: name.clone(),
+                    name: name.to_string(),
                     what: format!("version in stage {stage:?}"),
                 })?
         } else {
             match (r.version_id, r.stage) {
                 (Some(id), stage) => {
                     let v = s.version(id).ok_or_else(|| ServiceError::VersionNotFound {
-                        name: name.clone(),
+                        name: name.to_string(),
                         what: format!("version {id:?}"),
                     })?;
                     if let Some(stage) = stage
@@ -468,33 +536,26 @@ impl Engine {
                     let stage = stage.unwrap_or(CURRENT);
                     s.stage_holder(stage)
                         .ok_or_else(|| ServiceError::VersionNotFound {
-                            name: name.clone(),
+                            name: name.to_string(),
                             what: format!("version in stage {stage:?}"),
                         })?
                 }
             }
         };
         let data = self.open_version(&s, &version.id)?;
-        let rot = self.rotation_fields(&s);
-        Ok(SecretValue {
-            request_id: String::new(),
-            secret_name: name,
-            secret_type: s.doc.secret_type.clone(),
-            secret_data: data,
-            secret_data_type: version.data_type.clone(),
-            version_id: version.id.clone(),
-            version_stages: stages_of(version),
-            create_time: wire(version.created),
-            automatic_rotation: rot.automatic_rotation,
-            rotation_interval: rot.rotation_interval,
-            next_rotation_date: rot.next_rotation_date,
-            last_rotation_date: rot.last_rotation_date,
+        let rotation = self.rotation_fields(&s);
+        Ok(answer(ValueRead {
+            name: &name,
+            secret: &s,
+            version,
+            data: &data,
+            rotation,
             extended_config: if ty.is_managed() && r.fetch_extended_config {
-                s.doc.extended_config.clone()
+                s.doc.extended_config.as_deref()
             } else {
                 None
             },
-        })
+        }))
     }
 
     pub(crate) fn get_secret_value(
@@ -505,27 +566,41 @@ impl Engine {
         Ok(to_json(&self.get_secret_value_typed(caller, p)?))
     }
 
-    /// GetSecretValue's answer, typed: the server writes it as JSON
-    /// without building a `Value` first.
+    /// GetSecretValue's answer as JSON text with `RequestId` (the
+    /// server's path: no `Value`, no copy of the stored secret).
+    pub(crate) fn get_secret_value_json(
+        &self,
+        caller: &Caller,
+        p: &Params,
+        request_id: &str,
+    ) -> Result<Vec<u8>, ServiceError> {
+        let req = read_request(p)?;
+        if p.bool("DryRun")?.unwrap_or(false) {
+            return Err(self.dry_run_read(caller, &req));
+        }
+        self.read_value_json(caller, &req, request_id)
+    }
+
+    /// What a DryRun read answers: whether the read would succeed.
+    fn dry_run_read(&self, caller: &Caller, req: &ReadRequest<'_>) -> ServiceError {
+        match self.read_value(caller, req) {
+            Ok(_) => ServiceError::DryRunOk,
+            Err(ServiceError::NoPermission { .. }) => ServiceError::DryRunDenied,
+            Err(e) => ServiceError::DryRunInvalid {
+                reason: e.wire().message,
+            },
+        }
+    }
+
+    /// GetSecretValue's answer, typed.
     pub(crate) fn get_secret_value_typed(
         &self,
         caller: &Caller,
         p: &Params,
     ) -> Result<SecretValue, ServiceError> {
-        let req = ReadRequest {
-            name: p.req("SecretName")?,
-            version_id: p.opt("VersionId"),
-            stage: p.opt("VersionStage"),
-            fetch_extended_config: p.bool("FetchExtendedConfig")?.unwrap_or(false),
-        };
+        let req = read_request(p)?;
         if p.bool("DryRun")?.unwrap_or(false) {
-            return Err(match self.read_value(caller, &req) {
-                Ok(_) => ServiceError::DryRunOk,
-                Err(ServiceError::NoPermission { .. }) => ServiceError::DryRunDenied,
-                Err(e) => ServiceError::DryRunInvalid {
-                    reason: e.wire().message,
-                },
-            });
+            return Err(self.dry_run_read(caller, &req));
         }
         self.read_value(caller, &req)
     }
@@ -781,7 +856,7 @@ impl Engine {
             dkms_instance_id: d.dkms_instance_id.clone(),
             owing_service: None,
             tags: fetch_tags.then(|| tags_of(d)),
-            automatic_rotation: rot.automatic_rotation,
+            automatic_rotation: rot.automatic_rotation.map(str::to_owned),
             extended_config: if s.ty().is_managed() {
                 d.extended_config.clone()
             } else {
@@ -1090,10 +1165,51 @@ impl Engine {
 
 #[derive(Default)]
 struct RotationFields {
-    automatic_rotation: Option<String>,
+    automatic_rotation: Option<&'static str>,
     rotation_interval: Option<String>,
     next_rotation_date: Option<String>,
     last_rotation_date: Option<String>,
+}
+
+/// One version read by GetSecretValue, borrowed.
+struct ValueRead<'a> {
+    name: &'a str,
+    secret: &'a Secret,
+    version: &'a VersionDoc,
+    data: &'a SecretString,
+    rotation: RotationFields,
+    extended_config: Option<&'a str>,
+}
+
+/// [`SecretValue`]'s JSON, borrowed: the same fields in the same order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecretValueJson<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    request_id: &'a str,
+    secret_name: &'a str,
+    secret_type: &'a str,
+    secret_data: &'a str,
+    secret_data_type: &'a str,
+    version_id: &'a str,
+    version_stages: StagesJson<'a>,
+    create_time: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    automatic_rotation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rotation_interval: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_rotation_date: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_rotation_date: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extended_config: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct StagesJson<'a> {
+    version_stage: &'a [String],
 }
 
 const FILTER_KEYS: &[&str] = &[

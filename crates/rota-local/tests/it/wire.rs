@@ -724,3 +724,91 @@ async fn framing_errors_are_answered_in_the_error_envelope() {
         "{text}"
     );
 }
+
+/// The server writes GetSecretValue's JSON from the stored secret without
+/// building the typed answer; its text must be exactly the typed answer's
+/// (the in-process path's), for plain and managed secrets, every field
+/// the answer can carry.
+#[tokio::test]
+async fn get_secret_value_json_is_the_typed_answer_byte_for_byte() {
+    let e = env().await;
+    let server = e.server().await;
+    let addr = server.local_addr();
+    let c = e.client();
+    c.send(&CreateSecret {
+        secret_name: "json/plain".into(),
+        secret_data: SecretString::new("line1\n\"quoted\" \\ é \u{1F511}"),
+        version_id: "v1".into(),
+        ..CreateSecret::default()
+    })
+    .await
+    .unwrap();
+    c.send(&PutSecretValue {
+        secret_name: "json/plain".into(),
+        secret_data: SecretString::new("second"),
+        version_id: "v2".into(),
+        version_stages: Some(vec!["ACSCurrent".into(), "blue".into()]),
+        ..PutSecretValue::default()
+    })
+    .await
+    .unwrap();
+    c.send(&CreateSecret {
+        secret_name: "json/rds".into(),
+        secret_data: SecretString::new(
+            r#"{"Accounts":[{"AccountName":"app","AccountPassword":"P@ss1234"}]}"#,
+        ),
+        version_id: "v1".into(),
+        secret_type: Some("Rds".into()),
+        extended_config: Some(
+            r#"{"SecretSubType":"SingleUser","DBInstanceId":"rm-1","CustomData":{"a":"b"}}"#.into(),
+        ),
+        enable_automatic_rotation: Some(true),
+        rotation_interval: Some("7d".into()),
+        ..CreateSecret::default()
+    })
+    .await
+    .unwrap();
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let cases: [(&str, &[(&str, &str)]); 5] = [
+        ("json/plain", &[]),
+        ("json/plain", &[("VersionId", "v1")]),
+        ("json/plain", &[("VersionStage", "blue")]),
+        ("json/rds", &[]),
+        ("json/rds", &[("FetchExtendedConfig", "true")]),
+    ];
+    for (i, (name, extra)) in cases.iter().enumerate() {
+        let nonce = format!("n-json-{i}");
+        let mut p = v1_params("GetSecretValue", &nonce, &ts);
+        p.push(("SecretName", name));
+        p.extend(extra.iter().copied());
+        let q = signed_query("GET", p, "root-test-secret");
+        let (st, _, body) = raw(addr, "GET", &format!("/?{q}"), &[], b"").await;
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+        let served: Value = json(&body);
+        let mut typed = c
+            .send(&GetSecretValue {
+                version_id: extra
+                    .iter()
+                    .find(|(k, _)| *k == "VersionId")
+                    .map(|(_, v)| (*v).to_owned()),
+                version_stage: extra
+                    .iter()
+                    .find(|(k, _)| *k == "VersionStage")
+                    .map(|(_, v)| (*v).to_owned()),
+                fetch_extended_config: extra
+                    .iter()
+                    .any(|(k, _)| *k == "FetchExtendedConfig")
+                    .then_some(true),
+                ..GetSecretValue::current(*name)
+            })
+            .await
+            .unwrap();
+        typed.request_id = served["RequestId"].as_str().unwrap().to_owned();
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            serde_json::to_string(&typed).unwrap(),
+            "case {i}"
+        );
+    }
+    server.shutdown().await;
+}

@@ -15,9 +15,17 @@ const WIRE_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
 /// case (years 0–9999) is written digit by digit rather than through a
 /// format string; other years go through chrono's `%Y`.
 pub fn wire_time(t: DateTime<Utc>) -> String {
+    match wire_time_bytes(t) {
+        Some(b) => b.iter().map(|b| char::from(*b)).collect(),
+        None => t.format(WIRE_FORMAT).to_string(),
+    }
+}
+
+/// [`wire_time`] on the stack, for years 0–9999 (`None` for others).
+pub fn wire_time_bytes(t: DateTime<Utc>) -> Option<[u8; 20]> {
     let year = t.year();
     if !(0..=9999).contains(&year) {
-        return t.format(WIRE_FORMAT).to_string();
+        return None;
     }
     let mut out = [0u8; 20];
     let mut put = |at: usize, v: u32, width: usize| {
@@ -39,7 +47,7 @@ pub fn wire_time(t: DateTime<Utc>) -> String {
     out[13] = b':';
     out[16] = b':';
     out[19] = b'Z';
-    out.iter().map(|b| char::from(*b)).collect()
+    Some(out)
 }
 
 /// Parses a wire time (`YYYY-MM-DDTHH:MM:SSZ`): the exact 20-character

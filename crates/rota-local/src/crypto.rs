@@ -125,7 +125,17 @@ impl SealingKey {
         version_id: &str,
         sealed: &[u8],
     ) -> Result<SecretString, CryptoError> {
-        let bytes = self.open(sealed, &secret_aad(name, version_id))?;
+        // The associated data on the stack when it fits (names are at
+        // most 192 bytes, version ids 64).
+        let mut stack = [0u8; 320];
+        let len = name.len() + 1 + version_id.len();
+        let bytes = if len <= stack.len() {
+            stack[..name.len()].copy_from_slice(name.as_bytes());
+            stack[name.len() + 1..len].copy_from_slice(version_id.as_bytes());
+            self.open(sealed, &stack[..len])?
+        } else {
+            self.open(sealed, &secret_aad(name, version_id))?
+        };
         String::from_utf8(bytes)
             .map(SecretString::new)
             .map_err(|_| CryptoError::Open("not UTF-8".into()))

@@ -95,13 +95,8 @@ impl Params {
         }
         let mut buf: Vec<u8> = Vec::with_capacity(total);
         let mut pairs: Vec<Pair> = Vec::with_capacity(16);
-        // The text each pair came from.
-        let mut from: Vec<usize> = Vec::with_capacity(16);
-        // Where each text's decoded bytes start, to name the one that is
-        // not UTF-8.
-        let mut starts = Vec::with_capacity(texts.len());
         for (n, text) in texts.iter().enumerate() {
-            starts.push(buf.len());
+            let (text_start, first_pair) = (buf.len(), pairs.len());
             let bytes = text.as_bytes();
             let mut i = 0;
             while i < bytes.len() {
@@ -153,32 +148,35 @@ impl Params {
                     let end = buf.len();
                     let name_end = name_end.unwrap_or(end);
                     pairs.push(Pair {
+                        // Set once the text is known to be UTF-8.
                         key: 0,
                         name: (offset(name_start), offset(name_end)),
                         value: (offset(name_end), offset(end)),
                     });
-                    from.push(n);
                 }
                 // Past the '&'.
                 i += 1;
             }
-        }
-        let buf = String::from_utf8(buf).map_err(|e| {
-            let at = e.utf8_error().valid_up_to();
-            let n = starts.iter().rposition(|&s| s <= at).unwrap_or(0);
-            (n, DecodeError::new("the decoded bytes are not UTF-8"))
-        })?;
-        for (pair, &n) in pairs.iter_mut().zip(&from) {
-            // Each name and value is UTF-8 on its own (not only the whole).
-            let (a, b, c) = (
-                pair.name.0 as usize,
-                pair.name.1 as usize,
-                pair.value.1 as usize,
-            );
-            if ![a, b, c].iter().all(|&at| buf.is_char_boundary(at)) {
-                return Err((n, DecodeError::new("the decoded bytes are not UTF-8")));
+            // This text's names and values are UTF-8, each on its own,
+            // before the next text is read (the first bad text is named).
+            let not_utf8 = || (n, DecodeError::new("the decoded bytes are not UTF-8"));
+            let decoded = std::str::from_utf8(&buf[text_start..]).map_err(|_| not_utf8())?;
+            for pair in &pairs[first_pair..] {
+                let ends = [pair.name.0, pair.name.1, pair.value.1];
+                if !ends
+                    .iter()
+                    .all(|&at| decoded.is_char_boundary(at as usize - text_start))
+                {
+                    return Err(not_utf8());
+                }
             }
-            pair.key = rota_kms::encode::prefix_key(buf.get(a..b).unwrap_or_default());
+        }
+        // Checked text by text above, so this cannot fail.
+        let buf = String::from_utf8(buf)
+            .map_err(|_| (0, DecodeError::new("the decoded bytes are not UTF-8")))?;
+        for pair in &mut pairs {
+            let name = buf.get(pair.name.0 as usize..pair.name.1 as usize);
+            pair.key = rota_kms::encode::prefix_key(name.unwrap_or_default());
         }
         Ok(Self { buf, pairs })
     }
@@ -404,6 +402,48 @@ mod tests {
             1
         );
         assert!(Params::from_forms(&["a=b%", "c=1"]).is_err());
+    }
+
+    #[test]
+    fn one_pass_decoding_agrees_with_parse_form_on_random_forms() {
+        use rand::{Rng as _, SeedableRng as _};
+        // Seeded: the same 20,000 cases on every run.
+        let mut rng = rand::rngs::StdRng::seed_from_u64(20);
+        let alphabet = [
+            "a", "B", "=", "&", "+", "%", "2", "F", "C", "3", "A", "9", "é", "0", "%C3", "%A9",
+            "%2", "%zz", "&&", "==",
+        ];
+        let mut form = || {
+            let n = rng.random_range(0..24);
+            (0..n)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect::<String>()
+        };
+        for _ in 0..20_000 {
+            let texts = [form(), form()];
+            let expected: Result<Vec<_>, usize> = texts
+                .iter()
+                .enumerate()
+                .map(|(n, t)| rota_kms::encode::parse_form(t).map_err(|_| n))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.concat());
+            let got = Params::from_forms(&[&texts[0], &texts[1]]);
+            match (&expected, &got) {
+                (Ok(pairs), Ok(p)) => {
+                    assert!(
+                        p.pairs()
+                            .eq(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                        "{texts:?}"
+                    );
+                    for (k, _) in pairs {
+                        let first = pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+                        assert_eq!(p.raw(k), first, "{texts:?} {k:?}");
+                    }
+                }
+                (Err(n), Err((m, _))) => assert_eq!(n, m, "{texts:?}"),
+                _ => panic!("{texts:?}: parse_form {expected:?}, from_forms {got:?}"),
+            }
+        }
     }
 
     #[test]

@@ -422,7 +422,9 @@ struct Verified<'a> {
     action: &'a str,
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// A header's value as text. Give a [`http::header::HeaderName`] constant
+/// where the name is fixed: a `&str` name is parsed again at each call.
+fn header(h: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -488,8 +490,8 @@ impl State {
         {
             return Err(ServiceError::BadRoute);
         }
-        if let Some(len) =
-            header(&parts.headers, "content-length").and_then(|l| l.parse::<usize>().ok())
+        if let Some(len) = header(&parts.headers, http::header::CONTENT_LENGTH)
+            .and_then(|l| l.parse::<usize>().ok())
             && len > self.max_body
         {
             return Err(ServiceError::BodyTooLarge {
@@ -498,7 +500,7 @@ impl State {
         }
         let body = read_body(body, self.max_body, self.body_timeout, &self.stats).await?;
         let query = parts.uri.query().unwrap_or_default();
-        let is_form = header(&parts.headers, "content-type").is_none_or(|ct| {
+        let is_form = header(&parts.headers, http::header::CONTENT_TYPE).is_none_or(|ct| {
             ct.to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
         });
@@ -511,8 +513,8 @@ impl State {
         let params = Params::from_forms(&[query, body_text]).map_err(|(n, e)| {
             ServiceError::invalid(if n == 0 { "query" } else { "body" }, e.to_string())
         })?;
-        let authorization =
-            header(&parts.headers, "authorization").filter(|a| a.trim_start().starts_with("ACS3-"));
+        let authorization = header(&parts.headers, http::header::AUTHORIZATION)
+            .filter(|a| a.trim_start().starts_with("ACS3-"));
         // V3 signs the query apart from the body; V1 signs them merged, so
         // only V3 reads the query's own pairs.
         let v3_query = match authorization {
@@ -524,7 +526,7 @@ impl State {
         *xml = params
             .opt("Format")
             .is_some_and(|f| f.eq_ignore_ascii_case("xml"))
-            || header(&parts.headers, "accept")
+            || header(&parts.headers, http::header::ACCEPT)
                 .is_some_and(|a| a.contains("xml") && !a.contains("json"));
 
         let verified = match (authorization, &v3_query) {
@@ -837,6 +839,9 @@ enum Answer {
 
 const JSON: &str = "application/json;charset=utf-8";
 
+const X_ACS_REQUEST_ID: http::header::HeaderName =
+    http::header::HeaderName::from_static("x-acs-request-id");
+
 fn respond(
     status: StatusCode,
     request_id: &str,
@@ -872,7 +877,7 @@ fn respond_bytes(
         http::HeaderValue::from_static(ct),
     );
     if let Ok(v) = http::HeaderValue::from_str(request_id) {
-        h.insert("x-acs-request-id", v);
+        h.insert(X_ACS_REQUEST_ID, v);
     }
     resp
 }

@@ -461,26 +461,65 @@ impl Engine {
         request_id: &str,
     ) -> Result<Vec<u8>, ServiceError> {
         self.read_value_with(caller, r, |v| {
-            let answer = SecretValueJson {
-                request_id,
-                secret_name: v.name,
-                secret_type: &v.secret.doc.secret_type,
-                secret_data: v.data.expose_secret(),
-                secret_data_type: &v.version.data_type,
-                version_id: &v.version.id,
-                version_stages: StagesJson {
-                    version_stage: &v.version.stages,
-                },
-                create_time: &wire(v.version.created),
-                automatic_rotation: v.rotation.automatic_rotation,
-                rotation_interval: v.rotation.rotation_interval.as_deref(),
-                next_rotation_date: v.rotation.next_rotation_date.as_deref(),
-                last_rotation_date: v.rotation.last_rotation_date.as_deref(),
-                extended_config: v.extended_config,
-            };
+            // [`SecretValue`]'s fields in its order, each name written as
+            // one literal and each value escaped by serde_json.
             let mut out = Vec::with_capacity(512);
-            serde_json::to_writer(&mut out, &answer)
-                .map_err(|_| ServiceError::internal("an answer did not serialize"))?;
+            out.push(b'{');
+            if !request_id.is_empty() {
+                out.extend_from_slice(br#""RequestId":"#);
+                json_str(&mut out, request_id)?;
+                out.push(b',');
+            }
+            out.extend_from_slice(br#""SecretName":"#);
+            json_str(&mut out, v.name)?;
+            out.extend_from_slice(br#","SecretType":"#);
+            json_str(&mut out, &v.secret.doc.secret_type)?;
+            out.extend_from_slice(br#","SecretData":"#);
+            json_str(&mut out, v.data.expose_secret())?;
+            out.extend_from_slice(br#","SecretDataType":"#);
+            json_str(&mut out, &v.version.data_type)?;
+            out.extend_from_slice(br#","VersionId":"#);
+            json_str(&mut out, &v.version.id)?;
+            out.extend_from_slice(br#","VersionStages":{"VersionStage":["#);
+            for (i, stage) in v.version.stages.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                json_str(&mut out, stage)?;
+            }
+            out.extend_from_slice(br#"]},"CreateTime":"#);
+            match crate::clock::wire_time_bytes(super::to_time(v.version.created)) {
+                // Digits and separators: nothing to escape.
+                Some(t) => {
+                    out.push(b'"');
+                    out.extend_from_slice(&t);
+                    out.push(b'"');
+                }
+                None => json_str(&mut out, &wire(v.version.created))?,
+            }
+            let optional: [(&[u8], Option<&str>); 5] = [
+                (br#","AutomaticRotation":"#, v.rotation.automatic_rotation),
+                (
+                    br#","RotationInterval":"#,
+                    v.rotation.rotation_interval.as_deref(),
+                ),
+                (
+                    br#","NextRotationDate":"#,
+                    v.rotation.next_rotation_date.as_deref(),
+                ),
+                (
+                    br#","LastRotationDate":"#,
+                    v.rotation.last_rotation_date.as_deref(),
+                ),
+                (br#","ExtendedConfig":"#, v.extended_config),
+            ];
+            for (name, value) in optional {
+                if let Some(value) = value {
+                    out.extend_from_slice(name);
+                    json_str(&mut out, value)?;
+                }
+            }
+            out.push(b'}');
             Ok(out)
         })?
     }
@@ -1181,35 +1220,9 @@ struct ValueRead<'a> {
     extended_config: Option<&'a str>,
 }
 
-/// [`SecretValue`]'s JSON, borrowed: the same fields in the same order.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct SecretValueJson<'a> {
-    #[serde(skip_serializing_if = "str::is_empty")]
-    request_id: &'a str,
-    secret_name: &'a str,
-    secret_type: &'a str,
-    secret_data: &'a str,
-    secret_data_type: &'a str,
-    version_id: &'a str,
-    version_stages: StagesJson<'a>,
-    create_time: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    automatic_rotation: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rotation_interval: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_rotation_date: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_rotation_date: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    extended_config: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct StagesJson<'a> {
-    version_stage: &'a [String],
+/// Appends `s` as a JSON string (serde_json's escaping).
+fn json_str(out: &mut Vec<u8>, s: &str) -> Result<(), ServiceError> {
+    serde_json::to_writer(out, s).map_err(|_| ServiceError::internal("an answer did not serialize"))
 }
 
 const FILTER_KEYS: &[&str] = &[

@@ -177,16 +177,19 @@ fn decode_bytes(s: &str, out: &mut Vec<u8>) -> Result<(), DecodeError> {
             i += 1;
             continue;
         }
-        let hi = bytes.get(i + 1).and_then(|b| hex_val(*b));
-        let lo = bytes.get(i + 2).and_then(|b| hex_val(*b));
-        match (hi, lo) {
-            (Some(h), Some(l)) => out.push(h << 4 | l),
+        match (bytes.get(i + 1), bytes.get(i + 2)) {
+            (Some(&h), Some(&l)) if let Some(b) = hex_byte(h, l) => out.push(b),
             _ => return Err(DecodeError("a '%' is not followed by two hex digits")),
         }
         i += 3;
     }
     out.extend_from_slice(&bytes[i..]);
     Ok(())
+}
+
+/// The byte of the escape `%` `hi` `lo`, if both are hex digits.
+pub fn hex_byte(hi: u8, lo: u8) -> Option<u8> {
+    Some(hex_val(hi)? << 4 | hex_val(lo)?)
 }
 
 fn hex_val(b: u8) -> Option<u8> {

@@ -57,17 +57,6 @@ const SPECIAL: [bool; 256] = {
     t
 };
 
-/// `%XX` → the byte, `None` for anything but two hex digits.
-fn hex_pair(hi: u8, lo: u8) -> Option<u8> {
-    let v = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    };
-    Some(v(hi)? << 4 | v(lo)?)
-}
-
 fn offset(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
@@ -126,7 +115,7 @@ impl Params {
                         }
                         b'%' => {
                             let byte = match (bytes.get(i + 1), bytes.get(i + 2)) {
-                                (Some(&h), Some(&l)) => hex_pair(h, l),
+                                (Some(&h), Some(&l)) => rota_kms::encode::hex_byte(h, l),
                                 _ => None,
                             };
                             let Some(byte) = byte else {

@@ -90,6 +90,13 @@ pub(crate) fn percent_encode_twice_into(out: &mut String, s: &str) {
     encode_with(out, s, ESCAPED_TWICE, 5);
 }
 
+/// The escape of the escape of byte `b` (`%25XX`).
+#[inline]
+pub(crate) fn escaped_twice(b: u8) -> &'static [u8] {
+    let at = b as usize * 5;
+    &ESCAPED_TWICE.as_bytes()[at..at + 5]
+}
+
 /// The percent-encoding of `s`.
 pub fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + s.len() / 2);

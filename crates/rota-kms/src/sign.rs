@@ -44,10 +44,8 @@ where
         .filter(|(k, _)| *k != "Signature")
         .map(|(k, v)| (crate::encode::prefix_key(k), k, v))
         .collect();
-    pairs.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
-    });
+    // Stable: a repeated name keeps its values in the order sent.
+    pairs.sort_by(by_name);
     let estimate: usize = pairs
         .iter()
         .map(|(_, k, v)| k.len() + v.len() * 2 + 8)
@@ -66,29 +64,180 @@ where
     out
 }
 
+/// Orders `(prefix key, name, value)` by name bytes: the names' first
+/// eight bytes as one number (one comparison, no call), then, where those
+/// tie, the whole name.
+fn by_name(a: &(u64, &str, &str), b: &(u64, &str, &str)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| a.1.as_bytes().cmp(b.1.as_bytes()))
+}
+
+/// An access key secret made ready for V1 signatures: the HMAC-SHA1 key
+/// `secret + "&"` with its inner and outer pads hashed once, for a server
+/// that verifies many requests signed with one key. `Debug` shows nothing
+/// of it.
+#[derive(Clone)]
+pub struct V1Key {
+    mac: Hmac<Sha1>,
+}
+
+impl std::fmt::Debug for V1Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("V1Key(***)")
+    }
+}
+
+impl V1Key {
+    /// The key of `access_key_secret` (built on the stack when `secret +
+    /// "&"` fits a block, as every real key does).
+    pub fn new(access_key_secret: &str) -> Self {
+        let mut block = [0u8; 64];
+        let n = access_key_secret.len();
+        let mac = if n < block.len() {
+            block[..n].copy_from_slice(access_key_secret.as_bytes());
+            block[n] = b'&';
+            <Hmac<Sha1> as KeyInit>::new_from_slice(&block[..=n])
+        } else {
+            let mut key = Vec::with_capacity(n + 1);
+            key.extend_from_slice(access_key_secret.as_bytes());
+            key.push(b'&');
+            <Hmac<Sha1> as KeyInit>::new_from_slice(&key)
+        }
+        .expect("HMAC accepts keys of any length");
+        Self { mac }
+    }
+
+    /// The HMAC-SHA1 of `text` under this key.
+    fn mac(&self, text: &[u8]) -> [u8; 20] {
+        let mut mac = self.mac.clone();
+        mac.update(text);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Feeds the V1 string to sign to an HMAC through a stack buffer, so that
+/// the string is never built.
+struct MacSink {
+    mac: Hmac<Sha1>,
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl MacSink {
+    fn put(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.buf.len() {
+            self.mac.update(&self.buf[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.buf.len() {
+                self.mac.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Puts the percent-encoding of the percent-encoding of `s` (see
+    /// [`percent_encode_twice_into`]): runs of unreserved bytes whole.
+    fn put_encoded_twice(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let mut run = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if !crate::encode::is_unreserved(b) {
+                if run < i {
+                    self.put(&bytes[run..i]);
+                }
+                self.put(crate::encode::escaped_twice(b));
+                run = i + 1;
+            }
+        }
+        if run < bytes.len() {
+            self.put(&bytes[run..]);
+        }
+    }
+
+    fn finish(mut self) -> [u8; 20] {
+        self.mac.update(&self.buf[..self.len]);
+        self.mac.finalize().into_bytes().into()
+    }
+}
+
+/// The HMAC-SHA1 under `key` of [`v1_string_to_sign`]`(method, params)`,
+/// without building that string: up to 32 parameters are sorted on the
+/// stack (not at all when they came sorted, as SDKs send them) and their
+/// encoding is fed to the HMAC as it is made.
+pub fn v1_mac_of<'a, I>(key: &V1Key, method: &str, params: I) -> [u8; 20]
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    const ON_STACK: usize = 32;
+    let mut stack: [(u64, &str, &str); ON_STACK] = [(0, "", ""); ON_STACK];
+    let mut n = 0;
+    let mut heap: Vec<(u64, &str, &str)> = Vec::new();
+    for (k, v) in params {
+        if k == "Signature" {
+            continue;
+        }
+        let pair = (crate::encode::prefix_key(k), k, v);
+        if n < ON_STACK {
+            stack[n] = pair;
+            n += 1;
+        } else {
+            if heap.is_empty() {
+                heap.extend_from_slice(&stack);
+            }
+            heap.push(pair);
+        }
+    }
+    let pairs: &mut [(u64, &str, &str)] = if heap.is_empty() {
+        &mut stack[..n]
+    } else {
+        &mut heap
+    };
+    if !pairs.is_sorted_by(|a, b| by_name(a, b).is_le()) {
+        pairs.sort_by(by_name);
+    }
+    let mut sink = MacSink {
+        mac: key.mac.clone(),
+        buf: [0; 256],
+        len: 0,
+    };
+    sink.put(method.as_bytes());
+    sink.put(b"&%2F&");
+    for (i, (_, k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            sink.put(b"%26");
+        }
+        sink.put_encoded_twice(k);
+        sink.put(b"%3D");
+        sink.put_encoded_twice(v);
+    }
+    sink.finish()
+}
+
+/// Whether `provided` is the V1 signature under `key` of `params` (which
+/// may include `Signature`; it is left out of the signed set), compared in
+/// constant time. The server's check: no string to sign is built.
+pub fn v1_matches<'a, I>(key: &V1Key, method: &str, params: I, provided: &str) -> bool
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    // Base64 of 20 bytes is 28 characters: written on the stack.
+    let mut expected = [0u8; 28];
+    let n = base64::engine::general_purpose::STANDARD
+        .encode_slice(v1_mac_of(key, method, params), &mut expected)
+        .unwrap_or(0);
+    constant_time_eq(&expected[..n], provided.as_bytes())
+}
+
 /// HMAC-SHA1 of `string_to_sign` under `secret + "&"`, standard base64 with padding.
 pub fn v1_sign(access_key_secret: &str, string_to_sign: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(v1_mac(access_key_secret, string_to_sign))
 }
 
-/// The HMAC-SHA1 of a V1 signature: the key `secret + "&"` is built on
-/// the stack when it fits a block (every real key does).
+/// The HMAC-SHA1 of a V1 signature under `secret + "&"`.
 fn v1_mac(secret: &str, string_to_sign: &str) -> [u8; 20] {
-    let mut block = [0u8; 64];
-    let n = secret.len();
-    let mut mac = if n < block.len() {
-        block[..n].copy_from_slice(secret.as_bytes());
-        block[n] = b'&';
-        <Hmac<Sha1> as KeyInit>::new_from_slice(&block[..=n])
-    } else {
-        let mut key = Vec::with_capacity(n + 1);
-        key.extend_from_slice(secret.as_bytes());
-        key.push(b'&');
-        <Hmac<Sha1> as KeyInit>::new_from_slice(&key)
-    }
-    .expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign.as_bytes());
-    mac.finalize().into_bytes().into()
+    V1Key::new(secret).mac(string_to_sign.as_bytes())
 }
 
 /// The V1 `Signature` of a request: [`v1_string_to_sign`] then [`v1_sign`].
@@ -119,16 +268,18 @@ pub fn v1_verify<'a, I>(
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let string_to_sign = v1_string_to_sign(method, params);
-    // Base64 of 20 bytes is 28 characters: written on the stack.
-    let mut expected = [0u8; 28];
-    let n = base64::engine::general_purpose::STANDARD
-        .encode_slice(v1_mac(access_key_secret, &string_to_sign), &mut expected)
-        .unwrap_or(0);
-    if constant_time_eq(&expected[..n], provided.as_bytes()) {
+    let params: Vec<(&str, &str)> = params.into_iter().collect();
+    if v1_matches(
+        &V1Key::new(access_key_secret),
+        method,
+        params.iter().copied(),
+        provided,
+    ) {
         Ok(())
     } else {
-        Err(SignatureMismatch { string_to_sign })
+        Err(SignatureMismatch {
+            string_to_sign: v1_string_to_sign(method, params),
+        })
     }
 }
 
@@ -327,5 +478,109 @@ pub fn v3_verify(
         Ok(())
     } else {
         Err(SignatureMismatch { string_to_sign })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{V1Key, v1_mac, v1_mac_of, v1_matches, v1_signature, v1_string_to_sign};
+
+    /// A small seeded generator (xorshift64*): the same cases every run.
+    struct Cases(u64);
+
+    impl Cases {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: u64) -> usize {
+            usize::try_from(self.next() % n).unwrap_or(0)
+        }
+
+        /// Text from an alphabet with unreserved, reserved, multi-byte
+        /// characters and names that share long prefixes.
+        fn text(&mut self, max: u64) -> String {
+            const PIECES: &[&str] = &[
+                "a",
+                "Z",
+                "0",
+                "-",
+                "_",
+                ".",
+                "~",
+                " ",
+                "&",
+                "=",
+                "%",
+                "+",
+                "*",
+                "/",
+                ":",
+                "é",
+                "🔑",
+                "Signature",
+                "SignatureNonce",
+                "SecretName",
+                "\u{0}",
+            ];
+            (0..self.below(max))
+                .map(|_| PIECES[self.below(PIECES.len() as u64)])
+                .collect()
+        }
+    }
+
+    #[test]
+    fn the_streamed_mac_is_the_mac_of_the_string_to_sign() {
+        let mut cases = Cases(0x5eed_0001);
+        for case in 0..4_000 {
+            let secret = cases.text(80);
+            let key = V1Key::new(&secret);
+            // Up to 40 pairs: past the 32 sorted on the stack.
+            let n = cases.below(41);
+            let mut pairs: Vec<(String, String)> = (0..n)
+                .map(|_| {
+                    let long = cases.below(8) == 0;
+                    (cases.text(6), cases.text(if long { 200 } else { 12 }))
+                })
+                .collect();
+            if cases.below(2) == 0 {
+                // Sent sorted, as SDKs do, repeated names in sending order.
+                pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            }
+            let refs = || pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+            let method = if case % 2 == 0 { "GET" } else { "POST" };
+            let expected = v1_mac(&secret, &v1_string_to_sign(method, refs()));
+            assert_eq!(
+                v1_mac_of(&key, method, refs()),
+                expected,
+                "case {case}: {pairs:?}"
+            );
+            let signature = v1_signature(method, refs(), &secret);
+            assert!(v1_matches(&key, method, refs(), &signature), "case {case}");
+            assert!(
+                !v1_matches(
+                    &V1Key::new(&format!("{secret}x")),
+                    method,
+                    refs(),
+                    &signature
+                ),
+                "case {case}: another key"
+            );
+        }
+    }
+
+    #[test]
+    fn a_repeated_name_is_signed_in_the_order_sent() {
+        let sts = v1_string_to_sign("GET", [("b", "2"), ("a", "y"), ("a", "x")]);
+        assert_eq!(sts, "GET&%2F&a%3Dy%26a%3Dx%26b%3D2");
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug() {
+        let key = V1Key::new("canary-secret-value");
+        assert_eq!(format!("{key:?}"), "V1Key(***)");
     }
 }

@@ -72,10 +72,35 @@ impl Dispatcher {
         result
     }
 
+    /// GetSecretValue, the call applications make most, answered at once
+    /// as the JSON text of its answer with `RequestId`, written from the
+    /// stored secret without an intermediate `Value` (the HTTP server's
+    /// fast path, nothing to await); `None` for every other request.
+    pub fn json_now(
+        &self,
+        caller: &Caller,
+        version: &str,
+        action: &str,
+        params: &Params,
+        request_id: &str,
+    ) -> Option<Result<Vec<u8>, ServiceError>> {
+        if version != KMS_VERSION || action != "GetSecretValue" {
+            return None;
+        }
+        let _span = tracing::debug_span!("kms.dispatch", api.product = "kms", kms.action = %action)
+            .entered();
+        Some(
+            self.engine
+                .get_secret_value_json(caller, params, request_id)
+                .inspect_err(|e| {
+                    tracing::debug!(kms.action = %action, code = e.code(), "action failed");
+                }),
+        )
+    }
+
     /// Answers one request as the JSON text of its answer with `RequestId`
-    /// (the HTTP server's path). GetSecretValue, the call applications
-    /// make most, is written from its typed answer without an intermediate
-    /// `Value`; every other action goes through [`Self::dispatch`].
+    /// (the HTTP server's path): [`Self::json_now`] where it answers, else
+    /// [`Self::dispatch`].
     pub async fn dispatch_json(
         &self,
         caller: &Caller,
@@ -84,16 +109,8 @@ impl Dispatcher {
         params: &Params,
         request_id: &str,
     ) -> Result<Vec<u8>, ServiceError> {
-        if version == KMS_VERSION && action == "GetSecretValue" {
-            let _span =
-                tracing::debug_span!("kms.dispatch", api.product = "kms", kms.action = %action)
-                    .entered();
-            return self
-                .engine
-                .get_secret_value_json(caller, params, request_id)
-                .inspect_err(|e| {
-                    tracing::debug!(kms.action = %action, code = e.code(), "action failed");
-                });
+        if let Some(answer) = self.json_now(caller, version, action, params, request_id) {
+            return answer;
         }
         let v = self.dispatch(caller, version, action, params).await?;
         serde_json::to_vec(&with_request_id(v, request_id))
@@ -185,18 +202,36 @@ fn not_found(action: &str, product: &str) -> ServiceError {
 
 /// A fresh request id: random hex in the 8-4-4-4-12 layout, upper-case.
 pub fn new_request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let b: [u8; 16] = rand::random();
-    // 8-4-4-4-12 hex digits: a dash before bytes 4, 6, 8 and 10.
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
+    RequestId::new().as_str().to_owned()
+}
+
+/// A request id on the stack: 8-4-4-4-12 upper-case hex digits of 16
+/// random bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct RequestId([u8; 36]);
+
+impl RequestId {
+    pub(crate) fn new() -> Self {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let b: [u8; 16] = rand::random();
+        let mut out = [b'-'; 36];
+        let mut at = 0;
+        for (i, byte) in b.iter().enumerate() {
+            // A dash before bytes 4, 6, 8 and 10 (already in place).
+            if matches!(i, 4 | 6 | 8 | 10) {
+                at += 1;
+            }
+            out[at] = HEX[usize::from(byte >> 4)];
+            out[at + 1] = HEX[usize::from(byte & 0xf)];
+            at += 2;
         }
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        Self(out)
     }
-    out
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Hex digits and dashes: always ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("00000000-0000-0000-0000-000000000000")
+    }
 }
 
 /// Adds `RequestId` to a success object.

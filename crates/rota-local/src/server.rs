@@ -138,6 +138,50 @@ impl ServerHandle {
     }
 }
 
+/// How the server asks its open connections to finish at shutdown.
+#[derive(Default)]
+struct Closers {
+    open: std::sync::Mutex<(
+        u64,
+        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<()>>,
+    )>,
+}
+
+impl Closers {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        (
+            u64,
+            std::collections::HashMap<u64, tokio::sync::oneshot::Sender<()>>,
+        ),
+    > {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn add(&self, close: tokio::sync::oneshot::Sender<()>) -> u64 {
+        let mut open = self.lock();
+        open.0 += 1;
+        let id = open.0;
+        open.1.insert(id, close);
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        self.lock().1.remove(&id);
+    }
+
+    /// Asks every open connection to finish its request and close.
+    fn close_all(&self) {
+        for (_, close) in self.lock().1.drain() {
+            let _ = close.send(());
+        }
+    }
+}
+
 /// Binds `config.addr` and serves `cloud` on the current tokio runtime.
 pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(config.addr).await?;
@@ -169,7 +213,7 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
     tracing::info!(addr = %local_addr, "local cloud listening");
     let sweep_every = config.sweep_interval;
     let task = tokio::spawn(async move {
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let closers = Arc::new(Closers::default());
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .keep_alive(true)
@@ -203,11 +247,27 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
                             async move { Ok::<_, Infallible>(st.handle(req).await) }
                         }),
                     );
-                    let conn = graceful.watch(conn);
+                    // Closed gracefully at shutdown through a channel of
+                    // its own (a shared watcher would be polled, under one
+                    // lock, at every wake of every connection).
+                    let (close, closed) = tokio::sync::oneshot::channel::<()>();
+                    let id = closers.add(close);
+                    let closers = closers.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                        let mut conn = std::pin::pin!(conn);
+                        let mut closed = closed;
+                        let ended = tokio::select! {
+                            biased;
+                            ended = conn.as_mut() => ended,
+                            _ = &mut closed => {
+                                conn.as_mut().graceful_shutdown();
+                                conn.await
+                            }
+                        };
+                        if let Err(e) = ended {
                             tracing::trace!(error = %e, "connection ended with an error");
                         }
+                        closers.remove(id);
                         drop(permit);
                     });
                 }
@@ -223,7 +283,10 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
             }
         }
         drop(listener);
-        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        closers.close_all();
+        // Every connection holds a permit until it ends.
+        let all = u32::try_from(config.max_connections.max(1)).unwrap_or(u32::MAX);
+        if tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(all))
             .await
             .is_err()
         {
@@ -429,11 +492,39 @@ fn header(h: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> 
 }
 
 impl State {
+    // The future of this function is moved whole at each step into the
+    // connection's task, so it holds little: the body is read by a boxed
+    // future (none for a GET), GetSecretValue is answered without awaiting,
+    // and every other action runs boxed (their futures are kilobytes).
     async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        let request_id = new_request_id();
+        let request_id = crate::dispatch::RequestId::new();
+        let request_id = request_id.as_str();
         let mut xml = false;
         let mut action = String::new();
-        let result = self.process(req, &request_id, &mut xml, &mut action).await;
+        let (parts, body) = req.into_parts();
+        let result = match self.admit(&parts) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let body = if hyper::body::Body::is_end_stream(&body) {
+                    Ok(Bytes::new())
+                } else {
+                    Box::pin(read_body(
+                        body,
+                        self.max_body,
+                        self.body_timeout,
+                        &self.stats,
+                    ))
+                    .await
+                };
+                match body.and_then(|body: Bytes| {
+                    self.process(&parts, &body, request_id, &mut xml, &mut action)
+                }) {
+                    Ok(Step::Now(answer)) => Ok(answer),
+                    Ok(Step::Later(answer)) => answer.await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
         self.stats
             .requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -445,14 +536,14 @@ impl State {
         match result {
             Ok(Answer::Json(bytes)) => {
                 tracing::debug!(kms.action = %action, kms.request_id = %request_id, status = 200, "request");
-                respond_bytes(StatusCode::OK, &request_id, bytes, JSON)
+                respond_bytes(StatusCode::OK, request_id, bytes, JSON)
             }
             Ok(Answer::Value(v)) => {
-                let v = with_request_id(v, &request_id);
+                let v = with_request_id(v, request_id);
                 tracing::debug!(kms.action = %action, kms.request_id = %request_id, status = 200, "request");
                 respond(
                     StatusCode::OK,
-                    &request_id,
+                    request_id,
                     xml,
                     &format!("{action}Response"),
                     &v,
@@ -473,19 +564,14 @@ impl State {
                 });
                 let status =
                     StatusCode::from_u16(w.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                respond(status, &request_id, xml, "Error", &body)
+                respond(status, request_id, xml, "Error", &body)
             }
         }
     }
 
-    async fn process(
-        &self,
-        req: Request<Incoming>,
-        request_id: &str,
-        xml: &mut bool,
-        action_out: &mut String,
-    ) -> Result<Answer, ServiceError> {
-        let (parts, body) = req.into_parts();
+    /// Refuses a request for another path or method, or announcing a body
+    /// past the limit, before its body is read.
+    fn admit(&self, parts: &http::request::Parts) -> Result<(), ServiceError> {
         if (parts.method != Method::GET && parts.method != Method::POST) || parts.uri.path() != "/"
         {
             return Err(ServiceError::BadRoute);
@@ -498,14 +584,26 @@ impl State {
                 limit: self.max_body,
             });
         }
-        let body = read_body(body, self.max_body, self.body_timeout, &self.stats).await?;
+        Ok(())
+    }
+
+    /// Decodes and verifies a request whose body was read, then answers
+    /// it at once or hands back the boxed work that will.
+    fn process<'s>(
+        &'s self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        request_id: &str,
+        xml: &mut bool,
+        action_out: &mut String,
+    ) -> Result<Step<'s>, ServiceError> {
         let query = parts.uri.query().unwrap_or_default();
         let is_form = header(&parts.headers, http::header::CONTENT_TYPE).is_none_or(|ct| {
             ct.to_ascii_lowercase()
                 .starts_with("application/x-www-form-urlencoded")
         });
         let body_text = if is_form && !body.is_empty() {
-            std::str::from_utf8(&body)
+            std::str::from_utf8(body)
                 .map_err(|_| ServiceError::invalid("body", "a form body must be UTF-8"))?
         } else {
             ""
@@ -531,7 +629,7 @@ impl State {
 
         let verified = match (authorization, &v3_query) {
             (Some(a), Some(query)) => {
-                self.verify_v3(a, parts.method.as_str(), &parts.headers, query, &body)?
+                self.verify_v3(a, parts.method.as_str(), &parts.headers, query, body)?
             }
             _ => self.verify_v1(parts.method.as_str(), &params)?,
         };
@@ -540,39 +638,56 @@ impl State {
         if *xml || tracing::enabled!(tracing::Level::DEBUG) {
             verified.action.clone_into(action_out);
         }
-        let caller = &verified.signer.caller;
         let dispatcher = self.cloud.dispatcher();
-        if *xml {
-            dispatcher
-                .dispatch(caller, verified.version, verified.action, &params)
-                .await
-                .map(Answer::Value)
-        } else {
-            dispatcher
-                .dispatch_json(
-                    caller,
-                    verified.version,
-                    verified.action,
-                    &params,
-                    request_id,
-                )
-                .await
-                .map(Answer::Json)
+        if !*xml
+            && let Some(answer) = dispatcher.json_now(
+                &verified.signer.caller,
+                verified.version,
+                verified.action,
+                &params,
+                request_id,
+            )
+        {
+            return answer.map(|bytes| Step::Now(Answer::Json(bytes)));
         }
+        let Verified {
+            signer,
+            version,
+            action,
+        } = verified;
+        let (version, action) = (version.to_owned(), action.to_owned());
+        let (xml, request_id) = (*xml, request_id.to_owned());
+        Ok(Step::Later(Box::pin(async move {
+            let dispatcher = self.cloud.dispatcher();
+            let caller = &signer.caller;
+            if xml {
+                dispatcher
+                    .dispatch(caller, &version, &action, &params)
+                    .await
+                    .map(Answer::Value)
+            } else {
+                dispatcher
+                    .dispatch_json(caller, &version, &action, &params, &request_id)
+                    .await
+                    .map(Answer::Json)
+            }
+        })))
     }
 
-    /// The request's timestamp (Unix seconds), if within the window.
-    fn check_time(&self, timestamp: &str) -> Result<i64, ServiceError> {
+    /// The request's timestamp and the server's clock (Unix seconds), if
+    /// the timestamp is within the window.
+    fn check_time(&self, timestamp: &str) -> Result<(i64, i64), ServiceError> {
         let t = parse_wire_time(timestamp).ok_or_else(|| ServiceError::TimestampFormat {
             timestamp: timestamp.to_owned(),
         })?;
-        let skew = (self.cloud.clock().now() - t).num_seconds().abs();
+        let now = self.cloud.clock().now();
+        let skew = (now - t).num_seconds().abs();
         if skew > crate::replay::WINDOW_SECS {
             return Err(ServiceError::TimestampExpired {
                 timestamp: timestamp.to_owned(),
             });
         }
-        Ok(t.timestamp())
+        Ok((t.timestamp(), now.timestamp()))
     }
 
     fn key(&self, id: &str) -> Result<Arc<crate::engine::Signer>, ServiceError> {
@@ -583,10 +698,9 @@ impl State {
         &self,
         access_key_id: &str,
         nonce: &str,
-        request_time: i64,
+        (request_time, now): (i64, i64),
         timestamp: &str,
     ) -> Result<(), ServiceError> {
-        let now = self.cloud.clock().now().timestamp();
         match self.nonces.record(access_key_id, nonce, request_time, now) {
             Ok(()) => Ok(()),
             Err(crate::replay::Refusal::Used) => Err(ServiceError::NonceUsed),
@@ -629,25 +743,21 @@ impl State {
             });
         }
         let signer = self.key(ak)?;
-        let request_time = self.check_time(timestamp)?;
-        sign::v1_verify(
-            method,
-            params.pairs(),
-            signer.secret.expose_secret(),
-            signature,
-        )
-        .map_err(|_| ServiceError::SignatureDoesNotMatch {
-            // The string to sign as the server built it, with secret values
-            // (SecretData) shown as *** — an error never carries a value.
-            string_to_sign: sign::v1_string_to_sign(
-                method,
-                params.pairs().map(|(k, v)| {
-                    let shown = if SECRET_PARAMS.contains(&k) { "***" } else { v };
-                    (k, shown)
-                }),
-            ),
-        })?;
-        self.record_nonce(ak, nonce, request_time, timestamp)?;
+        let times = self.check_time(timestamp)?;
+        if !sign::v1_matches(&signer.v1, method, params.pairs(), signature) {
+            return Err(ServiceError::SignatureDoesNotMatch {
+                // The string to sign as the server built it, with secret values
+                // (SecretData) shown as *** — an error never carries a value.
+                string_to_sign: sign::v1_string_to_sign(
+                    method,
+                    params.pairs().map(|(k, v)| {
+                        let shown = if SECRET_PARAMS.contains(&k) { "***" } else { v };
+                        (k, shown)
+                    }),
+                ),
+            });
+        }
+        self.record_nonce(ak, nonce, times, timestamp)?;
         Ok(Verified {
             signer,
             version,
@@ -716,7 +826,7 @@ impl State {
             });
         }
         let signer = self.key(&auth.access_key_id)?;
-        let request_time = self.check_time(date)?;
+        let times = self.check_time(date)?;
         let mut signed: Vec<(&str, String)> = Vec::with_capacity(auth.signed_headers.len());
         for name in &auth.signed_headers {
             let values: Vec<&str> = headers
@@ -750,7 +860,7 @@ impl State {
                 string_to_sign: m.string_to_sign,
             }
         })?;
-        self.record_nonce(&auth.access_key_id, nonce, request_time, date)?;
+        self.record_nonce(&auth.access_key_id, nonce, times, date)?;
         Ok(Verified {
             signer,
             version,
@@ -776,11 +886,6 @@ async fn read_body(
     within: Duration,
     stats: &Stats,
 ) -> Result<Bytes, ServiceError> {
-    use hyper::body::Body as _;
-    // No body (a GET): nothing to wait for, no timer to arm.
-    if body.is_end_stream() {
-        return Ok(Bytes::new());
-    }
     let read = async {
         let mut buf: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {
@@ -828,6 +933,13 @@ async fn refuse_busy(mut stream: tokio::net::TcpStream, host_id: String) {
         body.len()
     );
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(answer.as_bytes())).await;
+}
+
+/// What a verified request needs: its answer, or the work that will
+/// produce it (boxed: see [`State::handle`]).
+enum Step<'s> {
+    Now(Answer),
+    Later(std::pin::Pin<Box<dyn Future<Output = Result<Answer, ServiceError>> + Send + 's>>),
 }
 
 /// A success answer: an object to write as JSON or XML, or JSON already

@@ -143,7 +143,19 @@ pub(crate) struct KmsKey {
 #[derive(Debug)]
 pub(crate) struct Signer {
     pub(crate) secret: SecretString,
+    /// The secret made ready for V1 signatures.
+    pub(crate) v1: rota_kms::sign::V1Key,
     pub(crate) caller: Caller,
+}
+
+impl Signer {
+    fn new(secret: SecretString, caller: Caller) -> Self {
+        Self {
+            v1: rota_kms::sign::V1Key::new(secret.expose_secret()),
+            secret,
+            caller,
+        }
+    }
 }
 
 struct AccessKey {
@@ -496,7 +508,7 @@ impl Engine {
             .insert(
                 id.to_owned(),
                 AccessKey {
-                    signer: Arc::new(Signer { secret, caller }),
+                    signer: Arc::new(Signer::new(secret, caller)),
                     active: true,
                     ram_user: None,
                 },
@@ -522,7 +534,7 @@ impl Engine {
             access.insert(
                 id,
                 AccessKey {
-                    signer: Arc::new(Signer { secret, caller }),
+                    signer: Arc::new(Signer::new(secret, caller)),
                     active,
                     ram_user: Some(user.to_owned()),
                 },
@@ -743,7 +755,8 @@ impl Engine {
             .ok_or_else(|| internal(format!("the key {id} of a secret is missing")))
     }
 
-    /// Decrypts one version of a secret.
+    /// Decrypts one version of a secret (with its key's cipher as stored:
+    /// no copy of the key schedule per read).
     pub(crate) fn open_version(
         &self,
         s: &Secret,
@@ -755,7 +768,11 @@ impl Engine {
                 s.doc.name
             ))
         })?;
-        self.sealing_for(&s.doc)?
+        let id = s.doc.key_id.as_deref().unwrap_or(SERVICE_KEY_ID);
+        let key = self
+            .key(id)
+            .ok_or_else(|| internal(format!("the key {id} of a secret is missing")))?;
+        key.sealing
             .open_secret(&s.doc.name, version_id, sealed)
             .map_err(|e| {
                 tracing::error!(secret.name = %s.doc.name, error = %e, "a sealed version does not open");

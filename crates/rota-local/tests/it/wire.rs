@@ -812,3 +812,49 @@ async fn get_secret_value_json_is_the_typed_answer_byte_for_byte() {
     }
     server.shutdown().await;
 }
+
+/// Shutdown closes idle keep-alive connections, and returns once every
+/// connection has ended.
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections() {
+    let e = env().await;
+    let server = e.server().await;
+    let addr = server.local_addr();
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    // An idle keep-alive connection, after one answered request.
+    let q = signed_query(
+        "GET",
+        v1_params("DescribeRegions", "n-idle", &ts),
+        "root-test-secret",
+    );
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(format!("GET /?{q} HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    // Read the whole answer (head, then content-length bytes).
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = idle.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before the answer");
+        answer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("a content-length");
+            if body.len() >= len {
+                assert!(head.starts_with("HTTP/1.1 200"), "{text}");
+                break;
+            }
+        }
+    }
+    let stopping = tokio::spawn(server.shutdown());
+    // The idle connection is closed: end of stream, nothing more.
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    stopping.await.unwrap();
+}

@@ -138,21 +138,26 @@ impl MacSink {
     }
 
     /// Puts the percent-encoding of the percent-encoding of `s` (see
-    /// [`percent_encode_twice_into`]): runs of unreserved bytes whole.
+    /// [`percent_encode_twice_into`]) straight into the buffer, a few
+    /// dozen bytes at a time (each may grow to five).
     fn put_encoded_twice(&mut self, s: &str) {
-        let bytes = s.as_bytes();
-        let mut run = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if !crate::encode::is_unreserved(b) {
-                if run < i {
-                    self.put(&bytes[run..i]);
-                }
-                self.put(crate::encode::escaped_twice(b));
-                run = i + 1;
+        const CHUNK: usize = 48;
+        for chunk in s.as_bytes().chunks(CHUNK) {
+            if self.len + CHUNK * 5 > self.buf.len() {
+                self.mac.update(&self.buf[..self.len]);
+                self.len = 0;
             }
-        }
-        if run < bytes.len() {
-            self.put(&bytes[run..]);
+            let mut at = self.len;
+            for &b in chunk {
+                if crate::encode::is_unreserved(b) {
+                    self.buf[at] = b;
+                    at += 1;
+                } else {
+                    self.buf[at..at + 5].copy_from_slice(crate::encode::escaped_twice(b));
+                    at += 5;
+                }
+            }
+            self.len = at;
         }
     }
 
@@ -163,40 +168,23 @@ impl MacSink {
 }
 
 /// The HMAC-SHA1 under `key` of [`v1_string_to_sign`]`(method, params)`,
-/// without building that string: up to 32 parameters are sorted on the
-/// stack (not at all when they came sorted, as SDKs send them) and their
-/// encoding is fed to the HMAC as it is made.
+/// without building that string: parameters that came sorted (as SDKs
+/// send them) are fed in their order; otherwise up to 32 are sorted on
+/// the stack. Their encoding is fed to the HMAC as it is made.
 pub fn v1_mac_of<'a, I>(key: &V1Key, method: &str, params: I) -> [u8; 20]
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
+    I::IntoIter: Clone,
 {
-    const ON_STACK: usize = 32;
-    let mut stack: [(u64, &str, &str); ON_STACK] = [(0, "", ""); ON_STACK];
-    let mut n = 0;
-    let mut heap: Vec<(u64, &str, &str)> = Vec::new();
-    for (k, v) in params {
-        if k == "Signature" {
-            continue;
-        }
-        let pair = (crate::encode::prefix_key(k), k, v);
-        if n < ON_STACK {
-            stack[n] = pair;
-            n += 1;
-        } else {
-            if heap.is_empty() {
-                heap.extend_from_slice(&stack);
-            }
-            heap.push(pair);
-        }
-    }
-    let pairs: &mut [(u64, &str, &str)] = if heap.is_empty() {
-        &mut stack[..n]
-    } else {
-        &mut heap
-    };
-    if !pairs.is_sorted_by(|a, b| by_name(a, b).is_le()) {
-        pairs.sort_by(by_name);
-    }
+    let params = params.into_iter().filter(|(k, _)| *k != "Signature");
+    let mut previous: Option<(u64, &str)> = None;
+    let sorted = params.clone().all(|(k, _)| {
+        let this = (crate::encode::prefix_key(k), k);
+        let in_order =
+            previous.is_none_or(|p| by_name(&(p.0, p.1, ""), &(this.0, this.1, "")).is_le());
+        previous = Some(this);
+        in_order
+    });
     let mut sink = MacSink {
         mac: key.mac.clone(),
         buf: [0; 256],
@@ -204,13 +192,43 @@ where
     };
     sink.put(method.as_bytes());
     sink.put(b"&%2F&");
-    for (i, (_, k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
-            sink.put(b"%26");
+    let mut put_all = |pairs: &mut dyn Iterator<Item = (&str, &str)>| {
+        for (i, (k, v)) in pairs.enumerate() {
+            if i > 0 {
+                sink.put(b"%26");
+            }
+            sink.put_encoded_twice(k);
+            sink.put(b"%3D");
+            sink.put_encoded_twice(v);
         }
-        sink.put_encoded_twice(k);
-        sink.put(b"%3D");
-        sink.put_encoded_twice(v);
+    };
+    if sorted {
+        put_all(&mut params.clone());
+    } else {
+        const ON_STACK: usize = 32;
+        let mut stack: [(u64, &str, &str); ON_STACK] = [(0, "", ""); ON_STACK];
+        let mut n = 0;
+        let mut heap: Vec<(u64, &str, &str)> = Vec::new();
+        for (k, v) in params {
+            let pair = (crate::encode::prefix_key(k), k, v);
+            if n < ON_STACK {
+                stack[n] = pair;
+                n += 1;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(pair);
+            }
+        }
+        let pairs: &mut [(u64, &str, &str)] = if heap.is_empty() {
+            &mut stack[..n]
+        } else {
+            &mut heap
+        };
+        // Stable: a repeated name keeps its values in the order sent.
+        pairs.sort_by(by_name);
+        put_all(&mut pairs.iter().map(|(_, k, v)| (*k, *v)));
     }
     sink.finish()
 }
@@ -221,6 +239,7 @@ where
 pub fn v1_matches<'a, I>(key: &V1Key, method: &str, params: I, provided: &str) -> bool
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
+    I::IntoIter: Clone,
 {
     // Base64 of 20 bytes is 28 characters: written on the stack.
     let mut expected = [0u8; 28];

@@ -79,7 +79,7 @@ fn main() {
         Ok("bare") => serve_bare(),
         _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("parts") => parts(),
         _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("in-process") => {
-            println!("{}", in_process(50_000));
+            println!("{}", in_process_best_of(5, 50_000));
         }
         _ => drive(),
     }
@@ -308,6 +308,18 @@ fn in_process(n: usize) -> InProcess {
     }
 }
 
+/// The fastest of `runs` runs of [`in_process`] for each server (this
+/// VM's other tenants only ever add time).
+fn in_process_best_of(runs: usize, n: usize) -> InProcess {
+    let mut best = in_process(n);
+    for _ in 1..runs {
+        let next = in_process(n);
+        best.rota = best.rota.min(next.rota);
+        best.bare = best.bare.min(next.bare);
+    }
+    best
+}
+
 /// What [`in_process`] measured, per request.
 struct InProcess {
     rota: f64,
@@ -320,7 +332,7 @@ impl std::fmt::Display for InProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "in process (no sockets, one thread): rota {:.2} µs/req and {:.1} allocations, bare {:.2} µs/req and {:.1} allocations",
+            "in process (no sockets, one thread, best of several runs): rota {:.2} µs/req and {:.1} allocations, bare {:.2} µs/req and {:.1} allocations",
             self.rota, self.rota_allocs, self.bare, self.bare_allocs
         )
     }
@@ -787,7 +799,7 @@ fn drive() {
         rounds,
         soak
     );
-    println!("{}", in_process(20_000));
+    println!("{}", in_process_best_of(3, 20_000));
     for s in [&rota, &bare] {
         println!("{:<5} before: {}", s.name, s.resources());
     }

@@ -214,7 +214,7 @@ impl Params {
     }
 
     /// Every pair, in arrival order.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone + '_ {
         self.pairs
             .iter()
             .map(|p| (self.text(p.name), self.text(p.value)))

@@ -496,7 +496,7 @@ impl State {
     // connection's task, so it holds little: the body is read by a boxed
     // future (none for a GET), GetSecretValue is answered without awaiting,
     // and every other action runs boxed (their futures are kilobytes).
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         let request_id = crate::dispatch::RequestId::new();
         let request_id = request_id.as_str();
         let mut xml = false;
@@ -951,6 +951,11 @@ enum Answer {
 
 const JSON: &str = "application/json;charset=utf-8";
 
+/// An answer's body: the bytes as written, handed to the connection
+/// without another allocation (a `Bytes` made from a `Vec` whose length
+/// is not its capacity allocates a shared header).
+type Body = Full<io::Cursor<Vec<u8>>>;
+
 const X_ACS_REQUEST_ID: http::header::HeaderName =
     http::header::HeaderName::from_static("x-acs-request-id");
 
@@ -960,7 +965,7 @@ fn respond(
     xml: bool,
     root: &str,
     body: &Value,
-) -> Response<Full<Bytes>> {
+) -> Response<Body> {
     let (bytes, ct) = if xml {
         (
             crate::xml::to_xml(root, body).into_bytes(),
@@ -980,8 +985,8 @@ fn respond_bytes(
     request_id: &str,
     bytes: Vec<u8>,
     ct: &'static str,
-) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+) -> Response<Body> {
+    let mut resp = Response::new(Full::new(io::Cursor::new(bytes)));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     h.insert(

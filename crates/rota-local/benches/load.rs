@@ -286,7 +286,7 @@ fn in_process(n: usize) -> InProcess {
                 let (client, server) = tokio::io::duplex(64 * 1024);
                 let serving = tokio::spawn(serve_bare_connection(server, body, None));
                 let (mut reader, mut writer) = tokio::io::split(client);
-                let mut out = Vec::with_capacity(fresh.len());
+                let mut out = Vec::with_capacity(2 * fresh.len());
                 let write = async {
                     let _ = writer.write_all(&fresh).await;
                     let _ = writer.shutdown().await;
@@ -296,6 +296,11 @@ fn in_process(n: usize) -> InProcess {
                 let secs = thread_cpu() - t;
                 let allocs = ALLOCATIONS.load(Ordering::Relaxed) - a;
                 serving.abort();
+                let answered = out.windows(15).filter(|w| w == b"HTTP/1.1 200 OK").count();
+                assert_eq!(
+                    answered, n,
+                    "bare in process: {answered} of {n} answered 200"
+                );
                 (secs, allocs, String::new())
             })
         }),
@@ -393,6 +398,24 @@ fn parts() {
     let sts = rota_kms::sign::v1_string_to_sign("GET", params.pairs());
     time("v1_sign", &mut || {
         std::hint::black_box(rota_kms::sign::v1_sign(KEY_SECRET, &sts));
+    });
+    // The server's check: the same HMAC, the string to sign never built,
+    // the key's pads hashed once.
+    let key = rota_kms::sign::V1Key::new(KEY_SECRET);
+    let signature = params.raw("Signature").unwrap_or_default().to_owned();
+    assert!(rota_kms::sign::v1_matches(
+        &key,
+        "GET",
+        params.pairs(),
+        &signature
+    ));
+    time("v1_matches (the server's)", &mut || {
+        std::hint::black_box(rota_kms::sign::v1_matches(
+            &key,
+            "GET",
+            params.pairs(),
+            std::hint::black_box(&signature),
+        ));
     });
     time("new_request_id", &mut || {
         std::hint::black_box(rota_local::dispatch::new_request_id());

@@ -452,7 +452,7 @@ pub async fn exchange(cloud: &LocalCloud, input: &[u8]) -> Vec<u8> {
         }),
     );
     let serving = tokio::spawn(conn);
-    let mut out = Vec::with_capacity(input.len());
+    let mut out = Vec::with_capacity(2 * input.len());
     // Read while writing: an input of many requests fills the pipe with
     // answers before it is all written.
     let (mut reader, mut writer) = tokio::io::split(client);

@@ -286,7 +286,7 @@ fn in_process(n: usize) -> InProcess {
                 let (client, server) = tokio::io::duplex(64 * 1024);
                 let serving = tokio::spawn(serve_bare_connection(server, body, None));
                 let (mut reader, mut writer) = tokio::io::split(client);
-                let mut out = Vec::with_capacity(2 * fresh.len());
+                let mut out = Vec::with_capacity(fresh.len());
                 let write = async {
                     let _ = writer.write_all(&fresh).await;
                     let _ = writer.shutdown().await;

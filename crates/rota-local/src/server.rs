@@ -25,7 +25,7 @@
 //! `Recommend` with the status from [`crate::errors`]. Logs name the action,
 //! status and request id, never parameter values.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -138,25 +138,17 @@ impl ServerHandle {
     }
 }
 
-/// How the server asks its open connections to finish at shutdown.
+/// How the server asks its open connections to finish at shutdown: the
+/// last id given, and each open connection's close channel by id.
 #[derive(Default)]
 struct Closers {
-    open: std::sync::Mutex<(
-        u64,
-        std::collections::HashMap<u64, tokio::sync::oneshot::Sender<()>>,
-    )>,
+    open: std::sync::Mutex<OpenConnections>,
 }
 
+type OpenConnections = (u64, HashMap<u64, tokio::sync::oneshot::Sender<()>>);
+
 impl Closers {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<
-        '_,
-        (
-            u64,
-            std::collections::HashMap<u64, tokio::sync::oneshot::Sender<()>>,
-        ),
-    > {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OpenConnections> {
         self.open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -452,7 +444,7 @@ pub async fn exchange(cloud: &LocalCloud, input: &[u8]) -> Vec<u8> {
         }),
     );
     let serving = tokio::spawn(conn);
-    let mut out = Vec::with_capacity(2 * input.len());
+    let mut out = Vec::with_capacity(input.len());
     // Read while writing: an input of many requests fills the pipe with
     // answers before it is all written.
     let (mut reader, mut writer) = tokio::io::split(client);

@@ -590,9 +590,10 @@ impl State {
         action_out: &mut String,
     ) -> Result<Step<'s>, ServiceError> {
         let query = parts.uri.query().unwrap_or_default();
+        const FORM: &str = "application/x-www-form-urlencoded";
         let is_form = header(&parts.headers, http::header::CONTENT_TYPE).is_none_or(|ct| {
-            ct.to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
+            ct.get(..FORM.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(FORM))
         });
         let body_text = if is_form && !body.is_empty() {
             std::str::from_utf8(body)
@@ -879,18 +880,15 @@ async fn read_body(
     stats: &Stats,
 ) -> Result<Bytes, ServiceError> {
     let read = async {
-        let mut buf: Vec<u8> = Vec::new();
+        let mut gathered = Gather::new(max);
         while let Some(frame) = body.frame().await {
             let frame = frame
                 .map_err(|_| ServiceError::invalid("body", "the request body could not be read"))?;
             if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > max {
-                    return Err(ServiceError::BodyTooLarge { limit: max });
-                }
-                buf.extend_from_slice(&data);
+                gathered.push(data)?;
             }
         }
-        Ok(Bytes::from(buf))
+        Ok(gathered.finish())
     };
     tokio::time::timeout(within, read)
         .await
@@ -906,6 +904,46 @@ async fn read_body(
                 ),
             ))
         })
+}
+
+/// A request body as its frames arrive: a body that comes in one frame
+/// (most do) is kept as it came; more frames are copied into one buffer,
+/// so that at most one frame (and the read buffer it points into) is held.
+struct Gather {
+    max: usize,
+    first: Option<Bytes>,
+    buf: Vec<u8>,
+}
+
+impl Gather {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            first: None,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Adds a frame; past `max` bytes in all, `BodyTooLarge`.
+    fn push(&mut self, data: Bytes) -> Result<(), ServiceError> {
+        let held = self.first.as_ref().map_or(0, Bytes::len) + self.buf.len();
+        if held + data.len() > self.max {
+            return Err(ServiceError::BodyTooLarge { limit: self.max });
+        }
+        match self.first.take() {
+            None if self.buf.is_empty() => self.first = Some(data),
+            None => self.buf.extend_from_slice(&data),
+            Some(earlier) => {
+                self.buf.extend_from_slice(&earlier);
+                self.buf.extend_from_slice(&data);
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Bytes {
+        self.first.unwrap_or_else(|| Bytes::from(self.buf))
+    }
 }
 
 /// Answers a connection past the cap with 503 in the error envelope.
@@ -989,4 +1027,47 @@ fn respond_bytes(
         h.insert(X_ACS_REQUEST_ID, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::Gather;
+    use crate::errors::ServiceError;
+
+    #[test]
+    fn bodies_are_gathered_whole_whatever_their_frames() {
+        let body = b"SecretName=app%2Fx&SecretData=canary";
+        // One frame, every split in two, and one byte per frame.
+        let mut splits: Vec<Vec<&[u8]>> = vec![vec![&body[..]]];
+        for at in 0..=body.len() {
+            splits.push(vec![&body[..at], &body[at..]]);
+        }
+        splits.push(body.chunks(1).collect());
+        for frames in splits {
+            let mut g = Gather::new(body.len());
+            for f in &frames {
+                g.push(Bytes::copy_from_slice(f)).expect("within the limit");
+            }
+            assert_eq!(&g.finish()[..], &body[..], "{} frames", frames.len());
+        }
+        // No frame at all: an empty body.
+        assert!(Gather::new(10).finish().is_empty());
+    }
+
+    #[test]
+    fn a_body_past_the_limit_is_refused_at_the_frame_that_passes_it() {
+        let mut g = Gather::new(5);
+        assert!(g.push(Bytes::from_static(b"abc")).is_ok());
+        assert!(g.push(Bytes::from_static(b"de")).is_ok());
+        assert!(matches!(
+            g.push(Bytes::from_static(b"f")),
+            Err(ServiceError::BodyTooLarge { limit: 5 })
+        ));
+        assert!(matches!(
+            Gather::new(2).push(Bytes::from_static(b"abc")),
+            Err(ServiceError::BodyTooLarge { limit: 2 })
+        ));
+    }
 }

@@ -1,19 +1,24 @@
 //! `cargo xtask bench load`: `rota local serve` under load and hostile
-//! clients, beside a bare hyper server answering the same body.
+//! clients, beside two bare servers answering the same body: one written
+//! on hyper alone (the stricter baseline: what the HTTP layer rota is
+//! built on costs by itself) and the minimal axum server the hardening
+//! issue measured against (`Router`, one route, `axum::serve`).
 //!
 //! Each server runs in a child process (this binary again), so that its CPU
 //! time, resident memory and open descriptors are its own; the load
 //! generator writes V1-signed GetSecretValue requests over raw keep-alive
 //! connections (a fresh nonce and signature each) and reads the answers.
 //!
-//! Phases, for both servers: concurrency 16 and 64 for `ROTA_BENCH_SECS`
-//! (default 20) each, run as `ROTA_BENCH_ROUNDS` (default 5) rounds that
-//! alternate between the two servers, so that both see the same machine
-//! (a shared VM's steal time moves the absolute figures by a third from
-//! one minute to the next) — requests per second, p50, p99, worst, errors
-//! and server CPU per request over all rounds, and the median of the
-//! rounds' CPU ratios; then 1,000 keep-alive connections for `ROTA_LOAD_SECS`
-//! (default 60). Then, against each: 200 clients that stall inside their
+//! Phases, for the three servers: concurrency 16 and 64 for
+//! `ROTA_BENCH_SECS` (default 20) each, run as `ROTA_BENCH_ROUNDS`
+//! (default 5) rounds that alternate between the servers, so that all see
+//! the same machine (a shared VM's steal time moves the absolute figures
+//! by a third from one minute to the next) — requests per second, p50,
+//! p99, worst, errors and server CPU per request over all rounds, and the
+//! median of the rounds' CPU ratios (rota / hyper, rota / axum); then
+//! 1,000 keep-alive connections for `ROTA_LOAD_SECS` (default 60). Then,
+//! against rota and the hyper server (axum's `serve` has no header or
+//! body timeout to show): 200 clients that stall inside their
 //! headers and 200 inside their bodies (the servers' header and body
 //! timeouts are 2 s here), a 1 MiB header section and a 200 MB
 //! `content-length` (refused before being buffered). RSS and open
@@ -76,7 +81,8 @@ const SECRET: &str = "app/load";
 fn main() {
     match std::env::var("ROTA_LOAD_SERVE").as_deref() {
         Ok("rota") => serve_rota(),
-        Ok("bare") => serve_bare(),
+        Ok("hyper") => serve_bare(),
+        Ok("axum") => serve_axum(),
         _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("parts") => parts(),
         _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("in-process") => {
             println!("{}", in_process_best_of(5, 50_000));
@@ -203,6 +209,43 @@ fn serve_bare() {
                     Some(Duration::from_secs(2)),
                 ));
             }
+        });
+        tokio::task::spawn_blocking(move || announce_and_wait(port))
+            .await
+            .expect("wait");
+    });
+}
+
+/// The minimal axum server: one route answering the body for GET and
+/// POST (reading the request's body first, as the hyper one does), served
+/// by `axum::serve` with `TCP_NODELAY` set as rota and the hyper server
+/// set it.
+fn serve_axum() {
+    use axum::serve::ListenerExt as _;
+    let body = bytes::Bytes::from(std::env::var("ROTA_LOAD_BODY").unwrap_or_default());
+    let rt = child_runtime();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let listener = listener.tap_io(|s| {
+            let _ = s.set_nodelay(true);
+        });
+        async fn answer(
+            axum::extract::State(body): axum::extract::State<bytes::Bytes>,
+            _request: bytes::Bytes,
+        ) -> impl axum::response::IntoResponse {
+            (
+                [(http::header::CONTENT_TYPE, "application/json;charset=utf-8")],
+                body,
+            )
+        }
+        let app = axum::Router::new()
+            .route("/", axum::routing::get(answer).post(answer))
+            .with_state(body);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
         });
         tokio::task::spawn_blocking(move || announce_and_wait(port))
             .await
@@ -814,7 +857,8 @@ fn drive() {
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default()
     });
-    let bare = Server::start("bare", Some(&body));
+    let hyper = Server::start("hyper", Some(&body));
+    let axum = Server::start("axum", Some(&body));
     println!(
         "GetSecretValue over keep-alive HTTP/1.1, V1-signed; answer {} bytes; {} s per server in {} alternating rounds, {} s at c=1000",
         body.len(),
@@ -823,44 +867,53 @@ fn drive() {
         soak
     );
     println!("{}", in_process_best_of(3, 20_000));
-    for s in [&rota, &bare] {
+    let servers = [&rota, &hyper, &axum];
+    for s in servers {
         println!("{:<5} before: {}", s.name, s.resources());
     }
     rt.block_on(async {
         for c in [16, 64] {
-            let mut totals = [Run::default(), Run::default()];
-            let mut ratios = Vec::with_capacity(rounds);
+            let mut totals = [Run::default(), Run::default(), Run::default()];
+            let mut ratios = [Vec::with_capacity(rounds), Vec::with_capacity(rounds)];
             for _ in 0..rounds {
-                let a = load(&rota, c, secs / rounds as f64).await;
-                let b = load(&bare, c, secs / rounds as f64).await;
-                ratios.push(a.cpu_per_request() / b.cpu_per_request());
-                totals[0].add(a);
-                totals[1].add(b);
+                let mut runs = Vec::with_capacity(servers.len());
+                for s in servers {
+                    runs.push(load(s, c, secs / rounds as f64).await);
+                }
+                for (base, ratio) in ratios.iter_mut().enumerate() {
+                    ratio.push(runs[0].cpu_per_request() / runs[base + 1].cpu_per_request());
+                }
+                for (total, run) in totals.iter_mut().zip(runs) {
+                    total.add(run);
+                }
             }
-            for (s, r) in [&rota, &bare].iter().zip(&mut totals) {
+            for (s, r) in servers.iter().zip(&mut totals) {
                 r.lat.sort_unstable();
                 report(s.name, c, r);
             }
-            ratios.sort_by(f64::total_cmp);
-            println!(
-                "c={c}: server CPU per request, rota / bare: median {:.2}x over {rounds} paired rounds (from {:.2}x to {:.2}x)",
-                ratios[ratios.len() / 2],
-                ratios[0],
-                ratios[ratios.len() - 1]
-            );
+            for (base, ratios) in [&hyper, &axum].iter().zip(&mut ratios) {
+                ratios.sort_by(f64::total_cmp);
+                println!(
+                    "c={c}: server CPU per request, rota / {}: median {:.2}x over {rounds} paired rounds (from {:.2}x to {:.2}x)",
+                    base.name,
+                    ratios[ratios.len() / 2],
+                    ratios[0],
+                    ratios[ratios.len() - 1]
+                );
+            }
         }
-        for s in [&rota, &bare] {
+        for s in servers {
             let r = load(s, 1000, soak).await;
             report(s.name, 1000, &r);
             println!("{:<5} after c=1000: {}", s.name, s.resources());
         }
-        for s in [&rota, &bare] {
+        for s in [&rota, &hyper] {
             hostile(s).await;
         }
     });
     // Let the servers close what the clients left.
     std::thread::sleep(Duration::from_secs(3));
-    for s in [&rota, &bare] {
+    for s in [&rota, &hyper, &axum] {
         println!("{:<5} after: {}", s.name, s.resources());
     }
 }

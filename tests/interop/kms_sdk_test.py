@@ -300,6 +300,48 @@ def _():
     assert any(r.region_id for r in regions)
 
 
+@check("key lifecycle: disable, enable, schedule and cancel deletion")
+def _():
+    key = CLIENT.create_key(models.CreateKeyRequest(description="interop")).body.key_metadata.key_id
+    n = create("under-key", data="keyed-value", encryption_key_id=key)
+    CLIENT.disable_key(models.DisableKeyRequest(key_id=key))
+    meta = CLIENT.describe_key(models.DescribeKeyRequest(key_id=key)).body.key_metadata
+    assert meta.key_state == "Disabled", meta.key_state
+    e = expect_error(
+        "Rejected.Disabled",
+        lambda: CLIENT.get_secret_value(models.GetSecretValueRequest(secret_name=n)),
+    )
+    assert "keyed-value" not in str(e)
+    expect_error(
+        "Rejected.Disabled",
+        lambda: CLIENT.put_secret_value(
+            models.PutSecretValueRequest(secret_name=n, secret_data="next", version_id="v2")
+        ),
+    )
+    CLIENT.enable_key(models.EnableKeyRequest(key_id=key))
+    got = CLIENT.get_secret_value(models.GetSecretValueRequest(secret_name=n)).body
+    assert got.secret_data == "keyed-value" and got.version_id == "v1"
+    CLIENT.schedule_key_deletion(
+        models.ScheduleKeyDeletionRequest(key_id=key, pending_window_in_days=7)
+    )
+    meta = CLIENT.describe_key(models.DescribeKeyRequest(key_id=key)).body.key_metadata
+    assert meta.key_state == "PendingDeletion" and meta.delete_date.endswith("Z"), meta
+    expect_error(
+        "Rejected.PendingDeletion",
+        lambda: CLIENT.get_secret_value(models.GetSecretValueRequest(secret_name=n)),
+    )
+    expect_error(
+        "Rejected.StateModifiedFailed",
+        lambda: CLIENT.enable_key(models.EnableKeyRequest(key_id=key)),
+    )
+    CLIENT.cancel_key_deletion(models.CancelKeyDeletionRequest(key_id=key))
+    assert CLIENT.get_secret_value(models.GetSecretValueRequest(secret_name=n)).body.secret_data == "keyed-value"
+    expect_error(
+        "Forbidden.KeyNotFound",
+        lambda: CLIENT.describe_key(models.DescribeKeyRequest(key_id="key-none")),
+    )
+
+
 passed = sum(1 for _, e in RESULTS if e is None)
 failed = len(RESULTS) - passed
 print(f"{passed} passed, {failed} failed")

@@ -17,6 +17,12 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The secret is scheduled for deletion.
     InDeleteWindow,
+    /// The KMS key that encrypts the secret is disabled, pending deletion
+    /// or deleted (`Rejected.Disabled`, `Rejected.PendingDeletion`,
+    /// `Forbidden.KeyNotFound`): nothing under it is read or written until
+    /// someone enables it or cancels its deletion, so sending again does
+    /// not help.
+    KeyUnusable,
     /// The request was throttled (HTTP 429, `Throttling*`).
     Throttled,
     /// The caller is not allowed to do this.
@@ -46,6 +52,9 @@ impl ErrorKind {
             "Forbidden.ResourceNotFound" | "EntityNotExist.Secret" => return Self::NotFound,
             "Rejected.ResourceExist" => return Self::AlreadyExists,
             "Rejected.ResourceInDeleteWindow" => return Self::InDeleteWindow,
+            "Rejected.Disabled" | "Rejected.PendingDeletion" | "Forbidden.KeyNotFound" => {
+                return Self::KeyUnusable;
+            }
             "Rejected.LimitExceeded" | "QuotaExceeded" => return Self::LimitExceeded,
             "InvalidAction.NotFound" | "InvalidAction" | "InvalidVersion" => {
                 return Self::UnsupportedAction;

@@ -146,6 +146,10 @@ impl Dispatcher {
             "CreateKey" => e.create_key(caller, p).await,
             "DescribeKey" => e.describe_key(p),
             "ListKeys" => e.list_keys(p),
+            "DisableKey" => e.disable_key(p).await,
+            "EnableKey" => e.enable_key(p).await,
+            "ScheduleKeyDeletion" => e.schedule_key_deletion(p).await,
+            "CancelKeyDeletion" => e.cancel_key_deletion(p).await,
             other => Err(ServiceError::ActionNotFound {
                 action: other.to_owned(),
                 detail: None,

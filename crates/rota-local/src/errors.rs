@@ -60,6 +60,25 @@ pub enum ServiceError {
         /// The key id asked for.
         key_id: String,
     },
+    /// The key that encrypts a secret is disabled.
+    KeyDisabled {
+        /// The key's id.
+        key_id: String,
+    },
+    /// The key that encrypts a secret is scheduled for deletion.
+    KeyPendingDeletion {
+        /// The key's id.
+        key_id: String,
+    },
+    /// A key lifecycle action that does not apply to the key's state.
+    KeyStateConflict {
+        /// The key's id.
+        key_id: String,
+        /// The action asked for.
+        action: String,
+        /// The key's state.
+        state: String,
+    },
     /// CreateSecret with a name in use.
     SecretExists {
         /// The name.
@@ -312,9 +331,30 @@ impl ServiceError {
                 format!("Resource not found: the secret \"{name}\" has no policy."),
             ),
             E::KeyNotFound { key_id } => (
-                "Forbidden.ResourceNotFound",
+                "Forbidden.KeyNotFound",
                 404,
-                format!("Resource not found: the key \"{key_id}\" does not exist."),
+                format!("The specified key \"{key_id}\" is not found."),
+            ),
+            E::KeyDisabled { key_id } => (
+                "Rejected.Disabled",
+                409,
+                format!("The key \"{key_id}\" is disabled: enable it (EnableKey) to use it."),
+            ),
+            E::KeyPendingDeletion { key_id } => (
+                "Rejected.PendingDeletion",
+                409,
+                format!(
+                    "The key \"{key_id}\" is pending deletion: cancel the deletion (CancelKeyDeletion) to use it."
+                ),
+            ),
+            E::KeyStateConflict {
+                key_id,
+                action,
+                state,
+            } => (
+                "Rejected.StateModifiedFailed",
+                409,
+                format!("{action} does not apply to the key \"{key_id}\" in the state {state}."),
             ),
             E::SecretExists { name } => (
                 "Rejected.ResourceExist",

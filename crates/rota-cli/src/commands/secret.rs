@@ -613,6 +613,10 @@ fn explain(e: rota_kms::Error) -> anyhow::Error {
             "check the access key (provider block, environment or --profile)",
         )),
         ErrorKind::Throttled => Some(Hint::new("the service is throttling", "retry in a moment")),
+        ErrorKind::KeyUnusable => Some(Hint::new(
+            "the KMS key that encrypts the secret is disabled, pending deletion or deleted",
+            "enable it (EnableKey) or cancel its deletion (CancelKeyDeletion); DescribeKey shows its state",
+        )),
         _ => None,
     };
     match hint {

@@ -374,6 +374,91 @@ fn slot_after(minutes: i64) -> String {
     rota_test_support::rfc3339(t)
 }
 
+/// Calls a KMS action on the embedded cloud in `data` (no `rota` running).
+fn kms_action(data: &Path, action: &'static str, params: &[(&str, &str)]) -> Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cloud = LocalCloud::options(data)
+            .clock(std::sync::Arc::new(rota_test_support::system_clock()))
+            .open()
+            .await
+            .unwrap();
+        let mut r = rota_kms::ApiRequest::kms(action);
+        for (k, v) in params {
+            r.query(*k, *v);
+        }
+        let out = rota_kms::Transport::call(&cloud, r).await.unwrap();
+        drop(cloud);
+        out
+    })
+}
+
+/// A secret whose KMS key is disabled cannot be rotated: `rota rotate`
+/// fails with KMS's code, the daemon's pass marks the job as needing
+/// attention at once (retrying cannot help), nothing is written (no
+/// version, no stage moved, the value as it was); after EnableKey the same
+/// command rotates it.
+#[test]
+fn a_disabled_key_fails_the_rotation_cleanly_until_it_is_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join(".rota");
+    let key = kms_action(&data, "CreateKey", &[])["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        dir.path().join("main.tf"),
+        format!(
+            "resource \"alicloud_kms_secret\" \"db\" {{\n  secret_name       = \"app/db\"\n  secret_data       = \"initial-value-1\"\n  version_id        = \"v1\"\n  encryption_key_id = \"{key}\"\n}}\n{PASSWORD_ROTATION}"
+        ),
+    )
+    .unwrap();
+    ok(&run_in(dir.path(), &["apply", "--auto-approve"]));
+    let before = with_cloud(&data, async |k| stages(&k, "app/db").await);
+    kms_action(&data, "DisableKey", &[("KeyId", &key)]);
+
+    let o = run_in(dir.path(), &["rotate", "app/db"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let said = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(said.contains("Rejected.Disabled"), "{said}");
+    let o = run_in(dir.path(), &["run", "--once", "--all-due-within", "24h"]);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let status = run_in(dir.path(), &["status", "-o", "json"]);
+    ok(&status);
+    let status: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    let job = status
+        .as_array()
+        .unwrap_or_else(|| panic!("{status}"))
+        .iter()
+        .find(|j| j["secret"] == "app/db")
+        .unwrap_or_else(|| panic!("{status}"));
+    assert_eq!(job["state"], "needs attention", "{job}");
+    assert!(
+        job["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("Rejected.Disabled")),
+        "{job}"
+    );
+    kms_action(&data, "EnableKey", &[("KeyId", &key)]);
+    let after = with_cloud(&data, async |k| stages(&k, "app/db").await);
+    assert_eq!(after, before, "a refused rotation changed the secret");
+    assert_eq!(after.current.1, "initial-value-1");
+
+    ok(&run_in(dir.path(), &["rotate", "app/db"]));
+    let rotated = with_cloud(&data, async |k| stages(&k, "app/db").await);
+    assert_ne!(rotated.current.0, "v1");
+    assert_eq!(
+        rotated.current.1.len(),
+        40,
+        "the rotation's password length"
+    );
+    assert_eq!(rotated.previous.as_deref(), Some("v1"));
+    assert_eq!(rotated.pending, None);
+}
+
 #[test]
 fn the_canary_never_appears_in_output_logs_history_or_status() {
     let dir = tempfile::tempdir().unwrap();

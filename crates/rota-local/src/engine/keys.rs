@@ -1,13 +1,33 @@
-//! The local key registry: CreateKey, DescribeKey, ListKeys.
+//! The local key registry: CreateKey, DescribeKey, ListKeys, and the key
+//! lifecycle: DisableKey, EnableKey, ScheduleKeyDeletion,
+//! CancelKeyDeletion.
 //!
 //! Keys declared by the world exist from the first start; CreateKey adds
 //! more. Every key gets a 256-bit data key (wrapped under the master key in
 //! the database) which is what actually encrypts the secrets naming it as
 //! `EncryptionKeyId`. Choices: only `Aliyun_KMS` origin is supported
 //! (`EXTERNAL` answers `UnsupportedOperation`); `KeyUsage` defaults to
-//! `ENCRYPT/DECRYPT` for symmetric specs and `SIGN/VERIFY` otherwise; keys
-//! cannot be disabled or deleted yet; the rotation settings CreateKey
-//! accepts are stored nowhere (keys do not rotate in the local world).
+//! `ENCRYPT/DECRYPT` for symmetric specs and `SIGN/VERIFY` otherwise; the
+//! rotation settings CreateKey accepts are stored nowhere (keys do not
+//! rotate in the local world).
+//!
+//! **Lifecycle.** `Enabled` ⇄ `Disabled` (DisableKey, EnableKey; asking for
+//! the state a key is already in succeeds and changes nothing);
+//! ScheduleKeyDeletion moves an enabled or disabled key to
+//! `PendingDeletion` with `DeleteDate` = now + `PendingWindowInDays` (7 to
+//! 30, required); CancelKeyDeletion returns it to `Enabled` (as KMS
+//! documents: not to the state it had before). Any other transition is
+//! refused with `Rejected.StateModifiedFailed` (409) and changes nothing.
+//! The four actions answer the request id alone. While a key is not
+//! enabled, every read and write of a secret under it is refused with the
+//! codes KMS gives for the key itself (`Rejected.Disabled`,
+//! `Rejected.PendingDeletion`, 409) and the secret is left as it was;
+//! DescribeSecret, ListSecrets and tags still work. Once its `DeleteDate`
+//! has passed the key is gone: DescribeKey and every secret under it
+//! answer `Forbidden.KeyNotFound` (404), ListKeys leaves it out (its
+//! wrapped material stays in the database, unusable through the API). The
+//! service-managed key that encrypts secrets without `EncryptionKeyId` is
+//! not visible, so it cannot be disabled.
 //! ListKeys supports the `KeyState`, `KeySpec`, `KeyUsage`, `ProtectionLevel`
 //! and `CreatorType` filters (values ORed, keys ANDed).
 
@@ -47,7 +67,7 @@ impl Engine {
             "Origin": d.origin,
             "ProtectionLevel": d.protection_level,
             "AutomaticRotation": "Disabled",
-            "DeleteDate": "",
+            "DeleteDate": d.delete_date.map(wire).unwrap_or_default(),
             "MaterialExpireTime": "",
         });
         if let Some(i) = &d.dkms_instance_id {
@@ -142,6 +162,7 @@ impl Engine {
             tags,
             from_world: false,
             internal: false,
+            delete_date: None,
         };
         let (op, key) = self.new_key(doc);
         self.store
@@ -178,10 +199,107 @@ impl Engine {
             ))
             .unwrap_or(raw);
         self.key(id)
-            .filter(|k| !k.doc.internal)
+            .filter(|k| !k.doc.internal && !self.key_deleted(k))
             .ok_or_else(|| ServiceError::KeyNotFound {
                 key_id: raw.to_owned(),
             })
+    }
+
+    /// Changes one key's state under the key lock: `change` gets the
+    /// current document and edits it, or answers false when `action` does
+    /// not apply to the key's state (refused, nothing changed); the new
+    /// document is made durable before it is installed.
+    async fn change_key_state(
+        &self,
+        p: &Params,
+        action: &str,
+        change: impl FnOnce(&mut KeyDoc) -> bool,
+    ) -> Result<Value, ServiceError> {
+        let raw = p.req("KeyId")?;
+        let _guard = self.key_lock.lock().await;
+        let key = self.resolve_key(raw)?;
+        let mut next = (*key).clone();
+        if !change(&mut next.doc) {
+            return Err(ServiceError::KeyStateConflict {
+                key_id: key.doc.key_id.clone(),
+                action: action.to_owned(),
+                state: key.doc.state.clone(),
+            });
+        }
+        if next.doc != key.doc {
+            let op = crate::store::Op::PutKey {
+                key_id: next.doc.key_id.clone(),
+                doc: serde_json::to_string(&next.doc)
+                    .map_err(|e| ServiceError::internal(e.to_string()))?,
+                wrapped: next.wrapped.to_vec(),
+            };
+            self.store
+                .write(vec![op])
+                .await
+                .map_err(|_| ServiceError::internal("the write could not be made durable"))?;
+            tracing::info!(key.id = %next.doc.key_id, key.state = %next.doc.state, "key state changed");
+            self.keys_write()
+                .insert(next.doc.key_id.clone(), Arc::new(next));
+        }
+        // KMS answers these actions with the request id alone.
+        Ok(json!({}))
+    }
+
+    pub(crate) async fn disable_key(&self, p: &Params) -> Result<Value, ServiceError> {
+        self.change_key_state(p, "DisableKey", |d| match d.state.as_str() {
+            "Enabled" | "Disabled" => {
+                d.state = "Disabled".into();
+                true
+            }
+            _ => false,
+        })
+        .await
+    }
+
+    pub(crate) async fn enable_key(&self, p: &Params) -> Result<Value, ServiceError> {
+        self.change_key_state(p, "EnableKey", |d| match d.state.as_str() {
+            "Enabled" | "Disabled" => {
+                d.state = "Enabled".into();
+                true
+            }
+            _ => false,
+        })
+        .await
+    }
+
+    pub(crate) async fn schedule_key_deletion(&self, p: &Params) -> Result<Value, ServiceError> {
+        let days = match p.int("PendingWindowInDays")? {
+            None => return Err(ServiceError::missing("PendingWindowInDays")),
+            Some(d) if !(7..=30).contains(&d) => {
+                return Err(ServiceError::invalid(
+                    "PendingWindowInDays",
+                    "must be between 7 and 30",
+                ));
+            }
+            Some(d) => d,
+        };
+        let date = self.now_secs() + days * 86_400;
+        self.change_key_state(p, "ScheduleKeyDeletion", |d| match d.state.as_str() {
+            "Enabled" | "Disabled" => {
+                d.state = "PendingDeletion".into();
+                d.delete_date = Some(date);
+                true
+            }
+            _ => false,
+        })
+        .await
+    }
+
+    pub(crate) async fn cancel_key_deletion(&self, p: &Params) -> Result<Value, ServiceError> {
+        self.change_key_state(p, "CancelKeyDeletion", |d| match d.state.as_str() {
+            "PendingDeletion" => {
+                d.state = "Enabled".into();
+                d.delete_date = None;
+                true
+            }
+            _ => false,
+        })
+        .await
     }
 
     pub(crate) fn describe_key(&self, p: &Params) -> Result<Value, ServiceError> {

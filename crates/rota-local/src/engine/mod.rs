@@ -129,6 +129,10 @@ pub(crate) struct KeyDoc {
     pub(crate) from_world: bool,
     /// The hidden service-managed key.
     pub(crate) internal: bool,
+    /// When a key in `PendingDeletion` is deleted (seconds since the
+    /// epoch); `None` in every other state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) delete_date: Option<i64>,
 }
 
 /// A key in memory.
@@ -424,6 +428,7 @@ impl Engine {
                 tags: BTreeMap::new(),
                 from_world: false,
                 internal: true,
+                delete_date: None,
             });
         }
         for (id, decl) in &self.world.keys {
@@ -449,6 +454,7 @@ impl Engine {
                 tags: BTreeMap::new(),
                 from_world: true,
                 internal: false,
+                delete_date: None,
             });
         }
         let mut new_keys = Vec::new();
@@ -739,24 +745,56 @@ impl Engine {
         self.keys_read().get(id).cloned()
     }
 
+    /// Every key a caller can see: not the service's own, not one whose
+    /// deletion date has passed.
     pub(crate) fn all_keys(&self) -> Vec<Arc<KmsKey>> {
         self.keys_read()
             .values()
-            .filter(|k| !k.doc.internal)
+            .filter(|k| !k.doc.internal && !self.key_deleted(k))
             .cloned()
             .collect()
     }
 
-    /// The sealing key of a secret.
-    pub(crate) fn sealing_for(&self, doc: &SecretDoc) -> Result<SealingKey, ServiceError> {
+    /// Whether a key scheduled for deletion has reached its date: it is
+    /// gone for every caller from then on.
+    pub(crate) fn key_deleted(&self, k: &KmsKey) -> bool {
+        k.doc.delete_date.is_some_and(|d| d <= self.now_secs())
+    }
+
+    /// The key that seals a secret's values, refused (with KMS's codes)
+    /// unless it is enabled: a disabled key, or one pending deletion,
+    /// neither opens nor seals anything, as in the real service.
+    pub(crate) fn usable_key(&self, doc: &SecretDoc) -> Result<Arc<KmsKey>, ServiceError> {
         let id = doc.key_id.as_deref().unwrap_or(SERVICE_KEY_ID);
-        self.key(id)
-            .map(|k| k.sealing.clone())
-            .ok_or_else(|| internal(format!("the key {id} of a secret is missing")))
+        let key = self
+            .key(id)
+            .ok_or_else(|| internal(format!("the key {id} of a secret is missing")))?;
+        if key.doc.state == "Enabled" {
+            return Ok(key);
+        }
+        Err(self.unusable(&key))
+    }
+
+    /// Why `key`, not enabled, cannot encrypt or decrypt.
+    pub(crate) fn unusable(&self, key: &KmsKey) -> ServiceError {
+        let key_id = key.doc.key_id.clone();
+        if self.key_deleted(key) {
+            ServiceError::KeyNotFound { key_id }
+        } else if key.doc.state == "PendingDeletion" {
+            ServiceError::KeyPendingDeletion { key_id }
+        } else {
+            ServiceError::KeyDisabled { key_id }
+        }
+    }
+
+    /// The sealing key of a secret (refused unless its key is enabled).
+    pub(crate) fn sealing_for(&self, doc: &SecretDoc) -> Result<SealingKey, ServiceError> {
+        self.usable_key(doc).map(|k| k.sealing.clone())
     }
 
     /// Decrypts one version of a secret (with its key's cipher as stored:
-    /// no copy of the key schedule per read).
+    /// no copy of the key schedule per read); refused unless the secret's
+    /// key is enabled.
     pub(crate) fn open_version(
         &self,
         s: &Secret,
@@ -768,10 +806,7 @@ impl Engine {
                 s.doc.name
             ))
         })?;
-        let id = s.doc.key_id.as_deref().unwrap_or(SERVICE_KEY_ID);
-        let key = self
-            .key(id)
-            .ok_or_else(|| internal(format!("the key {id} of a secret is missing")))?;
+        let key = self.usable_key(&s.doc)?;
         key.sealing
             .open_secret(&s.doc.name, version_id, sealed)
             .map_err(|e| {

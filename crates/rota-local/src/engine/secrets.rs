@@ -394,12 +394,12 @@ impl Engine {
                 self.world.region, self.world.account_id
             ))
             .unwrap_or(raw);
-        let key =
-            self.key(id)
-                .filter(|k| !k.doc.internal)
-                .ok_or_else(|| ServiceError::KeyNotFound {
-                    key_id: raw.to_owned(),
-                })?;
+        let key = self
+            .key(id)
+            .filter(|k| !k.doc.internal && !self.key_deleted(k))
+            .ok_or_else(|| ServiceError::KeyNotFound {
+                key_id: raw.to_owned(),
+            })?;
         if key.doc.spec != crate::world::SYMMETRIC_SPEC {
             return Err(ServiceError::invalid(
                 "EncryptionKeyId",
@@ -411,10 +411,7 @@ impl Engine {
             ));
         }
         if key.doc.state != "Enabled" {
-            return Err(ServiceError::invalid(
-                "EncryptionKeyId",
-                format!("the key {id} is not enabled"),
-            ));
+            return Err(self.unusable(&key));
         }
         if let Some(i) = instance
             && key.doc.dkms_instance_id.as_deref() != Some(i)

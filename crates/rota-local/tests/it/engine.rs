@@ -925,7 +925,7 @@ async fn encryption_keys_and_instances_are_validated() {
     );
     assert_eq!(
         code(c.send(&with("k3", Some("key-nope"), None)).await),
-        "Forbidden.ResourceNotFound"
+        "Forbidden.KeyNotFound"
     );
     assert_eq!(
         code(
@@ -980,7 +980,7 @@ async fn key_registry_create_describe_list() {
     assert_eq!(l["Keys"]["Key"].as_array().unwrap().len(), 4);
     assert_eq!(
         code(call("DescribeKey", &[("KeyId", "key-none")]).await),
-        "Forbidden.ResourceNotFound"
+        "Forbidden.KeyNotFound"
     );
     assert_eq!(
         code(call("CreateKey", &[("KeySpec", "AES_999")]).await),
@@ -994,6 +994,217 @@ async fn key_registry_create_describe_list() {
         })
         .await
         .unwrap();
+}
+
+/// DisableKey, EnableKey, ScheduleKeyDeletion and CancelKeyDeletion, and
+/// what each state does to the secrets under the key: nothing is read or
+/// written while the key is not enabled, and the secret is as it was once
+/// the key is back.
+#[tokio::test]
+async fn key_lifecycle_governs_the_secrets_under_it() {
+    let e = env().await;
+    let t = &e.cloud;
+    let call = |action: &'static str, params: &[(&str, &str)]| {
+        let mut r = rota_kms::ApiRequest::kms(action);
+        for (k, v) in params {
+            r.query(*k, *v);
+        }
+        rota_kms::Transport::call(t, r)
+    };
+    let id = call("CreateKey", &[]).await.unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let c = e.client();
+    c.send(&CreateSecret {
+        encryption_key_id: Some(id.clone()),
+        ..create("locked", "before")
+    })
+    .await
+    .unwrap();
+    c.send(&create("other", "free")).await.unwrap();
+    let state = |d: serde_json::Value| d["KeyMetadata"]["KeyState"].as_str().unwrap().to_owned();
+
+    // Disabled: reads, writes and new secrets under the key are refused.
+    let off = call("DisableKey", &[("KeyId", &id)]).await.unwrap();
+    assert_eq!(
+        off.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["RequestId"]
+    );
+    assert_eq!(
+        state(call("DescribeKey", &[("KeyId", &id)]).await.unwrap()),
+        "Disabled"
+    );
+    // Asking again changes nothing and succeeds.
+    call("DisableKey", &[("KeyId", &id)]).await.unwrap();
+    assert_eq!(
+        code(c.get_secret_value("locked").await),
+        "Rejected.Disabled"
+    );
+    assert_eq!(
+        code(c.send(&put("locked", "v2", "after", None)).await),
+        "Rejected.Disabled"
+    );
+    assert_eq!(
+        code(
+            c.send(&CreateSecret {
+                encryption_key_id: Some(id.clone()),
+                ..create("new-under-off", "x")
+            })
+            .await
+        ),
+        "Rejected.Disabled"
+    );
+    assert!(c.describe_secret("new-under-off").await.is_err());
+    // Metadata is still served; other secrets are untouched.
+    assert_eq!(
+        c.describe_secret("locked").await.unwrap().secret_name,
+        "locked"
+    );
+    assert_eq!(
+        c.get_secret_value("other")
+            .await
+            .unwrap()
+            .secret_data
+            .expose_secret(),
+        "free"
+    );
+    let listed = call(
+        "ListKeys",
+        &[("Filters", r#"[{"Key":"KeyState","Values":["Disabled"]}]"#)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed["TotalCount"], 1);
+
+    // Enabled again: the secret is as it was.
+    call("EnableKey", &[("KeyId", &id)]).await.unwrap();
+    assert_eq!(
+        c.get_secret_value("locked")
+            .await
+            .unwrap()
+            .secret_data
+            .expose_secret(),
+        "before"
+    );
+    assert_eq!(stages(&c, "locked").await, st(&[("v1", &["ACSCurrent"])]));
+
+    // Pending deletion: refused with its own code; the window is checked.
+    assert_eq!(
+        code(call("ScheduleKeyDeletion", &[("KeyId", &id)]).await),
+        "MissingParameter"
+    );
+    for days in ["6", "31", "seven"] {
+        assert_eq!(
+            code(
+                call(
+                    "ScheduleKeyDeletion",
+                    &[("KeyId", &id), ("PendingWindowInDays", days)]
+                )
+                .await
+            ),
+            "InvalidParameter",
+            "{days}"
+        );
+    }
+    call(
+        "ScheduleKeyDeletion",
+        &[("KeyId", &id), ("PendingWindowInDays", "7")],
+    )
+    .await
+    .unwrap();
+    let d = call("DescribeKey", &[("KeyId", &id)]).await.unwrap();
+    assert_eq!(state(d.clone()), "PendingDeletion");
+    assert_eq!(d["KeyMetadata"]["DeleteDate"], "2024-01-08T00:00:00Z");
+    assert_eq!(
+        code(c.get_secret_value("locked").await),
+        "Rejected.PendingDeletion"
+    );
+    for action in ["EnableKey", "DisableKey"] {
+        assert_eq!(
+            code(call(action, &[("KeyId", &id)]).await),
+            "Rejected.StateModifiedFailed",
+            "{action}"
+        );
+    }
+    call("CancelKeyDeletion", &[("KeyId", &id)]).await.unwrap();
+    assert_eq!(
+        code(call("CancelKeyDeletion", &[("KeyId", &id)]).await),
+        "Rejected.StateModifiedFailed"
+    );
+    let d = call("DescribeKey", &[("KeyId", &id)]).await.unwrap();
+    assert_eq!(state(d.clone()), "Enabled");
+    assert_eq!(d["KeyMetadata"]["DeleteDate"], "");
+    assert_eq!(
+        c.get_secret_value("locked")
+            .await
+            .unwrap()
+            .secret_data
+            .expose_secret(),
+        "before"
+    );
+
+    // Past its date the key is gone, and so is every value under it.
+    call("DisableKey", &[("KeyId", &id)]).await.unwrap();
+    call(
+        "ScheduleKeyDeletion",
+        &[("KeyId", &id), ("PendingWindowInDays", "7")],
+    )
+    .await
+    .unwrap();
+    e.clock.advance(chrono::TimeDelta::seconds(7 * 86_400 - 1));
+    assert_eq!(
+        code(c.get_secret_value("locked").await),
+        "Rejected.PendingDeletion"
+    );
+    e.clock.advance(chrono::TimeDelta::seconds(1));
+    assert_eq!(
+        code(call("DescribeKey", &[("KeyId", &id)]).await),
+        "Forbidden.KeyNotFound"
+    );
+    assert_eq!(
+        code(call("CancelKeyDeletion", &[("KeyId", &id)]).await),
+        "Forbidden.KeyNotFound"
+    );
+    assert_eq!(
+        code(c.get_secret_value("locked").await),
+        "Forbidden.KeyNotFound"
+    );
+    let all = call("ListKeys", &[("PageSize", "100")]).await.unwrap();
+    assert!(!all.to_string().contains(&id));
+    assert_eq!(
+        c.get_secret_value("other")
+            .await
+            .unwrap()
+            .secret_data
+            .expose_secret(),
+        "free"
+    );
+}
+
+/// A key's state is durable: a disabled key is still disabled after a
+/// reopen.
+#[tokio::test]
+async fn key_state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = rota_local::ManualClock::new(crate::common::start_time());
+    let call = |cloud: &rota_local::LocalCloud, action: &'static str, id: &str| {
+        let mut r = rota_kms::ApiRequest::kms(action);
+        r.query("KeyId", id);
+        let cloud = cloud.clone();
+        async move { rota_kms::Transport::call(&cloud, r).await }
+    };
+    {
+        let cloud = crate::common::open(dir.path(), &clock).await;
+        call(&cloud, "DisableKey", "key-test00000000000000001")
+            .await
+            .unwrap();
+    }
+    let cloud = crate::common::open(dir.path(), &clock).await;
+    let d = call(&cloud, "DescribeKey", "key-test00000000000000001")
+        .await
+        .unwrap();
+    assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
 }
 
 #[tokio::test]

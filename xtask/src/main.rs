@@ -421,13 +421,17 @@ fn plugins() -> Result<()> {
 /// The Python virtual environment the SDK interop tests run in.
 const INTEROP_VENV: &str = "target/interop-venv";
 
-/// Creates the interop venv and installs the official SDK pinned in
-/// tests/interop/requirements.txt, unless it is already there.
+/// Creates the interop venv and installs the official SDKs pinned in
+/// tests/interop/requirements.txt (the KMS SDK, and the caching Secrets
+/// Manager client with the old core it brings), unless they are there.
 fn interop_setup() -> Result<()> {
     let python = Path::new(INTEROP_VENV).join("bin/python");
     let ready = python.exists()
         && Command::new(&python)
-            .args(["-c", "import alibabacloud_kms20160120"])
+            .args([
+                "-c",
+                "import alibabacloud_kms20160120, alibaba_cloud_secretsmanager_client",
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);

@@ -156,12 +156,16 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
             }
             None => Endpoints::region(&region)?,
         };
-        let transport = HttpTransport::builder()
+        let mut builder = HttpTransport::builder()
             .endpoints(endpoints)
             .credentials(credentials)
-            .clock(crate::clock::signing())
-            .build()
-            .context("cannot set up the HTTPS client")?;
+            .clock(crate::clock::signing());
+        if let Some(path) = env_var("ALIBABA_CLOUD_CA_BUNDLE").filter(|p| !p.trim().is_empty()) {
+            let pem = rota_engine::files::read_text(Path::new(&path), 1024 * 1024)
+                .map_err(|e| anyhow::anyhow!("ALIBABA_CLOUD_CA_BUNDLE {path}: {e}"))?;
+            builder = builder.extra_root_certificates(pem.into_bytes());
+        }
+        let transport = builder.build().context("cannot set up the HTTPS client")?;
         tracing::info!(backend = %Transport::describe(&transport), "using Alibaba Cloud");
         let transport: Arc<dyn Transport> = Arc::new(transport);
         return Ok(Backend {

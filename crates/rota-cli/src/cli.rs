@@ -49,6 +49,9 @@ Environment:
       The region, when neither --region nor the provider block sets one
   ALIBABA_CLOUD_ENDPOINT_KMS
       The KMS endpoint, when neither --endpoint nor the provider block sets one
+  ALIBABA_CLOUD_CA_BUNDLE
+      More CA certificates to trust (a PEM file), beside the system's: e.g. the ca.pem of
+      rota local serve --tls
   TF_VAR_<name>
       The value of variable <name> (as with Terraform)
   NO_COLOR, CLICOLOR, CLICOLOR_FORCE
@@ -618,7 +621,7 @@ pub(crate) struct OutputArgs {
 /// `rota local …`
 #[derive(Debug, Subcommand)]
 pub(crate) enum LocalCommand {
-    /// Serve the local cloud over HTTP (for the official SDKs, Terraform, another rota)
+    /// Serve the local cloud over HTTP or HTTPS (for the official SDKs, Terraform, another rota)
     ///
     /// Speaks the Alibaba Cloud RPC protocol (signature V1 and V3) on ADDR.
     /// The root access key comes from --access-key-id/--access-key-secret
@@ -628,47 +631,9 @@ pub(crate) enum LocalCommand {
     #[command(after_help = "\
 Examples:
   rota local serve --addr 127.0.0.1:0 --data-dir ./kms-data
+  rota local serve --tls --addr 127.0.0.1:8443 --http-addr 127.0.0.1:8080
   ROTA_LOCAL_ACCESS_KEY_ID=ak ROTA_LOCAL_ACCESS_KEY_SECRET=... rota local serve")]
-    Serve {
-        /// Address to listen on; port 0 picks a free port
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
-        addr: std::net::SocketAddr,
-        /// World file declaring keys, KMS instances and other resources
-        /// (default: world.hcl beside the configuration, when there is one)
-        #[arg(long, value_name = "FILE")]
-        world: Option<PathBuf>,
-        /// Root access key id
-        #[arg(
-            long,
-            value_name = "ID",
-            env = "ROTA_LOCAL_ACCESS_KEY_ID",
-            hide_env_values = true,
-            requires = "access_key_secret"
-        )]
-        access_key_id: Option<String>,
-        /// Root access key secret
-        #[arg(
-            long,
-            value_name = "SECRET",
-            env = "ROTA_LOCAL_ACCESS_KEY_SECRET",
-            hide_env_values = true,
-            requires = "access_key_id"
-        )]
-        access_key_secret: Option<String>,
-        /// Do not rotate managed secrets when their NextRotationDate passes
-        /// (for when Rota's own scheduler drives rotations)
-        #[arg(long)]
-        no_auto_rotation: bool,
-        /// Most connections open at once; past it a new one is answered 503
-        /// (ServiceUnavailable) and closed
-        #[arg(long, value_name = "N", default_value_t = 1024)]
-        max_connections: usize,
-        /// Serve Prometheus metrics (GET /metrics: connections open,
-        /// refused at the cap, requests, errors, body timeouts, replay
-        /// window narrowings) and GET /healthz on this address
-        #[arg(long, value_name = "ADDR")]
-        metrics_addr: Option<std::net::SocketAddr>,
-    },
+    Serve(Box<ServeArgs>),
     /// Show what the local world holds and which secret holds each credential
     ///
     /// Accounts, keys, instances, and which secret version each credential
@@ -683,6 +648,74 @@ Examples:
         #[arg(long, value_name = "FILE")]
         world: Option<PathBuf>,
     },
+}
+
+/// The options of `rota local serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
+    /// World file declaring keys, KMS instances and other resources
+    /// (default: world.hcl beside the configuration, when there is one)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) world: Option<PathBuf>,
+    /// Root access key id
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "ROTA_LOCAL_ACCESS_KEY_ID",
+        hide_env_values = true,
+        requires = "access_key_secret"
+    )]
+    pub(crate) access_key_id: Option<String>,
+    /// Root access key secret
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "ROTA_LOCAL_ACCESS_KEY_SECRET",
+        hide_env_values = true,
+        requires = "access_key_id"
+    )]
+    pub(crate) access_key_secret: Option<String>,
+    /// Do not rotate managed secrets when their NextRotationDate passes
+    /// (for when Rota's own scheduler drives rotations)
+    #[arg(long)]
+    pub(crate) no_auto_rotation: bool,
+    /// Most connections open at once; past it a new one is answered 503
+    /// (ServiceUnavailable) and closed
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub(crate) max_connections: usize,
+    /// Serve Prometheus metrics (GET /metrics: connections open,
+    /// refused at the cap, requests, errors, body timeouts, replay
+    /// window narrowings) and GET /healthz on this address
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
+    /// Serve HTTPS on --addr. The certificate is issued at each start by
+    /// a local CA kept in <data-dir>/tls/ (made on first start; its
+    /// ca.pem is what clients trust) for localhost, 127.0.0.1, ::1 and
+    /// every --tls-name; or give your own with --tls-cert and --tls-key
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Another name the generated certificate is valid for (a DNS name
+    /// or an IP address); repeatable
+    #[arg(
+        long = "tls-name",
+        value_name = "NAME",
+        requires = "tls",
+        conflicts_with = "tls_cert"
+    )]
+    pub(crate) tls_names: Vec<String>,
+    /// Certificate chain to serve (PEM, the server's certificate first)
+    /// instead of one from the local CA
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "tls_key"])]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires_all = ["tls", "tls_cert"])]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// With --tls, also serve plain HTTP on this address
+    #[arg(long, value_name = "HOST:PORT", requires = "tls")]
+    pub(crate) http_addr: Option<std::net::SocketAddr>,
 }
 
 /// `rota schedule …`

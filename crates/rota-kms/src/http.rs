@@ -86,6 +86,7 @@ pub struct HttpTransportBuilder {
     rate_limits: Option<RateLimits>,
     clock: SigningClock,
     proxy: Option<String>,
+    extra_roots: Vec<u8>,
 }
 
 impl std::fmt::Debug for HttpTransportBuilder {
@@ -113,6 +114,7 @@ impl Default for HttpTransportBuilder {
             rate_limits: None,
             clock: Arc::new(|| rota_clock::Clock::now(&rota_clock::SystemClock::new())),
             proxy: None,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -170,6 +172,13 @@ impl HttpTransportBuilder {
         self
     }
 
+    /// Also trusts the CA certificates in `pem` (a PEM bundle), beside the
+    /// system's: for example the local CA of `rota local serve --tls`.
+    pub fn extra_root_certificates(mut self, pem: Vec<u8>) -> Self {
+        self.extra_roots = pem;
+        self
+    }
+
     /// The clock used for request timestamps (tests fix it).
     pub fn clock(mut self, clock: SigningClock) -> Self {
         self.clock = clock;
@@ -199,6 +208,15 @@ impl HttpTransportBuilder {
             let proxy = reqwest::Proxy::all(url.as_str())
                 .map_err(|e| Error::config("proxy", format!("{url:?} is not a proxy URL: {e}")))?;
             client = client.proxy(proxy);
+        }
+        if !self.extra_roots.is_empty() {
+            let certs = reqwest::Certificate::from_pem_bundle(&self.extra_roots).map_err(|e| {
+                Error::config("CA bundle", format!("not a PEM certificate bundle: {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(Error::config("CA bundle", "holds no CERTIFICATE block"));
+            }
+            client = client.tls_certs_merge(certs);
         }
         let client = client
             .connect_timeout(self.connect_timeout)

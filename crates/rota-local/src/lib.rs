@@ -39,6 +39,7 @@ pub mod replay;
 pub mod server;
 pub mod store;
 pub mod targets;
+pub mod tls;
 pub mod world;
 #[doc(hidden)]
 pub mod xml;

@@ -74,6 +74,15 @@ pub struct ServerConfig {
     /// Where to serve Prometheus metrics (`GET /metrics`) and `GET
     /// /healthz`, on a listener of their own; `None`: not served.
     pub metrics_addr: Option<SocketAddr>,
+    /// HTTPS on `addr` with this configuration (see [`crate::tls`]);
+    /// `None`: plain HTTP. The TLS handshake must end within
+    /// `header_timeout`; past `max_connections` a new TLS connection is
+    /// closed without an answer (a plain-text 503 would mean nothing to a
+    /// TLS client, and a handshake costs the server what the cap saves).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Also serve plain HTTP here (with `tls`: for clients that cannot
+    /// speak it); `None`: not served.
+    pub plain_addr: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +96,8 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             metrics_addr: None,
+            tls: None,
+            plain_addr: None,
         }
     }
 }
@@ -109,6 +120,7 @@ struct Stats {
 #[derive(Debug)]
 pub struct ServerHandle {
     local_addr: SocketAddr,
+    plain_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
@@ -118,6 +130,11 @@ impl ServerHandle {
     /// The address it listens on (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the extra plain HTTP listener, when served.
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_addr
     }
 
     /// The address of `/metrics`, when served.
@@ -174,10 +191,17 @@ impl Closers {
     }
 }
 
-/// Binds `config.addr` and serves `cloud` on the current tokio runtime.
+/// Binds `config.addr` (and `config.plain_addr`) and serves `cloud` on the
+/// current tokio runtime.
 pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<ServerHandle> {
     let listener = TcpListener::bind(config.addr).await?;
     let local_addr = listener.local_addr()?;
+    let plain = match config.plain_addr {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let plain_addr = plain.as_ref().map(TcpListener::local_addr).transpose()?;
+    let tls = config.tls.clone().map(tokio_rustls::TlsAcceptor::from);
     let (stop, mut stopped) = watch::channel(false);
     let state = Arc::new(State {
         host_id: cloud.host_id(),
@@ -202,7 +226,10 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
         ),
         None => None,
     };
-    tracing::info!(addr = %local_addr, "local cloud listening");
+    tracing::info!(addr = %local_addr, tls = tls.is_some(), "local cloud listening");
+    if let Some(addr) = plain_addr {
+        tracing::info!(addr = %addr, "local cloud listening (plain HTTP)");
+    }
     let sweep_every = config.sweep_interval;
     let task = tokio::spawn(async move {
         let closers = Arc::new(Closers::default());
@@ -210,59 +237,19 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
         http.timer(TokioTimer::new())
             .keep_alive(true)
             .header_read_timeout(config.header_timeout);
+        let conns = Connections {
+            state: state.clone(),
+            host_id,
+            http,
+            closers: closers.clone(),
+            handshake_timeout: config.header_timeout,
+        };
         let mut sweep = tokio::time::interval(sweep_every);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                accepted = listener.accept() => {
-                    let (stream, _) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        state.stats.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::warn!(max = config.max_connections, "too many connections: a new one is refused");
-                        tokio::spawn(refuse_busy(stream, state.host_id.clone()));
-                        continue;
-                    };
-                    state.stats.accepted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let st = state.clone();
-                    let conn = http.serve_connection(
-                        TokioIo::new(EnvelopeIo::new(stream, host_id.clone())),
-                        service_fn(move |req| {
-                            let st = st.clone();
-                            async move { Ok::<_, Infallible>(st.handle(req).await) }
-                        }),
-                    );
-                    // Closed gracefully at shutdown through a channel of
-                    // its own (a shared watcher would be polled, under one
-                    // lock, at every wake of every connection).
-                    let (close, closed) = tokio::sync::oneshot::channel::<()>();
-                    let id = closers.add(close);
-                    let closers = closers.clone();
-                    tokio::spawn(async move {
-                        let mut conn = std::pin::pin!(conn);
-                        let mut closed = closed;
-                        let ended = tokio::select! {
-                            biased;
-                            ended = conn.as_mut() => ended,
-                            _ = &mut closed => {
-                                conn.as_mut().graceful_shutdown();
-                                conn.await
-                            }
-                        };
-                        if let Err(e) = ended {
-                            tracing::trace!(error = %e, "connection ended with an error");
-                        }
-                        closers.remove(id);
-                        drop(permit);
-                    });
-                }
+            let (accepted, tls) = tokio::select! {
+                accepted = listener.accept() => (accepted, tls.as_ref()),
+                accepted = accept_if(plain.as_ref()) => (accepted, None),
                 _ = sweep.tick() => {
                     let cloud = state.cloud.clone();
                     tokio::spawn(async move {
@@ -270,11 +257,44 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
                             tracing::warn!(error = %e, "deletion sweep failed");
                         }
                     });
+                    continue;
                 }
                 _ = stopped.changed() => break,
+            };
+            let (stream, _) = match accepted {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                state
+                    .stats
+                    .refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    max = config.max_connections,
+                    "too many connections: a new one is refused"
+                );
+                if tls.is_none() {
+                    tokio::spawn(refuse_busy(stream, state.host_id.clone()));
+                }
+                continue;
+            };
+            state
+                .stats
+                .accepted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match tls {
+                None => conns.spawn(stream, permit),
+                Some(acceptor) => conns.spawn_tls(acceptor.clone(), stream, permit),
             }
         }
         drop(listener);
+        drop(plain);
         closers.close_all();
         // Every connection holds a permit until it ends.
         let all = u32::try_from(config.max_connections.max(1)).unwrap_or(u32::MAX);
@@ -288,10 +308,109 @@ pub async fn serve(cloud: LocalCloud, config: ServerConfig) -> io::Result<Server
     });
     Ok(ServerHandle {
         local_addr,
+        plain_addr,
         metrics_addr,
         stop,
         task,
     })
+}
+
+/// The next connection of `listener`; never, when there is none.
+async fn accept_if(
+    listener: Option<&TcpListener>,
+) -> io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What every connection task shares.
+struct Connections {
+    state: Arc<State>,
+    host_id: Arc<str>,
+    http: hyper::server::conn::http1::Builder,
+    closers: Arc<Closers>,
+    handshake_timeout: Duration,
+}
+
+impl Connections {
+    /// Serves a plain connection on a task of its own.
+    fn spawn(&self, stream: tokio::net::TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+        tokio::spawn(self.serve(stream, permit));
+    }
+
+    /// Serves a TLS connection on a task of its own, once its handshake
+    /// ends (within the header timeout; otherwise it is closed).
+    fn spawn_tls(
+        &self,
+        acceptor: tokio_rustls::TlsAcceptor,
+        stream: tokio::net::TcpStream,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let limit = self.handshake_timeout;
+        let serve = self.server_of();
+        tokio::spawn(async move {
+            match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve.serve(tls, permit).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        });
+    }
+
+    fn server_of(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            host_id: self.host_id.clone(),
+            http: self.http.clone(),
+            closers: self.closers.clone(),
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+
+    /// Serves one connection until it ends, or finishes its request and
+    /// closes when the server stops.
+    fn serve<I>(
+        &self,
+        io: I,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> impl Future<Output = ()> + Send + 'static
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let st = self.state.clone();
+        let conn = self.http.serve_connection(
+            TokioIo::new(EnvelopeIo::new(io, self.host_id.clone())),
+            service_fn(move |req| {
+                let st = st.clone();
+                async move { Ok::<_, Infallible>(st.handle(req).await) }
+            }),
+        );
+        // Closed gracefully at shutdown through a channel of its own (a
+        // shared watcher would be polled, under one lock, at every wake of
+        // every connection).
+        let (close, closed) = tokio::sync::oneshot::channel::<()>();
+        let id = self.closers.add(close);
+        let closers = self.closers.clone();
+        async move {
+            let mut conn = std::pin::pin!(conn);
+            let mut closed = closed;
+            let ended = tokio::select! {
+                biased;
+                ended = conn.as_mut() => ended,
+                _ = &mut closed => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = ended {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+            closers.remove(id);
+            drop(permit);
+        }
+    }
 }
 
 /// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on

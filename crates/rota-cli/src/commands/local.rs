@@ -17,15 +17,21 @@ pub(crate) const DEFAULT_DATA_DIR: &str = ".rota";
 pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<ExitCode> {
     match command {
         LocalCommand::World { world } => show_world(global, world.as_deref()).await,
-        LocalCommand::Serve {
-            addr,
-            world,
-            access_key_id,
-            access_key_secret,
-            no_auto_rotation,
-            max_connections,
-            metrics_addr,
-        } => {
+        LocalCommand::Serve(args) => {
+            let crate::cli::ServeArgs {
+                addr,
+                world,
+                access_key_id,
+                access_key_secret,
+                no_auto_rotation,
+                max_connections,
+                metrics_addr,
+                tls,
+                tls_names,
+                tls_cert,
+                tls_key,
+                http_addr,
+            } = *args;
             let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
                 .clock(crate::clock::shared())
@@ -38,17 +44,40 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 format!("cannot open the local cloud in {}", data_dir.display())
             })?;
             let root = cloud.root_key().clone();
+            let (tls_config, ca) = match (tls, tls_cert, tls_key) {
+                (false, _, _) => (None, None),
+                (true, Some(cert), Some(key)) => {
+                    let config = rota_local::tls::from_pem_files(&cert, &key)
+                        .context("cannot serve HTTPS with --tls-cert and --tls-key")?;
+                    (Some(config), None)
+                }
+                (true, _, _) => {
+                    // Validity follows the machine's real clock, whatever
+                    // clock the cloud runs on (ROTA_TEST_NOW): clients
+                    // check it against theirs.
+                    let real_now = rota_clock::Clock::now(&rota_clock::SystemClock::new());
+                    let (config, ca) =
+                        rota_local::tls::local_ca(&data_dir.join("tls"), &tls_names, real_now)
+                            .context("cannot set up the local CA for --tls")?;
+                    (Some(config), Some(ca))
+                }
+            };
             let handle = serve(
                 cloud,
                 ServerConfig {
                     addr,
                     max_connections,
                     metrics_addr,
+                    tls: tls_config,
+                    plain_addr: http_addr,
                     ..ServerConfig::default()
                 },
             )
             .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+            .with_context(|| match http_addr {
+                Some(plain) => format!("cannot listen on {addr} and {plain}"),
+                None => format!("cannot listen on {addr}"),
+            })?;
             // The first line is the contract scripts and tests read. A reader
             // that goes away must not take the server down: output never
             // fails (crate::output).
@@ -68,9 +97,24 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                     root.access_key_id
                 ),
             };
-            outln!("listening on http://{}", handle.local_addr());
+            let scheme = if tls { "https" } else { "http" };
+            outln!("listening on {scheme}://{}", handle.local_addr());
             outln!("{key_line}");
             outln!("data directory {}", data_dir.display());
+            if let Some(plain) = handle.plain_addr() {
+                outln!("plain HTTP on http://{plain}");
+            }
+            if let Some(ca) = &ca {
+                outln!(
+                    "CA certificate {}{} (trust it in clients)",
+                    ca.cert_path.display(),
+                    if ca.generated_now {
+                        ", generated now"
+                    } else {
+                        ""
+                    }
+                );
+            }
             if let Some(m) = handle.metrics_addr() {
                 outln!("metrics on http://{m}/metrics");
             }

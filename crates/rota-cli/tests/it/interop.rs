@@ -1,6 +1,9 @@
 //! Interop with the official Python SDK (`alibabacloud-kms20160120`): the
 //! suite in tests/interop/kms_sdk_test.py runs against `rota local serve`,
-//! once with the SDK's default V3 signature and once with `v2` (V1).
+//! once with the SDK's default V3 signature and once with `v2` (V1); and
+//! tests/interop/https_clients_test.py runs the SDK, the old core and the
+//! caching Secrets Manager client against `rota local serve --tls`, each on
+//! its default HTTPS route with the generated CA where it looks for trust.
 //!
 //! The interpreter is the venv `cargo xtask ci` creates
 //! (`cargo xtask interop-setup` alone also does), or `ROTA_INTEROP_PYTHON`.
@@ -45,6 +48,10 @@ impl Drop for Server {
 }
 
 fn start_server() -> Server {
+    start_server_with(&[])
+}
+
+fn start_server_with(extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     // The SDK stamps its requests with the real time, which the server
     // checks within ±15 minutes: this server runs on the real clock.
@@ -58,6 +65,7 @@ fn start_server() -> Server {
             "--access-key-secret",
             "interop-secret-9d2f",
         ])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -68,6 +76,7 @@ fn start_server() -> Server {
     let endpoint = first
         .trim()
         .strip_prefix("listening on http://")
+        .or_else(|| first.trim().strip_prefix("listening on https://"))
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_owned();
     Server {
@@ -114,4 +123,44 @@ fn official_python_sdk_with_v3_signatures() {
 fn official_python_sdk_with_v1_signatures() {
     let server = start_server();
     run_suite(&server, "v2");
+}
+
+#[test]
+fn python_clients_over_https_trust_the_generated_ca() {
+    let server = start_server_with(&["--tls"]);
+    let ca = server._dir.path().join("tls/ca.pem");
+    assert!(ca.is_file(), "no CA at {}", ca.display());
+    let out = Command::new(python())
+        .arg(workspace_root().join("tests/interop/https_clients_test.py"))
+        .env("ROTA_ENDPOINT", &server.endpoint)
+        .env("ROTA_AK", "LTAI5tInteropTest")
+        .env("ROTA_SK", "interop-secret-9d2f")
+        // Where each client looks for trust.
+        .env("SSL_CERT_FILE", &ca)
+        .env("ALIBABA_CLOUD_CA_BUNDLE", &ca)
+        // The caching client's own configuration, as its users set it.
+        .env(
+            "cache_client_region_id",
+            format!(
+                r#"[{{"regionId":"cn-hangzhou","endpoint":"{}"}}]"#,
+                server.endpoint
+            ),
+        )
+        .env("credentials_type", "ak")
+        .env("credentials_access_key_id", "LTAI5tInteropTest")
+        .env("credentials_access_secret", "interop-secret-9d2f")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .current_dir(server._dir.path())
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "HTTPS clients failed:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert_eq!(summary, "4 passed, 0 failed", "{stdout}");
 }

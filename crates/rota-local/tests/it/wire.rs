@@ -858,3 +858,121 @@ async fn shutdown_closes_idle_keep_alive_connections() {
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     stopping.await.unwrap();
 }
+
+/// A rustls client that trusts `ca_pem` and checks validity at `at` (the
+/// instant the server's certificate was issued for, not the machine's).
+fn tls_client(ca_pem: &[u8], at: chrono::DateTime<chrono::Utc>) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject as _;
+    #[derive(Debug)]
+    struct At(rustls::pki_types::UnixTime);
+    impl rustls::time_provider::TimeProvider for At {
+        fn current_time(&self) -> Option<rustls::pki_types::UnixTime> {
+            Some(self.0)
+        }
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let secs = u64::try_from(at.timestamp()).unwrap();
+    let config = rustls::ClientConfig::builder_with_details(
+        Arc::new(rustls::crypto::ring::default_provider()),
+        Arc::new(At(rustls::pki_types::UnixTime::since_unix_epoch(
+            std::time::Duration::from_secs(secs),
+        ))),
+    )
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
+/// `--tls`: a signed request over HTTPS with the local CA trusted, for
+/// every name the certificate carries; plain HTTP on its own address
+/// beside it; a client that does not trust the CA, plain text on the TLS
+/// port and a stalled handshake get nothing.
+#[tokio::test]
+async fn https_with_the_local_ca_and_plain_http_beside_it() {
+    let e = env().await;
+    let tls_dir = tempfile::tempdir().unwrap();
+    let issued = crate::common::start_time();
+    let (tls, ca) =
+        rota_local::tls::local_ca(tls_dir.path(), &["kms.rota.test".into()], issued).unwrap();
+    let server = rota_local::server::serve(
+        e.cloud.clone(),
+        rota_local::server::ServerConfig {
+            tls: Some(tls),
+            plain_addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+            header_timeout: std::time::Duration::from_millis(500),
+            ..rota_local::server::ServerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let ca_pem = std::fs::read(&ca.cert_path).unwrap();
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let query = |nonce: &str| {
+        signed_query(
+            "GET",
+            v1_params("DescribeRegions", nonce, &ts),
+            "root-test-secret",
+        )
+    };
+    let connector = tls_client(&ca_pem, issued);
+    for (i, name) in ["localhost", "127.0.0.1", "kms.rota.test"]
+        .into_iter()
+        .enumerate()
+    {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let server_name = rustls::pki_types::ServerName::try_from(name.to_owned()).unwrap();
+        let mut s = connector.connect(server_name, tcp).await.unwrap();
+        let head = format!(
+            "GET /?{} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n",
+            query(&format!("tls-{i}"))
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
+        assert!(text.contains("\"Regions\""), "{name}: {text}");
+    }
+    // A name the certificate does not carry is refused by the client.
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let other = rustls::pki_types::ServerName::try_from("kms.example.com").unwrap();
+    assert!(connector.connect(other, tcp).await.is_err());
+    // A CA the client does not trust: refused.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let stranger = rota_local::tls::local_ca(stranger_dir.path(), &[], issued)
+        .unwrap()
+        .1;
+    let untrusting = tls_client(&std::fs::read(&stranger.cert_path).unwrap(), issued);
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let local = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    assert!(untrusting.connect(local, tcp).await.is_err());
+    // Plain HTTP on its own address.
+    let plain = server.plain_addr().expect("plain listener");
+    let (st, _, body) = raw(plain, "GET", &format!("/?{}", query("plain-1")), &[], b"").await;
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    // Plain text on the TLS port gets no HTTP answer.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    assert!(
+        !String::from_utf8_lossy(&out).contains("HTTP/1.1"),
+        "{out:?}"
+    );
+    // A connection that never starts its handshake is closed at the
+    // header timeout.
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let closed =
+        tokio::time::timeout(std::time::Duration::from_secs(10), idle.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    server.shutdown().await;
+}

@@ -127,11 +127,13 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
     {
         let v1_disabled = env_var("ALIBABA_CLOUD_IMDSV1_DISABLED")
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-        credentials = Some(Arc::new(
-            EcsRamRoleCredentials::new(Some(role))
-                .disable_imds_v1(v1_disabled)
-                .clock(crate::clock::credentials()),
-        ));
+        let mut ecs = EcsRamRoleCredentials::new(Some(role))
+            .disable_imds_v1(v1_disabled)
+            .clock(crate::clock::credentials());
+        if let Some(url) = env_var("ROTA_ECS_METADATA_URL").filter(|u| !u.trim().is_empty()) {
+            ecs = ecs.metadata_base_url(url.trim_end_matches('/'));
+        }
+        credentials = Some(Arc::new(ecs));
     }
     let endpoint = global
         .endpoint

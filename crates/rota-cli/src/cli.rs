@@ -45,6 +45,9 @@ Environment:
       The RAM role of the ECS instance rota runs on (as the provider's ecs_role_name)
   ALIBABA_CLOUD_IMDSV1_DISABLED
       true: the ECS metadata service must issue a hardened-mode token
+  ROTA_ECS_METADATA_URL
+      Where the ECS metadata service is (default http://100.100.100.200): e.g. the one of
+      rota local serve --metadata-addr
   ALIBABA_CLOUD_REGION_ID, ALICLOUD_REGION
       The region, when neither --region nor the provider block sets one
   ALIBABA_CLOUD_ENDPOINT_KMS
@@ -716,6 +719,19 @@ pub(crate) struct ServeArgs {
     /// With --tls, also serve plain HTTP on this address
     #[arg(long, value_name = "HOST:PORT", requires = "tls")]
     pub(crate) http_addr: Option<std::net::SocketAddr>,
+    /// Serve the ECS metadata service of one instance of the world here
+    /// (its RAM role's STS credentials at
+    /// /latest/meta-data/ram/security-credentials/ROLE)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) metadata_addr: Option<std::net::SocketAddr>,
+    /// The instance the metadata service speaks for (default: the world's
+    /// only ecs_instance with a ram_role)
+    #[arg(long, value_name = "ID", requires = "metadata_addr")]
+    pub(crate) metadata_instance: Option<String>,
+    /// The metadata service's hardened mode: every GET needs a token from
+    /// PUT /latest/api/token
+    #[arg(long, requires = "metadata_addr")]
+    pub(crate) metadata_hardened: bool,
 }
 
 /// `rota schedule …`

@@ -164,11 +164,7 @@ impl OpenOptions {
         };
         let principal = engine.world.root_principal();
         engine.register_access_key(&root.access_key_id, secret.clone(), principal.clone(), true);
-        let caller = Caller {
-            access_key_id: root.access_key_id.clone(),
-            principal,
-            is_root: true,
-        };
+        let caller = Caller::new(root.access_key_id.clone(), principal, true);
         let engine = Arc::new(engine);
         if self.recover {
             let recovered = engine.recover_rotations().await;
@@ -361,6 +357,21 @@ impl LocalCloud {
         access_key_id: &str,
     ) -> Result<Arc<crate::engine::Signer>, ServiceError> {
         self.inner.engine.signer(access_key_id)
+    }
+
+    /// The engine (the crate's other front ends: the metadata service).
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Checks the security token a request carried (temporary
+    /// credentials must carry theirs).
+    pub(crate) fn check_token(
+        &self,
+        signer: &crate::engine::Signer,
+        token: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        self.inner.engine.check_token(signer, token)
     }
 
     /// A redacted view of the world's targets (ECS, RDS, RAM) and which

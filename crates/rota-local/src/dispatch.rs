@@ -3,9 +3,12 @@
 //! [`ServiceError`].
 //!
 //! Routing is by `Version`: `2016-01-20` is KMS, `2014-05-26` ECS (Cloud
-//! Assistant), `2014-08-15` RDS and `2015-05-01` RAM (see
-//! [`crate::targets`]). An unknown action of a known product answers
-//! `InvalidAction.NotFound`; any other version answers `InvalidVersion`.
+//! Assistant), `2014-08-15` RDS, `2015-05-01` RAM (see
+//! [`crate::targets`]) and `2015-04-01` STS. An unknown action of a known
+//! product answers `InvalidAction.NotFound`; any other version answers
+//! `InvalidVersion`. A caller bound by identity policies (temporary
+//! credentials) is checked against them before anything else
+//! (`<product>:<Action>` on the secret's or key's ARN, else `*`).
 //!
 //! The response object has no `RequestId`; the caller adds it (the server
 //! and the transport each mint one).
@@ -48,6 +51,7 @@ impl Dispatcher {
             ECS_VERSION => "ecs",
             RDS_VERSION => "rds",
             RAM_VERSION => "ram",
+            crate::engine::sts::STS_VERSION => "sts",
             "" => return Err(ServiceError::missing("Version")),
             other => {
                 return Err(ServiceError::InvalidVersion {
@@ -58,12 +62,14 @@ impl Dispatcher {
         if action.is_empty() {
             return Err(ServiceError::missing("Action"));
         }
+        self.permitted(caller, product, action, params)?;
         let span =
             tracing::debug_span!("kms.dispatch", api.product = product, kms.action = %action);
         let result = match product {
             "ecs" => self.ecs(caller, action, params).instrument(span).await,
             "rds" => self.rds(caller, action, params).instrument(span).await,
             "ram" => self.ram(caller, action, params).instrument(span).await,
+            "sts" => self.sts(caller, action, params),
             _ => self.kms(caller, action, params).instrument(span).await,
         };
         if let Err(e) = &result {
@@ -86,6 +92,9 @@ impl Dispatcher {
     ) -> Option<Result<Vec<u8>, ServiceError>> {
         if version != KMS_VERSION || action != "GetSecretValue" {
             return None;
+        }
+        if let Err(e) = self.permitted(caller, "kms", action, params) {
+            return Some(Err(e));
         }
         let _span = tracing::debug_span!("kms.dispatch", api.product = "kms", kms.action = %action)
             .entered();
@@ -159,6 +168,56 @@ impl Dispatcher {
 }
 
 impl Dispatcher {
+    /// Whether `caller`'s identity policies (temporary credentials) allow
+    /// `product:action` on the resource the request names.
+    fn permitted(
+        &self,
+        caller: &Caller,
+        product: &str,
+        action: &str,
+        params: &Params,
+    ) -> Result<(), ServiceError> {
+        if caller.policies.is_empty() {
+            return Ok(());
+        }
+        let world = &self.engine.world;
+        let resource = if product != "kms" {
+            "*".to_owned()
+        } else if let Some(name) = params.opt("SecretName") {
+            if name.starts_with("acs:kms:") {
+                name.to_owned()
+            } else {
+                world.secret_arn(name)
+            }
+        } else if let Some(key) = params.opt("KeyId") {
+            if key.starts_with("acs:kms:") {
+                key.to_owned()
+            } else {
+                world.key_arn(key)
+            }
+        } else {
+            "*".to_owned()
+        };
+        let full = format!("{product}:{action}");
+        if caller.permitted(&full, &resource) {
+            Ok(())
+        } else {
+            Err(ServiceError::NotPermittedBySession {
+                action: full,
+                principal: caller.principal.clone(),
+            })
+        }
+    }
+
+    fn sts(&self, caller: &Caller, action: &str, p: &Params) -> Result<Value, ServiceError> {
+        let e = &*self.engine;
+        match action {
+            "AssumeRole" => e.assume_role(caller, p),
+            "GetCallerIdentity" => Ok(e.get_caller_identity(caller)),
+            other => Err(not_found(other, "STS")),
+        }
+    }
+
     async fn ecs(&self, caller: &Caller, action: &str, p: &Params) -> Result<Value, ServiceError> {
         let e = &*self.engine;
         match action {

@@ -108,6 +108,45 @@ pub enum ServiceError {
         /// The caller's principal ARN.
         principal: String,
     },
+    /// Temporary credentials whose role or session policy does not allow
+    /// the action.
+    NotPermittedBySession {
+        /// `kms:<Action>`.
+        action: String,
+        /// The caller's principal ARN.
+        principal: String,
+    },
+    /// STS: no such role.
+    RoleNotFound {
+        /// The role ARN asked for.
+        role_arn: String,
+    },
+    /// STS: the role's trust policy does not name the caller.
+    NotTrustedByRole {
+        /// The caller's principal.
+        principal: String,
+        /// The role ARN.
+        role_arn: String,
+    },
+    /// STS: an invalid AssumeRole parameter (`code` is
+    /// `InvalidParameter.<Name>`).
+    StsInvalid {
+        /// The error code.
+        code: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Temporary credentials sent without their security token.
+    SecurityTokenMissing,
+    /// A security token that is not one this cloud issued.
+    SecurityTokenMalformed,
+    /// A security token issued with other temporary credentials.
+    SecurityTokenMismatch,
+    /// A security token past its expiry.
+    SecurityTokenExpired {
+        /// When it expired (wire time).
+        expired: String,
+    },
     /// The action exists but this local world cannot perform it yet.
     Unsupported {
         /// The action.
@@ -386,6 +425,50 @@ impl ServiceError {
                 format!(
                     "This operation is forbidden by the secret policy: {principal} may not perform {action}."
                 ),
+            ),
+            E::NotPermittedBySession { action, principal } => (
+                "Forbidden.NoPermission",
+                403,
+                format!(
+                    "This operation is forbidden by the role's or the session's policy: {principal} may not perform {action}."
+                ),
+            ),
+            E::RoleNotFound { role_arn } => (
+                "EntityNotExist.Role",
+                404,
+                format!("The role not exists: {role_arn}."),
+            ),
+            E::NotTrustedByRole {
+                principal,
+                role_arn,
+            } => (
+                "NoPermission",
+                403,
+                format!(
+                    "You are not authorized to do this action: the trust policy of {role_arn} does not name {principal}."
+                ),
+            ),
+            E::StsInvalid { code, reason } => (*code, 400, reason.clone()),
+            E::SecurityTokenMissing => (
+                "MissingSecurityToken",
+                400,
+                "The temporary access key needs its SecurityToken (x-acs-security-token in V3)."
+                    .to_owned(),
+            ),
+            E::SecurityTokenMalformed => (
+                "InvalidSecurityToken.Malformed",
+                400,
+                "The security token is not valid.".to_owned(),
+            ),
+            E::SecurityTokenMismatch => (
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                400,
+                "The security token does not belong to this access key.".to_owned(),
+            ),
+            E::SecurityTokenExpired { expired } => (
+                "InvalidSecurityToken.Expired",
+                403,
+                format!("The security token expired at {expired}."),
             ),
             E::Unsupported { action, reason } => (
                 "UnsupportedOperation",

@@ -34,6 +34,7 @@ pub mod dispatch;
 mod engine;
 mod envelope_io;
 pub mod errors;
+pub mod metadata;
 pub mod params;
 pub mod replay;
 pub mod server;

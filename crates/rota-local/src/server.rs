@@ -870,6 +870,10 @@ impl State {
             });
         }
         self.record_nonce(ak, nonce, times, timestamp)?;
+        if signer.session.is_some() {
+            self.cloud
+                .check_token(&signer, params.opt("SecurityToken"))?;
+        }
         Ok(Verified {
             signer,
             version,
@@ -973,6 +977,10 @@ impl State {
             }
         })?;
         self.record_nonce(&auth.access_key_id, nonce, times, date)?;
+        if signer.session.is_some() {
+            self.cloud
+                .check_token(&signer, header(headers, "x-acs-security-token"))?;
+        }
         Ok(Verified {
             signer,
             version,

@@ -74,6 +74,29 @@
 //!     status = "Active"
 //!   }
 //! }
+//!
+//! # RAM roles, for STS AssumeRole (acs:ram::<account_id>:role/<name>) and
+//! # ECS instance roles. assume_role_policy says who may assume it (RAM
+//! # principals, or the service ecs.aliyuncs.com for an instance role);
+//! # policy (optional) what its sessions may do; both are policy documents,
+//! # as JSON text or as HCL objects. max_session_duration: 900 to 43200
+//! # seconds (default 3600).
+//! ram_role "app-reader" {
+//!   assume_role_policy = {
+//!     Version   = "1"
+//!     Statement = [{ Effect = "Allow", Action = "sts:AssumeRole",
+//!                    Principal = { RAM = ["acs:ram::1234567890123456:user/alice"] } }]
+//!   }
+//!   policy = {
+//!     Version   = "1"
+//!     Statement = [{ Effect = "Allow", Action = ["kms:GetSecretValue"],
+//!                    Resource = ["acs:kms:*:*:secret/app/*"] }]
+//!   }
+//!   max_session_duration = 3600
+//! }
+//! # An ECS instance names its role with ram_role = "app-reader"; the local
+//! # metadata service (rota local serve --metadata-addr) hands out its
+//! # credentials.
 //! ```
 //!
 //! The declared values **seed** the durable state of the data directory the
@@ -126,6 +149,22 @@ pub struct World {
     pub rds_instances: BTreeMap<String, RdsInstanceDecl>,
     /// RAM users by name.
     pub ram_users: BTreeMap<String, RamUserDecl>,
+    /// RAM roles by name.
+    pub ram_roles: BTreeMap<String, RamRoleDecl>,
+}
+
+/// A declared RAM role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RamRoleDecl {
+    /// RAM principals (ARN patterns) the trust policy lets assume it.
+    pub trusted_principals: Vec<String>,
+    /// Services (`ecs.aliyuncs.com`) the trust policy lets assume it.
+    pub trusted_services: Vec<String>,
+    /// What its sessions may do; `None`: bounded by nothing but secret
+    /// policies (as the world's users).
+    pub policy: Option<std::sync::Arc<crate::auth::IdentityPolicy>>,
+    /// Longest session, in seconds.
+    pub max_session_duration: u32,
 }
 
 /// The operating system of an ECS instance.
@@ -157,6 +196,9 @@ pub struct EcsInstanceDecl {
     pub os_type: OsType,
     /// OS accounts by name.
     pub accounts: BTreeMap<String, OsAccountDecl>,
+    /// The RAM role attached to it (its metadata service hands out that
+    /// role's credentials).
+    pub ram_role: Option<String>,
 }
 
 /// A declared OS account.
@@ -400,6 +442,7 @@ impl World {
             ecs_instances: BTreeMap::new(),
             rds_instances: BTreeMap::new(),
             ram_users: BTreeMap::new(),
+            ram_roles: BTreeMap::new(),
         };
         // Where each top-level item starts (line and column), from the
         // same text parsed with spans.
@@ -583,9 +626,15 @@ impl World {
                     return Err(invalid(format!("ram_user {id:?} is declared twice")));
                 }
             }
+            "ram_role" => {
+                let decl = parse_ram_role(&id, block.body())?;
+                if world.ram_roles.insert(id.clone(), decl).is_some() {
+                    return Err(invalid(format!("ram_role {id:?} is declared twice")));
+                }
+            }
             other => {
                 return Err(invalid(format!(
-                    "unknown block {other:?} (known: kms_instance, key, access_key, ecs_instance, rds_instance, ram_user)"
+                    "unknown block {other:?} (known: kms_instance, key, access_key, ecs_instance, rds_instance, ram_user, ram_role)"
                 )));
             }
         }
@@ -651,6 +700,16 @@ impl World {
                 }
             }
         }
+        for (id, inst) in &self.ecs_instances {
+            if let Some(role) = &inst.ram_role
+                && !self.ram_roles.contains_key(role)
+            {
+                problems.push((
+                    None,
+                    format!("ecs_instance {id:?} names ram_role {role:?}, which is not declared"),
+                ));
+            }
+        }
         for (id, key) in &self.keys {
             if let Some(inst) = &key.kms_instance
                 && !self.kms_instances.contains_key(inst)
@@ -682,6 +741,11 @@ impl World {
     /// The principal of a RAM user.
     pub fn user_principal(&self, user: &str) -> String {
         format!("acs:ram::{}:user/{user}", self.account_id)
+    }
+
+    /// The ARN of a RAM role.
+    pub fn role_arn(&self, role: &str) -> String {
+        format!("acs:ram::{}:role/{role}", self.account_id)
     }
 }
 
@@ -775,7 +839,12 @@ fn parse_ecs_instance(id: &str, body: &hcl::Body) -> Result<EcsInstanceDecl, Wor
             "{what}: an instance id starts with i- and has only letters, digits and '-'"
         )));
     }
-    let (attrs, blocks) = body_parts(&what, body, &["region", "os_type"], &["account"])?;
+    let (attrs, blocks) = body_parts(
+        &what,
+        body,
+        &["region", "os_type", "ram_role"],
+        &["account"],
+    )?;
     let os_type = match opt_string(&what, &attrs, "os_type")?.as_deref() {
         None | Some("linux") => OsType::Linux,
         Some("windows") => OsType::Windows,
@@ -822,6 +891,144 @@ fn parse_ecs_instance(id: &str, body: &hcl::Body) -> Result<EcsInstanceDecl, Wor
         region: opt_string(&what, &attrs, "region")?.unwrap_or_default(),
         os_type,
         accounts,
+        ram_role: opt_string(&what, &attrs, "ram_role")?,
+    })
+}
+
+/// A policy document given as JSON text (a string or heredoc) or as an
+/// HCL object, as JSON.
+fn policy_document(what: &str, expr: &hcl::Expression) -> Result<serde_json::Value, WorldError> {
+    use hcl::eval::Evaluate as _;
+    let value = expr
+        .evaluate(&hcl::eval::Context::new())
+        .map_err(|e| invalid(format!("{what}: {e}")))?;
+    match value {
+        hcl::Value::String(text) => serde_json::from_str(&text)
+            .map_err(|e| invalid(format!("{what}: not a JSON policy document: {e}"))),
+        other @ hcl::Value::Object(_) => {
+            serde_json::to_value(&other).map_err(|e| invalid(format!("{what}: {e}")))
+        }
+        _ => Err(invalid(format!(
+            "{what} must be a policy document (JSON text or an object)"
+        ))),
+    }
+}
+
+/// The RAM principals and services a trust policy lets assume a role.
+fn trust_policy(
+    what: &str,
+    doc: &serde_json::Value,
+) -> Result<(Vec<String>, Vec<String>), WorldError> {
+    let bad = |m: &str| invalid(format!("{what}: {m}"));
+    let statements = match doc.get("Statement") {
+        Some(serde_json::Value::Array(l)) => l.clone(),
+        Some(o @ serde_json::Value::Object(_)) => vec![o.clone()],
+        _ => return Err(bad("Statement must be a list of statements")),
+    };
+    let strings = |v: Option<&serde_json::Value>| -> Vec<String> {
+        match v {
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (mut principals, mut services) = (Vec::new(), Vec::new());
+    for st in &statements {
+        if st.get("Effect").and_then(serde_json::Value::as_str) != Some("Allow") {
+            return Err(bad("only Allow statements are supported in a trust policy"));
+        }
+        let actions = strings(st.get("Action"));
+        if !actions
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case("sts:AssumeRole") || a == "*" || a == "sts:*")
+        {
+            return Err(bad("each statement's Action must be sts:AssumeRole"));
+        }
+        let principal = st
+            .get("Principal")
+            .and_then(serde_json::Value::as_object)
+            .ok_or_else(|| bad("each statement needs a Principal object (RAM or Service)"))?;
+        for (k, v) in principal {
+            match k.as_str() {
+                "RAM" => principals.extend(strings(Some(v))),
+                "Service" => services.extend(strings(Some(v))),
+                other => {
+                    return Err(bad(&format!(
+                        "Principal {other:?} is not supported (RAM or Service)"
+                    )));
+                }
+            }
+        }
+    }
+    if principals.is_empty() && services.is_empty() {
+        return Err(bad("names no principal: nobody could assume the role"));
+    }
+    Ok((principals, services))
+}
+
+fn parse_ram_role(name: &str, body: &hcl::Body) -> Result<RamRoleDecl, WorldError> {
+    let what = format!("ram_role {name:?}");
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(invalid(format!(
+            "{what}: a role name has 1 to 64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    let (attrs, _) = body_parts(
+        &what,
+        body,
+        &[
+            "assume_role_policy",
+            "policy",
+            "max_session_duration",
+            "description",
+        ],
+        &[],
+    )?;
+    let trust = attrs
+        .get("assume_role_policy")
+        .ok_or_else(|| invalid(format!("{what}: assume_role_policy is required")))?;
+    let trust_doc = policy_document(&format!("{what}.assume_role_policy"), trust)?;
+    let (trusted_principals, trusted_services) =
+        trust_policy(&format!("{what}.assume_role_policy"), &trust_doc)?;
+    let policy = match attrs.get("policy") {
+        Some(e) => {
+            let w = format!("{what}.policy");
+            let doc = policy_document(&w, e)?;
+            Some(std::sync::Arc::new(
+                crate::auth::IdentityPolicy::from_json(&doc)
+                    .map_err(|m| invalid(format!("{w}: {m}")))?,
+            ))
+        }
+        None => None,
+    };
+    let max_session_duration = match attrs.get("max_session_duration") {
+        Some(e) => {
+            let n = expr_usize(&format!("{what}.max_session_duration"), e)?;
+            if !(900..=43_200).contains(&n) {
+                return Err(invalid(format!(
+                    "{what}.max_session_duration must be between 900 and 43200 seconds"
+                )));
+            }
+            n as u32
+        }
+        None => 3600,
+    };
+    if let Some(d) = attrs.get("description") {
+        expr_string(&format!("{what}.description"), d)?;
+    }
+    Ok(RamRoleDecl {
+        trusted_principals,
+        trusted_services,
+        policy,
+        max_session_duration,
     })
 }
 

@@ -31,6 +31,9 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 tls_cert,
                 tls_key,
                 http_addr,
+                metadata_addr,
+                metadata_instance,
+                metadata_hardened,
             } = *args;
             let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
@@ -61,6 +64,21 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                             .context("cannot set up the local CA for --tls")?;
                     (Some(config), Some(ca))
                 }
+            };
+            let metadata = match metadata_addr {
+                Some(addr) => Some(
+                    rota_local::metadata::serve_metadata(
+                        cloud.clone(),
+                        rota_local::metadata::MetadataConfig {
+                            addr,
+                            instance_id: metadata_instance,
+                            hardened: metadata_hardened,
+                        },
+                    )
+                    .await
+                    .context("cannot start the ECS metadata service")?,
+                ),
+                None => None,
             };
             let handle = serve(
                 cloud,
@@ -117,6 +135,14 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
             }
             if let Some(m) = handle.metrics_addr() {
                 outln!("metrics on http://{m}/metrics");
+            }
+            if let Some(m) = &metadata {
+                outln!(
+                    "ECS metadata service on http://{} (instance {}, role {})",
+                    m.local_addr(),
+                    m.instance_id(),
+                    m.role()
+                );
             }
             shutdown_signal().await;
             errln!("stopping: finishing requests in flight");

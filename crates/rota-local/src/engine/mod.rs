@@ -25,6 +25,7 @@ pub(crate) mod keys;
 pub(crate) mod misc;
 pub(crate) mod rotation;
 pub(crate) mod secrets;
+pub(crate) mod sts;
 pub(crate) mod tags;
 pub(crate) mod validate;
 
@@ -150,6 +151,9 @@ pub(crate) struct Signer {
     /// The secret made ready for V1 signatures.
     pub(crate) v1: rota_kms::sign::V1Key,
     pub(crate) caller: Caller,
+    /// For temporary (STS) credentials: the token every request must
+    /// carry, and when it expires.
+    pub(crate) session: Option<sts::Session>,
 }
 
 impl Signer {
@@ -158,11 +162,12 @@ impl Signer {
             v1: rota_kms::sign::V1Key::new(secret.expose_secret()),
             secret,
             caller,
+            session: None,
         }
     }
 }
 
-struct AccessKey {
+pub(crate) struct AccessKey {
     /// Shared with every request it signs (no copy per request).
     signer: Arc<Signer>,
     /// False for an Inactive RAM key.
@@ -205,7 +210,7 @@ pub(crate) struct Engine {
     master: SealingKey,
     secrets: RwLock<BTreeMap<String, Arc<Secret>>>,
     keys: RwLock<BTreeMap<String, Arc<KmsKey>>>,
-    access: RwLock<HashMap<String, AccessKey>>,
+    pub(crate) access: RwLock<HashMap<String, AccessKey>>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     key_lock: tokio::sync::Mutex<()>,
     pub(crate) targets: crate::targets::Targets,
@@ -503,11 +508,7 @@ impl Engine {
         principal: String,
         is_root: bool,
     ) {
-        let caller = Caller {
-            access_key_id: id.to_owned(),
-            principal,
-            is_root,
-        };
+        let caller = Caller::new(id, principal, is_root);
         self.access
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -532,11 +533,7 @@ impl Engine {
         let mut access = self.access.write().unwrap_or_else(|e| e.into_inner());
         access.retain(|_, k| k.ram_user.as_deref() != Some(user));
         for (id, secret, active) in keys {
-            let caller = Caller {
-                access_key_id: id.clone(),
-                principal: principal.to_owned(),
-                is_root: false,
-            };
+            let caller = Caller::new(id.clone(), principal.to_owned(), false);
             access.insert(
                 id,
                 AccessKey {

@@ -11,7 +11,8 @@
 //! - `rotation`: managed rotation per secret type, automatic rotation, the
 //!   seed's example;
 //! - `bound`: RDS instances bound to the real PostgreSQL and MariaDB;
-//! - `crash_rotation`: SIGKILL between ACSPending and promotion.
+//! - `crash_rotation`: SIGKILL between ACSPending and promotion;
+//! - `sts`: AssumeRole, temporary credentials and the ECS metadata service.
 
 mod bound;
 mod canary;
@@ -21,5 +22,6 @@ mod crash;
 mod crash_rotation;
 mod engine;
 mod rotation;
+mod sts;
 mod targets;
 mod wire;

@@ -164,3 +164,55 @@ fn python_clients_over_https_trust_the_generated_ca() {
     let summary = stdout.lines().last().unwrap_or_default();
     assert_eq!(summary, "4 passed, 0 failed", "{stdout}");
 }
+
+#[test]
+fn python_sdks_use_sts_credentials_from_assume_role() {
+    let world = tempfile::tempdir().unwrap();
+    let world_file = world.path().join("world.hcl");
+    std::fs::write(
+        &world_file,
+        r#"
+account_id = "1234567890123456"
+region     = "cn-hangzhou"
+ram_user "alice" {
+  access_key "LTAI5tAliceInterop01" {
+    secret = "alice-interop-secret"
+  }
+}
+ram_role "app-reader" {
+  assume_role_policy = {
+    Version   = "1"
+    Statement = [{ Effect = "Allow", Action = "sts:AssumeRole",
+                   Principal = { RAM = ["acs:ram::1234567890123456:user/alice"] } }]
+  }
+  policy = {
+    Version   = "1"
+    Statement = [{ Effect = "Allow", Action = ["kms:GetSecretValue"],
+                   Resource = ["acs:kms:*:*:secret/app/*"] }]
+  }
+}
+"#,
+    )
+    .unwrap();
+    let server = start_server_with(&["--world", world_file.to_str().unwrap()]);
+    let out = Command::new(python())
+        .arg(workspace_root().join("tests/interop/sts_test.py"))
+        .env("ROTA_ENDPOINT", &server.endpoint)
+        .env("ROTA_AK", "LTAI5tInteropTest")
+        .env("ROTA_SK", "interop-secret-9d2f")
+        .env("ROTA_ALICE_AK", "LTAI5tAliceInterop01")
+        .env("ROTA_ALICE_SK", "alice-interop-secret")
+        .env("ROTA_ACCOUNT", "1234567890123456")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "STS suite failed:\n{stdout}\n{stderr}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert_eq!(summary, "8 passed, 0 failed", "{stdout}");
+}

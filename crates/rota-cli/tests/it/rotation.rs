@@ -609,3 +609,142 @@ rotation "later" {{
     ok(&o);
     assert!(stdout(&o).contains("0 due: 0 rotated"), "{}", stdout(&o));
 }
+
+/// `rota run` with no access key at all: its credentials come from the
+/// local ECS metadata service (hardened mode) as the instance role's STS
+/// credentials, and it rotates a secret end to end against `rota local
+/// serve`; the role's policy bounds what it may touch.
+#[test]
+fn rota_run_rotates_with_the_instance_roles_credentials_from_the_metadata_service() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("world.hcl"),
+        r#"
+account_id = "1234567890123456"
+region     = "cn-hangzhou"
+ram_role "rotator" {
+  assume_role_policy = {
+    Version   = "1"
+    Statement = [{ Effect = "Allow", Action = "sts:AssumeRole",
+                   Principal = { Service = ["ecs.aliyuncs.com"] } }]
+  }
+  policy = {
+    Version   = "1"
+    Statement = [
+      { Effect = "Allow", Action = "kms:*", Resource = "acs:kms:*:*:secret/app/*" },
+      { Effect = "Allow", Action = "kms:ListSecrets", Resource = "*" },
+    ]
+  }
+}
+ecs_instance "i-rotator000000000001" {
+  ram_role = "rotator"
+}
+"#,
+    )
+    .unwrap();
+    write_config(
+        dir.path(),
+        &[("app/db", "initial-value-1")],
+        PASSWORD_ROTATION,
+    );
+    let mut child = cmd(dir.path())
+        .args([
+            "local",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+            "kms",
+        ])
+        .args([
+            "--world",
+            "world.hcl",
+            "--metadata-addr",
+            "127.0.0.1:0",
+            "--metadata-hardened",
+        ])
+        .args([
+            "--access-key-id",
+            "LTAIroot",
+            "--access-key-secret",
+            "root-secret-77",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    while !lines
+        .iter()
+        .any(|l: &String| l.starts_with("ECS metadata service on "))
+    {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{lines:?}");
+        lines.push(line.trim().to_owned());
+    }
+    let url = lines[0].strip_prefix("listening on ").unwrap().to_owned();
+    let metadata = lines
+        .last()
+        .unwrap()
+        .strip_prefix("ECS metadata service on ")
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!(
+            "ECS metadata service on {metadata} (instance i-rotator000000000001, role rotator)"
+        )
+    );
+    let on_instance = |args: &[&str]| {
+        let mut c = cmd(dir.path());
+        c.env("ALIBABA_CLOUD_ECS_METADATA", "rotator")
+            .env("ROTA_ECS_METADATA_URL", &metadata)
+            .env("ALIBABA_CLOUD_IMDSV1_DISABLED", "true")
+            .args(["--endpoint", &url, "--data-dir", "state"])
+            .args(args);
+        c.output().unwrap()
+    };
+    ok(&on_instance(&["apply", "--auto-approve"]));
+    let o = on_instance(&["run", "--once", "--all-due-within", "24h", "-o", "json"]);
+    ok(&o);
+    let history = on_instance(&["history", "app/db", "-o", "json"]);
+    ok(&history);
+    assert!(
+        stdout(&history).contains("\"outcome\": \"rotated\""),
+        "{}",
+        stdout(&history)
+    );
+    let got = on_instance(&["secret", "get", "app/db", "--reveal"]);
+    ok(&got);
+    assert_eq!(stdout(&got).len(), 40, "the rotation's password length");
+    let versions = on_instance(&["secret", "versions", "app/db", "-o", "json"]);
+    ok(&versions);
+    assert!(
+        stdout(&versions).contains("ACSPrevious"),
+        "{}",
+        stdout(&versions)
+    );
+    // The role's policy does not reach other secrets.
+    std::fs::write(dir.path().join("value"), "x").unwrap();
+    let refused = on_instance(&[
+        "secret",
+        "put",
+        "ops/db",
+        "--version-id",
+        "v1",
+        "--value-file",
+        "value",
+    ]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("Forbidden.NoPermission"),
+        "{}",
+        stderr(&refused)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -217,6 +217,54 @@ async fn assumed_role_credentials_read_what_the_role_allows_until_they_expire() 
         "Forbidden.NoPermission"
     );
 
+    // Secret policies see the session's principal: one that denies it
+    // wins over the role's policy, and one that allows only it admits
+    // the session and not the root's other sessions.
+    root.send(&create("app/locked", "policy-says-no"))
+        .await
+        .unwrap();
+    root.send(&SetSecretPolicy {
+        secret_name: "app/locked".into(),
+        policy: r#"{"Version":"1","Statement":[{"Effect":"Deny","Principal":{"RAM":["acs:ram::1234567890123456:assumed-role/app-reader/ci-run"]},"Action":["kms:*"],"Resource":["*"]},{"Effect":"Allow","Principal":{"RAM":["*"]},"Action":["kms:*"],"Resource":["*"]}]}"#.into(),
+        policy_name: None,
+    })
+    .await
+    .unwrap();
+    let c = KmsClient::new(Arc::new(e.http_with(
+        &server,
+        SignatureVersion::V1,
+        creds.clone(),
+    )));
+    assert_eq!(
+        code(c.get_secret_value("app/locked").await),
+        "Forbidden.NoPermission"
+    );
+    let narrow_session = KmsClient::new(Arc::new(
+        e.http_with(
+            &server,
+            SignatureVersion::V1,
+            temporary(
+                &assume(
+                    &e,
+                    &server,
+                    alice,
+                    &[("RoleArn", arn), ("RoleSessionName", "other-run")],
+                )
+                .await
+                .unwrap(),
+            ),
+        ),
+    ));
+    assert_eq!(
+        narrow_session
+            .get_secret_value("app/locked")
+            .await
+            .unwrap()
+            .secret_data
+            .expose_secret(),
+        "policy-says-no"
+    );
+
     // Past its expiry the token is refused with the real code.
     e.clock.advance(chrono::TimeDelta::seconds(3600));
     let c = KmsClient::new(Arc::new(e.http_with(

@@ -993,6 +993,7 @@ impl State {
 const SECRET_PARAMS: &[&str] = &[
     "SecretData",
     "AccessKeySecret",
+    "SecurityToken",
     "Password",
     "AccountPassword",
 ];

@@ -570,6 +570,7 @@ async fn a_v1_signature_mismatch_never_echoes_the_secret_value() {
         ("SecretName", "echo/x"),
         ("VersionId", "v1"),
         ("SecretData", "echo-canary-9931 with spaces"),
+        ("SecurityToken", "token-canary-5521"),
     ]);
     let q = signed_query("POST", p, "not-the-secret");
     let (st, _, body) = raw(server.local_addr(), "POST", &format!("/?{q}"), &[], b"").await;
@@ -580,6 +581,9 @@ async fn a_v1_signature_mismatch_never_echoes_the_secret_value() {
     assert!(!text.contains("echo-canary-9931"), "{text}");
     assert!(!text.contains("echo-canary"), "{text}");
     assert!(text.contains("SecretData%3D%252A%252A%252A"), "{text}");
+    // A security token is a credential: not echoed either.
+    assert!(!text.contains("token-canary"), "{text}");
+    assert!(text.contains("SecurityToken%3D%252A%252A%252A"), "{text}");
     server.shutdown().await;
 }
 

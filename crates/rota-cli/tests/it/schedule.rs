@@ -134,6 +134,8 @@ fn a_fall_back_repeats_sub_hourly_slots_and_fires_fixed_times_once() {
 fn a_schedule_that_never_fires_is_an_error() {
     for (expr, help) in [
         ("0 0 31 2 *", "day-of-month and month"),
+        // The probe's case (issue 20, defect 10).
+        ("0 0 30 2 *", "day-of-month and month"),
         ("2020-01-01T00:00:00Z", "one-shot"),
     ] {
         let o = run(&["schedule", "next", expr, "--after", "2026-06-16T10:00:00Z"]);

@@ -980,3 +980,117 @@ async fn https_with_the_local_ca_and_plain_http_beside_it() {
     assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
     server.shutdown().await;
 }
+
+/// Plain HTTP: a client that stalls inside its headers, and a keep-alive
+/// connection left idle, are both closed at the header timeout.
+#[tokio::test]
+async fn slow_headers_and_idle_keep_alive_connections_are_closed_at_the_header_timeout() {
+    let e = env().await;
+    let server = rota_local::server::serve(
+        e.cloud.clone(),
+        rota_local::server::ServerConfig {
+            header_timeout: std::time::Duration::from_millis(300),
+            ..rota_local::server::ServerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let closed_within = |mut s: tokio::net::TcpStream| async move {
+        let mut out = Vec::new();
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+            let mut buf = [0u8; 1024];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        (ended.is_ok(), String::from_utf8_lossy(&out).into_owned())
+    };
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let (closed, _) = closed_within(slow).await;
+    assert!(closed, "a stalled header section was held open");
+    // One answered request, then silence: the connection is closed.
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let q = signed_query(
+        "GET",
+        v1_params("DescribeRegions", "idle-1", &ts),
+        "root-test-secret",
+    );
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(format!("GET /?{q} HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let (closed, text) = closed_within(idle).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed, "an idle keep-alive connection was held open");
+    server.shutdown().await;
+}
+
+/// Issue 20's replay test, over HTTP with a small bound: a second key
+/// floods many times the guard's capacity, then every captured request of
+/// the root key, still inside the ±15-minute window, is refused on replay.
+#[tokio::test]
+async fn a_flood_past_the_nonce_bound_never_lets_another_keys_captured_requests_replay() {
+    let e = env().await;
+    let server = rota_local::server::serve(
+        e.cloud.clone(),
+        rota_local::server::ServerConfig {
+            nonce_capacity: 640,
+            ..rota_local::server::ServerConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = server.local_addr();
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    // Root's requests, answered once and captured.
+    let mut captured = Vec::new();
+    for i in 0..20 {
+        let q = signed_query(
+            "GET",
+            v1_params("DescribeRegions", &format!("root-{i}"), &ts),
+            "root-test-secret",
+        );
+        let (st, _, body) = raw(addr, "GET", &format!("/?{q}"), &[], b"").await;
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+        captured.push(q);
+    }
+    // Alice floods ten times the bound, a second later.
+    e.clock.advance(chrono::TimeDelta::seconds(1));
+    let ts = rota_local::clock::wire_time(rota_local::Clock::now(&e.clock));
+    let mut accepted = 0;
+    for i in 0..6400 {
+        let mut p = v1_params("DescribeRegions", "", &ts);
+        p.retain(|(k, _)| *k != "AccessKeyId" && *k != "SignatureNonce");
+        let nonce = format!("flood-{i}");
+        p.push(("AccessKeyId", "LTAIaliceexample0001"));
+        p.push(("SignatureNonce", &nonce));
+        let q = signed_query("GET", p, "alice-secret");
+        let (st, _, _) = raw(addr, "GET", &format!("/?{q}"), &[], b"").await;
+        if st == 200 {
+            accepted += 1;
+        }
+    }
+    assert!(accepted > 0, "the flood was refused outright");
+    // Every captured request is still refused, whatever the flood did.
+    for q in &captured {
+        let (st, _, body) = raw(addr, "GET", &format!("/?{q}"), &[], b"").await;
+        let j = json(&body);
+        assert_ne!(st, 200, "a captured request replayed: {j}");
+        let code = j["Code"].as_str().unwrap_or_default();
+        // Remembered, or older than the oldest remembered pair once the
+        // window narrowed: refused either way.
+        assert!(
+            code == "SignatureNonceUsed" || code == "InvalidTimeStamp.Expired",
+            "{j}"
+        );
+    }
+    server.shutdown().await;
+}

@@ -689,6 +689,14 @@ pub(crate) struct ServeArgs {
     /// (ServiceUnavailable) and closed
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub(crate) max_connections: usize,
+    /// How long a client may take to send a request's headers (and to
+    /// finish a TLS handshake); also how long an idle keep-alive
+    /// connection stays open
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) header_timeout: String,
+    /// How long a client may take to send a request's body
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub(crate) body_timeout: String,
     /// Serve Prometheus metrics (GET /metrics: connections open,
     /// refused at the cap, requests, errors, body timeouts, replay
     /// window narrowings) and GET /healthz on this address

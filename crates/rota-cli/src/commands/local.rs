@@ -25,6 +25,8 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 access_key_secret,
                 no_auto_rotation,
                 max_connections,
+                header_timeout,
+                body_timeout,
                 metrics_addr,
                 tls,
                 tls_names,
@@ -35,6 +37,15 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 metadata_instance,
                 metadata_hardened,
             } = *args;
+            let timeout = |text: &str, flag: &str| -> Result<std::time::Duration> {
+                let d = crate::commands::rotation::parse_duration(text, flag)?;
+                if d.is_zero() || d > std::time::Duration::from_secs(3600) {
+                    anyhow::bail!("{flag} {text}: must be more than 0 and at most 1h");
+                }
+                Ok(d)
+            };
+            let header_timeout = timeout(&header_timeout, "--header-timeout")?;
+            let body_timeout = timeout(&body_timeout, "--body-timeout")?;
             let (data_dir, world) = beside_config(global, world.as_deref())?;
             let mut options = LocalCloud::options(&data_dir)
                 .clock(crate::clock::shared())
@@ -85,6 +96,8 @@ pub(crate) async fn run(command: LocalCommand, global: &GlobalArgs) -> Result<Ex
                 ServerConfig {
                     addr,
                     max_connections,
+                    header_timeout,
+                    body_timeout,
                     metrics_addr,
                     tls: tls_config,
                     plain_addr: http_addr,

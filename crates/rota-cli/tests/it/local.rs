@@ -156,3 +156,62 @@ fn rota_reaches_local_serve_over_https_with_the_ca_bundle() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `--header-timeout` and `--body-timeout`: a stalled client is closed at
+/// the timeout given; a timeout of zero is refused at start.
+#[test]
+fn local_serve_timeouts_are_configurable() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let refused = rota()
+        .args([
+            "local",
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--header-timeout",
+            "0s",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path().join("a"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("--header-timeout 0s"),
+        "{}",
+        stderr(&refused)
+    );
+    let mut child = rota()
+        .args(["local", "serve", "--addr", "127.0.0.1:0"])
+        .args(["--header-timeout", "300ms", "--body-timeout", "300ms"])
+        .arg("--data-dir")
+        .arg(dir.path().join("b"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_owned();
+    for stalled in [
+        &b"GET / HTTP/1.1\r\nhost: x\r\n"[..],
+        &b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nab"[..],
+    ] {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        s.write_all(stalled).unwrap();
+        let mut got = Vec::new();
+        // Ends (answered or closed) well before the 10 s read timeout.
+        let r = s.read_to_end(&mut got);
+        assert!(r.is_ok(), "held open: {r:?}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

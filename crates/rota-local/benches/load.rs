@@ -9,6 +9,9 @@
 //! generator writes V1-signed GetSecretValue requests over raw keep-alive
 //! connections (a fresh nonce and signature each) and reads the answers.
 //!
+//! `ROTA_LOAD_PHASE=tls` instead compares rota over HTTP and over HTTPS
+//! (see [`drive_tls`]).
+//!
 //! Phases, for the three servers: concurrency 16 and 64 for
 //! `ROTA_BENCH_SECS` (default 20) each, run as `ROTA_BENCH_ROUNDS`
 //! (default 5) rounds that alternate between the servers, so that all see
@@ -80,10 +83,14 @@ const SECRET: &str = "app/load";
 
 fn main() {
     match std::env::var("ROTA_LOAD_SERVE").as_deref() {
-        Ok("rota") => serve_rota(),
+        Ok("rota") => serve_rota(None),
+        Ok("rota-tls") => {
+            serve_rota(std::env::var_os("ROTA_LOAD_TLS_DIR").map(std::path::PathBuf::from))
+        }
         Ok("hyper") => serve_bare(),
         Ok("axum") => serve_axum(),
         _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("parts") => parts(),
+        _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("tls") => drive_tls(),
         _ if std::env::var("ROTA_LOAD_PHASE").as_deref() == Ok("in-process") => {
             println!("{}", in_process_best_of(5, 50_000));
         }
@@ -129,7 +136,9 @@ async fn bench_cloud(dir: &std::path::Path) -> rota_local::LocalCloud {
     cloud
 }
 
-fn serve_rota() {
+/// `rota local serve` as the bench runs it; over TLS with the local CA
+/// in `tls_dir` when given.
+fn serve_rota(tls_dir: Option<std::path::PathBuf>) {
     let rt = child_runtime();
     let dir = tempfile::tempdir().expect("temp dir");
     rt.block_on(async {
@@ -140,6 +149,10 @@ fn serve_rota() {
                 max_connections: 4096,
                 header_timeout: Duration::from_secs(2),
                 body_timeout: Duration::from_secs(2),
+                tls: tls_dir.map(|d| {
+                    let now = rota_local::Clock::now(&rota_local::SystemClock::default());
+                    rota_local::tls::local_ca(&d, &[], now).expect("local CA").0
+                }),
                 ..Default::default()
             },
         )
@@ -482,11 +495,24 @@ struct Server {
     name: &'static str,
     child: Child,
     port: u16,
+    /// For a server speaking TLS: a connector trusting its CA.
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl Server {
     fn start(name: &'static str, body: Option<&str>) -> Self {
+        Self::start_with(name, body, &[])
+    }
+
+    fn start_with(
+        name: &'static str,
+        body: Option<&str>,
+        env: &[(&str, &std::path::Path)],
+    ) -> Self {
         let mut cmd = Command::new(std::env::current_exe().expect("exe"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.env("ROTA_LOAD_SERVE", name)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -503,7 +529,12 @@ impl Server {
             .strip_prefix("PORT ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
-        Self { name, child, port }
+        Self {
+            name,
+            child,
+            port,
+            tls: None,
+        }
     }
 
     fn proc_file(&self, file: &str) -> String {
@@ -575,8 +606,104 @@ fn request(port: u16) -> Vec<u8> {
     format!("GET /?{query} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n\r\n").into_bytes()
 }
 
+/// A client connection: plain TCP or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// A connection to `port`, through TLS when `tls` is given.
+async fn connect(
+    port: u16,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> std::io::Result<Box<dyn Io>> {
+    let s = TcpStream::connect(("127.0.0.1", port)).await?;
+    let _ = s.set_nodelay(true);
+    Ok(match tls {
+        None => Box::new(s),
+        Some(c) => {
+            let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+            Box::new(c.connect(name, s).await?)
+        }
+    })
+}
+
+/// `ROTA_LOAD_PHASE=tls`: `rota local serve` over plain HTTP and over
+/// HTTPS (local CA, TLS 1.3, ECDSA P-256) in alternating rounds at c=16
+/// and c=64 on keep-alive connections, then with a new connection (and
+/// handshake) for every request at c=16.
+fn drive_tls() {
+    let secs = env_secs("ROTA_BENCH_SECS", 20.0);
+    let rounds = env_secs("ROTA_BENCH_ROUNDS", 5.0).max(1.0) as usize;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let now = rota_local::Clock::now(&rota_local::SystemClock::default());
+    let (_, ca) = rota_local::tls::local_ca(dir.path(), &[], now).expect("local CA");
+    let ca_pem = std::fs::read(&ca.cert_path).expect("ca.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        <rustls::pki_types::CertificateDer<'_> as rustls::pki_types::pem::PemObject>::pem_slice_iter(
+            &ca_pem,
+        )
+    {
+        roots.add(cert.expect("CA certificate")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let plain = Server::start("rota", None);
+    let mut tls = {
+        let mut cmd_env =
+            Server::start_with("rota-tls", None, &[("ROTA_LOAD_TLS_DIR", dir.path())]);
+        cmd_env.tls = Some(connector.clone());
+        cmd_env
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!(
+        "GetSecretValue, V1-signed, `rota local serve` over HTTP and over HTTPS; {secs} s per server in {rounds} alternating rounds"
+    );
+    rt.block_on(async {
+        for c in [16, 64] {
+            let mut totals = [Run::default(), Run::default()];
+            let mut ratios = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let a = load(&plain, c, secs / rounds as f64).await;
+                let b = load(&tls, c, secs / rounds as f64).await;
+                ratios.push(b.cpu_per_request() / a.cpu_per_request());
+                totals[0].add(a);
+                totals[1].add(b);
+            }
+            for (name, r) in ["http", "https"].iter().zip(&mut totals) {
+                r.lat.sort_unstable();
+                report(name, c, r);
+            }
+            ratios.sort_by(f64::total_cmp);
+            println!(
+                "c={c}: server CPU per request, https / http: median {:.2}x over {rounds} paired rounds",
+                ratios[ratios.len() / 2]
+            );
+        }
+        // A new connection for every request.
+        tls.name = "https+hs";
+        let r = load(&tls, 16, secs / 2.0).await;
+        report("https+hs", 16, &r);
+        let mut plain_fresh = plain;
+        plain_fresh.name = "http+hs";
+        let r = load(&plain_fresh, 16, secs / 2.0).await;
+        report("http+hs", 16, &r);
+    });
+}
+
 /// Reads one response; `Ok(status)`.
-async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+async fn read_response<S>(s: &mut S, buf: &mut Vec<u8>) -> std::io::Result<u16>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     buf.clear();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -640,23 +767,22 @@ async fn load(server: &Server, connections: usize, secs: f64) -> Run {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let cpu0 = server.cpu();
+    let fresh_each = server.name.ends_with("+hs");
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
         let stop = stop.clone();
         let errors = errors.clone();
+        let tls = server.tls.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat: Vec<u32> = Vec::with_capacity(1024);
             let mut buf = Vec::with_capacity(2048);
-            let mut conn: Option<TcpStream> = None;
+            let mut conn: Option<Box<dyn Io>> = None;
             while !stop.load(Ordering::Relaxed) {
                 let s = match &mut conn {
                     Some(s) => s,
-                    None => match TcpStream::connect(("127.0.0.1", port)).await {
-                        Ok(s) => {
-                            let _ = s.set_nodelay(true);
-                            conn.insert(s)
-                        }
+                    None => match connect(port, tls.as_ref()).await {
+                        Ok(s) => conn.insert(s),
                         Err(_) => {
                             errors.fetch_add(1, Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -670,6 +796,11 @@ async fn load(server: &Server, connections: usize, secs: f64) -> Run {
                     Ok(()) => read_response(s, &mut buf).await,
                     Err(e) => Err(e),
                 };
+                if fresh_each {
+                    // One request per connection: every request pays
+                    // for a new connection (and TLS handshake).
+                    conn = None;
+                }
                 match r {
                     Ok(200) => lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX)),
                     Ok(_) | Err(_) => {

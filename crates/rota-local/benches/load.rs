@@ -654,12 +654,8 @@ fn drive_tls() {
     .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let plain = Server::start("rota", None);
-    let mut tls = {
-        let mut cmd_env =
-            Server::start_with("rota-tls", None, &[("ROTA_LOAD_TLS_DIR", dir.path())]);
-        cmd_env.tls = Some(connector.clone());
-        cmd_env
-    };
+    let mut tls = Server::start_with("rota-tls", None, &[("ROTA_LOAD_TLS_DIR", dir.path())]);
+    tls.tls = Some(connector);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -197,8 +197,13 @@ async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCod
             out.push_str(&format!("keys: {}\n", w.keys.join(", ")));
         }
         for i in &w.ecs_instances {
+            let role = i
+                .ram_role
+                .as_deref()
+                .map(|r| format!(", role {r}"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "ecs instance {} ({}, {})\n",
+                "ecs instance {} ({}, {}{role})\n",
                 i.instance_id, i.os_type, i.region
             ));
             accounts(&mut out, &i.accounts);
@@ -226,6 +231,20 @@ async fn show_world(global: &GlobalArgs, world: Option<&Path>) -> Result<ExitCod
                     held(&k.held_by)
                 ));
             }
+        }
+        for r in &w.ram_roles {
+            out.push_str(&format!(
+                "ram role {} ({}), assumable by {}, sessions up to {} s{}\n",
+                r.name,
+                r.arn,
+                r.trusted.join(", "),
+                r.max_session_duration,
+                if r.has_policy {
+                    ", bounded by its policy"
+                } else {
+                    ""
+                }
+            ));
         }
         out.push_str(&format!(
             "cloud assistant invocations remembered: {}\n",

@@ -747,4 +747,28 @@ ecs_instance "i-rotator000000000001" {
     );
     let _ = child.kill();
     let _ = child.wait();
+    // `rota local world` shows the role and the instance it is attached to.
+    let world = run_in(
+        dir.path(),
+        &[
+            "local",
+            "world",
+            "--data-dir",
+            "kms",
+            "--world",
+            "world.hcl",
+        ],
+    );
+    ok(&world);
+    let text = stdout(&world);
+    assert!(
+        text.contains("ecs instance i-rotator000000000001 (linux, cn-hangzhou, role rotator)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "ram role rotator (acs:ram::1234567890123456:role/rotator), assumable by ecs.aliyuncs.com, sessions up to 3600 s, bounded by its policy"
+        ),
+        "{text}"
+    );
 }

@@ -473,8 +473,25 @@ pub struct WorldSnapshot {
     pub rds_instances: Vec<RdsSnapshot>,
     /// RAM users.
     pub ram_users: Vec<RamUserSnapshot>,
+    /// RAM roles (for STS AssumeRole and instance roles).
+    pub ram_roles: Vec<RamRoleSnapshot>,
     /// How many Cloud Assistant invocations are remembered.
     pub invocations: usize,
+}
+
+/// A RAM role: who may assume it, for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RamRoleSnapshot {
+    /// Role name.
+    pub name: String,
+    /// Role ARN.
+    pub arn: String,
+    /// RAM principals (patterns) and services its trust policy names.
+    pub trusted: Vec<String>,
+    /// Longest session, in seconds.
+    pub max_session_duration: u32,
+    /// Whether a permission policy bounds its sessions.
+    pub has_policy: bool,
 }
 
 /// An ECS instance, redacted.
@@ -486,6 +503,9 @@ pub struct EcsSnapshot {
     pub region: String,
     /// `linux` or `windows`.
     pub os_type: String,
+    /// The RAM role attached to it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ram_role: Option<String>,
     /// OS accounts.
     pub accounts: Vec<AccountSnapshot>,
 }

@@ -82,6 +82,11 @@ impl Engine {
                 instance_id: i.id.clone(),
                 region: i.region.clone(),
                 os_type: i.os_type.as_str().to_owned(),
+                ram_role: self
+                    .world
+                    .ecs_instances
+                    .get(&i.id)
+                    .and_then(|d| d.ram_role.clone()),
                 accounts: i
                     .accounts
                     .iter()
@@ -197,6 +202,23 @@ impl Engine {
             ecs_instances,
             rds_instances,
             ram_users,
+            ram_roles: self
+                .world
+                .ram_roles
+                .iter()
+                .map(|(name, r)| super::RamRoleSnapshot {
+                    name: name.clone(),
+                    arn: self.world.role_arn(name),
+                    trusted: r
+                        .trusted_principals
+                        .iter()
+                        .chain(&r.trusted_services)
+                        .cloned()
+                        .collect(),
+                    max_session_duration: r.max_session_duration,
+                    has_policy: r.policy.is_some(),
+                })
+                .collect(),
             invocations: st.invocations.len(),
         }
     }

@@ -21,34 +21,19 @@ ROTA_SK (its root access key). Prints one line per check and a closing
 
 import json
 import os
-import sys
-import traceback
 import uuid
 
 from alibabacloud_kms20160120 import models
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
+from checks import check, finish
 
 ENDPOINT = os.environ["ROTA_ENDPOINT"]
 AK = os.environ["ROTA_AK"]
 SK = os.environ["ROTA_SK"]
 SUFFIX = uuid.uuid4().hex[:8]
-RESULTS = []
 
 
-def check(label):
-    def wrap(fn):
-        try:
-            fn()
-            RESULTS.append((label, None))
-            print(f"ok   {label}")
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            RESULTS.append((label, e))
-            print(f"FAIL {label}: {type(e).__name__}: {e}")
-            traceback.print_exc(limit=3)
-        return fn
-
-    return wrap
 
 
 SDK = Client(Config(access_key_id=AK, access_key_secret=SK, endpoint=ENDPOINT, region_id="cn-hangzhou"))
@@ -127,7 +112,4 @@ def _():
         cache.close()
 
 
-passed = sum(1 for _, e in RESULTS if e is None)
-failed = len(RESULTS) - passed
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -13,13 +13,12 @@ any failure.
 
 import json
 import os
-import sys
-import traceback
 import uuid
 
 from alibabacloud_kms20160120 import models
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
+from checks import check, expect_error, finish
 
 
 def make_client():
@@ -37,36 +36,14 @@ def make_client():
 
 CLIENT = make_client()
 SUFFIX = uuid.uuid4().hex[:8]
-RESULTS = []
 
 
 def name(base):
     return f"interop/{os.environ.get('ROTA_SIGNATURE', 'v3')}/{base}-{SUFFIX}"
 
 
-def check(label):
-    def wrap(fn):
-        try:
-            fn()
-            RESULTS.append((label, None))
-            print(f"ok   {label}")
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            RESULTS.append((label, e))
-            print(f"FAIL {label}: {type(e).__name__}: {e}")
-            traceback.print_exc(limit=3)
-        return fn
-
-    return wrap
 
 
-def expect_error(code, fn):
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001
-        got = getattr(e, "code", None)
-        assert got == code, f"expected error code {code}, got {got!r} ({e})"
-        return e
-    raise AssertionError(f"expected error code {code}, but the call succeeded")
 
 
 def create(base, data="v1-data", **kw):
@@ -342,7 +319,4 @@ def _():
     )
 
 
-passed = sum(1 for _, e in RESULTS if e is None)
-failed = len(RESULTS) - passed
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -14,34 +14,19 @@ check and a closing "N passed, M failed" line; exits 1 on any failure.
 
 import json
 import os
-import sys
-import traceback
 
 from alibabacloud_kms20160120 import models
 from alibabacloud_kms20160120.client import Client
 from alibabacloud_tea_openapi.utils_models import Config
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
+from checks import check, expect_error, finish
 
 ENDPOINT = os.environ["ROTA_ENDPOINT"]
 ACCOUNT = os.environ["ROTA_ACCOUNT"]
 ROLE_ARN = f"acs:ram::{ACCOUNT}:role/app-reader"
-RESULTS = []
 
 
-def check(label):
-    def wrap(fn):
-        try:
-            fn()
-            RESULTS.append((label, None))
-            print(f"ok   {label}")
-        except Exception as e:  # noqa: BLE001 - every failure is reported
-            RESULTS.append((label, e))
-            print(f"FAIL {label}: {type(e).__name__}: {e}")
-            traceback.print_exc(limit=3)
-        return fn
-
-    return wrap
 
 
 def kms(ak, sk, token=None, signature="v3"):
@@ -58,14 +43,6 @@ def kms(ak, sk, token=None, signature="v3"):
     return Client(cfg)
 
 
-def expect_error(code, fn):
-    try:
-        fn()
-    except Exception as e:  # noqa: BLE001
-        got = getattr(e, "code", None)
-        assert got == code, f"expected error code {code}, got {got!r} ({e})"
-        return e
-    raise AssertionError(f"expected error code {code}, but the call succeeded")
 
 
 def assume_role(ak, sk, session, **extra):
@@ -132,7 +109,4 @@ def _():
     raise AssertionError("the root key assumed a role that trusts only alice")
 
 
-passed = sum(1 for _, e in RESULTS if e is None)
-failed = len(RESULTS) - passed
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

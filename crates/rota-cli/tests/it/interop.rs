@@ -87,29 +87,38 @@ fn start_server_with(extra: &[&str]) -> Server {
     }
 }
 
-fn run_suite(server: &Server, signature: &str) {
-    let out = Command::new(python())
-        .arg(workspace_root().join("tests/interop/kms_sdk_test.py"))
+/// Runs `tests/interop/SCRIPT` against `server` (its root key in
+/// `ROTA_AK` / `ROTA_SK`, cloud credentials of the environment removed),
+/// `configure` adding what the script needs; asserts that every check
+/// passed and returns how many ran.
+fn run_script(
+    server: &Server,
+    script: &str,
+    configure: impl FnOnce(&mut Command) -> &mut Command,
+) -> u32 {
+    let mut cmd = Command::new(python());
+    cmd.arg(workspace_root().join("tests/interop").join(script))
         .env("ROTA_ENDPOINT", &server.endpoint)
         .env("ROTA_AK", "LTAI5tInteropTest")
         .env("ROTA_SK", "interop-secret-9d2f")
-        .env("ROTA_SIGNATURE", signature)
         .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .output()
-        .expect("python runs");
+        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
+    let out = configure(&mut cmd).output().expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "SDK suite ({signature}) failed:\n{stdout}\n{stderr}"
-    );
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(
         summary.ends_with(" passed, 0 failed"),
         "unexpected summary {summary:?}"
     );
-    let passed: u32 = summary.split(' ').next().unwrap().parse().unwrap();
+    summary.split(' ').next().unwrap().parse().unwrap()
+}
+
+fn run_suite(server: &Server, signature: &str) {
+    let passed = run_script(server, "kms_sdk_test.py", |c| {
+        c.env("ROTA_SIGNATURE", signature)
+    });
     assert!(passed >= 14, "only {passed} checks ran");
 }
 
@@ -130,39 +139,25 @@ fn python_clients_over_https_trust_the_generated_ca() {
     let server = start_server_with(&["--tls"]);
     let ca = server._dir.path().join("tls/ca.pem");
     assert!(ca.is_file(), "no CA at {}", ca.display());
-    let out = Command::new(python())
-        .arg(workspace_root().join("tests/interop/https_clients_test.py"))
-        .env("ROTA_ENDPOINT", &server.endpoint)
-        .env("ROTA_AK", "LTAI5tInteropTest")
-        .env("ROTA_SK", "interop-secret-9d2f")
+    let passed = run_script(&server, "https_clients_test.py", |c| {
         // Where each client looks for trust.
-        .env("SSL_CERT_FILE", &ca)
-        .env("ALIBABA_CLOUD_CA_BUNDLE", &ca)
-        // The caching client's own configuration, as its users set it.
-        .env(
-            "cache_client_region_id",
-            format!(
-                r#"[{{"regionId":"cn-hangzhou","endpoint":"{}"}}]"#,
-                server.endpoint
-            ),
-        )
-        .env("credentials_type", "ak")
-        .env("credentials_access_key_id", "LTAI5tInteropTest")
-        .env("credentials_access_secret", "interop-secret-9d2f")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .env_remove("REQUESTS_CA_BUNDLE")
-        .current_dir(server._dir.path())
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "HTTPS clients failed:\n{stdout}\n{stderr}"
-    );
-    let summary = stdout.lines().last().unwrap_or_default();
-    assert_eq!(summary, "4 passed, 0 failed", "{stdout}");
+        c.env("SSL_CERT_FILE", &ca)
+            .env("ALIBABA_CLOUD_CA_BUNDLE", &ca)
+            // The caching client's own configuration, as its users set it.
+            .env(
+                "cache_client_region_id",
+                format!(
+                    r#"[{{"regionId":"cn-hangzhou","endpoint":"{}"}}]"#,
+                    server.endpoint
+                ),
+            )
+            .env("credentials_type", "ak")
+            .env("credentials_access_key_id", "LTAI5tInteropTest")
+            .env("credentials_access_secret", "interop-secret-9d2f")
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .current_dir(server._dir.path())
+    });
+    assert_eq!(passed, 4);
 }
 
 #[test]
@@ -195,24 +190,10 @@ ram_role "app-reader" {
     )
     .unwrap();
     let server = start_server_with(&["--world", world_file.to_str().unwrap()]);
-    let out = Command::new(python())
-        .arg(workspace_root().join("tests/interop/sts_test.py"))
-        .env("ROTA_ENDPOINT", &server.endpoint)
-        .env("ROTA_AK", "LTAI5tInteropTest")
-        .env("ROTA_SK", "interop-secret-9d2f")
-        .env("ROTA_ALICE_AK", "LTAI5tAliceInterop01")
-        .env("ROTA_ALICE_SK", "alice-interop-secret")
-        .env("ROTA_ACCOUNT", "1234567890123456")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_ID")
-        .env_remove("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        .output()
-        .expect("python runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "STS suite failed:\n{stdout}\n{stderr}"
-    );
-    let summary = stdout.lines().last().unwrap_or_default();
-    assert_eq!(summary, "8 passed, 0 failed", "{stdout}");
+    let passed = run_script(&server, "sts_test.py", |c| {
+        c.env("ROTA_ALICE_AK", "LTAI5tAliceInterop01")
+            .env("ROTA_ALICE_SK", "alice-interop-secret")
+            .env("ROTA_ACCOUNT", "1234567890123456")
+    });
+    assert_eq!(passed, 8);
 }

@@ -27,8 +27,9 @@ pub(crate) fn ok(o: &Output) {
     );
 }
 
-/// Reads the embedded cloud in `dir/.rota` (after every `rota` exited).
-pub(crate) fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
+/// Opens the embedded cloud in `data` (after every `rota` exited) and
+/// runs `f` on it.
+fn with_local_cloud<T>(data: &Path, f: impl AsyncFnOnce(&LocalCloud) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -39,10 +40,16 @@ pub(crate) fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) ->
             .open()
             .await
             .unwrap();
-        let client = KmsClient::new(std::sync::Arc::new(cloud.clone()));
-        let out = f(client).await;
+        let out = f(&cloud).await;
         drop(cloud);
         out
+    })
+}
+
+/// Reads the embedded cloud in `dir/.rota` (after every `rota` exited).
+pub(crate) fn with_cloud<T>(data: &Path, f: impl AsyncFnOnce(KmsClient) -> T) -> T {
+    with_local_cloud(data, async |cloud| {
+        f(KmsClient::new(std::sync::Arc::new(cloud.clone()))).await
     })
 }
 
@@ -376,23 +383,12 @@ fn slot_after(minutes: i64) -> String {
 
 /// Calls a KMS action on the embedded cloud in `data` (no `rota` running).
 fn kms_action(data: &Path, action: &'static str, params: &[(&str, &str)]) -> Value {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let cloud = LocalCloud::options(data)
-            .clock(std::sync::Arc::new(rota_test_support::system_clock()))
-            .open()
-            .await
-            .unwrap();
+    with_local_cloud(data, async |cloud| {
         let mut r = rota_kms::ApiRequest::kms(action);
         for (k, v) in params {
             r.query(*k, *v);
         }
-        let out = rota_kms::Transport::call(&cloud, r).await.unwrap();
-        drop(cloud);
-        out
+        rota_kms::Transport::call(cloud, r).await.unwrap()
     })
 }
 

@@ -951,17 +951,24 @@ async fn encryption_keys_and_instances_are_validated() {
     );
 }
 
+/// A KMS action with `params` in the query, on the in-process transport.
+fn kms_call<'a>(
+    cloud: &'a rota_local::LocalCloud,
+    action: &'static str,
+    params: &[(&str, &str)],
+) -> impl std::future::Future<Output = Result<serde_json::Value, rota_kms::Error>> + use<'a> {
+    let mut r = rota_kms::ApiRequest::kms(action);
+    for (k, v) in params {
+        r.query(*k, *v);
+    }
+    rota_kms::Transport::call(cloud, r)
+}
+
 #[tokio::test]
 async fn key_registry_create_describe_list() {
     let e = env().await;
     let t = &e.cloud;
-    let call = |action: &'static str, params: &[(&str, &str)]| {
-        let mut r = rota_kms::ApiRequest::kms(action);
-        for (k, v) in params {
-            r.query(*k, *v);
-        }
-        rota_kms::Transport::call(t, r)
-    };
+    let call = |action: &'static str, params: &[(&str, &str)]| kms_call(t, action, params);
     let created = call("CreateKey", &[("Description", "mine")]).await.unwrap();
     let id = created["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
     assert!(id.starts_with("key-"));
@@ -1004,13 +1011,7 @@ async fn key_registry_create_describe_list() {
 async fn key_lifecycle_governs_the_secrets_under_it() {
     let e = env().await;
     let t = &e.cloud;
-    let call = |action: &'static str, params: &[(&str, &str)]| {
-        let mut r = rota_kms::ApiRequest::kms(action);
-        for (k, v) in params {
-            r.query(*k, *v);
-        }
-        rota_kms::Transport::call(t, r)
-    };
+    let call = |action: &'static str, params: &[(&str, &str)]| kms_call(t, action, params);
     let id = call("CreateKey", &[]).await.unwrap()["KeyMetadata"]["KeyId"]
         .as_str()
         .unwrap()
@@ -1189,10 +1190,9 @@ async fn key_state_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let clock = rota_local::ManualClock::new(crate::common::start_time());
     let call = |cloud: &rota_local::LocalCloud, action: &'static str, id: &str| {
-        let mut r = rota_kms::ApiRequest::kms(action);
-        r.query("KeyId", id);
         let cloud = cloud.clone();
-        async move { rota_kms::Transport::call(&cloud, r).await }
+        let id = id.to_owned();
+        async move { kms_call(&cloud, action, &[("KeyId", &id)]).await }
     };
     {
         let cloud = crate::common::open(dir.path(), &clock).await;

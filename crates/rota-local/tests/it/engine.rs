@@ -956,7 +956,7 @@ fn kms_call<'a>(
     cloud: &'a rota_local::LocalCloud,
     action: &'static str,
     params: &[(&str, &str)],
-) -> impl std::future::Future<Output = Result<serde_json::Value, rota_kms::Error>> + use<'a> {
+) -> impl Future<Output = Result<serde_json::Value, rota_kms::Error>> + use<'a> {
     let mut r = rota_kms::ApiRequest::kms(action);
     for (k, v) in params {
         r.query(*k, *v);

@@ -312,7 +312,14 @@ async fn keys(client: &KmsClient, d: &DataSource, concurrency: usize) -> Result<
             }
             match client.send(&DescribeKey { key_id: id.clone() }).await {
                 Ok(r) => Ok(Some(r.key_metadata)),
-                Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+                // Deleted since ListKeys answered (KMS says
+                // Forbidden.KeyNotFound of a key that is gone).
+                Err(e)
+                    if e.kind() == ErrorKind::NotFound
+                        || e.code() == Some("Forbidden.KeyNotFound") =>
+                {
+                    Ok(None)
+                }
                 Err(e) => Err(kms(&id, "DescribeKey")(e)),
             }
         }

@@ -14,11 +14,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let l = common::local();
-    let caller = rota_local::Caller {
-        access_key_id: l.cloud.root_key().access_key_id.clone(),
-        principal: "acs:ram::1117600963847258:root".into(),
-        is_root: true,
-    };
+    let caller = rota_local::Caller::new(
+        l.cloud.root_key().access_key_id.clone(),
+        "acs:ram::1117600963847258:root",
+        true,
+    );
     let (action, version) = (action.to_owned(), version.to_owned());
     let _ = l
         .rt

@@ -12,8 +12,9 @@
 //! - `cargo xtask plugins`: builds the native plugins in release mode into
 //!   `target/plugins/<name>/` (what `rota` discovers with
 //!   `--plugin-dir target/plugins`); tests build what they load themselves;
-//! - `cargo xtask interop-setup`: the Python venv with the official SDK that
-//!   the interop tests use (`ci` runs it before the tests);
+//! - `cargo xtask interop-setup`: the Python venv with the official SDKs and
+//!   the official Node.js KMS SDK (`npm ci` into `target/interop-node`)
+//!   that the interop tests use (`ci` runs it before the tests);
 //! - `cargo xtask fuzz [TARGET…] [SECONDS]`: runs the `cargo fuzz` targets
 //!   in `fuzz/` (nightly; not part of CI), each for SECONDS (default 60),
 //!   from the seed corpora, and prints executions, coverage and crashes.
@@ -54,7 +55,7 @@ fn run() -> Result<()> {
         Some("ci") => ci(),
         Some("bench") => bench(&args[1..]),
         Some("tidy") => cargo(&["test", "-p", "xtask", "--", "tidy"]),
-        Some("interop-setup") => interop_setup(),
+        Some("interop-setup") => interop_setup().and_then(|()| interop_node_setup()),
         Some("plugins") => plugins(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
@@ -117,6 +118,7 @@ fn ci() -> Result<()> {
         )?;
     }
     step("interop venv", interop_setup)?;
+    step("interop node packages", interop_node_setup)?;
     step("prometheus", prometheus_setup)?;
     step("tests", || tests(None, &[]))?;
     // The time-sensitive suites again, at instants where a test that reads
@@ -449,6 +451,34 @@ fn interop_setup() -> Result<()> {
         "-r",
         "tests/interop/requirements.txt",
     ]))
+}
+
+/// Where the Node.js interop packages go (tests/interop/node/package.json
+/// and its lock, installed with `npm ci`).
+const INTEROP_NODE: &str = "target/interop-node";
+
+/// Installs the official Node.js KMS SDK pinned in tests/interop/node for
+/// the Node interop test, unless it is already there.
+fn interop_node_setup() -> Result<()> {
+    let dir = Path::new(INTEROP_NODE);
+    let lock = Path::new("tests/interop/node/package-lock.json");
+    let installed = dir.join("package-lock.json");
+    let ready = dir.join("node_modules/@alicloud/kms20160120").is_dir()
+        && std::fs::read(&installed).ok() == std::fs::read(lock).ok();
+    if ready {
+        println!("interop node packages ready at {INTEROP_NODE}");
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for f in ["package.json", "package-lock.json"] {
+        std::fs::copy(Path::new("tests/interop/node").join(f), dir.join(f))
+            .with_context(|| format!("cannot copy tests/interop/node/{f}"))?;
+    }
+    run_cmd(
+        Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(dir),
+    )
 }
 
 /// The verified-rotation tests start the real Prometheus (the Debian

@@ -3,7 +3,9 @@
 //! once with the SDK's default V3 signature and once with `v2` (V1); and
 //! tests/interop/https_clients_test.py runs the SDK, the old core and the
 //! caching Secrets Manager client against `rota local serve --tls`, each on
-//! its default HTTPS route with the generated CA where it looks for trust.
+//! its default HTTPS route with the generated CA where it looks for trust;
+//! tests/interop/node/https_test.js does the same with the official
+//! Node.js KMS SDK (installed by `cargo xtask interop-setup`).
 //!
 //! The interpreter is the venv `cargo xtask ci` creates
 //! (`cargo xtask interop-setup` alone also does), or `ROTA_INTEROP_PYTHON`.
@@ -196,4 +198,48 @@ ram_role "app-reader" {
             .env("ROTA_ACCOUNT", "1234567890123456")
     });
     assert_eq!(passed, 8);
+}
+
+/// The official Node.js KMS SDK on its default HTTPS route: with the
+/// generated CA in `NODE_EXTRA_CA_CERTS` it creates and reads a secret;
+/// without it, it refuses the server's certificate.
+#[test]
+fn node_sdk_over_https_trusts_the_generated_ca() {
+    let modules = workspace_root().join("target/interop-node/node_modules");
+    assert!(
+        modules.join("@alicloud/kms20160120").is_dir(),
+        "the Node interop packages are missing at {}: run `cargo xtask interop-setup` (cargo xtask ci does it)",
+        modules.display()
+    );
+    let server = start_server_with(&["--tls"]);
+    let ca = server._dir.path().join("tls/ca.pem");
+    let node = |name: &str, trust: bool| {
+        let mut c = Command::new("node");
+        c.arg(workspace_root().join("tests/interop/node/https_test.js"))
+            .env("NODE_PATH", &modules)
+            .env("ROTA_ENDPOINT", &server.endpoint)
+            .env("ROTA_AK", "LTAI5tInteropTest")
+            .env("ROTA_SK", "interop-secret-9d2f")
+            .env("ROTA_NAME", name)
+            .env_remove("NODE_EXTRA_CA_CERTS")
+            .env_remove("NODE_TLS_REJECT_UNAUTHORIZED");
+        if trust {
+            c.env("NODE_EXTRA_CA_CERTS", &ca);
+        }
+        let out = c.output().expect("node runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+    };
+    assert_eq!(
+        node("node/trusted", true),
+        (true, "ok from-node".to_owned())
+    );
+    let (ok, said) = node("node/untrusted", false);
+    assert!(!ok, "an untrusted certificate was accepted: {said}");
+    assert!(
+        said.starts_with("error UNABLE_TO_VERIFY_LEAF_SIGNATURE"),
+        "{said}"
+    );
 }

@@ -162,6 +162,12 @@ pub(crate) async fn resolve(global: &GlobalArgs, config: &Config) -> Result<Back
             .endpoints(endpoints)
             .credentials(credentials)
             .clock(crate::clock::signing());
+        if let Some(ms) = provider.client_read_timeout_ms {
+            builder = builder.request_timeout(std::time::Duration::from_millis(ms));
+        }
+        if let Some(ms) = provider.client_connect_timeout_ms {
+            builder = builder.connect_timeout(std::time::Duration::from_millis(ms));
+        }
         if let Some(path) = env_var("ALIBABA_CLOUD_CA_BUNDLE").filter(|p| !p.trim().is_empty()) {
             let pem = rota_engine::files::read_text(Path::new(&path), 1024 * 1024)
                 .map_err(|e| anyhow::anyhow!("ALIBABA_CLOUD_CA_BUNDLE {path}: {e}"))?;

@@ -1,7 +1,7 @@
 //! Hostile input that used to crash or hang `rota`: each is now one clear
 //! error (never "internal error", never a hang).
 
-use crate::common::{run_in, stderr};
+use crate::common::{run_in, stderr, stdout};
 
 fn validate(text: &str) -> (Option<i32>, String) {
     let tmp = tempfile::tempdir().unwrap();
@@ -101,13 +101,57 @@ fn unavailable() -> String {
     url
 }
 
+/// A server that accepts connections and never answers; returns its URL.
+fn silent() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    url
+}
+
+/// The configuration of the canary tests: a short read timeout (the
+/// Terraform provider's `client_read_timeout`, in milliseconds), one
+/// secret and its rotation.
+const CANARY_CONFIG: &str = r#"
+provider "alicloud" {
+  client_read_timeout    = 300
+  client_connect_timeout = 300
+}
+resource "alicloud_kms_secret" "x" {
+  secret_name = "app/x"
+  secret_data = "initial-value-1"
+  version_id  = "v1"
+}
+rotation "x" {
+  secrets  = ["app/x"]
+  schedule = "@daily"
+  plugin   = "password"
+}
+"#;
+
+const LEAKS: &[&str] = &[
+    "Signature=",
+    "ACS3-HMAC-SHA256",
+    "SignatureNonce",
+    "AccessKeyId=",
+    "canary-key-secret",
+    "x-acs-signature-nonce",
+];
+
 #[test]
 fn no_signed_request_reaches_an_error_when_the_endpoint_fails() {
     let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("main.tf"), CANARY_CONFIG).unwrap();
     for endpoint in [
         "http://127.0.0.1:9".to_owned(),
         "http://rota-test.invalid".to_owned(),
         unavailable(),
+        silent(),
     ] {
         {
             let o = crate::common::rota_in(tmp.path())
@@ -118,16 +162,60 @@ fn no_signed_request_reaches_an_error_when_the_endpoint_fails() {
                 .unwrap();
             assert_eq!(o.status.code(), Some(1));
             let err = stderr(&o);
-            for leak in [
-                "Signature=",
-                "ACS3-HMAC-SHA256",
-                "SignatureNonce",
-                "AccessKeyId=",
-                "canary-key-secret",
-                "x-acs-signature-nonce",
-            ] {
+            for leak in LEAKS {
                 assert!(!err.contains(leak), "{endpoint}: {leak} in:\n{err}");
             }
         }
+        // A rotation that fails the same way, in the daemon's pass: not in
+        // its output or logs, nor in the reason `rota status` gives, nor
+        // in `rota history` (which records runs that started; a call that
+        // never reached KMS starts none).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("main.tf"), CANARY_CONFIG).unwrap();
+        let on = |args: &[&str]| {
+            crate::common::rota_in(dir.path())
+                .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIcanaryKeyId")
+                .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "canary-key-secret")
+                .args(["--endpoint", &endpoint, "-vv"])
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let o = on(&["run", "--once", "--all-due-within", "24h"]);
+        assert_eq!(o.status.code(), Some(1), "{endpoint}: {}", stderr(&o));
+        let st = on(&["status", "-o", "json"]);
+        assert!(st.status.success(), "{endpoint}: {}", stderr(&st));
+        let jobs: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+        assert!(
+            jobs[0]["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{endpoint}: no reason recorded: {jobs}"
+        );
+        let h = on(&["history", "app/x", "-o", "json"]);
+        assert!(h.status.success(), "{endpoint}: {}", stderr(&h));
+        for text in [stdout(&o), stderr(&o), stdout(&st), stdout(&h), stderr(&h)] {
+            for leak in LEAKS {
+                assert!(!text.contains(leak), "{endpoint}: {leak} in:\n{text}");
+            }
+        }
     }
+}
+
+#[test]
+fn provider_timeouts_are_milliseconds_in_range() {
+    for bad in ["0", "3600001", "\"soon\"", "-5"] {
+        let (code, err) = validate(&format!(
+            "provider \"alicloud\" {{\n  client_read_timeout = {bad}\n}}\n"
+        ));
+        assert_eq!(code, Some(1), "{bad}: {err}");
+        assert!(
+            err.contains(
+                "`client_read_timeout` must be a number of milliseconds from 1 to 3600000"
+            ),
+            "{bad}: {err}"
+        );
+    }
+    let (code, err) = validate(
+        "provider \"alicloud\" {\n  client_read_timeout    = 2500\n  client_connect_timeout = 500\n}\n",
+    );
+    assert_eq!(code, Some(0), "{err}");
 }

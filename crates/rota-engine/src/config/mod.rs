@@ -92,6 +92,8 @@ const PROVIDER_ARGS: &[&str] = &[
     "profile",
     "protocol",
     "ecs_role_name",
+    "client_read_timeout",
+    "client_connect_timeout",
 ];
 
 /// Variable block arguments.
@@ -137,6 +139,12 @@ pub struct ProviderConfig {
     pub protocol: Option<String>,
     /// `endpoints { kms = … }`.
     pub kms_endpoint: Option<String>,
+    /// `client_read_timeout`: how long a request may take, in
+    /// milliseconds (the Terraform provider's argument).
+    pub client_read_timeout_ms: Option<u64>,
+    /// `client_connect_timeout`: how long connecting may take, in
+    /// milliseconds.
+    pub client_connect_timeout_ms: Option<u64>,
 }
 
 impl ProviderConfig {
@@ -2718,6 +2726,27 @@ impl Loader {
                 "profile" => p.profile = eval(a, self),
                 "ecs_role_name" => p.ecs_role_name = eval(a, self),
                 "protocol" => p.protocol = eval(a, self),
+                "client_read_timeout" | "client_connect_timeout" => {
+                    let value = eval(a, self);
+                    let ms = match value.as_deref().map(str::parse::<u64>) {
+                        None => None,
+                        Some(Ok(ms)) if (1..=3_600_000).contains(&ms) => Some(ms),
+                        Some(_) => {
+                            self.diags.push(
+                                Diagnostic::new(format!(
+                                    "provider argument `{key}` must be a number of milliseconds from 1 to 3600000"
+                                ))
+                                .at(Location::of(&file, &a.key.span().unwrap_or(0..0), true)),
+                            );
+                            None
+                        }
+                    };
+                    if key == "client_read_timeout" {
+                        p.client_read_timeout_ms = ms;
+                    } else {
+                        p.client_connect_timeout_ms = ms;
+                    }
+                }
                 other => self.diags.push(
                     Diagnostic::new(format!("unknown provider argument `{other}`"))
                         .at(Location::of(&file, &a.key.span().unwrap_or(0..0), true))

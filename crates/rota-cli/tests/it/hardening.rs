@@ -219,3 +219,24 @@ fn provider_timeouts_are_milliseconds_in_range() {
     );
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// `file()` of a FIFO in a configuration is refused at once (it used to
+/// block forever waiting for a writer).
+#[test]
+fn file_of_a_fifo_is_refused_without_blocking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs (coreutils)");
+    assert!(made.success());
+    std::fs::write(
+        tmp.path().join("main.tf"),
+        "resource \"alicloud_kms_secret\" \"a\" {\n  secret_name = \"a\"\n  secret_data = file(\"pipe\")\n  version_id  = \"v1\"\n}\n",
+    )
+    .unwrap();
+    let o = run_in(tmp.path(), &["validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+}
